@@ -1,0 +1,81 @@
+/**
+ * The engine's public surface, shared by the library entry (`src/index.ts`), the HTTP layer (`src/server/`) and the
+ * client. The engine takes decoded tensors (src/tensor/wire.ts decodes the wire format) and a wire Graph; it throws
+ * GradserveError (src/errors.ts) whose `errors[].path` are paths into the HTTP request body (`graph.nodes[2].inputs[1]`,
+ * `inputs.x`, `wrt[0]`, `cotangents.y`), so the server can pass them through unchanged.
+ */
+import type { Graph, ValueInfo } from './graph/types.js';
+import type { Tensor } from './tensor/tensor.js';
+
+export interface RunOptions {
+  /** Aborts execution between nodes (client disconnect, timeout): rejects with CANCELLED or DEADLINE_EXCEEDED. */
+  signal?: AbortSignal;
+  /** Per-request memory budget in bytes, checked against the cost estimate before anything runs (TOO_LARGE). */
+  memoryBudgetBytes?: number;
+  /** Max elements of any one tensor (TOO_LARGE). */
+  maxTensorElements?: number;
+  /** Max nodes in a graph (TOO_LARGE), checked before validation work. */
+  maxNodes?: number;
+  /** Called with the cost estimate after planning and before execution (admission control hooks in here). */
+  onPlan?: (cost: CostEstimate) => void | Promise<void>;
+  /** Called after execution with what ran (metrics). */
+  onExecuted?: (stats: ExecStats) => void;
+}
+
+export interface CostEstimate {
+  flops: number;
+  /** Peak of live bytes under the executor's free-at-last-use policy (inputs included). */
+  peakBytes: number;
+  /** Sum of the bytes of every value. */
+  totalBytes: number;
+}
+
+export interface ExecStats {
+  nodes: number;
+  flops: number;
+  bytes: number;
+}
+
+export type Tensors = Record<string, Tensor>;
+
+export interface EvaluateResult { outputs: Tensors }
+export interface GradResult { outputs: Tensors; gradients: Tensors }
+export interface JvpResult { outputs: Tensors; tangents: Tensors }
+export type JacobianMode = 'auto' | 'forward' | 'reverse';
+export interface JacobianResult { outputs: Tensors; jacobians: Record<string, Tensors>; mode: 'forward' | 'reverse' }
+export interface HvpResult { outputs: Tensors; gradients: Tensors; hvp: Tensors }
+export interface HessianResult { outputs: Tensors; hessians: Record<string, Tensors> }
+export interface GradcheckFigures { ok: boolean; maxAbsError: number; maxRelError: number }
+export interface GradcheckResult extends GradcheckFigures { perInput: Record<string, GradcheckFigures> }
+export interface GradcheckOptions { eps?: number; atol?: number; rtol?: number }
+export interface ShapesResult { values: Record<string, ValueInfo>; flops: number; peakBytes: number }
+
+export type TransformSpec =
+  | { transform: 'grad'; of: string; wrt: string[] }
+  | { transform: 'vjp'; of: string[]; wrt: string[] }
+  | { transform: 'jvp'; wrt: string[]; of?: string[] };
+
+export interface OpCatalogueEntry {
+  name: string;
+  inputs: string[] | { variadic: string; min: number };
+  attrs: Record<string, unknown>; // JSON Schema
+  outputDatatype: string;
+  differentiable: boolean;
+  conventions: string[];
+}
+
+/** Implemented by src/index.ts (re-exported from src/autodiff/ and src/graph/). */
+export interface Engine {
+  evaluate(graph: Graph, inputs: Tensors, outputs?: string[], opts?: RunOptions): Promise<EvaluateResult>;
+  grad(graph: Graph, inputs: Tensors, of: string, wrt: string[], opts?: RunOptions): Promise<GradResult>;
+  vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wrt: string[], opts?: RunOptions): Promise<GradResult>;
+  jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?: string[], opts?: RunOptions): Promise<JvpResult>;
+  jacobian(graph: Graph, inputs: Tensors, of: string[], wrt: string[], mode?: JacobianMode, opts?: RunOptions): Promise<JacobianResult>;
+  hvp(graph: Graph, inputs: Tensors, of: string, vectors: Tensors, opts?: RunOptions): Promise<HvpResult>;
+  hessian(graph: Graph, inputs: Tensors, of: string, wrt: string[], opts?: RunOptions): Promise<HessianResult>;
+  gradcheck(graph: Graph, inputs: Tensors, of: string, wrt: string[], check?: GradcheckOptions, opts?: RunOptions): Promise<GradcheckResult>;
+  transform(graph: Graph, spec: TransformSpec): Graph;
+  /** `inputs` may be decoded tensors or bare {shape, datatype} specs. */
+  shapes(graph: Graph, inputs: Record<string, Tensor | ValueInfo>): ShapesResult;
+  ops(): OpCatalogueEntry[];
+}
