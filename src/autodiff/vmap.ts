@@ -1,0 +1,241 @@
+/**
+ * Vectorizes a linear derivative graph over a leading batch axis of its seed inputs (JAX's vmap, restricted to what
+ * derivative graphs contain). A Jacobian then costs one pass per chunk of K basis vectors instead of one per vector:
+ * the per-pass overhead is paid once per chunk and matmuls become real GEMMs.
+ *
+ * Every value is either batched (shape [K, ...s]) or not (shape s, shared by every basis vector). A rule rewrites one
+ * node given which inputs are batched; ops without a rule make the whole graph unsupported, and the caller falls back
+ * to one pass per basis vector. Shapes are concrete here (the graph comes from a planned, evaluated problem).
+ */
+import type { Graph, NodeSpec, ValueInfo, WireTensor } from '../graph/types.js';
+import { normalizeAxis } from '../tensor/shape.js';
+import { topoNodes } from './linear_plan.js';
+
+/** Ops applied elementwise with NumPy broadcasting and no shape-dependent attributes. */
+const ELEMENTWISE = new Set([
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'mul_no_nan',
+  'equal', 'not_equal', 'less', 'less_equal', 'greater', 'greater_equal', 'where',
+  'neg', 'exp', 'log', 'log1p', 'expm1', 'sqrt', 'square', 'reciprocal', 'abs', 'sign', 'sin', 'cos', 'tanh',
+  'sigmoid', 'relu', 'softplus', 'erf', 'gelu', 'gelu_tanh', 'sigmoid_grad', 'tanh_grad', 'relu_grad', 'gelu_grad',
+  'gelu_tanh_grad', 'erf_grad', 'identity', 'stop_gradient', 'cast', 'clip',
+]);
+const REDUCTIONS = new Set(['sum', 'mean', 'max', 'min', 'prod', 'logsumexp']);
+/** Ops whose batched form is a reshape of the batched input to [K, ...output shape]. */
+const RESHAPES = new Set(['reshape', 'squeeze', 'unsqueeze', 'reshape_like']);
+
+export interface VmapResult {
+  graph: Graph;
+  /** Whether each output of the graph carries the batch axis. */
+  batchedOutputs: Record<string, boolean>;
+}
+
+export class Unbatchable extends Error {}
+
+interface Val {
+  name: string;
+  batched: boolean;
+  shape: number[];
+  dtype: string;
+}
+
+function numelOf(s: readonly number[]): number {
+  return s.reduce((a, b) => a * b, 1);
+}
+
+function normAxes(axes: unknown, rank: number): number[] {
+  if (axes === null || axes === undefined) return Array.from({ length: rank }, (_, i) => i);
+  const list = typeof axes === 'number' ? [axes] : (axes as number[]);
+  return list.map((a) => {
+    const n = normalizeAxis(a, rank);
+    if (n === undefined) throw new Unbatchable(`axis ${a} out of range`);
+    return n;
+  });
+}
+
+function axisOf(axis: unknown, rank: number, dflt: number): number {
+  const a = axis === undefined || axis === null ? dflt : (axis as number);
+  const n = normalizeAxis(a, rank);
+  if (n === undefined) throw new Unbatchable(`axis ${a} out of range`);
+  return n;
+}
+
+/**
+ * Rewrites `graph` so each seed input takes a leading batch axis of size K. `shapes` holds the unbatched shape and
+ * datatype of every value. Throws Unbatchable when an op has no batching rule.
+ */
+export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record<string, ValueInfo>, K: number): VmapResult {
+  const taken = new Set<string>([...Object.keys(graph.inputs ?? {}), ...Object.keys(graph.constants ?? {}), ...graph.nodes.map((n) => n.name)]);
+  const nodes: NodeSpec[] = [];
+  const constants: Record<string, WireTensor> = { ...(graph.constants ?? {}) };
+  const vals = new Map<string, Val>();
+  const info = (name: string): ValueInfo => {
+    const s = shapes[name];
+    if (!s) throw new Unbatchable(`no shape for "${name}"`);
+    return s;
+  };
+  for (const name of [...Object.keys(graph.inputs ?? {}), ...Object.keys(graph.constants ?? {})]) {
+    const s = info(name);
+    vals.set(name, { name, batched: seeds.includes(name), shape: [...s.shape], dtype: s.datatype });
+  }
+  let counter = 0;
+  const fresh = (base: string): string => {
+    let n: string;
+    do n = `${base}::vmap${counter++}`; while (taken.has(n));
+    taken.add(n);
+    return n;
+  };
+  const emit = (name: string, op: string, inputs: string[], attrs?: Record<string, unknown>): string => {
+    nodes.push(attrs === undefined ? { name, op, inputs } : { name, op, inputs, attrs });
+    return name;
+  };
+  const reshape = (base: string, v: Val, shape: number[], name?: string): string =>
+    emit(name ?? fresh(base), 'reshape', [v.name], { shape });
+  /** A batched value lifted to `rank` unbatched dims by inserting 1s after the batch axis. */
+  const lift = (base: string, v: Val, rank: number): string =>
+    v.shape.length >= rank ? v.name : reshape(base, v, [K, ...Array(rank - v.shape.length).fill(1), ...v.shape]);
+  /** Any value as a batched one (copies an unbatched value K times). */
+  const tile = (base: string, v: Val): string =>
+    v.batched ? v.name : emit(fresh(base), 'broadcast_to', [v.name], { shape: [K, ...v.shape] });
+
+  for (const node of topoNodes(graph)) {
+    const ins = node.inputs.map((i) => {
+      const v = vals.get(i);
+      if (!v) throw new Unbatchable(`unknown value "${i}"`);
+      return v;
+    });
+    const out = info(node.name);
+    const outShape = [...out.shape];
+    const attrs = node.attrs ?? {};
+    const name = node.name;
+    const set = (batched: boolean): void => {
+      vals.set(name, { name, batched, shape: outShape, dtype: out.datatype });
+    };
+    if (!ins.some((v) => v.batched)) {
+      nodes.push(node);
+      set(false);
+      continue;
+    }
+    const x = ins[0]!;
+    const op = node.op;
+    if (ELEMENTWISE.has(op)) {
+      const rank = Math.max(...ins.map((v) => v.shape.length));
+      emit(name, op, ins.map((v) => (v.batched ? lift(name, v, rank) : v.name)), node.attrs);
+      set(true);
+    } else if (REDUCTIONS.has(op)) {
+      if (ins.length !== 1) throw new Unbatchable(op);
+      emit(name, op, [x.name], { ...attrs, axes: normAxes(attrs.axes, x.shape.length).map((a) => a + 1) });
+      set(true);
+    } else if (RESHAPES.has(op) && x.batched) {
+      reshape(name, x, [K, ...outShape], name);
+      set(true);
+    } else if ((op === 'reshape_like' || op === 'broadcast_like' || op === 'sum_to_like') && !x.batched) {
+      // Only the shape of the second input matters, and that is the same for every basis vector.
+      if (op === 'sum_to_like') sumTo(x, false);
+      else emit(name, op === 'reshape_like' ? 'reshape' : 'broadcast_to', [x.name], { shape: outShape });
+      set(false);
+    } else if (op === 'zeros_like' || op === 'ones_like') {
+      const c = fresh(name);
+      constants[c] = { shape: [], datatype: out.datatype, data: [op === 'zeros_like' ? 0 : 1] };
+      emit(name, 'broadcast_to', [c], { shape: outShape });
+      set(false);
+    } else if (op === 'broadcast_to' || op === 'broadcast_like') {
+      emit(name, 'broadcast_to', [lift(name, x, outShape.length)], { shape: [K, ...outShape] });
+      set(true);
+    } else if (op === 'sum_to_like') {
+      sumTo(x, true);
+      set(true);
+    } else if (op === 'softmax' || op === 'log_softmax') {
+      emit(name, op, [x.name], { ...attrs, axis: axisOf(attrs.axis, x.shape.length, -1) + 1 });
+      set(true);
+    } else if (op === 'transpose') {
+      const r = x.shape.length;
+      const perm = (attrs.perm as number[] | undefined | null) ?? Array.from({ length: r }, (_, i) => r - 1 - i);
+      emit(name, op, [x.name], { ...attrs, perm: [0, ...perm.map((p) => axisOf(p, r, 0) + 1)] });
+      set(true);
+    } else if (op === 'slice' && ins.length === 1) {
+      const starts = attrs.starts as number[];
+      const axes = (attrs.axes as number[] | undefined | null) ?? starts.map((_, i) => i);
+      emit(name, op, [x.name], { ...attrs, axes: axes.map((a) => axisOf(a, x.shape.length, 0) + 1) });
+      set(true);
+    } else if (op === 'pad' && ins.length === 1) {
+      emit(name, op, [x.name], { ...attrs, pads: [[0, 0], ...(attrs.pads as unknown[])] });
+      set(true);
+    } else if (op === 'concat' || op === 'stack') {
+      const rank = op === 'concat' ? x.shape.length : x.shape.length + 1;
+      emit(name, op, ins.map((v) => tile(name, v)), { ...attrs, axis: axisOf(attrs.axis, rank, 0) + 1 });
+      set(true);
+    } else if (op === 'gather' && x.batched && !ins[1]!.batched) {
+      emit(name, op, [x.name, ins[1]!.name], { ...attrs, axis: axisOf(attrs.axis, x.shape.length, 0) + 1 });
+      set(true);
+    } else if (op === 'matmul') {
+      matmul(ins[0]!, ins[1]!);
+      set(true);
+    } else {
+      throw new Unbatchable(`no batching rule for op "${op}" (node "${name}")`);
+    }
+
+    function sumTo(g: Val, batched: boolean): void {
+      const lead = g.shape.length - outShape.length;
+      const axes: number[] = [];
+      for (let i = 0; i < g.shape.length; i++) if (i < lead || (outShape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+      const off = batched ? 1 : 0;
+      const target = batched ? [K, ...outShape] : outShape;
+      if (axes.length === 0) {
+        reshape(name, g, target, name);
+        return;
+      }
+      const summed = emit(fresh(name), 'sum', [g.name], { axes: axes.map((a) => a + off), keepdims: true });
+      emit(name, 'reshape', [summed], { shape: target });
+    }
+
+    function matmul(a: Val, b: Val): void {
+      // Promote 1-D operands as np.matmul does; the final reshape to [K, ...out] drops the promoted axes again.
+      let an = a.name;
+      let as = a.shape;
+      let bn = b.name;
+      let bs = b.shape;
+      if (as.length === 1) {
+        as = [1, as[0]!];
+        an = reshape(name, a, a.batched ? [K, ...as] : as);
+      }
+      if (bs.length === 1) {
+        bs = [bs[0]!, 1];
+        bn = reshape(name, b, b.batched ? [K, ...bs] : bs);
+      }
+      const A: Val = { ...a, name: an, shape: as };
+      const B: Val = { ...b, name: bn, shape: bs };
+      if (A.batched && !B.batched && bs.length === 2) {
+        // [K, ..., m, k] @ [k, n]: fold the batch into the rows of one GEMM.
+        const rows = reshape(name, A, [K * numelOf(as.slice(0, -1)), as[as.length - 1]!]);
+        const prod = emit(fresh(name), 'matmul', [rows, bn]);
+        emit(name, 'reshape', [prod], { shape: [K, ...outShape] });
+        return;
+      }
+      if (!A.batched && B.batched && as.length === 2 && bs.length === 2) {
+        // [m, k] @ [K, k, n]: one GEMM against the batch laid side by side as [k, K*n].
+        const [k, n] = bs as [number, number];
+        const t1 = emit(fresh(name), 'transpose', [bn], { perm: [1, 0, 2] });
+        const wide = emit(fresh(name), 'reshape', [t1], { shape: [k, K * n] });
+        const prod = emit(fresh(name), 'matmul', [an, wide]);
+        const m = as[0]!;
+        const r3 = emit(fresh(name), 'reshape', [prod], { shape: [m, K, n] });
+        const t2 = emit(fresh(name), 'transpose', [r3], { perm: [1, 0, 2] });
+        emit(name, 'reshape', [t2], { shape: [K, ...outShape] });
+        return;
+      }
+      const rank = Math.max(as.length, bs.length);
+      const l = A.batched ? lift(name, A, rank) : an;
+      const r = B.batched ? lift(name, B, rank) : bn;
+      const prod = emit(fresh(name), 'matmul', [l, r]);
+      emit(name, 'reshape', [prod], { shape: [K, ...outShape] });
+    }
+  }
+
+  const inputs: Record<string, { shape?: (number | null)[]; datatype?: string }> = {};
+  for (const [n, spec] of Object.entries(graph.inputs ?? {})) {
+    inputs[n] = seeds.includes(n) ? { shape: [K, ...info(n).shape], datatype: info(n).datatype } : spec;
+  }
+  const batchedOutputs: Record<string, boolean> = {};
+  for (const o of graph.outputs ?? []) batchedOutputs[o] = vals.get(o)?.batched ?? false;
+  return { graph: { inputs, constants, nodes, outputs: [...(graph.outputs ?? [])] }, batchedOutputs };
+}

@@ -1,0 +1,117 @@
+/**
+ * Runs a plan on the native kernels. Each node's op gets an OpKernels facade that sends big work (>= ASYNC_THRESHOLD
+ * elements) to the libuv thread pool and runs small work synchronously, so the event loop stays responsive without
+ * paying the thread hop on tiny tensors. Intermediates are dropped at their last use; cancellation is checked between
+ * nodes; native error codes become catalogue errors naming the node and op.
+ */
+import { GradserveError, fmtShape } from '../errors.js';
+import type { ExecStats, RunOptions } from '../engine.types.js';
+import { ASYNC_THRESHOLD, type KernelFns, type Kernels } from '../kernels.types.js';
+import type { OpKernels } from '../ops/types.js';
+import type { TypedArray } from '../tensor/dtype.js';
+import { sameShape } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Plan } from './plan.js';
+
+let loaded: Kernels | undefined;
+let facade: OpKernels | undefined;
+
+/** Loads the addon on first use, so graph validation and transforms work without it. */
+export async function loadKernels(): Promise<Kernels> {
+  if (loaded === undefined) {
+    // a variable specifier keeps the typechecker from requiring the addon's loader at build time
+    const spec = '../kernels.js';
+    const mod = (await import(spec)) as { kernels: Kernels };
+    loaded = mod.kernels;
+  }
+  return loaded;
+}
+
+function workOf(args: unknown[]): number {
+  let n = 0;
+  for (const a of args) {
+    if (ArrayBuffer.isView(a)) n += (a as TypedArray).length;
+    else if (Array.isArray(a)) for (const b of a) if (ArrayBuffer.isView(b)) n += (b as TypedArray).length;
+  }
+  return n;
+}
+
+export function makeOpKernels(k: Kernels): OpKernels {
+  const out: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const name of Object.keys(k.async) as (keyof KernelFns)[]) {
+    const syncFn = (k[name] as (...a: unknown[]) => unknown).bind(k);
+    const asyncFn = k.async[name] as (...a: unknown[]) => Promise<unknown>;
+    out[name] = (...args: unknown[]) => {
+      if (workOf(args) >= ASYNC_THRESHOLD) return asyncFn(...args);
+      try {
+        return Promise.resolve(syncFn(...args));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    };
+  }
+  return out as unknown as OpKernels;
+}
+
+async function opKernels(): Promise<OpKernels> {
+  if (facade === undefined) facade = makeOpKernels(await loadKernels());
+  return facade;
+}
+
+/** Tests and embedders may supply another Kernels implementation. */
+export function setKernels(k: Kernels): void {
+  loaded = k;
+  facade = makeOpKernels(k);
+}
+
+export function abortError(signal: AbortSignal): GradserveError {
+  const r: unknown = signal.reason;
+  if (r instanceof GradserveError) return r;
+  if (r instanceof Error && r.name === 'TimeoutError') return new GradserveError('DEADLINE_EXCEEDED', 'the request ran past its time limit and was cancelled');
+  return new GradserveError('CANCELLED', 'the request was cancelled');
+}
+
+function nativeError(e: unknown, node: string, op: string, path: string, ins: Tensor[]): GradserveError {
+  if (e instanceof GradserveError) return e;
+  const code = (e as { code?: unknown })?.code;
+  const msg = e instanceof Error ? e.message : String(e);
+  if (code === 'INDEX_OUT_OF_RANGE' || code === 'INVALID_CAST') {
+    const detail = `node "${node}" (${op}): ${msg}`;
+    return new GradserveError(code, detail, { errors: [{ path, message: detail }], cause: e });
+  }
+  const shapes = ins.map((t) => `${fmtShape(t.shape)} ${t.dtype}`).join(', ');
+  return new GradserveError('INTERNAL', `node "${node}" (${op}) failed on ${shapes}: ${msg}`, { cause: e });
+}
+
+/** Executes `plan` with the given input tensors; returns the requested outputs. */
+export async function execute(plan: Plan, inputs: Record<string, Tensor>, opts?: RunOptions): Promise<Map<string, Tensor>> {
+  const k = await opKernels();
+  const env = new Map<string, Tensor>();
+  for (const l of plan.leaves) env.set(l, inputs[l] ?? plan.compiled.constants.get(l)!);
+  const signal = opts?.signal;
+  let bytes = 0;
+  for (const step of plan.steps) {
+    if (signal?.aborted) throw abortError(signal);
+    const n = step.node;
+    const ins = n.inputs.map((i) => env.get(i)!);
+    let out: Tensor;
+    try {
+      out = await n.op.run(ins, n.attrs, k);
+    } catch (e) {
+      throw nativeError(e, n.name, n.op.name, n.path, ins);
+    }
+    const want = plan.metas.get(n.name)!;
+    if (out.dtype !== want.dtype || !sameShape(out.shape, want.shape) || out.data.length !== out.shape.reduce((a, b) => a * b, 1)) {
+      throw new GradserveError('INTERNAL', `node "${n.name}" (${n.op.name}) produced ${fmtShape(out.shape)} ${out.dtype}, its shape rule says ${fmtShape(want.shape as number[])} ${want.dtype}`);
+    }
+    bytes += out.data.byteLength;
+    env.set(n.name, out);
+    for (const f of step.free) env.delete(f);
+  }
+  if (signal?.aborted) throw abortError(signal);
+  const result = new Map<string, Tensor>();
+  for (const o of plan.outputs) result.set(o, env.get(o)!);
+  const stats: ExecStats = { nodes: plan.steps.length, flops: plan.cost.flops, bytes };
+  opts?.onExecuted?.(stats);
+  return result;
+}

@@ -1,0 +1,89 @@
+/**
+ * Graph hashing and the bounded LRU behind the plan and derivative caches. The hash is over a canonical JSON form
+ * (object keys sorted) so two requests that spell the same graph with keys in another order share a plan.
+ */
+import { createHash } from 'node:crypto';
+import type { Tensor } from '../tensor/tensor.js';
+
+function canonical(v: unknown, out: string[]): void {
+  if (v === null || typeof v !== 'object') {
+    out.push(JSON.stringify(v) ?? 'null');
+    return;
+  }
+  if (Array.isArray(v)) {
+    out.push('[');
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out.push(',');
+      canonical(v[i], out);
+    }
+    out.push(']');
+    return;
+  }
+  const obj = v as Record<string, unknown>;
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+  out.push('{');
+  keys.forEach((k, i) => {
+    if (i > 0) out.push(',');
+    out.push(JSON.stringify(k), ':');
+    canonical(obj[k], out);
+  });
+  out.push('}');
+}
+
+export function stableStringify(v: unknown): string {
+  const out: string[] = [];
+  canonical(v, out);
+  return out.join('');
+}
+
+export function hashGraph(graph: unknown): string {
+  return createHash('sha256').update(stableStringify(graph)).digest('hex');
+}
+
+/** Shapes and datatypes of the given tensors, in a fixed order: the per-call part of a cache key. */
+export function tensorsSignature(tensors: Record<string, Pick<Tensor, 'dtype' | 'shape'>>): string {
+  return Object.keys(tensors)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${tensors[k]!.dtype}[${tensors[k]!.shape.join(',')}]`)
+    .join(';');
+}
+
+/** A Map kept in recency order: get() refreshes an entry, set() evicts the oldest beyond `capacity`. */
+export class LruCache<V> {
+  private readonly map = new Map<string, V>();
+  hits = 0;
+  misses = 0;
+
+  constructor(readonly capacity: number) {}
+
+  get(key: string): V | undefined {
+    const v = this.map.get(key);
+    if (v === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.map.delete(key);
+    this.map.set(key, v);
+    return v;
+  }
+
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    while (this.map.size > this.capacity) {
+      const oldest = this.map.keys().next().value as string;
+      this.map.delete(oldest);
+    }
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.hits = 0;
+    this.misses = 0;
+  }
+}

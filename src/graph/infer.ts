@@ -1,0 +1,86 @@
+/**
+ * Shape and datatype inference: input metas from tensors (checked against the declarations) or from declarations alone
+ * (symbolic transforms, null dims), then every node's meta from its op's `infer`, dependencies first.
+ */
+import { GradserveError, fail, fmtShape } from '../errors.js';
+import type { InferContext, ValueMeta } from '../ops/types.js';
+import type { DType } from '../tensor/dtype.js';
+import { fmtSymShape } from '../tensor/shape.js';
+import type { CompiledGraph, CompiledNode } from './validate.js';
+
+export type Metas = Map<string, ValueMeta>;
+
+export interface TensorLike {
+  dtype: DType;
+  shape: readonly number[];
+}
+
+/** Checks one tensor against an input declaration: DATATYPE_MISMATCH / SHAPE_MISMATCH at `path`. */
+export function checkAgainstDeclaration(name: string, t: TensorLike, decl: { dtype?: DType; shape?: (number | null)[] }, path: string): void {
+  if (decl.dtype !== undefined && t.dtype !== decl.dtype) {
+    fail('DATATYPE_MISMATCH', `input "${name}" is ${t.dtype}, the graph declares ${decl.dtype}`, path);
+  }
+  if (decl.shape !== undefined) {
+    const s = decl.shape;
+    const ok = s.length === t.shape.length && s.every((d, i) => d === null || d === t.shape[i]);
+    if (!ok) fail('SHAPE_MISMATCH', `input "${name}" has shape ${fmtShape(t.shape)}, the graph declares ${fmtSymShape(s)}`, path);
+  }
+}
+
+/** Metas of the graph inputs from the request's tensors (`inputs.x` paths). Extra tensors are UNKNOWN_VALUE. */
+export function inputMetasFromTensors(c: CompiledGraph, tensors: Record<string, TensorLike>, prefix = 'inputs'): Metas {
+  const metas: Metas = new Map();
+  for (const name of Object.keys(tensors)) {
+    if (!c.inputs.has(name)) {
+      const what = c.kinds.has(name) ? `is a ${c.kinds.get(name)}, not a graph input` : 'names no graph input';
+      fail('UNKNOWN_VALUE', `${prefix}.${name}: "${name}" ${what}`, `${prefix}.${name}`);
+    }
+  }
+  for (const [name, decl] of c.inputs) {
+    const t = tensors[name];
+    if (t === undefined) fail('MISSING_INPUT', `graph input "${name}" has no tensor`, `${prefix}.${name}`);
+    checkAgainstDeclaration(name, t, decl, `${prefix}.${name}`);
+    metas.set(name, { shape: [...t.shape], dtype: t.dtype });
+  }
+  return metas;
+}
+
+/** Metas of the graph inputs from their declarations only (symbolic transforms). */
+export function inputMetasFromDeclarations(c: CompiledGraph): Metas {
+  const metas: Metas = new Map();
+  for (const [name, decl] of c.inputs) {
+    if (decl.shape === undefined) {
+      fail('SHAPE_MISMATCH', `input "${name}" declares no shape; a symbolic transform needs its rank (use null for dims of any size)`, decl.path);
+    }
+    if (decl.dtype === undefined) {
+      fail('DATATYPE_MISMATCH', `input "${name}" declares no datatype; a symbolic transform needs it`, decl.path);
+    }
+    metas.set(name, { shape: [...decl.shape], dtype: decl.dtype });
+  }
+  return metas;
+}
+
+/** Runs an op's infer, making sure a failure names the node and points at it. */
+export function inferNode(n: Pick<CompiledNode, 'name' | 'op' | 'attrs' | 'path'>, ins: ValueMeta[]): ValueMeta {
+  const ctx: InferContext = { node: n.name, op: n.op.name, path: n.path };
+  try {
+    return n.op.infer(ins, n.attrs, ctx);
+  } catch (e) {
+    if (e instanceof GradserveError) {
+      if (e.errors !== undefined) throw e;
+      throw new GradserveError(e.code, e.message, { errors: [{ path: n.path, message: e.message }], cause: e });
+    }
+    const shapes = ins.map((m) => `${fmtSymShape(m.shape)} ${m.dtype}`).join(', ');
+    throw new GradserveError('INTERNAL', `node "${n.name}" (${n.op.name}): shape rule failed on ${shapes}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Metas of every value: inputs (given), constants and nodes. */
+export function inferAll(c: CompiledGraph, inputMetas: Metas): Metas {
+  const metas: Metas = new Map(inputMetas);
+  for (const [name, t] of c.constants) metas.set(name, { shape: [...t.shape], dtype: t.dtype });
+  for (const n of c.order) {
+    metas.set(n.name, inferNode(n, n.inputs.map((i) => metas.get(i)!)));
+  }
+  return metas;
+}

@@ -1,0 +1,73 @@
+/**
+ * The op registry: every OpDef exported by a family file, collected by looking at the modules' exports (a family file
+ * adds an op by exporting it; nothing here lists ops by hand). `ALL_OPS` keeps every definition found so a test can
+ * assert that no two share a name; `OPS` maps name -> definition.
+ */
+import { z } from 'zod';
+import type { OpCatalogueEntry } from '../engine.types.js';
+import type { OpDef } from './types.js';
+import * as binary from './binary.js';
+import * as internal from './internal.js';
+import * as linalg from './linalg.js';
+import * as misc from './misc.js';
+import * as reduce from './reduce.js';
+import * as select from './select.js';
+import * as unary from './unary.js';
+
+const FAMILIES: Record<string, unknown>[] = [internal, unary, binary, select, misc, reduce, linalg];
+
+function isOpDef(v: unknown): v is OpDef {
+  return (
+    typeof v === 'object' && v !== null && typeof (v as OpDef).name === 'string' &&
+    typeof (v as OpDef).infer === 'function' && typeof (v as OpDef).run === 'function'
+  );
+}
+
+function collect(families: Record<string, unknown>[]): OpDef[] {
+  const seen = new Set<OpDef>();
+  const out: OpDef[] = [];
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(visit);
+    else if (isOpDef(v) && !seen.has(v)) {
+      seen.add(v);
+      out.push(v);
+    }
+  };
+  for (const m of families) Object.values(m).forEach(visit);
+  return out;
+}
+
+export const ALL_OPS: readonly OpDef[] = collect(FAMILIES);
+
+export const OPS: ReadonlyMap<string, OpDef> = new Map(ALL_OPS.map((op) => [op.name, op]));
+
+export function getOp(name: string): OpDef | undefined {
+  return OPS.get(name);
+}
+
+/** Names defined more than once (must be empty). */
+export function duplicateOpNames(): string[] {
+  const count = new Map<string, number>();
+  for (const op of ALL_OPS) count.set(op.name, (count.get(op.name) ?? 0) + 1);
+  return [...count].filter(([, n]) => n > 1).map(([name]) => name);
+}
+
+let catalogue: OpCatalogueEntry[] | undefined;
+
+/** GET /v1/ops: the public (non-internal) ops with their attrs as JSON Schema, sorted by name. */
+export function opCatalogue(): OpCatalogueEntry[] {
+  if (catalogue === undefined) {
+    catalogue = ALL_OPS.filter((op) => !op.internal)
+      .map((op) => ({
+        name: op.name,
+        inputs: op.inputs,
+        attrs: z.toJSONSchema(op.attrs, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
+        outputDatatype: op.outputDatatype,
+        differentiable: op.differentiable,
+        conventions: op.conventions ?? [],
+        doc: op.doc,
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+  return catalogue;
+}
