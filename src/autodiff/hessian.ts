@@ -1,8 +1,119 @@
-/** Hessian-vector products and Hessians: not implemented yet. */
-import { GradserveError } from '../errors.js';
+/**
+ * Second order: Hessian-vector products and Hessians of a scalar, both forward-over-reverse. The gradient is a graph
+ * (`transform` grad), so its JVP is the HVP (no Hessian formed, about the cost of two gradients) and its forward-mode
+ * Jacobian is the Hessian (one vectorized pass per chunk of basis vectors, size-guarded like any Jacobian).
+ */
 import type { HessianResult, HvpResult, RunOptions, Tensors } from '../engine.types.js';
-import type { Graph } from '../graph/types.js';
+import { GradserveError, fail, fmtShape } from '../errors.js';
+import type { Graph, ValueInfo } from '../graph/types.js';
+import { BYTES_PER_ELEMENT } from '../tensor/dtype.js';
+import { numel } from '../tensor/tensor.js';
+import { DEFAULT_MEMORY_BUDGET_BYTES, jacobianWithReport, requireFloat, tooLarge } from './jacobian.js';
+import { innerOptions, shareableValues, tensorSpecs, wantedOutputs, type EngineCore } from './linear_plan.js';
 
+function lookup(values: Record<string, ValueInfo>, name: string, path: string, role: string): ValueInfo {
+  const v = Object.prototype.hasOwnProperty.call(values, name) ? values[name] : undefined;
+  if (v === undefined) fail('UNKNOWN_VALUE', `${path}: ${role} "${name}" names no value in the graph`, path);
+  return v;
+}
+
+/** `of` must be one floating-point element (API.md NOT_SCALAR). Shared with gradcheck. */
+export function checkScalarOf(values: Record<string, ValueInfo>, of: string): ValueInfo {
+  const v = lookup(values, of, 'of', 'of');
+  if (numel(v.shape) !== 1) {
+    fail('NOT_SCALAR', `of "${of}" has shape ${fmtShape(v.shape)} (${numel(v.shape)} elements); it must have exactly one element`, 'of');
+  }
+  requireFloat(v, of, 'of', 'of');
+  return v;
+}
+
+export function checkWrt(values: Record<string, ValueInfo>, wrt: readonly string[], field = 'wrt'): ValueInfo[] {
+  return wrt.map((n, i) => {
+    const v = lookup(values, n, `${field}[${i}]`, 'wrt');
+    requireFloat(v, n, `${field}[${i}]`, 'wrt');
+    return v;
+  });
+}
+
+/** The grad graph with the original outputs it computes identically appended, so one pass also yields `outputs`. */
+function gradGraph(core: EngineCore, graph: Graph, of: string, wrt: string[]): { g: Graph; grads: string[]; shared: string[]; wanted: string[] } {
+  const g = core.transform(graph, { transform: 'grad', of, wrt });
+  const grads = wrt.map((w) => `grad:${w}`);
+  const wanted = wantedOutputs(graph, [of]);
+  const shared = shareableValues(graph, g, wanted).filter((n) => !grads.includes(n));
+  const outs = [...(g.outputs ?? grads)];
+  for (const n of shared) if (!outs.includes(n)) outs.push(n);
+  return { g: { ...g, outputs: outs }, grads, shared, wanted };
+}
+
+async function collectOutputs(core: EngineCore, graph: Graph, inputs: Tensors, wanted: string[], have: Tensors, opts: RunOptions): Promise<Tensors> {
+  const missing = wanted.filter((n) => !Object.prototype.hasOwnProperty.call(have, n));
+  const extra = missing.length > 0 ? (await core.evaluate(graph, inputs, missing, opts)).outputs : {};
+  const out: Tensors = {};
+  for (const n of wanted) out[n] = have[n] ?? extra[n]!;
+  return out;
+}
+
+export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, of: string, vectors: Tensors, opts: RunOptions = {}): Promise<HvpResult> {
+  const shapes = core.shapes(graph, tensorSpecs(inputs));
+  checkScalarOf(shapes.values, of);
+  const names = Object.keys(vectors);
+  if (names.length === 0) fail('INVALID_REQUEST', 'vectors: give at least one {input: vector}', 'vectors');
+  for (const n of names) {
+    const path = `vectors.${n}`;
+    const v = lookup(shapes.values, n, path, 'vector for');
+    requireFloat(v, n, path, 'wrt');
+    const t = vectors[n]!;
+    if (t.shape.length !== v.shape.length || t.shape.some((d, i) => d !== v.shape[i])) {
+      fail('SHAPE_MISMATCH', `${path}: the vector has shape ${fmtShape(t.shape)} but "${n}" has shape ${fmtShape(v.shape)}`, path);
+    }
+    if (t.dtype !== v.datatype) {
+      fail('DATATYPE_MISMATCH', `${path}: the vector is ${t.dtype} but "${n}" is ${v.datatype}`, path);
+    }
+  }
+  const { g, grads, shared, wanted } = gradGraph(core, graph, of, names);
+  const stats = { nodes: 0, flops: 0, bytes: 0 };
+  const res = await core.jvp(g, inputs, { ...vectors }, grads, opts);
+  const gradients: Tensors = {};
+  const hvp: Tensors = {};
+  names.forEach((n, i) => {
+    gradients[n] = res.outputs[grads[i]!]!;
+    hvp[n] = res.tangents[grads[i]!]!;
+  });
+  const have: Tensors = {};
+  for (const n of shared) if (res.outputs[n] !== undefined) have[n] = res.outputs[n]!;
+  const outputs = await collectOutputs(core, graph, inputs, wanted, have, innerOptions(opts, stats));
+  return { outputs, gradients, hvp };
+}
+
+export async function hessianWith(core: EngineCore, graph: Graph, inputs: Tensors, of: string, wrt: string[], opts: RunOptions = {}): Promise<HessianResult> {
+  const shapes = core.shapes(graph, tensorSpecs(inputs));
+  checkScalarOf(shapes.values, of);
+  const infos = checkWrt(shapes.values, wrt);
+  let bytes = 0;
+  for (const a of infos) for (const b of infos) bytes += numel(a.shape) * numel(b.shape) * BYTES_PER_ELEMENT[a.datatype];
+  const budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
+  if (bytes + shapes.peakBytes > budget) {
+    tooLarge('hessian', `of ${of} with respect to ${wrt.map((w, i) => `${w} ${fmtShape(infos[i]!.shape)}`).join(', ')}`,
+      bytes + shapes.peakBytes, budget, '`hvp` (one Hessian-vector product per vector, no Hessian formed)');
+  }
+  const { g, grads, shared, wanted } = gradGraph(core, graph, of, wrt);
+  const { result } = await jacobianWithReport(core, g, inputs, grads, wrt, 'forward', opts, {
+    what: 'hessian', wayOut: '`hvp` (one Hessian-vector product per vector, no Hessian formed)',
+  });
+  const hessians: Record<string, Tensors> = {};
+  wrt.forEach((wi, i) => {
+    hessians[wi] = {};
+    for (const wj of wrt) hessians[wi]![wj] = result.jacobians[grads[i]!]![wj]!;
+  });
+  const have: Tensors = {};
+  for (const n of shared) if (result.outputs[n] !== undefined) have[n] = result.outputs[n]!;
+  const stats = { nodes: 0, flops: 0, bytes: 0 };
+  const outputs = await collectOutputs(core, graph, inputs, wanted, have, innerOptions(opts, stats));
+  return { outputs, hessians };
+}
+
+/** Engine-signature entries kept until src/index.ts wires hvpWith / hessianWith to the engine. */
 export async function hvp(_graph: Graph, _inputs: Tensors, _of: string, _vectors: Tensors, _opts?: RunOptions): Promise<HvpResult> {
   throw new GradserveError('INTERNAL', 'hvp is not implemented yet');
 }

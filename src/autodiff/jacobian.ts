@@ -1,8 +1,248 @@
-/** Generalized Jacobians (forward / reverse, batched basis vectors): not implemented yet. */
-import { GradserveError } from '../errors.js';
-import type { JacobianMode, JacobianResult, RunOptions, Tensors } from '../engine.types.js';
-import type { Graph } from '../graph/types.js';
+/**
+ * The generalized Jacobian (API.md `/v1/jacobian`): for every pair (of, wrt) a tensor of shape of.shape ++ wrt.shape.
+ *
+ * Built on the engine's symbolic transforms: reverse mode takes the VJP graph of one `of` and feeds it the standard
+ * basis of cotangents (one row of the Jacobian each), forward mode takes the JVP graph of one `wrt` and feeds it the
+ * standard basis of tangents (one column each). The seed-independent part (forward pass and local derivatives) runs
+ * once (linear_plan.ts); the linear remainder is vectorized over chunks of basis vectors sized to the memory budget
+ * (vmap.ts), and falls back to one pass per basis vector when some op of it has no batching rule.
+ */
+import type { ExecStats, JacobianMode, JacobianResult, RunOptions, Tensors } from '../engine.types.js';
+import { GradserveError, fail, fmtBytes, fmtShape } from '../errors.js';
+import type { Graph, ValueInfo } from '../graph/types.js';
+import { BYTES_PER_ELEMENT, allocArray, isFloat, type DType } from '../tensor/dtype.js';
+import { numel, type Tensor } from '../tensor/tensor.js';
+import { innerOptions, planLinear, tensorSpecs, wantedOutputs, type EngineCore, type LinearPlan } from './linear_plan.js';
+import { Unbatchable, vmapGraph } from './vmap.js';
 
+/** Budget used when the caller sets none: a refusal beats an out-of-memory crash of the whole process. */
+export const DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024 ** 3;
+/** Upper bound on one chunk's working set, so a generous budget does not turn into one giant pass. */
+export const MAX_CHUNK_BYTES = 256 * 1024 ** 2;
+
+export interface JacobianOptions {
+  /** What the 413 suggests instead (default: vjp or jvp). */
+  wayOut?: string;
+  /** Name of the computed object in messages (default: "jacobian"). */
+  what?: string;
+  /** Largest chunk of basis vectors per pass; 1 disables batching (tests compare both paths). */
+  maxChunk?: number;
+}
+
+/** How a Jacobian was computed, for tests and benchmarks. */
+export interface JacobianReport {
+  /** Per pair group (one `of` in reverse mode, one `wrt` in forward mode): vectorized or one pass per vector. */
+  groups: { seed: string; basis: number; batched: boolean; chunk: number; passes: number; reason?: string }[];
+}
+
+function valueInfo(values: Record<string, ValueInfo>, name: string, field: string, i: number): ValueInfo {
+  const v = Object.prototype.hasOwnProperty.call(values, name) ? values[name] : undefined;
+  if (v === undefined) fail('UNKNOWN_VALUE', `${field}[${i}]: no value named "${name}" in the graph`, `${field}[${i}]`);
+  return v;
+}
+
+export function requireFloat(v: ValueInfo, name: string, path: string, role: string): void {
+  if (!isFloat(v.datatype)) {
+    fail('NOT_DIFFERENTIABLE', `${role} "${name}" is ${v.datatype}: integer and bool values have no derivative`, path);
+  }
+}
+
+/** The refusal shared by jacobian and hessian: bytes in binary units and the cheaper way out. */
+export function tooLarge(what: string, pairs: string, bytes: number, budget: number, wayOut: string): never {
+  throw new GradserveError('TOO_LARGE',
+    `${what} ${pairs} needs ${fmtBytes(bytes)}, over the memory budget of ${fmtBytes(budget)}; ` +
+    `ask for ${wayOut} instead, which never forms the full matrix`);
+}
+
+export async function jacobianWith(
+  core: EngineCore,
+  graph: Graph,
+  inputs: Tensors,
+  of: string[],
+  wrt: string[],
+  mode: JacobianMode = 'auto',
+  opts: RunOptions = {},
+  jopts: JacobianOptions = {},
+): Promise<JacobianResult> {
+  return (await jacobianWithReport(core, graph, inputs, of, wrt, mode, opts, jopts)).result;
+}
+
+export async function jacobianWithReport(
+  core: EngineCore,
+  graph: Graph,
+  inputs: Tensors,
+  of: string[],
+  wrt: string[],
+  mode: JacobianMode = 'auto',
+  opts: RunOptions = {},
+  jopts: JacobianOptions = {},
+): Promise<{ result: JacobianResult; report: JacobianReport }> {
+  // Shapes only: nothing runs and nothing big is allocated before the size guard.
+  const shapes = core.shapes(graph, tensorSpecs(inputs));
+  const ofInfo = of.map((n, i) => valueInfo(shapes.values, n, 'of', i));
+  const wrtInfo = wrt.map((n, i) => valueInfo(shapes.values, n, 'wrt', i));
+  wrtInfo.forEach((v, i) => requireFloat(v, wrt[i]!, `wrt[${i}]`, 'wrt'));
+  ofInfo.forEach((v, i) => requireFloat(v, of[i]!, `of[${i}]`, 'of'));
+
+  const ofTotal = ofInfo.reduce((s, v) => s + numel(v.shape), 0);
+  const wrtTotal = wrtInfo.reduce((s, v) => s + numel(v.shape), 0);
+  const used: 'forward' | 'reverse' = mode === 'auto' ? (ofTotal < wrtTotal ? 'reverse' : 'forward') : mode;
+
+  const budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
+  let resultBytes = 0;
+  let maxElems = 0;
+  for (const o of ofInfo) {
+    for (const w of wrtInfo) {
+      const n = numel(o.shape) * numel(w.shape);
+      resultBytes += n * BYTES_PER_ELEMENT[o.datatype];
+      maxElems = Math.max(maxElems, n);
+    }
+  }
+  const describe = (): string => {
+    const list = (names: string[], infos: ValueInfo[]): string => names.map((n, i) => `${n} ${fmtShape(infos[i]!.shape)}`).join(', ');
+    return `of ${list(of, ofInfo)} with respect to ${list(wrt, wrtInfo)}`;
+  };
+  const what = jopts.what ?? 'jacobian';
+  const wayOut = jopts.wayOut ?? (used === 'reverse' ? '`vjp` (one row per cotangent) or `jvp`' : '`jvp` (one column per tangent) or `vjp`');
+  // The forward pass stays alive beside the result while the derivative passes run.
+  const working = resultBytes + shapes.peakBytes;
+  if (working > budget) tooLarge(what, describe(), working, budget, wayOut);
+  if (opts.maxTensorElements !== undefined && maxElems > opts.maxTensorElements) {
+    fail('TOO_LARGE', `${what} ${describe()} has a block of ${maxElems} elements, over the limit of ${opts.maxTensorElements}; ask for ${wayOut} instead`);
+  }
+  if (opts.onPlan) await opts.onPlan({ flops: shapes.flops * 3 * Math.min(ofTotal, wrtTotal), peakBytes: working, totalBytes: working });
+
+  const stats: ExecStats = { nodes: 0, flops: 0, bytes: 0 };
+  const inner = innerOptions(opts, stats);
+  const wanted = wantedOutputs(graph, of);
+  const jac: Record<string, Record<string, Tensor>> = {};
+  for (let i = 0; i < of.length; i++) {
+    jac[of[i]!] = {};
+    for (let j = 0; j < wrt.length; j++) {
+      const dtype = ofInfo[i]!.datatype;
+      jac[of[i]!]![wrt[j]!] = { dtype, shape: [...ofInfo[i]!.shape, ...wrtInfo[j]!.shape], data: allocArray(dtype, numel(ofInfo[i]!.shape) * numel(wrtInfo[j]!.shape)) };
+    }
+  }
+
+  const report: JacobianReport = { groups: [] };
+  let primal: Tensors = {};
+  const groups = used === 'reverse' ? of : wrt;
+  for (let gi = 0; gi < groups.length; gi++) {
+    const name = groups[gi]!;
+    const seed = used === 'reverse' ? `cotangent:${name}` : `tangent:${name}`;
+    const derived = used === 'reverse'
+      ? core.transform(graph, { transform: 'vjp', of: [name], wrt })
+      : core.transform(graph, { transform: 'jvp', wrt: [name], of });
+    const plan = await planLinear(core, graph, derived, [seed], inputs, gi === 0 ? wanted : [], inner);
+    if (gi === 0) primal = plan.primal;
+    const seedInfo = used === 'reverse' ? ofInfo[gi]! : wrtInfo[gi]!;
+    const avail = Math.min(MAX_CHUNK_BYTES, budget - working);
+    const group = await runBasis(core, plan, seed, seedInfo, avail, jopts.maxChunk ?? Infinity, inner, (k, outName, t) => {
+      // outputs are grad:<wrt> (reverse: row k of J[name][wrt]) or tangent:<of> (forward: column k of J[of][name])
+      if (used === 'reverse') {
+        const block = jac[name]![outName.slice('grad:'.length)]!;
+        const n = t.data.length;
+        (block.data as Float64Array).set(t.data as Float64Array, k * n);
+      } else {
+        const block = jac[outName.slice('tangent:'.length)]![name]!;
+        const cols = numel(wrtInfo[gi]!.shape);
+        const dst = block.data as Float64Array;
+        const src = t.data as Float64Array;
+        for (let r = 0; r < src.length; r++) dst[r * cols + k] = src[r]!;
+      }
+    });
+    report.groups.push(group);
+  }
+
+  const missing = wanted.filter((n) => !Object.prototype.hasOwnProperty.call(primal, n));
+  let outputs: Tensors = {};
+  if (missing.length > 0) outputs = (await core.evaluate(graph, inputs, missing, inner)).outputs;
+  const ordered: Tensors = {};
+  for (const n of wanted) ordered[n] = primal[n] ?? outputs[n]!;
+  opts.onExecuted?.(stats);
+  return { result: { outputs: ordered, jacobians: jac, mode: used }, report };
+}
+
+/** Standard basis vectors [start, start + count) of a value with `info`'s shape, stacked on a leading axis. */
+function basisChunk(info: ValueInfo, start: number, count: number, batched: boolean): Tensor {
+  const n = numel(info.shape);
+  const data = allocArray(info.datatype, n * count) as Float64Array;
+  for (let k = 0; k < count; k++) data[k * n + start + k] = 1;
+  return { dtype: info.datatype, shape: batched ? [count, ...info.shape] : [...info.shape], data };
+}
+
+/** One row of a batched output, as a view. */
+function rowOf(t: Tensor, k: number): Tensor {
+  const shape = t.shape.slice(1);
+  const n = numel(shape);
+  return { dtype: t.dtype, shape, data: t.data.subarray(k * n, (k + 1) * n) as Tensor['data'] };
+}
+
+async function runBasis(
+  core: EngineCore,
+  plan: LinearPlan,
+  seed: string,
+  seedInfo: ValueInfo,
+  availBytes: number,
+  maxChunk: number,
+  opts: RunOptions,
+  write: (k: number, output: string, t: Tensor) => void,
+): Promise<JacobianReport['groups'][number]> {
+  const basis = numel(seedInfo.shape);
+  const emitAll = (k: number, outs: Tensors, batchedRow: number | null, batchedOutputs?: Record<string, boolean>): void => {
+    for (const o of plan.outputs) {
+      const c = plan.constant[o];
+      if (c !== undefined) { write(k, o, c); continue; }
+      const t = outs[o]!;
+      write(k, o, batchedRow !== null && batchedOutputs?.[o] ? rowOf(t, batchedRow) : t);
+    }
+  };
+  if (plan.graph.outputs!.length === 0) {
+    for (let k = 0; k < basis; k++) emitAll(k, {}, null);
+    return { seed, basis, batched: false, chunk: 1, passes: 0 };
+  }
+  const specs: Record<string, ValueInfo> = { ...tensorSpecs(plan.fixed), [seed]: { shape: [...seedInfo.shape], datatype: seedInfo.datatype as DType } };
+  const single = core.shapes(plan.graph, specs);
+  const fixedBytes = Object.values(plan.fixed).reduce((s, t) => s + t.data.byteLength, 0);
+  const perVector = Math.max(1, single.peakBytes - fixedBytes);
+  let chunk = Math.max(1, Math.min(basis, maxChunk, Math.floor(availBytes / perVector)));
+
+  let reason: string | undefined;
+  if (chunk > 1) {
+    try {
+      for (;;) {
+        const vm = vmapGraph(plan.graph, [seed], single.values, chunk);
+        const batchedShapes = core.shapes(vm.graph, { ...specs, [seed]: { shape: [chunk, ...seedInfo.shape], datatype: seedInfo.datatype } });
+        if (batchedShapes.peakBytes - fixedBytes > availBytes && chunk > 1) {
+          chunk = Math.max(1, Math.floor(chunk / 2));
+          continue;
+        }
+        let passes = 0;
+        for (let start = 0; start < basis; start += chunk) {
+          const count = Math.min(chunk, basis - start);
+          const g = count === chunk ? vm : vmapGraph(plan.graph, [seed], single.values, count);
+          const res = await core.evaluate(g.graph, { ...plan.fixed, [seed]: basisChunk(seedInfo, start, count, true) }, undefined, opts);
+          passes++;
+          for (let k = 0; k < count; k++) emitAll(start + k, res.outputs, k, g.batchedOutputs);
+        }
+        return { seed, basis, batched: true, chunk, passes };
+      }
+    } catch (e) {
+      // A missing batching rule, or a rule the engine's shape check rejects, only costs speed.
+      if (!(e instanceof Unbatchable) && !(e instanceof GradserveError && e.code !== 'CANCELLED' && e.code !== 'DEADLINE_EXCEEDED' && e.code !== 'TOO_LARGE')) throw e;
+      reason = e.message;
+    }
+  }
+  for (let k = 0; k < basis; k++) {
+    const res = await core.evaluate(plan.graph, { ...plan.fixed, [seed]: basisChunk(seedInfo, k, 1, false) }, undefined, opts);
+    emitAll(k, res.outputs, null);
+  }
+  const out: JacobianReport['groups'][number] = { seed, basis, batched: false, chunk: 1, passes: basis };
+  if (reason !== undefined) out.reason = reason;
+  return out;
+}
+
+/** Engine-signature entry kept until src/index.ts wires jacobianWith to the engine. */
 export async function jacobian(_graph: Graph, _inputs: Tensors, _of: string[], _wrt: string[], _mode?: JacobianMode, _opts?: RunOptions): Promise<JacobianResult> {
   throw new GradserveError('INTERNAL', 'jacobian is not implemented yet');
 }

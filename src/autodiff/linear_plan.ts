@@ -62,6 +62,16 @@ export function seedDependent(graph: Graph, seeds: readonly string[]): Set<strin
   return dep;
 }
 
+/** What `outputs` of a derivative result holds: graph.outputs (else the sinks, as the engine does) plus `of`. */
+export function wantedOutputs(graph: Graph, of: readonly string[]): string[] {
+  let outs = graph.outputs;
+  if (outs === undefined) {
+    const consumed = new Set(graph.nodes.flatMap((n) => n.inputs));
+    outs = graph.nodes.filter((n) => !consumed.has(n.name)).map((n) => n.name);
+  }
+  return [...new Set([...outs, ...of])];
+}
+
 function specOf(t: Tensor): ValueInfo {
   return { shape: [...t.shape], datatype: t.dtype };
 }
