@@ -1,0 +1,183 @@
+#include "args.h"
+
+#include <cmath>
+#include <cstdlib>
+
+namespace gsb {
+
+using gs::invalid;
+
+Napi::Error makeError(Napi::Env env, const char* code, const std::string& msg) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
+namespace {
+constexpr double kMaxSafe = 9007199254740991.0;
+constexpr size_t kMaxRank = 64;
+
+Napi::Value at(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length()) invalid(std::string("missing argument ") + name);
+  return info[i];
+}
+}  // namespace
+
+gs::Arr arrayValue(Task& t, Napi::Value v, const std::string& name) {
+  if (!v.IsTypedArray())
+    invalid(name + " must be a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_status st = napi_get_typedarray_info(v.Env(), v, &type, &length, &data, nullptr, nullptr);
+  if (st != napi_ok) invalid(name + " is not a readable typed array");
+  gs::Arr a;
+  switch (type) {
+    case napi_float32_array: a.dt = gs::DType::F32; break;
+    case napi_float64_array: a.dt = gs::DType::F64; break;
+    case napi_int32_array: a.dt = gs::DType::I32; break;
+    case napi_bigint64_array: a.dt = gs::DType::I64; break;
+    case napi_uint8_array: a.dt = gs::DType::BOOL; break;
+    default: invalid(name + " must be a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array");
+  }
+  if (length > 0 && data == nullptr) invalid(name + " has a detached buffer");
+  a.data = data;
+  a.n = int64_t(length);
+  if (t.async) t.keep.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  return a;
+}
+
+gs::Arr arrayArg(Task& t, const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return arrayValue(t, at(info, i, name), name);
+}
+
+int64_t intValue(Napi::Value v, const std::string& name) {
+  if (!v.IsNumber()) invalid(name + " must be an integer");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(std::fabs(d) <= kMaxSafe) || std::trunc(d) != d) invalid(name + " must be a safe integer");
+  return int64_t(d);
+}
+
+static std::vector<int64_t> intList(Napi::Value v, const std::string& name, bool nonNegative) {
+  if (!v.IsArray()) invalid(name + " must be an array of integers");
+  Napi::Array arr = v.As<Napi::Array>();
+  uint32_t n = arr.Length();
+  if (n > kMaxRank) invalid(name + " has more than 64 entries");
+  std::vector<int64_t> out(n);
+  for (uint32_t k = 0; k < n; k++) {
+    int64_t x = intValue(arr.Get(k), name + "[" + std::to_string(k) + "]");
+    if (nonNegative && x < 0) invalid(name + "[" + std::to_string(k) + "] must be non-negative");
+    out[k] = x;
+  }
+  return out;
+}
+
+gs::Shape shapeValue(Napi::Value v, const std::string& name) {
+  gs::Shape s = intList(v, name, true);
+  gs::numel(s, name.c_str());
+  return s;
+}
+
+gs::Shape shapeArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return shapeValue(at(info, i, name), name);
+}
+
+std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return intList(at(info, i, name), name, false);
+}
+
+int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* name) { return intValue(at(info, i, name), name); }
+
+double numberArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = at(info, i, name);
+  if (!v.IsNumber()) invalid(std::string(name) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool boolArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = at(info, i, name);
+  if (!v.IsBoolean()) invalid(std::string(name) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = at(info, i, name);
+  if (!v.IsString()) invalid(std::string(name) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+bool isNullish(const Napi::CallbackInfo& info, size_t i) {
+  return i >= info.Length() || info[i].IsNull() || info[i].IsUndefined();
+}
+
+void checkLength(const gs::Arr& arr, const gs::Shape& shape, const char* name) {
+  int64_t n = gs::numel(shape, name);
+  if (arr.n != n)
+    invalid(std::string(name) + " has " + std::to_string(arr.n) + " elements but its shape " + gs::fmtShape(shape) +
+            " needs " + std::to_string(n));
+}
+
+namespace {
+// Below this size V8 allocates (and zeroes) the buffer itself; above it a malloc'd external buffer skips the
+// zeroing, reports its size to the GC, and fails cleanly instead of aborting the process when memory runs out.
+constexpr size_t kExternalBytes = 64 * 1024;
+
+void freeExternal(Napi::Env env, void* data, size_t* bytes) {
+  Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(*bytes));
+  std::free(data);
+  delete bytes;
+}
+
+napi_typedarray_type typedArrayType(gs::DType dt) {
+  switch (dt) {
+    case gs::DType::F32: return napi_float32_array;
+    case gs::DType::F64: return napi_float64_array;
+    case gs::DType::I32: return napi_int32_array;
+    case gs::DType::I64: return napi_bigint64_array;
+    default: return napi_uint8_array;
+  }
+}
+}  // namespace
+
+gs::Arr allocOut(Task& t, Napi::Env env, gs::DType dt, int64_t n, Held& out) {
+  if (n < 0 || n > gs::kMaxElements) invalid("output has too many elements");
+  const size_t bytes = size_t(n) * gs::dtypeSize(dt);
+  Napi::ArrayBuffer ab;
+  void* data;
+  if (bytes <= kExternalBytes) {
+    ab = Napi::ArrayBuffer::New(env, bytes);
+    data = ab.Data();
+  } else {
+    data = std::malloc(bytes);
+    if (data == nullptr) invalid("cannot allocate " + std::to_string(bytes) + " bytes for the output");
+    size_t* hint = new size_t(bytes);
+    try {
+      ab = Napi::ArrayBuffer::New(env, data, bytes, freeExternal, hint);
+    } catch (...) {
+      std::free(data);
+      delete hint;
+      throw;
+    }
+    Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes));
+  }
+  napi_value ta;
+  if (napi_create_typedarray(env, typedArrayType(dt), size_t(n), ab, 0, &ta) != napi_ok)
+    throw Napi::Error::New(env, "cannot create the output typed array");
+  out.set(t, Napi::Value(env, ta));
+  return gs::Arr{dt, data, n};
+}
+
+Napi::Value shapeToJs(Napi::Env env, const gs::Shape& s) {
+  Napi::Array a = Napi::Array::New(env, s.size());
+  for (size_t i = 0; i < s.size(); i++) a.Set(uint32_t(i), Napi::Number::New(env, double(s[i])));
+  return a;
+}
+
+Napi::Value shaped(Napi::Env env, const Held& data, const gs::Shape& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("data", data.get());
+  o.Set("shape", shapeToJs(env, s));
+  return o;
+}
+
+}  // namespace gsb

@@ -1,0 +1,132 @@
+// The baton: a kernel call is a Task. parse() runs on the JS thread: it validates every argument, allocates the
+// JS-owned output and fills plain C++ fields (pointers into the input buffers, shapes). run() touches no JS and is
+// what the worker thread executes; result() converts back on the JS thread. Sync calls run the same Task inline.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../native/common.h"
+
+namespace gsb {
+
+struct Task {
+  virtual ~Task() = default;
+  virtual void parse(const Napi::CallbackInfo& info) = 0;
+  virtual void run() = 0;
+  virtual Napi::Value result(Napi::Env env) = 0;
+
+  // Async tasks keep their input and output objects alive until result(); sync tasks need no references.
+  bool async = false;
+  std::vector<Napi::ObjectReference> keep;
+};
+
+// A JS value the task returns: held directly during a sync call, through a reference across an async hop.
+class Held {
+ public:
+  void set(Task& t, Napi::Value v) {
+    if (t.async) {
+      ref_ = Napi::Persistent(v.As<Napi::Object>());
+    } else {
+      val_ = v;
+    }
+  }
+  Napi::Value get() const { return ref_.IsEmpty() ? val_ : ref_.Value(); }
+
+ private:
+  Napi::Value val_;
+  Napi::ObjectReference ref_;
+};
+
+Napi::Error makeError(Napi::Env env, const char* code, const std::string& msg);
+
+// Runs `fn` and converts any C++ exception into a JS error with a stable `code` (never lets one escape).
+template <typename F> Napi::Value guarded(Napi::Env env, F&& fn) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;  // already a JS exception (e.g. thrown by a getter on an exotic argument)
+  } catch (const gs::KernelError& e) {
+    throw makeError(env, gs::errCodeName(e.code), e.what());
+  } catch (const std::bad_alloc&) {
+    throw makeError(env, "INTERNAL", "out of memory");
+  } catch (const std::exception& e) {
+    throw makeError(env, "INTERNAL", e.what());
+  }
+}
+
+class Worker : public Napi::AsyncWorker {
+ public:
+  Worker(Napi::Env env, Napi::Promise::Deferred d, std::unique_ptr<Task> t)
+      : Napi::AsyncWorker(env, "gradserve.kernel"), deferred_(d), task_(std::move(t)) {}
+
+  void Execute() override {
+    try {
+      task_->run();
+    } catch (const gs::KernelError& e) {
+      code_ = gs::errCodeName(e.code);
+      msg_ = e.what();
+    } catch (const std::bad_alloc&) {
+      code_ = "INTERNAL";
+      msg_ = "out of memory";
+    } catch (const std::exception& e) {
+      code_ = "INTERNAL";
+      msg_ = e.what();
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (code_) {
+      deferred_.Reject(makeError(env, code_, msg_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(task_->result(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::unique_ptr<Task> task_;
+  const char* code_ = nullptr;
+  std::string msg_;
+};
+
+template <typename T> Napi::Value callSync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() {
+    T t;
+    t.parse(info);
+    t.run();
+    return t.result(info.Env());
+  });
+}
+
+template <typename T> Napi::Value callAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto deferred = Napi::Promise::Deferred::New(env);
+  try {
+    guarded(env, [&]() {
+      auto t = std::make_unique<T>();
+      t->async = true;
+      t->parse(info);
+      (new Worker(env, deferred, std::move(t)))->Queue();
+      return env.Undefined();
+    });
+  } catch (const Napi::Error& e) {
+    deferred.Reject(e.Value());
+  }
+  return deferred.Promise();
+}
+
+template <typename T> void define(Napi::Env env, Napi::Object sync, Napi::Object async, const char* name) {
+  sync.Set(name, Napi::Function::New(env, callSync<T>, name));
+  async.Set(name, Napi::Function::New(env, callAsync<T>, name));
+}
+
+}  // namespace gsb

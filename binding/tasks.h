@@ -1,0 +1,10 @@
+// Registration of the kernel tasks, one function per family.
+#pragma once
+#include <napi.h>
+
+namespace gsb {
+void registerElementwise(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerReductions(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerMovement(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerIndexing(Napi::Env env, Napi::Object sync, Napi::Object async);
+}  // namespace gsb

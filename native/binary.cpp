@@ -1,0 +1,220 @@
+// Broadcasting binary ops, where and clip. Shapes are collapsed first, so same-shape operands become one contiguous
+// run and scalar / trailing-broadcast operands become a zero inner stride; the row kernels specialise those cases.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "kernels.h"
+#include "strided.h"
+
+namespace gs {
+
+namespace {
+const char* const kBinaryNames[] = {"add",  "sub",        "mul",  "div",     "pow",          "maximum", "minimum",
+                                    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+                                    "mul_no_nan"};
+
+bool isComparison(BinaryOp op) { return op >= BinaryOp::Equal && op <= BinaryOp::GreaterEqual; }
+
+template <typename T> using U = std::make_unsigned_t<T>;
+
+template <typename T> T intDiv(T a, T b) {
+  if (b == 0) return 0;  // ONNX: integer x / 0 gives 0
+  if (b == -1) return T(U<T>(0) - U<T>(a));  // avoids the INT_MIN / -1 trap
+  return a / b;
+}
+
+template <typename T> T intPow(T base, T e) {
+  if (e < 0) return base == 1 ? T(1) : base == -1 ? ((e & 1) ? T(-1) : T(1)) : T(0);
+  U<T> r = 1, b = U<T>(base);
+  for (auto ue = U<T>(e); ue; ue >>= 1) {
+    if (ue & 1) r *= b;
+    b *= b;
+  }
+  return T(r);
+}
+
+// One struct per op so every row loop is a separate, vectorisable instantiation.
+#define GS_BIN(NAME, EXPR)                                     \
+  struct NAME {                                                \
+    template <typename T> static inline auto f(T a, T b) { return EXPR; } \
+  };
+template <typename T> inline T addW(T a, T b) {
+  if constexpr (std::is_integral<T>::value) return T(U<T>(a) + U<T>(b)); else return a + b;
+}
+template <typename T> inline T subW(T a, T b) {
+  if constexpr (std::is_integral<T>::value) return T(U<T>(a) - U<T>(b)); else return a - b;
+}
+template <typename T> inline T mulW(T a, T b) {
+  if constexpr (std::is_integral<T>::value) return T(U<T>(a) * U<T>(b)); else return a * b;
+}
+template <typename T> inline T divT(T a, T b) {
+  if constexpr (std::is_integral<T>::value) return intDiv(a, b); else return a / b;
+}
+template <typename T> inline T powT(T a, T b) {
+  if constexpr (std::is_integral<T>::value) return intPow(a, b); else return std::pow(a, b);
+}
+template <typename T> inline T maxT(T a, T b) {
+  if constexpr (kIsFloat<T>) { if (a != a) return a; if (b != b) return b; }
+  return a > b ? a : b;
+}
+template <typename T> inline T minT(T a, T b) {
+  if constexpr (kIsFloat<T>) { if (a != a) return a; if (b != b) return b; }
+  return a < b ? a : b;
+}
+template <typename T> inline T mulNoNan(T a, T b) {
+  if constexpr (kIsFloat<T>) return a == T(0) ? T(0) : a * b; else return mulW(a, b);
+}
+GS_BIN(OpAdd, addW(a, b))
+GS_BIN(OpSub, subW(a, b))
+GS_BIN(OpMul, mulW(a, b))
+GS_BIN(OpDiv, divT(a, b))
+GS_BIN(OpPow, powT(a, b))
+GS_BIN(OpMax, maxT(a, b))
+GS_BIN(OpMin, minT(a, b))
+GS_BIN(OpEq, uint8_t(a == b))
+GS_BIN(OpNe, uint8_t(a != b))
+GS_BIN(OpLt, uint8_t(a < b))
+GS_BIN(OpLe, uint8_t(a <= b))
+GS_BIN(OpGt, uint8_t(a > b))
+GS_BIN(OpGe, uint8_t(a >= b))
+GS_BIN(OpMulNoNan, mulNoNan(a, b))
+#undef GS_BIN
+
+template <typename Op, typename T, typename R>
+void binaryRows(const T* a, const Shape& as, const T* b, const Shape& bs, const Shape& outShape, R* o) {
+  Shape shape = outShape, sa = broadcastStrides(as, outShape), sb = broadcastStrides(bs, outShape),
+        so = contiguousStrides(outShape);
+  collapseDims(shape, {&sa, &sb, &so});
+  forEachRow<3>(shape, {&sa, &sb, &so}, [&](const std::array<int64_t, 3>& off, int64_t n,
+                                             const std::array<int64_t, 3>& st) {
+    const T* pa = a + off[0];
+    const T* pb = b + off[1];
+    R* po = o + off[2];
+    if (st[0] == 1 && st[1] == 1) {
+      for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(pa[i], pb[i]));
+    } else if (st[0] == 0 && st[1] == 1) {
+      const T va = *pa;
+      for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(va, pb[i]));
+    } else if (st[0] == 1 && st[1] == 0) {
+      const T vb = *pb;
+      for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(pa[i], vb));
+    } else {
+      for (int64_t i = 0; i < n; i++) po[i * st[2]] = R(Op::f(pa[i * st[0]], pb[i * st[1]]));
+    }
+  });
+}
+
+template <typename T>
+void binaryT(BinaryOp op, const T* a, const Shape& as, const T* b, const Shape& bs, const Shape& os, void* out) {
+  T* o = static_cast<T*>(out);
+  uint8_t* ob = static_cast<uint8_t*>(out);
+  switch (op) {
+    case BinaryOp::Add: return binaryRows<OpAdd>(a, as, b, bs, os, o);
+    case BinaryOp::Sub: return binaryRows<OpSub>(a, as, b, bs, os, o);
+    case BinaryOp::Mul: return binaryRows<OpMul>(a, as, b, bs, os, o);
+    case BinaryOp::Div: return binaryRows<OpDiv>(a, as, b, bs, os, o);
+    case BinaryOp::Pow: return binaryRows<OpPow>(a, as, b, bs, os, o);
+    case BinaryOp::Maximum: return binaryRows<OpMax>(a, as, b, bs, os, o);
+    case BinaryOp::Minimum: return binaryRows<OpMin>(a, as, b, bs, os, o);
+    case BinaryOp::Equal: return binaryRows<OpEq>(a, as, b, bs, os, ob);
+    case BinaryOp::NotEqual: return binaryRows<OpNe>(a, as, b, bs, os, ob);
+    case BinaryOp::Less: return binaryRows<OpLt>(a, as, b, bs, os, ob);
+    case BinaryOp::LessEqual: return binaryRows<OpLe>(a, as, b, bs, os, ob);
+    case BinaryOp::Greater: return binaryRows<OpGt>(a, as, b, bs, os, ob);
+    case BinaryOp::GreaterEqual: return binaryRows<OpGe>(a, as, b, bs, os, ob);
+    case BinaryOp::MulNoNan: return binaryRows<OpMulNoNan>(a, as, b, bs, os, o);
+  }
+}
+}  // namespace
+
+bool parseBinaryOp(const std::string& s, BinaryOp& op) {
+  for (size_t i = 0; i < sizeof(kBinaryNames) / sizeof(kBinaryNames[0]); i++)
+    if (s == kBinaryNames[i]) { op = BinaryOp(i); return true; }
+  return false;
+}
+
+BinaryPlan planBinary(BinaryOp op, DType a, const Shape& as, DType b, const Shape& bs) {
+  const char* name = kBinaryNames[int(op)];
+  if (a != b) invalid(std::string(name) + ": operands are " + dtypeName(a) + " and " + dtypeName(b));
+  if (a == DType::BOOL && !isComparison(op)) invalid(std::string(name) + " does not accept BOOL");
+  BinaryPlan p;
+  p.out = broadcastShapes({&as, &bs});
+  numel(p.out, "broadcast shape");
+  p.outDt = isComparison(op) ? DType::BOOL : a;
+  return p;
+}
+
+void binary(BinaryOp op, const Arr& a, const Shape& as, const Arr& b, const Shape& bs, const Shape& outShape,
+            const Arr& out) {
+  dispatch(a.dt, [&](auto tag) {
+    using T = decltype(tag);
+    binaryT<T>(op, a.as<T>(), as, b.as<T>(), bs, outShape, out.data);
+  });
+}
+
+Shape planWhere(const Shape& cs, DType a, const Shape& as, DType b, const Shape& bs) {
+  if (a != b) invalid(std::string("where: branches are ") + dtypeName(a) + " and " + dtypeName(b));
+  Shape out = broadcastShapes({&cs, &as, &bs});
+  numel(out, "broadcast shape");
+  return out;
+}
+
+void where(const Arr& cond, const Shape& cs, const Arr& a, const Shape& as, const Arr& b, const Shape& bs,
+           const Shape& outShape, const Arr& out) {
+  dispatch(a.dt, [&](auto tag) {
+    using T = decltype(tag);
+    const uint8_t* c = cond.as<uint8_t>();
+    const T* pa = a.as<T>();
+    const T* pb = b.as<T>();
+    T* po = out.as<T>();
+    Shape shape = outShape, sc = broadcastStrides(cs, outShape), sa = broadcastStrides(as, outShape),
+          sb = broadcastStrides(bs, outShape), so = contiguousStrides(outShape);
+    collapseDims(shape, {&sc, &sa, &sb, &so});
+    forEachRow<4>(shape, {&sc, &sa, &sb, &so}, [&](const std::array<int64_t, 4>& off, int64_t n,
+                                                    const std::array<int64_t, 4>& st) {
+      for (int64_t i = 0; i < n; i++)
+        po[off[3] + i * st[3]] = c[off[0] + i * st[0]] ? pa[off[1] + i * st[1]] : pb[off[2] + i * st[2]];
+    });
+  });
+}
+
+void checkClip(DType dt, const ClipBounds& b) {
+  if (dt == DType::BOOL) invalid("clip does not accept BOOL");
+  if ((b.hasMin && std::isnan(b.min)) || (b.hasMax && std::isnan(b.max))) invalid("clip: a bound is NaN");
+  if (b.hasMin && b.hasMax && b.min > b.max) invalid("clip: min is greater than max");
+}
+
+void clip(const Arr& x, const ClipBounds& b, const Arr& out) {
+  dispatch(x.dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.as<T>();
+    T* po = out.as<T>();
+    T lo = std::numeric_limits<T>::lowest(), hi = std::numeric_limits<T>::max();
+    bool useLo = b.hasMin, useHi = b.hasMax;
+    if constexpr (kIsFloat<T>) {
+      lo = useLo ? T(b.min) : -std::numeric_limits<T>::infinity();
+      hi = useHi ? T(b.max) : std::numeric_limits<T>::infinity();
+      // Comparisons are false for NaN, so NaN passes through unchanged.
+      for (int64_t i = 0; i < x.n; i++) {
+        T v = px[i];
+        po[i] = v < lo ? lo : v > hi ? hi : v;
+      }
+    } else {
+      // Integer bounds: the smallest integer >= min and the largest <= max, saturated to the type's range.
+      auto toT = [](double d) -> T {
+        if (d <= double(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+        if (d >= double(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+        return T(d);
+      };
+      if (useLo) lo = toT(std::ceil(b.min));
+      if (useHi) hi = toT(std::floor(b.max));
+      for (int64_t i = 0; i < x.n; i++) {
+        T v = px[i];
+        po[i] = v < lo ? lo : v > hi ? hi : v;
+      }
+    }
+  });
+}
+
+}  // namespace gs

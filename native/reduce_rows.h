@@ -1,0 +1,162 @@
+// Row kernels of reduce.cpp. float32 sums accumulate in double (more accurate than pairwise float); float64 sums are
+// pairwise over 128-element blocks, as NumPy does.
+#pragma once
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "kernels.h"
+
+namespace gs {
+
+template <typename T> using Acc = std::conditional_t<kIsFloat<T>, double, int64_t>;
+
+inline double pairwiseSum(const double* p, int64_t n) {
+  if (n <= 128) {
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; k++) s[k] += p[i + k];
+    double r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += p[i];
+    return r;
+  }
+  int64_t h = (n / 2) & ~int64_t(7);
+  return pairwiseSum(p, h) + pairwiseSum(p + h, n - h);
+}
+
+inline double sumF32(const float* p, int64_t n) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) s[k] += double(p[i + k]);
+  double r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; i++) r += double(p[i]);
+  return r;
+}
+
+template <typename T> Acc<T> sumRow(const T* p, int64_t n) {
+  if constexpr (std::is_same<T, float>::value) return sumF32(p, n);
+  else if constexpr (std::is_same<T, double>::value) return pairwiseSum(p, n);
+  else {
+    uint64_t s = 0;  // integer sums wrap like the output type does
+    for (int64_t i = 0; i < n; i++) s += uint64_t(int64_t(p[i]));
+    return int64_t(s);
+  }
+}
+
+template <typename T> T extremeRow(bool isMax, const T* p, int64_t n) {
+  T m = p[0];
+  for (int64_t i = 1; i < n; i++) {
+    T v = p[i];
+    if constexpr (kIsFloat<T>) {
+      if (v != v) return v;
+    }
+    m = isMax ? (v > m ? v : m) : (v < m ? v : m);
+  }
+  if constexpr (kIsFloat<T>) {
+    if (m != m) return m;
+  }
+  return m;
+}
+
+template <typename T> T reduceRow(ReduceOp op, const T* p, int64_t n) {
+  switch (op) {
+    case ReduceOp::Sum: return T(sumRow(p, n));
+    case ReduceOp::Mean:
+      if constexpr (kIsFloat<T>) return T(double(sumRow(p, n)) / double(n));
+      else return T(0);
+    case ReduceOp::Max: return extremeRow(true, p, n);
+    case ReduceOp::Min: return extremeRow(false, p, n);
+    case ReduceOp::Prod: {
+      if constexpr (kIsFloat<T>) {
+        double r = 1;
+        for (int64_t i = 0; i < n; i++) r *= double(p[i]);
+        return T(r);
+      } else {
+        uint64_t r = 1;
+        for (int64_t i = 0; i < n; i++) r *= uint64_t(int64_t(p[i]));
+        return T(int64_t(r));
+      }
+    }
+    case ReduceOp::LogSumExp: {
+      if constexpr (kIsFloat<T>) {
+        if (n == 0) return -std::numeric_limits<T>::infinity();
+        T m = extremeRow(true, p, n);
+        if (m != m || std::isinf(m)) return m;  // NaN, all -Inf (-> -Inf) or some +Inf (-> +Inf)
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) s += std::exp(double(p[i]) - double(m));
+        return T(double(m) + std::log(s));
+      } else {
+        return T(0);
+      }
+    }
+  }
+  return T(0);
+}
+
+// Reductions over leading axes only ([R, K] -> [K]) accumulate whole rows, so no transpose is needed.
+template <typename T>
+bool reduceLeading(ReduceOp op, const T* src, const Shape& shape, const std::vector<bool>& red, T* out) {
+  if (op != ReduceOp::Sum && op != ReduceOp::Mean) return false;
+  size_t d = 0;
+  int64_t R = 1, K = 1;
+  while (d < shape.size() && red[d]) R *= shape[d++];
+  for (; d < shape.size(); d++) {
+    if (red[d]) return false;
+    K *= shape[d];
+  }
+  if constexpr (kIsFloat<T>) {
+    std::vector<double> acc(size_t(K), 0.0);
+    for (int64_t r = 0; r < R; r++) {
+      const T* row = src + r * K;
+      for (int64_t k = 0; k < K; k++) acc[size_t(k)] += double(row[k]);
+    }
+    double scale = op == ReduceOp::Mean ? 1.0 / double(R) : 1.0;
+    for (int64_t k = 0; k < K; k++) out[k] = T(acc[size_t(k)] * scale);
+  } else {
+    if (op != ReduceOp::Sum) return false;
+    std::vector<uint64_t> acc(size_t(K), 0);
+    for (int64_t r = 0; r < R; r++) {
+      const T* row = src + r * K;
+      for (int64_t k = 0; k < K; k++) acc[size_t(k)] += uint64_t(int64_t(row[k]));
+    }
+    for (int64_t k = 0; k < K; k++) out[k] = T(int64_t(acc[size_t(k)]));
+  }
+  return true;
+}
+
+// One softmax row of length n with element stride `st` (max-shifted, fused).
+template <typename T> void softmaxRow(const T* x, T* y, int64_t n, int64_t st, bool log) {
+  T m = -std::numeric_limits<T>::infinity();
+  bool nan = false;
+  for (int64_t i = 0; i < n; i++) {
+    T v = x[i * st];
+    if (v != v) nan = true;
+    if (v > m) m = v;
+  }
+  if (nan || m == -std::numeric_limits<T>::infinity() || m == std::numeric_limits<T>::infinity()) {
+    // Degenerate rows follow the unshifted formula's IEEE result (NaN for all -Inf, NaN/Inf mixtures).
+    if (nan) {
+      for (int64_t i = 0; i < n; i++) y[i * st] = std::numeric_limits<T>::quiet_NaN();
+      return;
+    }
+  }
+  double s = 0;
+  for (int64_t i = 0; i < n; i++) {
+    T e = std::exp(x[i * st] - m);
+    if (!log) y[i * st] = e;
+    s += double(e);
+  }
+  if (log) {
+    T ls = T(std::log(s));
+    for (int64_t i = 0; i < n; i++) y[i * st] = x[i * st] - m - ls;
+  } else {
+    T inv = T(1.0 / s);
+    for (int64_t i = 0; i < n; i++) y[i * st] *= inv;
+  }
+}
+
+}  // namespace gs

@@ -1,0 +1,145 @@
+// Elementwise unary ops. Scalar definitions here are the reference semantics; vecmath.cpp supplies SIMD versions of
+// the hot float paths and falls back to these.
+#include <cmath>
+#include <limits>
+
+#include "kernels.h"
+#include "vecmath.h"
+
+namespace gs {
+
+namespace {
+const char* const kUnaryNames[] = {
+    "neg", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "abs", "sign", "sin", "cos", "tanh",
+    "sigmoid", "relu", "softplus", "erf", "gelu", "gelu_tanh", "sigmoid_grad", "tanh_grad", "relu_grad", "gelu_grad",
+    "gelu_tanh_grad", "erf_grad"};
+
+bool intCapable(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Sign: case UnaryOp::Square: case UnaryOp::Relu:
+    case UnaryOp::ReluGrad:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Integer arithmetic wraps (two's complement) instead of invoking signed-overflow UB.
+template <typename T> T wrapNeg(T x) { return T(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(x)); }
+template <typename T> T wrapMul(T a, T b) { return T(std::make_unsigned_t<T>(a) * std::make_unsigned_t<T>(b)); }
+
+template <typename T> void unaryInt(UnaryOp op, const T* x, T* y, int64_t n) {
+  switch (op) {
+    case UnaryOp::Neg: for (int64_t i = 0; i < n; i++) y[i] = wrapNeg(x[i]); break;
+    case UnaryOp::Abs: for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0 ? wrapNeg(x[i]) : x[i]; break;
+    case UnaryOp::Sign: for (int64_t i = 0; i < n; i++) y[i] = T((x[i] > 0) - (x[i] < 0)); break;
+    case UnaryOp::Square: for (int64_t i = 0; i < n; i++) y[i] = wrapMul(x[i], x[i]); break;
+    case UnaryOp::Relu: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : T(0); break;
+    case UnaryOp::ReluGrad: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? T(1) : T(0); break;
+    default: invalid("unary op is not defined for integers");
+  }
+}
+
+template <typename T> struct K {
+  static constexpr T kSqrt1_2 = T(0.70710678118654752440);
+  static constexpr T kSqrt2OverPi = T(0.79788456080286535588);
+  static constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
+  static constexpr T k2OverSqrtPi = T(1.12837916709551257390);
+  static constexpr T kGeluC = T(0.044715);
+};
+
+template <typename T> inline T sigmoidS(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+template <typename T> inline T unaryScalar(UnaryOp op, T x) {
+  using C = K<T>;
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Log1p: return std::log1p(x);
+    case UnaryOp::Expm1: return std::expm1(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Square: return x * x;
+    case UnaryOp::Reciprocal: return T(1) / x;
+    case UnaryOp::Abs: return std::fabs(x);
+    case UnaryOp::Sign: return x > 0 ? T(1) : x < 0 ? T(-1) : x;  // keeps NaN and signed zero
+    case UnaryOp::Sin: return std::sin(x);
+    case UnaryOp::Cos: return std::cos(x);
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Sigmoid: return sigmoidS(x);
+    case UnaryOp::Relu: return x > 0 ? x : (x == x ? T(0) : x);
+    case UnaryOp::Softplus: return (x > 0 ? x : T(0)) + std::log1p(std::exp(-std::fabs(x)));
+    case UnaryOp::Erf: return std::erf(x);
+    case UnaryOp::Gelu: return T(0.5) * x * (T(1) + std::erf(x * C::kSqrt1_2));
+    case UnaryOp::GeluTanh:
+      return T(0.5) * x * (T(1) + std::tanh(C::kSqrt2OverPi * (x + C::kGeluC * x * x * x)));
+    case UnaryOp::SigmoidGrad: {
+      // e/(1+e)^2 with e = exp(-|x|) is symmetric and never cancels, unlike s(1-s).
+      T e = std::exp(-std::fabs(x));
+      T d = T(1) + e;
+      return e / (d * d);
+    }
+    case UnaryOp::TanhGrad: {
+      T t = std::tanh(x);
+      return T(1) - t * t;
+    }
+    case UnaryOp::ReluGrad: return x > 0 ? T(1) : T(0);
+    case UnaryOp::GeluGrad:
+      return T(0.5) * (T(1) + std::erf(x * C::kSqrt1_2)) + x * C::kInvSqrt2Pi * std::exp(T(-0.5) * x * x);
+    case UnaryOp::GeluTanhGrad: {
+      T x2 = x * x;
+      T t = std::tanh(C::kSqrt2OverPi * (x + C::kGeluC * x2 * x));
+      return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * C::kSqrt2OverPi * (T(1) + T(3) * C::kGeluC * x2);
+    }
+    case UnaryOp::ErfGrad: return C::k2OverSqrtPi * std::exp(-x * x);
+  }
+  return x;
+}
+
+template <typename T> void unaryFloat(UnaryOp op, const T* x, T* y, int64_t n) {
+  switch (op) {
+    // Spelled out so each loop is specialised (and auto-vectorised where the compiler can).
+    case UnaryOp::Neg: for (int64_t i = 0; i < n; i++) y[i] = -x[i]; break;
+    case UnaryOp::Square: for (int64_t i = 0; i < n; i++) y[i] = x[i] * x[i]; break;
+    case UnaryOp::Abs: for (int64_t i = 0; i < n; i++) y[i] = std::fabs(x[i]); break;
+    case UnaryOp::Sqrt: for (int64_t i = 0; i < n; i++) y[i] = std::sqrt(x[i]); break;
+    case UnaryOp::Reciprocal: for (int64_t i = 0; i < n; i++) y[i] = T(1) / x[i]; break;
+    default:
+      for (int64_t i = 0; i < n; i++) y[i] = unaryScalar(op, x[i]);
+  }
+}
+}  // namespace
+
+bool parseUnaryOp(const std::string& s, UnaryOp& op) {
+  for (size_t i = 0; i < sizeof(kUnaryNames) / sizeof(kUnaryNames[0]); i++)
+    if (s == kUnaryNames[i]) { op = UnaryOp(i); return true; }
+  return false;
+}
+
+void checkUnary(UnaryOp op, DType dt) {
+  if (isFloat(dt)) return;
+  if (isInt(dt) && intCapable(op)) return;
+  invalid(std::string("unary ") + kUnaryNames[int(op)] + " does not accept " + dtypeName(dt));
+}
+
+void unary(UnaryOp op, const Arr& x, const Arr& out) {
+  checkUnary(op, x.dt);
+  switch (x.dt) {
+    case DType::F32:
+      if (!vecUnaryF32(op, x.as<float>(), out.as<float>(), x.n)) unaryFloat(op, x.as<float>(), out.as<float>(), x.n);
+      break;
+    case DType::F64:
+      if (!vecUnaryF64(op, x.as<double>(), out.as<double>(), x.n))
+        unaryFloat(op, x.as<double>(), out.as<double>(), x.n);
+      break;
+    case DType::I32: unaryInt(op, x.as<int32_t>(), out.as<int32_t>(), x.n); break;
+    case DType::I64: unaryInt(op, x.as<int64_t>(), out.as<int64_t>(), x.n); break;
+    default: invalid("unary: unsupported datatype");
+  }
+}
+
+// Scalar fallbacks the SIMD paths use for their tails.
+void unaryScalarF32(UnaryOp op, const float* x, float* y, int64_t n) { unaryFloat(op, x, y, n); }
+void unaryScalarF64(UnaryOp op, const double* x, double* y, int64_t n) { unaryFloat(op, x, y, n); }
+
+}  // namespace gs

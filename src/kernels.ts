@@ -1,0 +1,28 @@
+/**
+ * The one place that loads the native addon (build/Release/gradserve.node). The path is resolved from the package
+ * root, which is one level above this file both in src/ (vitest, tsx) and in dist/ (after tsc).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { Kernels } from './kernels.types.js';
+
+export type * from './kernels.types.js';
+export { ASYNC_THRESHOLD, BINARY_OPS, UNARY_OPS } from './kernels.types.js';
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where the addon is looked for; GRADSERVE_ADDON overrides it (e.g. a build made with the portable gemm). */
+export const ADDON_PATH = process.env.GRADSERVE_ADDON ?? join(packageRoot, 'build', 'Release', 'gradserve.node');
+
+function loadAddon(): Kernels {
+  if (!existsSync(ADDON_PATH)) {
+    throw new Error(`gradserve native addon not found at ${ADDON_PATH}: run \`npm run build:native\` first`);
+  }
+  const require = createRequire(import.meta.url);
+  return require(ADDON_PATH) as Kernels;
+}
+
+export const kernels: Kernels = loadAddon();
