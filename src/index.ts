@@ -3,33 +3,30 @@
  *
  *   import { evaluate, grad, vjp, GraphBuilder } from 'gradserve';
  */
-import { GradserveError } from './errors.js';
 import type { Engine } from './engine.types.js';
 import { evaluate, shapes } from './graph/evaluate.js';
 import { gradcheck } from './autodiff/gradcheck.js';
 import { hessian, hvp } from './autodiff/hessian.js';
 import { jacobian } from './autodiff/jacobian.js';
+import { grad, jvp, vjp } from './autodiff/run.js';
+import { transform } from './autodiff/transform.js';
 import { opCatalogue } from './ops/registry.js';
-
-function notYet(method: string): never {
-  throw new GradserveError('INTERNAL', `${method} is not implemented yet`);
-}
 
 export const engine: Engine = {
   evaluate,
-  grad: async () => notYet('grad'),
-  vjp: async () => notYet('vjp'),
-  jvp: async () => notYet('jvp'),
+  grad,
+  vjp,
+  jvp,
   jacobian,
   hvp,
   hessian,
   gradcheck,
-  transform: () => notYet('transform'),
+  transform,
   shapes,
   ops: opCatalogue,
 };
 
-export { evaluate, shapes, jacobian, hvp, hessian, gradcheck };
+export { evaluate, grad, vjp, jvp, transform, shapes, jacobian, hvp, hessian, gradcheck };
 export const ops = opCatalogue;
 export { GradserveError, isGradserveError } from './errors.js';
 export type * from './engine.types.js';

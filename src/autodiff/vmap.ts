@@ -93,6 +93,12 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
   /** A batched value lifted to `rank` unbatched dims by inserting 1s after the batch axis. */
   const lift = (base: string, v: Val, rank: number): string =>
     v.shape.length >= rank ? v.name : reshape(base, v, [K, ...Array(rank - v.shape.length).fill(1), ...v.shape]);
+  /** Zeros of a shape, as a carrier of that shape for ops that read only the shape of an input. */
+  const zerosOf = (base: string, dtype: string, shape: number[]): string => {
+    const c = fresh(base);
+    constants[c] = { shape: [], datatype: dtype, data: [0] };
+    return emit(fresh(base), 'broadcast_to', [c], { shape });
+  };
   /** Any value as a batched one (copies an unbatched value K times). */
   const tile = (base: string, v: Val): string =>
     v.batched ? v.name : emit(fresh(base), 'broadcast_to', [v.name], { shape: [K, ...v.shape] });
@@ -170,6 +176,31 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
     } else if (op === 'matmul') {
       matmul(ins[0]!, ins[1]!);
       set(true);
+    } else if (op === 'matmul_t') {
+      matmulT(ins[0]!, ins[1]!, attrs.trans_a === true, attrs.trans_b === true);
+      set(true);
+    } else if (op === 'numel_like') {
+      // Depends on the shape only; the batch axis must not be counted.
+      emit(name, op, [x.name], { ...attrs, axes: normAxes(attrs.axes, x.shape.length).map((a) => a + 1) });
+      set(false);
+    } else if (op === 'concat_part' && x.batched) {
+      const axis = axisOf(attrs.axis, x.shape.length, 0);
+      const index = attrs.index as number;
+      let start = 0;
+      for (let i = 1; i <= index; i++) start += ins[i]!.shape[axis]!;
+      emit(name, 'slice', [x.name], { starts: [start], ends: [start + ins[index + 1]!.shape[axis]!], axes: [axis + 1] });
+      set(true);
+    } else if ((op === 'slice_grad' || op === 'scatter_add_like') && x.batched) {
+      // The last input only carries the output shape, which now has the batch axis in front.
+      const like = ins[ins.length - 1]!;
+      const carrier = like.batched ? like.name : zerosOf(name, like.dtype, [K, ...like.shape]);
+      const mid = ins.slice(1, -1).map((v) => v.name);
+      if (ins.slice(1, -1).some((v) => v.batched)) throw new Unbatchable(`batched indices in "${name}"`);
+      const a = op === 'slice_grad'
+        ? { ...attrs, axes: ((attrs.axes as number[] | undefined | null) ?? (attrs.starts as number[]).map((_, i) => i)).map((ax) => axisOf(ax, like.shape.length, 0) + 1) }
+        : { ...attrs, axis: axisOf(attrs.axis, like.shape.length, 0) + 1 };
+      emit(name, op, [x.name, ...mid, carrier], a);
+      set(true);
     } else {
       throw new Unbatchable(`no batching rule for op "${op}" (node "${name}")`);
     }
@@ -186,6 +217,38 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
       }
       const summed = emit(fresh(name), 'sum', [g.name], { axes: axes.map((a) => a + off), keepdims: true });
       emit(name, 'reshape', [summed], { shape: target });
+    }
+
+    function matmulT(a: Val, b: Val, ta: boolean, tb: boolean): void {
+      const mt = (l: string, r: string, x: boolean, y: boolean): string => emit(fresh(name), 'matmul_t', [l, r], { trans_a: x, trans_b: y });
+      if (a.batched && !b.batched && !ta && b.shape.length === 2) {
+        // [K, ..., m, k] . op(b): fold the batch into the rows of one GEMM.
+        const rows = reshape(name, a, [K * numelOf(a.shape.slice(0, -1)), a.shape[a.shape.length - 1]!]);
+        emit(name, 'reshape', [mt(rows, b.name, false, tb)], { shape: [K, ...outShape] });
+        return;
+      }
+      if (!a.batched && b.batched && a.shape.length === 2 && b.shape.length === 2) {
+        const m = outShape[0]!;
+        const n = outShape[1]!;
+        if (tb) {
+          // op(a) . b_i^T = (b_i . op(a)^T)^T: stack the b_i as rows of one GEMM.
+          const rows = reshape(name, b, [K * b.shape[0]!, b.shape[1]!]);
+          const r3 = emit(fresh(name), 'reshape', [mt(rows, a.name, false, !ta)], { shape: [K, n, m] });
+          emit(name, 'transpose', [r3], { perm: [0, 2, 1] });
+        } else {
+          // op(a) . [b_1 ... b_K] laid side by side as [k, K*n].
+          const k = b.shape[0]!;
+          const t1 = emit(fresh(name), 'transpose', [b.name], { perm: [1, 0, 2] });
+          const wide = emit(fresh(name), 'reshape', [t1], { shape: [k, K * n] });
+          const r3 = emit(fresh(name), 'reshape', [mt(a.name, wide, ta, false)], { shape: [m, K, n] });
+          emit(name, 'transpose', [r3], { perm: [1, 0, 2] });
+        }
+        return;
+      }
+      const rank = Math.max(a.shape.length, b.shape.length);
+      const l = a.batched ? lift(name, a, rank) : a.name;
+      const r = b.batched ? lift(name, b, rank) : b.name;
+      emit(name, 'reshape', [mt(l, r, ta, tb)], { shape: [K, ...outShape] });
     }
 
     function matmul(a: Val, b: Val): void {

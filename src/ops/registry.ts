@@ -10,11 +10,14 @@ import * as binary from './binary.js';
 import * as internal from './internal.js';
 import * as linalg from './linalg.js';
 import * as misc from './misc.js';
+import * as nn from './nn.js';
 import * as reduce from './reduce.js';
 import * as select from './select.js';
+import * as shape from './shape.js';
+import * as shapeIndex from './shape_index.js';
 import * as unary from './unary.js';
 
-const FAMILIES: Record<string, unknown>[] = [internal, unary, binary, select, misc, reduce, linalg];
+const FAMILIES: Record<string, unknown>[] = [internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn];
 
 function isOpDef(v: unknown): v is OpDef {
   return (
