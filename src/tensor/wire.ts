@@ -304,3 +304,26 @@ function jsonData(t: Tensor): (number | boolean | string)[] {
     }
   }
 }
+
+/**
+ * A tensor from raw little-endian bytes (Triton binary tensor data extension). The bytes are copied into a fresh
+ * typed array so the result is aligned and does not pin the request body.
+ */
+export function tensorFromBytes(bytes: Uint8Array, shape: number[], datatype: unknown, path: string): Tensor {
+  const dtype = typeof datatype === 'string' ? parseDType(datatype) : undefined;
+  if (dtype === undefined) invalid(path, 'datatype', `unknown datatype ${describe(datatype)} (expected FP32, FP64, INT32, INT64 or BOOL)`);
+  checkShape(shape, path);
+  const n = numel(shape);
+  const need = n * BYTES_PER_ELEMENT[dtype];
+  if (bytes.byteLength !== need) {
+    invalid(path, 'parameters.binary_data_size', `binary data has ${bytes.byteLength} bytes but shape ${fmtShape(shape)} of ${dtype} needs ${need}`);
+  }
+  const out = allocArray(dtype, n);
+  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
+  return { dtype, shape: [...shape], data: out };
+}
+
+/** The raw little-endian bytes of a tensor (a view, no copy). */
+export function tensorBytes(t: Tensor): Buffer {
+  return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+}

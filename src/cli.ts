@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/**
+ * `gradserve serve`: the only place that listens. Flags mirror the environment variables (docs/configuration.md).
+ */
+import { spawn } from 'node:child_process';
+import { SETTINGS, defaultConfig, loadConfig, type ServerConfig } from './server/config.js';
+
+const LIBUV_DEFAULT_POOL = 4;
+
+function usage(): string {
+  const d = defaultConfig() as unknown as Record<string, unknown>;
+  const lines = SETTINGS.map((s) => {
+    const def = d[s.key];
+    const shown = Array.isArray(def) ? (def.length ? def.join(',') : '(none)') : def === undefined ? '(none)' : String(def);
+    return `  ${s.flag.padEnd(24)} ${s.env[0]!.padEnd(30)} ${s.doc.replace(/`/g, '')} [default: ${shown}]`;
+  });
+  return ['Usage: gradserve serve [options]', '', '  option                   environment variable', ...lines, '', '  -h, --help               this help', '  -v, --version            print the version'].join('\n');
+}
+
+/**
+ * libuv sizes its thread pool once, on first use, and the ESM loader has used it before this module runs; so a
+ * different pool size needs a fresh process with UV_THREADPOOL_SIZE in its environment.
+ */
+function reexecWithPool(workers: number): boolean {
+  const current = Number(process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL);
+  if (current === workers) return false;
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, UV_THREADPOOL_SIZE: String(workers) },
+  });
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => child.kill(sig));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  return true;
+}
+
+async function serve(config: ServerConfig): Promise<void> {
+  const { buildApp } = await import('./server/app.js');
+  const logger = config.prettyLogs
+    ? { level: config.logLevel, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+    : { level: config.logLevel };
+  const app = await buildApp({ ...config, logger });
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+    const force = setTimeout(() => {
+      app.log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'in-flight requests did not finish in time; exiting');
+      process.exit(0);
+    }, config.shutdownTimeoutMs);
+    force.unref();
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        app.log.error({ err }, 'error while closing');
+        process.exit(0);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  await app.listen({ host: config.host, port: config.port });
+  app.log.info({ workers: config.workers, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL }, 'gradserve ready');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
+  if (cmd === '-v' || cmd === '--version' || cmd === 'version') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return;
+  }
+  if (cmd !== 'serve') throw new Error(`unknown command "${cmd}"\n\n${usage()}`);
+  if (rest.includes('-h') || rest.includes('--help')) {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
+  const config = loadConfig(process.env, rest);
+  if (reexecWithPool(config.workers)) return;
+  await serve(config);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`gradserve: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,106 @@
+/**
+ * buildApp(config): the whole HTTP service as a Fastify instance that is never listening (tests use `inject`; only
+ * src/cli.ts listens).
+ */
+import { readFileSync } from 'node:fs';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import type { Engine } from '../engine.types.js';
+import { MemoryAdmission } from './admission.js';
+import { installAuth } from './auth.js';
+import { installBodyParsing, validatorCompiler } from './body.js';
+import { resolveConfig, type ServerConfig } from './config.js';
+import { createMetrics, installMetrics, type Metrics } from './metrics.js';
+import { ModelRepository } from './models.js';
+import { installErrorHandling } from './problem.js';
+import { oipRoutes } from './routes/oip.js';
+import { v1Routes } from './routes/v1.js';
+
+export interface BuildOptions extends Partial<ServerConfig> {
+  /** Defaults to the real engine (src/index.ts). */
+  engine?: Engine;
+  /** A pino logger config or instance; defaults to JSON logs at `logLevel`. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface GradserveApp extends FastifyInstance {
+  gradserve: { config: ServerConfig; metrics: Metrics; admission: MemoryAdmission; shuttingDown: boolean };
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+let requestCounter = 0;
+
+export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp> {
+  const { engine: given, logger, ...partial } = options;
+  const config = resolveConfig(partial);
+  const engine = given ?? (await import('../index.js')).engine;
+  const version = packageVersion();
+
+  const app = Fastify({
+    logger: logger ?? { level: config.logLevel },
+    bodyLimit: config.bodyLimitBytes,
+    // Request ids: honour a caller's X-Request-Id so logs can be joined across services.
+    requestIdHeader: 'x-request-id',
+    genReqId: () => `req-${(++requestCounter).toString(36)}`,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }) as unknown as GradserveApp;
+
+  const metrics = createMetrics();
+  const admission = new MemoryAdmission(config.serverMemoryBytes, config.admissionWaitMs, (used, queued) => {
+    metrics.memoryReserved.set(used);
+    metrics.queueDepth.set(queued);
+  });
+  app.decorate('gradserve', { config, metrics, admission, shuttingDown: false });
+  app.addHook('preClose', async () => {
+    app.gradserve.shuttingDown = true;
+  });
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Responses are built by the handlers; a schema-driven serializer would walk every tensor element again.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  installErrorHandling(app, config.bodyLimitBytes);
+  installBodyParsing(app);
+  installAuth(app, config.apiKeys);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'gradserve',
+        version,
+        description: 'Derivatives as a service: outputs, gradients, VJPs, JVPs, Jacobians, HVPs and Hessians of tensor graphs. Errors are application/problem+json with a catalogue `code`.',
+      },
+      tags: [{ name: 'v1', description: 'Derivative API' }, { name: 'v2', description: 'Open Inference Protocol (KServe v2)' }],
+      ...(config.apiKeys.length > 0 ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } : {}),
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  installMetrics(app, metrics);
+  const deps = { config, admission, metrics };
+  await app.register(v1Routes, { ...deps, engine });
+  await app.register(oipRoutes, {
+    ...deps,
+    engine,
+    models: new ModelRepository(config.modelRepository),
+    version,
+    isReady: () => !app.gradserve.shuttingDown,
+  });
+  return app;
+}

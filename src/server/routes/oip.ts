@@ -1,0 +1,177 @@
+/**
+ * Open Inference Protocol (KServe v2) REST surface: health, server and model metadata, and inference over the graphs
+ * of the model repository. Gradients come through the same `infer` call: a requested output named `grad:<wrt>` with
+ * `parameters: {"of": "<value>"}`. Large tensors may travel in the Triton binary tensor data extension.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Engine, Tensors } from '../../engine.types.js';
+import { GradserveError } from '../../errors.js';
+import type { Graph } from '../../graph/types.js';
+import { parseDType } from '../../tensor/dtype.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { decodeTensor, encodeTensor, tensorBytes, tensorFromBytes } from '../../tensor/wire.js';
+import type { ModelRepository } from '../models.js';
+import { runWithLimits, type RunDeps } from '../run.js';
+import { Tensor as TensorSchema } from '../schemas.js';
+import { checkElements, checkGraphSize } from '../tensors.js';
+
+export interface OipOptions extends RunDeps {
+  engine: Engine;
+  models: ModelRepository;
+  version: string;
+  isReady: () => boolean;
+}
+
+const Params = z.record(z.string(), z.unknown()).optional();
+const InferBody = z.object({
+  id: z.string().optional(),
+  parameters: Params,
+  inputs: z.array(z.object({
+    name: z.string().min(1),
+    shape: z.array(z.int().min(0)),
+    datatype: z.string(),
+    parameters: Params,
+    data: TensorSchema.optional(),
+  })),
+  outputs: z.array(z.object({ name: z.string().min(1), parameters: Params })).optional(),
+});
+const ModelParams = z.object({ name: z.string(), version: z.string().optional() });
+
+/** Metadata shapes use -1 for a dimension of any size, as the protocol does. */
+function metaShape(shape: (number | null)[] | undefined): number[] {
+  return shape === undefined ? [-1] : shape.map((d) => (d === null ? -1 : d));
+}
+
+function modelOutputsMeta(engine: Engine, graph: Graph): { name: string; datatype: string; shape: number[] }[] {
+  const names = graph.outputs ?? [];
+  // Infer twice with unknown dims set to 1 and to 2: the dims that move are the variable ones.
+  const probe = (size: number) => {
+    const specs: Record<string, { shape: number[]; datatype: ReturnType<typeof parseDType> & string }> = {};
+    for (const [n, s] of Object.entries(graph.inputs ?? {})) {
+      if (s.shape === undefined) return undefined;
+      specs[n] = { shape: s.shape.map((d) => d ?? size), datatype: parseDType(s.datatype ?? 'FP32') ?? 'FP32' };
+    }
+    try {
+      return engine.shapes(graph, specs).values;
+    } catch {
+      return undefined;
+    }
+  };
+  const a = probe(1);
+  const b = probe(2);
+  return names.map((name) => {
+    const va = a?.[name];
+    const vb = b?.[name];
+    if (va === undefined) return { name, datatype: 'FP32', shape: [-1] };
+    const shape = vb !== undefined && vb.shape.length === va.shape.length ? va.shape.map((d, i) => (vb.shape[i] === d ? d : -1)) : va.shape.map(() => -1);
+    return { name, datatype: va.datatype, shape };
+  });
+}
+
+export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise<void> {
+  const { engine, models, config } = opts;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get('/v2/health/live', { schema: { tags: ['v2'], summary: 'Liveness' } }, async () => ({ live: true }));
+  r.get('/v2/health/ready', { schema: { tags: ['v2'], summary: 'Readiness (503 while shutting down)' } }, async (_req, reply) => {
+    if (!opts.isReady()) return reply.code(503).send({ ready: false });
+    return { ready: true };
+  });
+  r.get('/v2', { schema: { tags: ['v2'], summary: 'Server metadata' } }, async () => ({
+    name: 'gradserve',
+    version: opts.version,
+    extensions: ['binary_tensor_data'],
+  }));
+
+  const metadata = async (name: string) => {
+    const graph = await models.get(name);
+    return {
+      name,
+      versions: ['1'],
+      platform: 'gradserve',
+      inputs: Object.entries(graph.inputs ?? {}).map(([n, s]) => ({ name: n, datatype: parseDType(s.datatype ?? 'FP32') ?? s.datatype ?? 'FP32', shape: metaShape(s.shape) })),
+      outputs: modelOutputsMeta(engine, graph),
+    };
+  };
+  for (const url of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
+    r.get(url, { schema: { tags: ['v2'], summary: 'Model metadata', params: ModelParams } }, async (req) => metadata(req.params.name));
+    r.get(`${url}/ready`, { schema: { tags: ['v2'], summary: 'Model readiness', params: ModelParams } }, async (req) => {
+      await models.get(req.params.name);
+      return { name: req.params.name, ready: true };
+    });
+    r.post(`${url}/infer`, {
+      schema: { tags: ['v2'], summary: 'Inference (and gradients via outputs named grad:<wrt>)', params: ModelParams, body: InferBody },
+    }, async (req, reply) => {
+      const body = req.body;
+      const graph = await models.get(req.params.name);
+      checkGraphSize(graph, config.maxNodes);
+
+      // Inputs: JSON data, or bytes from the binary section in the order the inputs are listed.
+      const inputs: Tensors = {};
+      let offset = 0;
+      const bin = req.binaryPayload;
+      body.inputs.forEach((inp, i) => {
+        const path = `inputs[${i}]`;
+        checkElements(inp, path, config.maxTensorElements);
+        const size = inp.parameters?.binary_data_size;
+        if (size !== undefined) {
+          if (bin === null || typeof size !== 'number' || offset + size > bin.length) {
+            throw new GradserveError('INVALID_TENSOR', `input "${inp.name}": binary_data_size ${String(size)} does not fit the binary section of the body`, { errors: [{ path: `${path}.parameters.binary_data_size`, message: 'does not fit the binary data' }] });
+          }
+          inputs[inp.name] = tensorFromBytes(bin.subarray(offset, offset + size), inp.shape, inp.datatype, path);
+          offset += size;
+        } else {
+          inputs[inp.name] = decodeTensor({ shape: inp.shape, datatype: inp.datatype, data: inp.data }, path);
+        }
+      });
+
+      const requested = body.outputs ?? (graph.outputs ?? []).map((name) => ({ name, parameters: undefined }));
+      const allBinary = body.parameters?.binary_data_output === true;
+      const plain: string[] = [];
+      const grads = new Map<string, string[]>();
+      for (const o of requested) {
+        if (!o.name.startsWith('grad:')) {
+          plain.push(o.name);
+          continue;
+        }
+        let of = o.parameters?.of;
+        if (of === undefined && graph.outputs?.length === 1) of = graph.outputs[0];
+        if (typeof of !== 'string') {
+          throw new GradserveError('INVALID_REQUEST', `output "${o.name}" needs parameters.of naming the value to differentiate`);
+        }
+        grads.set(of, [...(grads.get(of) ?? []), o.name.slice('grad:'.length)]);
+      }
+
+      const values = new Map<string, Tensor>();
+      await runWithLimits(req, reply, opts, async (ro) => {
+        if (plain.length > 0 || grads.size === 0) {
+          const res = await engine.evaluate(graph, inputs, plain, ro);
+          for (const n of plain) if (res.outputs[n] !== undefined) values.set(n, res.outputs[n]!);
+        }
+        for (const [of, wrt] of grads) {
+          const res = await engine.grad(graph, inputs, of, wrt, ro);
+          for (const w of wrt) if (res.gradients[w] !== undefined) values.set(`grad:${w}`, res.gradients[w]!);
+        }
+      });
+
+      const binaries: Buffer[] = [];
+      const outputs = requested.map((o) => {
+        const t = values.get(o.name);
+        if (t === undefined) throw new GradserveError('UNKNOWN_VALUE', `output "${o.name}" names no value of model "${req.params.name}"`);
+        if (o.parameters?.binary_data === true || (allBinary && o.parameters?.binary_data !== false)) {
+          const bytes = tensorBytes(t);
+          binaries.push(bytes);
+          return { name: o.name, datatype: t.dtype, shape: [...t.shape], parameters: { binary_data_size: bytes.length } };
+        }
+        return { name: o.name, ...encodeTensor(t, 'json') };
+      });
+      const result = { model_name: req.params.name, model_version: req.params.version ?? '1', ...(body.id === undefined ? {} : { id: body.id }), outputs };
+      if (binaries.length === 0) return result;
+      const header = Buffer.from(JSON.stringify(result), 'utf8');
+      reply.header('Inference-Header-Content-Length', String(header.length));
+      return reply.type('application/octet-stream').send(Buffer.concat([header, ...binaries]));
+    });
+  }
+}

@@ -1,0 +1,141 @@
+/** The v1 derivative API (API.md "Endpoints"). */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Engine, GradcheckFigures, RunOptions, Tensors } from '../../engine.types.js';
+import type { Graph } from '../../graph/types.js';
+import type { TensorEncoding } from '../../tensor/wire.js';
+import * as S from '../schemas.js';
+import type { RunDeps } from '../run.js';
+import { runWithLimits } from '../run.js';
+import { checkGraphSize, decodeInputs, decodeKeyed, decodeShapeInputs, encodeMap, encodeNested, jsonNumber } from '../tensors.js';
+
+export interface V1Options extends RunDeps {
+  engine: Engine;
+}
+
+const errorResponses = { 400: S.ProblemResponse, 413: S.ProblemResponse, 422: S.ProblemResponse, 503: S.ProblemResponse, 504: S.ProblemResponse };
+
+function figures(f: GradcheckFigures): { ok: boolean; maxAbsError: number | string; maxRelError: number | string } {
+  return { ok: f.ok, maxAbsError: jsonNumber(f.maxAbsError), maxRelError: jsonNumber(f.maxRelError) };
+}
+
+export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<void> {
+  const { engine, config } = opts;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  /** Common prologue of every tensor endpoint: size limits, input decoding, then the engine call under limits. */
+  async function run<T>(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    body: { graph: Graph; inputs: Record<string, unknown> },
+    call: (inputs: Tensors, o: RunOptions) => Promise<T>,
+  ): Promise<T> {
+    checkGraphSize(body.graph, config.maxNodes);
+    const inputs = decodeInputs(body.graph, body.inputs, config.maxTensorElements);
+    return runWithLimits(req, reply, opts, (o) => call(inputs, o));
+  }
+  const keyed = (graph: Graph, inputs: Tensors, wire: Record<string, unknown>, field: string): Tensors =>
+    decodeKeyed(engine, graph, inputs, wire, field, config.maxTensorElements);
+  const enc = (e: TensorEncoding | undefined): TensorEncoding => e ?? 'json';
+
+  r.post('/v1/evaluate', {
+    schema: { summary: 'Evaluate graph outputs', tags: ['v1'], body: S.EvaluateBody, response: { 200: S.EvaluateResponse, ...errorResponses } },
+  }, async (req, reply) => {
+    const b = req.body;
+    const res = await run(req, reply, b, (inputs, o) => engine.evaluate(b.graph, inputs, b.outputs, o));
+    return { outputs: encodeMap(res.outputs, enc(b.encoding)) };
+  });
+
+  r.post('/v1/grad', {
+    schema: { summary: 'Gradient of a one-element value', tags: ['v1'], body: S.GradBody, response: { 200: S.GradResponse, ...errorResponses } },
+  }, async (req, reply) => {
+    const b = req.body;
+    const res = await run(req, reply, b, (inputs, o) => engine.grad(b.graph, inputs, b.of, b.wrt, o));
+    const e = enc(b.encoding);
+    return { outputs: encodeMap(res.outputs, e), gradients: encodeMap(res.gradients, e) };
+  });
+
+  r.post('/v1/vjp', {
+    schema: { summary: 'Vector-Jacobian product', tags: ['v1'], body: S.VjpBody, response: { 200: S.GradResponse, ...errorResponses } },
+  }, async (req, reply) => {
+    const b = req.body;
+    const res = await run(req, reply, b, (inputs, o) =>
+      engine.vjp(b.graph, inputs, keyed(b.graph, inputs, b.cotangents, 'cotangents'), b.wrt, o));
+    const e = enc(b.encoding);
+    return { outputs: encodeMap(res.outputs, e), gradients: encodeMap(res.gradients, e) };
+  });
+
+  r.post('/v1/jvp', {
+    schema: { summary: 'Jacobian-vector product', tags: ['v1'], body: S.JvpBody, response: { 200: S.JvpResponse, ...errorResponses } },
+  }, async (req, reply) => {
+    const b = req.body;
+    const res = await run(req, reply, b, (inputs, o) =>
+      engine.jvp(b.graph, inputs, keyed(b.graph, inputs, b.tangents, 'tangents'), b.of, o));
+    const e = enc(b.encoding);
+    return { outputs: encodeMap(res.outputs, e), tangents: encodeMap(res.tangents, e) };
+  });
+
+  r.post('/v1/jacobian', {
+    schema: { summary: 'Full Jacobian (forward or reverse mode)', tags: ['v1'], body: S.JacobianBody, response: { 200: S.JacobianResponse, ...errorResponses } },
+  }, async (req, reply) => {
+    const b = req.body;
+    const res = await run(req, reply, b, (inputs, o) => engine.jacobian(b.graph, inputs, b.of, b.wrt, b.mode, o));
+    const e = enc(b.encoding);
+    return { outputs: encodeMap(res.outputs, e), jacobians: encodeNested(res.jacobians, e), mode: res.mode };
+  });
+
+  r.post('/v1/hvp', {
+    schema: { summary: 'Hessian-vector product', tags: ['v1'], body: S.HvpBody, response: { 200: S.HvpResponse, ...errorResponses } },
+  }, async (req, reply) => {
+    const b = req.body;
+    const res = await run(req, reply, b, (inputs, o) =>
+      engine.hvp(b.graph, inputs, b.of, keyed(b.graph, inputs, b.vectors, 'vectors'), o));
+    const e = enc(b.encoding);
+    return { outputs: encodeMap(res.outputs, e), gradients: encodeMap(res.gradients, e), hvp: encodeMap(res.hvp, e) };
+  });
+
+  r.post('/v1/hessian', {
+    schema: { summary: 'Full Hessian', tags: ['v1'], body: S.HessianBody, response: { 200: S.HessianResponse, ...errorResponses } },
+  }, async (req, reply) => {
+    const b = req.body;
+    const res = await run(req, reply, b, (inputs, o) => engine.hessian(b.graph, inputs, b.of, b.wrt, o));
+    const e = enc(b.encoding);
+    return { outputs: encodeMap(res.outputs, e), hessians: encodeNested(res.hessians, e) };
+  });
+
+  r.post('/v1/gradcheck', {
+    schema: { summary: 'Analytic vs finite-difference gradients (FP64)', tags: ['v1'], body: S.GradcheckBody, response: { 200: S.GradcheckResponse, ...errorResponses } },
+  }, async (req, reply) => {
+    const b = req.body;
+    const check = { eps: b.eps, atol: b.atol, rtol: b.rtol };
+    const res = await run(req, reply, b, (inputs, o) => engine.gradcheck(b.graph, inputs, b.of, b.wrt, check, o));
+    const perInput: Record<string, ReturnType<typeof figures>> = {};
+    for (const [k, f] of Object.entries(res.perInput)) perInput[k] = figures(f);
+    return { ...figures(res), perInput };
+  });
+
+  r.post('/v1/transform', {
+    schema: { summary: 'Symbolic differentiation: returns a new graph', tags: ['v1'], body: S.TransformBody, response: { 200: S.TransformResponse, ...errorResponses } },
+  }, async (req) => {
+    const b = req.body;
+    checkGraphSize(b.graph, config.maxNodes);
+    const spec = b.transform === 'grad'
+      ? { transform: 'grad' as const, of: b.of, wrt: b.wrt }
+      : b.transform === 'vjp'
+        ? { transform: 'vjp' as const, of: b.of, wrt: b.wrt }
+        : { transform: 'jvp' as const, wrt: b.wrt, ...(b.of === undefined ? {} : { of: b.of }) };
+    return { graph: engine.transform(b.graph, spec) };
+  });
+
+  r.post('/v1/shapes', {
+    schema: { summary: 'Shape inference and cost estimate (nothing executed)', tags: ['v1'], body: S.ShapesBody, response: { 200: S.ShapesResponse, ...errorResponses } },
+  }, async (req) => {
+    const b = req.body;
+    checkGraphSize(b.graph, config.maxNodes);
+    return engine.shapes(b.graph, decodeShapeInputs(b.graph, b.inputs, config.maxTensorElements));
+  });
+
+  r.get('/v1/ops', {
+    schema: { summary: 'The op catalogue', tags: ['v1'], response: { 200: S.OpsResponse } },
+  }, async () => ({ ops: engine.ops() }));
+}

@@ -1,0 +1,75 @@
+/**
+ * Runs one engine call for one HTTP request: the per-request limits, the server-wide admission hook, the request
+ * timeout and client-disconnect cancellation. The HTTP answer never waits for an engine that ignores its signal:
+ * the call is raced against the abort, while the memory reservation is held until the engine really settles.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RunOptions } from '../engine.types.js';
+import { GradserveError } from '../errors.js';
+import type { MemoryAdmission } from './admission.js';
+import type { ServerConfig } from './config.js';
+import type { Metrics } from './metrics.js';
+
+export interface RunDeps {
+  config: ServerConfig;
+  admission: MemoryAdmission;
+  metrics: Metrics;
+}
+
+export async function runWithLimits<T>(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  deps: RunDeps,
+  call: (opts: RunOptions) => Promise<T>,
+): Promise<T> {
+  const { config, admission, metrics } = deps;
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const timer = setTimeout(() => {
+    controller.abort(new GradserveError('DEADLINE_EXCEEDED', `the request ran past its time limit of ${config.requestTimeoutMs} ms and was cancelled (GRADSERVE_REQUEST_TIMEOUT_MS)`));
+  }, config.requestTimeoutMs);
+  const onClose = (): void => {
+    if (!reply.raw.writableFinished) controller.abort(new GradserveError('CANCELLED', 'the client closed the connection'));
+  };
+  reply.raw.on('close', onClose);
+
+  let release: (() => void) | undefined;
+  let settled = false;
+  const opts: RunOptions = {
+    signal,
+    memoryBudgetBytes: config.requestMemoryBytes,
+    maxTensorElements: config.maxTensorElements,
+    maxNodes: config.maxNodes,
+    onPlan: async (cost) => {
+      const r = await admission.acquire(cost.peakBytes, signal);
+      // The engine may have given up already (it raced the abort); never leak the reservation.
+      if (settled) r();
+      else release = r;
+    },
+    onExecuted: (stats) => metrics.recordExec(stats),
+  };
+
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+
+  const work = (async () => call(opts))();
+  work.then(
+    () => {},
+    () => {},
+  ).finally(() => {
+    settled = true;
+    release?.();
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    clearTimeout(timer);
+    reply.raw.off('close', onClose);
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Request and response schemas of the HTTP API (API.md "Endpoints"). The same zod objects validate requests and
+ * generate /openapi.json. Tensor payloads are `z.unknown()` with a documented JSON Schema: zod would walk every element
+ * of a 10^7-number array, while src/tensor/wire.ts checks them in one tight loop and reports INVALID_TENSOR.
+ */
+import { z } from 'zod';
+import type { WireTensor } from '../graph/types.js';
+
+const DATATYPES = ['FP32', 'FP64', 'INT32', 'INT64', 'BOOL', 'float32', 'float64', 'int32', 'int64', 'bool'];
+
+const tensorObjectJson = {
+  type: 'object',
+  properties: {
+    shape: { type: 'array', items: { type: 'integer', minimum: 0 }, description: '`[]` is a scalar' },
+    datatype: { type: 'string', enum: DATATYPES, description: 'default: the datatype the graph declares for this input, else FP32' },
+    data: { type: 'array', description: 'row-major, flat or nested; non-finite values as "NaN", "Infinity", "-Infinity"' },
+    b64: { type: 'string', description: 'base64 of the little-endian row-major bytes' },
+  },
+};
+
+export const Tensor = z.unknown().meta({
+  description: 'A tensor: {shape, datatype, data | b64}; inside `inputs` also a bare number (scalar) or a nested array.',
+  anyOf: [tensorObjectJson, { type: 'number' }, { type: 'array' }],
+});
+
+export const TensorOut = z.unknown().meta({
+  description: 'A tensor as returned: {shape, datatype, data} (flat) or {shape, datatype, b64} with `encoding: "b64"`.',
+  ...tensorObjectJson,
+});
+
+const Name = z.string().min(1);
+/** A list of names; a single name is accepted as a one-element list. */
+const Names = z.union([Name, z.array(Name)]).transform((v) => (typeof v === 'string' ? [v] : v));
+
+export const InputSpec = z.object({
+  shape: z.array(z.int().min(0).nullable()).optional().describe('`null` for a dimension of any size; omit for any rank'),
+  datatype: z.string().optional(),
+});
+
+export const NodeSpec = z.object({
+  name: Name,
+  op: z.string().min(1),
+  inputs: z.array(z.string()).default([]),
+  attrs: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const Graph = z
+  .object({
+    inputs: z.record(z.string(), InputSpec).optional(),
+    constants: z.record(z.string(), Tensor as z.ZodType<WireTensor>).optional(),
+    nodes: z.array(NodeSpec),
+    outputs: z.array(z.string()).optional(),
+  })
+  .meta({ description: 'A computation graph (API.md "Graphs").' });
+
+const Encoding = z.enum(['json', 'b64']).optional().describe('How every tensor of the response is written (default json)');
+const Tensors = z.record(z.string(), Tensor);
+
+const base = {
+  graph: Graph,
+  inputs: Tensors.default({}),
+  encoding: Encoding,
+};
+
+export const EvaluateBody = z.object({ ...base, outputs: z.array(Name).optional() });
+export const GradBody = z.object({ ...base, of: Name, wrt: Names });
+export const VjpBody = z.object({ ...base, cotangents: Tensors, wrt: Names });
+export const JvpBody = z.object({ ...base, tangents: Tensors, of: Names.optional() });
+export const JacobianBody = z.object({ ...base, of: Names, wrt: Names, mode: z.enum(['auto', 'forward', 'reverse']).default('auto') });
+export const HvpBody = z.object({ ...base, of: Name, vectors: Tensors });
+export const HessianBody = z.object({ ...base, of: Name, wrt: Names });
+export const GradcheckBody = z.object({
+  ...base,
+  of: Name,
+  wrt: Names,
+  eps: z.number().positive().optional(),
+  atol: z.number().min(0).optional(),
+  rtol: z.number().min(0).optional(),
+});
+
+export const TransformBody = z.discriminatedUnion('transform', [
+  z.object({ graph: Graph, transform: z.literal('grad'), of: Name, wrt: Names }),
+  z.object({ graph: Graph, transform: z.literal('vjp'), of: Names, wrt: Names }),
+  z.object({ graph: Graph, transform: z.literal('jvp'), wrt: Names, of: Names.optional() }),
+]);
+
+export const ShapesBody = z.object({
+  graph: Graph,
+  inputs: z
+    .record(z.string(), Tensor)
+    .default({})
+    .describe('tensors, or `{shape, datatype}` without data'),
+});
+
+// Responses (documentation; the handlers build these objects directly).
+const TensorMap = z.record(z.string(), TensorOut);
+export const EvaluateResponse = z.object({ outputs: TensorMap });
+export const GradResponse = z.object({ outputs: TensorMap, gradients: TensorMap });
+export const JvpResponse = z.object({ outputs: TensorMap, tangents: TensorMap });
+export const JacobianResponse = z.object({ outputs: TensorMap, jacobians: z.record(z.string(), TensorMap), mode: z.enum(['forward', 'reverse']) });
+export const HvpResponse = z.object({ outputs: TensorMap, gradients: TensorMap, hvp: TensorMap });
+export const HessianResponse = z.object({ outputs: TensorMap, hessians: z.record(z.string(), TensorMap) });
+const Figures = { ok: z.boolean(), maxAbsError: z.unknown(), maxRelError: z.unknown() };
+export const GradcheckResponse = z.object({ ...Figures, perInput: z.record(z.string(), z.object(Figures)) });
+export const TransformResponse = z.object({ graph: Graph });
+export const ShapesResponse = z.object({
+  values: z.record(z.string(), z.object({ shape: z.array(z.int()), datatype: z.string() })),
+  flops: z.number(),
+  peakBytes: z.number(),
+});
+export const OpsResponse = z.object({
+  ops: z.array(
+    z.object({
+      name: z.string(),
+      inputs: z.union([z.array(z.string()), z.object({ variadic: z.string(), min: z.int() })]),
+      attrs: z.record(z.string(), z.unknown()),
+      outputDatatype: z.string(),
+      differentiable: z.boolean(),
+      conventions: z.array(z.string()),
+    }),
+  ),
+});
+
+export const ProblemResponse = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    code: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ description: 'application/problem+json (RFC 9457) with a catalogue `code`' });
+
+export type EvaluateBodyT = z.infer<typeof EvaluateBody>;

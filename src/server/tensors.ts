@@ -1,0 +1,131 @@
+/** Request tensors in, response tensors out: the HTTP layer's use of src/tensor/wire.ts. */
+import type { Engine, Tensors } from '../engine.types.js';
+import { GradserveError, fmtShape } from '../errors.js';
+import type { Graph, ValueInfo } from '../graph/types.js';
+import { parseDType, type DType } from '../tensor/dtype.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { decodeTensor, encodeTensor, type TensorEncoding, type WireTensorOut } from '../tensor/wire.js';
+
+/** Refuses a tensor whose declared shape is over the element limit before anything is allocated. */
+export function checkElements(wire: unknown, path: string, maxElements: number): void {
+  if (typeof wire !== 'object' || wire === null || Array.isArray(wire)) return;
+  const shape = (wire as { shape?: unknown }).shape;
+  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) return;
+  let n = 1;
+  for (const d of shape as number[]) n *= d;
+  if (n > maxElements) {
+    const message = `shape ${fmtShape(shape as number[])} has ${n} elements, over the limit of ${maxElements} per tensor (GRADSERVE_MAX_TENSOR_ELEMENTS)`;
+    throw new GradserveError('TOO_LARGE', `${path}: ${message}`, { errors: [{ path: `${path}.shape`, message }] });
+  }
+}
+
+export function checkGraphSize(graph: Graph, maxNodes: number): void {
+  if (graph.nodes.length > maxNodes) {
+    const message = `the graph has ${graph.nodes.length} nodes, over the limit of ${maxNodes} (GRADSERVE_MAX_NODES)`;
+    throw new GradserveError('TOO_LARGE', message, { errors: [{ path: 'graph.nodes', message }] });
+  }
+}
+
+function declaredDType(graph: Graph, name: string): DType | undefined {
+  const d = graph.inputs?.[name]?.datatype;
+  return d === undefined ? undefined : parseDType(d);
+}
+
+export function decodeInputs(graph: Graph, wire: Record<string, unknown>, maxElements: number): Tensors {
+  const out: Tensors = {};
+  for (const [name, w] of Object.entries(wire)) {
+    const path = `inputs.${name}`;
+    checkElements(w, path, maxElements);
+    const spec = graph.inputs?.[name];
+    out[name] = decodeTensor(w, path, { dtype: declaredDType(graph, name), shape: spec?.shape });
+  }
+  return out;
+}
+
+function hasOwnDType(w: unknown): boolean {
+  return typeof w === 'object' && w !== null && !Array.isArray(w) && (w as { datatype?: unknown }).datatype !== undefined;
+}
+
+/**
+ * Decodes cotangents/tangents/vectors keyed by value names. A shorthand without datatype takes the datatype of the
+ * value it belongs to (an input's, else the inferred one), so FP64 graphs accept bare arrays too.
+ */
+export function decodeKeyed(
+  engine: Engine,
+  graph: Graph,
+  inputs: Tensors,
+  wire: Record<string, unknown>,
+  field: string,
+  maxElements: number,
+): Tensors {
+  let inferred: Record<string, ValueInfo> | undefined;
+  const dtypeOf = (name: string): DType | undefined => {
+    const t = inputs[name];
+    if (t !== undefined) return t.dtype;
+    const d = declaredDType(graph, name);
+    if (d !== undefined) return d;
+    if (inferred === undefined) {
+      try {
+        inferred = engine.shapes(graph, inputs).values;
+      } catch {
+        // The run reports the graph's error with full context; a default datatype is enough until then.
+        inferred = {};
+      }
+    }
+    return inferred[name]?.datatype;
+  };
+  const out: Tensors = {};
+  for (const [name, w] of Object.entries(wire)) {
+    const path = `${field}.${name}`;
+    checkElements(w, path, maxElements);
+    out[name] = decodeTensor(w, path, hasOwnDType(w) ? undefined : { dtype: dtypeOf(name) });
+  }
+  return out;
+}
+
+/** `/v1/shapes` inputs: tensors, or `{shape, datatype}` specs without data. */
+export function decodeShapeInputs(graph: Graph, wire: Record<string, unknown>, maxElements: number): Record<string, Tensor | ValueInfo> {
+  const out: Record<string, Tensor | ValueInfo> = {};
+  for (const [name, w] of Object.entries(wire)) {
+    const path = `inputs.${name}`;
+    if (typeof w === 'object' && w !== null && !Array.isArray(w) && (w as { data?: unknown }).data === undefined && (w as { b64?: unknown }).b64 === undefined) {
+      const { shape, datatype } = w as { shape?: unknown; datatype?: unknown };
+      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
+        const message = 'a tensor spec without data needs a shape of non-negative integers';
+        throw new GradserveError('INVALID_TENSOR', `${path}: ${message}`, { errors: [{ path: `${path}.shape`, message }] });
+      }
+      let dtype = declaredDType(graph, name) ?? 'FP32';
+      if (datatype !== undefined) {
+        const d = typeof datatype === 'string' ? parseDType(datatype) : undefined;
+        if (d === undefined) {
+          const message = `unknown datatype ${JSON.stringify(datatype)} (expected FP32, FP64, INT32, INT64 or BOOL)`;
+          throw new GradserveError('INVALID_TENSOR', `${path}: ${message}`, { errors: [{ path: `${path}.datatype`, message }] });
+        }
+        dtype = d;
+      }
+      out[name] = { shape: shape as number[], datatype: dtype };
+      continue;
+    }
+    checkElements(w, path, maxElements);
+    out[name] = decodeTensor(w, path, { dtype: declaredDType(graph, name) });
+  }
+  return out;
+}
+
+export function encodeMap(tensors: Tensors, enc: TensorEncoding): Record<string, WireTensorOut> {
+  const out: Record<string, WireTensorOut> = {};
+  for (const [k, t] of Object.entries(tensors)) out[k] = encodeTensor(t, enc);
+  return out;
+}
+
+export function encodeNested(m: Record<string, Tensors>, enc: TensorEncoding): Record<string, Record<string, WireTensorOut>> {
+  const out: Record<string, Record<string, WireTensorOut>> = {};
+  for (const [k, v] of Object.entries(m)) out[k] = encodeMap(v, enc);
+  return out;
+}
+
+/** JSON has no NaN/Infinity: gradcheck figures follow the tensor convention and become strings. */
+export function jsonNumber(v: number): number | string {
+  if (Number.isFinite(v)) return v;
+  return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+}
