@@ -5,7 +5,6 @@
  * log1p(exp(-|x|)) form so logits of 1e4 stay finite in values and gradients.
  */
 import { z } from 'zod';
-import { GradserveError } from '../errors.js';
 import type { FloatArray, IndexArray } from '../kernels.types.js';
 import { allocArray } from '../tensor/dtype.js';
 import { broadcastShapes, type SymShape } from '../tensor/shape.js';
@@ -14,6 +13,7 @@ import type { OpDef, OpKernels, Ref } from './types.js';
 import {
   axisOrFail, failNode, FP, fmt, INDEX, intSchema, keepDims, lossCotangent, needDtype, normAxis, reduceLoss,
   reductionSchema, sameDtype, sumTo, type Reduction,
+  indexError,
 } from './structural_util.js';
 
 const elements = (s: readonly (number | null)[]) => s.reduce<number>((p, d) => p * (d ?? 0), 1);
@@ -87,7 +87,7 @@ function pickClass(lsm: FloatArray, shape: readonly number[], axis: number, labe
   for (let j = 0; j < labels.length; j++) {
     const label = Number(labels[j]!);
     if (!(label >= 0 && label < c)) {
-      throw new GradserveError('INDEX_OUT_OF_RANGE', `class label ${label} is out of range for the class axis ${axis} of size ${c}`);
+      throw indexError(`class label ${label} is out of range for the class axis ${axis} of size ${c}`);
     }
     const o = Math.floor(j / inner), i = j % inner;
     out[j] = -lsm[(o * c + label) * inner + i]!;

@@ -318,7 +318,9 @@ const concatPart: OpDef<PartAttrs> = {
     return [e.op('concat', parts, { axis: attrs.axis }), ...xs.map(() => null)];
   },
   jvp: ({ e, inputs: [, ...xs], tangents: [t], attrs }) => (t ? e.op('concat_part', [t, ...xs], { ...attrs }) : null),
-  samples: [],
+  samples: [
+    { inputs: [{ shape: [2, 6] }, { shape: [2, 3] }, { shape: [2, 1] }, { shape: [2, 2] }], attrs: { axis: 1, index: 2 } },
+  ],
 };
 
 const stack: OpDef<AxisAttrs> = {

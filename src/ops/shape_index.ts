@@ -4,13 +4,13 @@
  * op again), so gradients of gradients work.
  */
 import { z } from 'zod';
-import { GradserveError } from '../errors.js';
 import type { IndexArray } from '../kernels.types.js';
 import { DTYPE_ALIASES, parseDType, type DType } from '../tensor/dtype.js';
 import type { Dim, SymShape } from '../tensor/shape.js';
 import type { InferContext, OpDef } from './types.js';
 import {
   ANY, axisOrFail, bigIntSchema, failNode, FP, fmt, INDEX, intSchema, needDtype, normAxis, sameDtype,
+  indexError,
 } from './structural_util.js';
 
 interface SliceAttrs {
@@ -131,7 +131,9 @@ const sliceGrad: OpDef<SliceAttrs> = {
   flops: (_i, out) => out.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
   vjp: ({ e, g, attrs }) => [e.op('slice', [g], { ...attrs }), null],
   jvp: ({ e, inputs: [, x], tangents: [t], attrs }) => (t ? e.op('slice_grad', [t, x!], { ...attrs }) : null),
-  samples: [],
+  samples: [
+    { inputs: [{ shape: [2, 3] }, { shape: [4, 5] }], attrs: { starts: [1, -1], ends: [3, -6], axes: null, steps: [1, -2] }, note: 'negative step' },
+  ],
 };
 
 interface GatherAttrs { axis: number }
@@ -145,7 +147,7 @@ function checkIndices(indices: IndexArray, n: number, axis: number, what: string
   for (let i = 0; i < indices.length; i++) {
     const v = Number(indices[i]!);
     if (v < -n || v >= n) {
-      throw new GradserveError('INDEX_OUT_OF_RANGE', `${what} ${v} is out of range for axis ${axis} of size ${n}`);
+      throw indexError(`${what} ${v} is out of range for axis ${axis} of size ${n}`);
     }
   }
 }
@@ -213,7 +215,12 @@ const scatterAddLike: OpDef<GatherAttrs> = {
   flops: ([g]) => g!.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
   vjp: ({ e, inputs: [, ind], g, attrs }) => [e.op('gather', [g, ind!], { axis: attrs.axis }), null, null],
   jvp: ({ e, inputs: [, ind, x], tangents: [t], attrs }) => (t ? e.op('scatter_add_like', [t, ind!, x!], { axis: attrs.axis }) : null),
-  samples: [],
+  samples: [
+    {
+      inputs: [{ shape: [2, 2, 3] }, { shape: [2, 2], dtype: 'INT64', values: [1, -1, 1, 0] }, { shape: [4, 3] }],
+      attrs: { axis: 0 }, note: 'duplicates accumulate',
+    },
+  ],
 };
 
 interface OneHotAttrs { depth: number; axis: number; datatype: string }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { GradserveError } from '../errors.js';
 import type { DType } from '../tensor/dtype.js';
-import { fmtSymShape, isConcrete, normalizeAxis, sameShape, type SymShape } from '../tensor/shape.js';
+import { fmtSymShape, isConcrete, normalizeAxis, sameShape } from '../tensor/shape.js';
 import type { Emitter, InferContext, Ref, ValueMeta } from './types.js';
 
 export const FP: readonly DType[] = ['FP32', 'FP64'];
@@ -139,6 +139,9 @@ export function lossCotangent(e: Emitter, g: Ref, reduction: Reduction, countFro
   return e.op('div', [g, countOf(e, countFrom, countAxes)]);
 }
 
-export function dims(s: SymShape): string {
-  return fmt(s);
+/**
+ * A run-time index error as a coded Error (like the kernels throw), so the executor names the node, op and path.
+ */
+export function indexError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'INDEX_OUT_OF_RANGE' as const });
 }
