@@ -16,13 +16,14 @@ export function nodeLabel(ctx: InferContext): string {
   return `node "${ctx.node}" (${ctx.op})`;
 }
 
-function failAt(code: 'DATATYPE_MISMATCH' | 'SHAPE_MISMATCH' | 'INVALID_ATTRS', ctx: InferContext, message: string): never {
+function failAt(code: 'DATATYPE_MISMATCH' | 'SHAPE_MISMATCH' | 'INVALID_ATTRS', ctx: InferContext, message: string, path = ctx.path): never {
   const detail = `${nodeLabel(ctx)}: ${message}`;
-  throw new GradserveError(code, detail, { errors: [{ path: ctx.path, message: detail }] });
+  throw new GradserveError(code, detail, { errors: [{ path, message: detail }] });
 }
 
+/** An attribute constraint beyond the schema (points at the node's attrs). */
 export function failAttrs(ctx: InferContext, message: string): never {
-  failAt('INVALID_ATTRS', ctx, message);
+  failAt('INVALID_ATTRS', ctx, message, `${ctx.path}.attrs`);
 }
 
 /**
