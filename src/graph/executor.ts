@@ -19,9 +19,7 @@ let facade: OpKernels | undefined;
 /** Loads the addon on first use, so graph validation and transforms work without it. */
 export async function loadKernels(): Promise<Kernels> {
   if (loaded === undefined) {
-    // a variable specifier keeps the typechecker from requiring the addon's loader at build time
-    const spec = '../kernels.js';
-    const mod = (await import(spec)) as { kernels: Kernels };
+    const mod = await import('../kernels.js');
     loaded = mod.kernels;
   }
   return loaded;
