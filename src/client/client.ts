@@ -149,6 +149,12 @@ export class GradserveClient {
     return (await this.request('GET', `/v2/models/${encodeURIComponent(model)}`, undefined, o)) as unknown as OipModelMetadata;
   }
 
+  /** True when the model exists and can serve; an unknown model raises NOT_FOUND (404). */
+  async modelReady(model: string, o?: CallOptions): Promise<boolean> {
+    const r = await this.request('GET', `/v2/models/${encodeURIComponent(model)}/ready`, undefined, o);
+    return r.ready === true;
+  }
+
   /** OIP inference; tensors travel as flat JSON (the protocol requires shape and datatype on every input). */
   async infer(model: string, req: OipInferRequest, o?: CallOptions): Promise<OipInferResponse> {
     const inputs = Object.entries(req.inputs).map(([name, v]) => {

@@ -1,0 +1,50 @@
+/**
+ * The dependency-free Java example against a live server. Java is the optional third language: without `javac`
+ * on PATH the test is registered as skipped with the reason in its name, never dropped silently.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTensorLines, run, startServer, which, type LiveServer } from './live-server.js';
+import { expectClose, seedReference } from './reference.js';
+
+const DIR = join(import.meta.dirname, '../../examples/java');
+const JAVAC = which('javac');
+const JAVA = which('java');
+const present = JAVAC !== undefined && JAVA !== undefined;
+const title = present
+  ? `Java example (javac at ${JAVAC})`
+  : 'Java example: SKIPPED because javac/java are not on PATH (install a JDK 17 to run it)';
+
+describe.skipIf(!present)(title, () => {
+  let server: LiveServer;
+  let out: string;
+  beforeAll(async () => {
+    server = await startServer();
+    out = mkdtempSync(join(tmpdir(), 'gradserve-java-'));
+  });
+  afterAll(async () => {
+    await server?.close();
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('compiles with javac --release 17 and no dependencies, then runs the seed example by value', async () => {
+    const sources = readdirSync(DIR).filter((f) => f.endsWith('.java')).map((f) => join(DIR, f));
+    const c = await run(JAVAC!, ['--release', '17', '-Xlint:all', '-Werror', '-d', out, ...sources]);
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+
+    const r = await run(JAVA!, ['-cp', out, 'SeedExample', server.url]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const t = parseTensorLines(r.stdout);
+    const ref = seedReference();
+    expect(t.get('y')?.shape).toEqual([1, 3]);
+    expectClose(t.get('y')!.values, ref.y);
+    expect(t.get('dL/dx')?.shape).toEqual([1, 2]);
+    expectClose(t.get('dL/dx')!.values, ref.dx);
+    expect(t.get('dL/dw')?.shape).toEqual([2, 3]);
+    expectClose(t.get('dL/dw')!.values, ref.dw);
+    expect(r.stdout).toMatch(/^error NOT_SCALAR 422: /m);
+    expect(r.stdout).toContain('reference agrees');
+  });
+});

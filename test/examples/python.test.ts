@@ -1,0 +1,110 @@
+/**
+ * The Python examples (standard library + numpy) against a live server. Python is a required toolchain: when
+ * /usr/bin/python3 or its numpy is missing these tests fail and say so, they do not skip.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTensorLines, run, startServer, type LiveServer } from './live-server.js';
+import { expectClose, seedReference } from './reference.js';
+
+const PY = process.env.GRADSERVE_PYTHON ?? '/usr/bin/python3';
+const DIR = join(import.meta.dirname, '../../examples/python');
+// No __pycache__ litter in the source tree.
+const ENV = { PYTHONDONTWRITEBYTECODE: '1', PYTHONPATH: DIR };
+
+let server: LiveServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+function py(args: string[]) {
+  return run(PY, args, { cwd: DIR, env: ENV, timeoutMs: 180_000 });
+}
+
+describe(`Python examples (${PY} with numpy)`, () => {
+  it('the toolchain is present: python3 with numpy', async () => {
+    const r = await py(['-c', 'import numpy; print(numpy.__version__)']);
+    expect(r.code, `python3 with numpy is required for the examples: ${r.stderr}`).toBe(0);
+  });
+
+  it('seed_example.py: y = x·w, dL/dx = dy·wᵀ, dL/dw = xᵀ·dy, the Jacobian and the Hessian by value', async () => {
+    const r = await py(['seed_example.py', '--url', server.url]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const t = parseTensorLines(r.stdout);
+    const ref = seedReference();
+    expect(t.get('y')?.shape).toEqual([1, 3]);
+    expectClose(t.get('y')!.values, ref.y);
+    expect(t.get('dL/dx')?.shape).toEqual([1, 2]);
+    expectClose(t.get('dL/dx')!.values, ref.dx);
+    expect(t.get('dL/dw')?.shape).toEqual([2, 3]);
+    expectClose(t.get('dL/dw')!.values, ref.dw);
+    expect(t.get('dy/dx')?.shape).toEqual([1, 3, 1, 2]);
+    expectClose(t.get('dy/dx')!.values, ref.jacYX);
+    expect(t.get('d2loss/dx2')?.shape).toEqual([1, 2, 1, 2]);
+    expectClose(t.get('d2loss/dx2')!.values, ref.hessHalfSquared);
+    expect(r.stdout).toMatch(/^error NOT_SCALAR 422: .*y/m);
+    expect(r.stdout).toContain('numpy agrees');
+  });
+
+  function losses(out: string): number[] {
+    return [...out.matchAll(/^step\s+\d+\s+loss ([\d.eE+-]+)$/gm)].map((m) => Number(m[1]));
+  }
+
+  it('train_mlp.py (XOR): gradients match numpy backprop, the loss falls steadily and all four points are learned', async () => {
+    const r = await py(['train_mlp.py', '--url', server.url, '--dataset', 'xor', '--steps', '300', '--check']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const diff = Number(/gradient difference at step 0: ([\d.eE+-]+)/.exec(r.stdout)?.[1]);
+    expect(diff).toBeLessThan(1e-5);
+    const l = losses(r.stdout);
+    expect(l.length).toBeGreaterThanOrEqual(10);
+    expect(l[0]).toBeGreaterThan(0.5); // ~ln 2 for an untrained logit
+    expect(l.at(-1)!).toBeLessThan(0.05);
+    // "falls": each printed checkpoint is below the one before it.
+    for (let i = 1; i < l.length; i++) expect(l[i], `checkpoint ${i}: ${l}`).toBeLessThan(l[i - 1]!);
+    expect(Number(/^accuracy ([\d.]+)$/m.exec(r.stdout)?.[1])).toBe(1);
+  });
+
+  it('train_mlp.py (3-arm spiral, softmax cross-entropy with INT32 labels): the loss falls and accuracy beats chance', async () => {
+    const r = await py(['train_mlp.py', '--url', server.url, '--dataset', 'spiral', '--steps', '200', '--lr', '0.02', '--check']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const diff = Number(/gradient difference at step 0: ([\d.eE+-]+)/.exec(r.stdout)?.[1]);
+    expect(diff).toBeLessThan(1e-5);
+    const l = losses(r.stdout);
+    expect(l[0]).toBeGreaterThan(0.9); // ~ln 3 untrained
+    expect(l.at(-1)!).toBeLessThan(0.25 * l[0]!);
+    expect(Number(/^accuracy ([\d.]+)$/m.exec(r.stdout)?.[1])).toBeGreaterThan(0.9);
+  });
+
+  it('gradserve_client.py: b64 and JSON both ways, non-finite values, typed errors with the problem+json detail', async () => {
+    const script = `
+import json, sys, numpy as np
+from gradserve_client import Client, GradserveError
+url = sys.argv[1]
+g = {"inputs": {"a": {"datatype": "FP64"}}, "nodes": [{"name": "b", "op": "mul", "inputs": ["a", "a"]}], "outputs": ["b"]}
+big = np.linspace(-3, 3, 1000).reshape(10, 100)
+big[0, 0] = np.nan; big[0, 1] = np.inf
+out = {}
+for enc, thr in (("b64", 64), ("json", 10**9)):
+    gs = Client(url, b64_threshold=thr, response_encoding=enc)
+    b = gs.evaluate(g, {"a": big})["outputs"]["b"]
+    ref = big * big
+    out[enc] = {"dtype": str(b.dtype), "shape": list(b.shape), "exact": bool(np.array_equal(b, ref, equal_nan=True))}
+gs = Client(url)
+try:
+    gs.evaluate({"nodes": [{"name": "y", "op": "nosuchop", "inputs": []}], "outputs": ["y"]}, {})
+except GradserveError as e:
+    out["error"] = {"code": e.code, "status": e.status, "detail": e.detail, "paths": [x["path"] for x in e.errors]}
+print(json.dumps(out))
+`;
+    const r = await py(['-c', script, server.url]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    for (const enc of ['b64', 'json']) expect(out[enc], enc).toEqual({ dtype: 'float64', shape: [10, 100], exact: true });
+    expect(out.error.code).toBe('UNKNOWN_OP');
+    expect(out.error.status).toBe(422);
+    expect(out.error.detail).toContain('nosuchop');
+  });
+});

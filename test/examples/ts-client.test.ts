@@ -1,0 +1,239 @@
+/**
+ * gradserve/client against a live server over real sockets: every endpoint, typed arrays in and out, both
+ * encodings, typed errors, API keys and the KServe v2 surface.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GradserveClient, GradserveClientError, tensor, type GraphSpec } from '../../src/client/index.js';
+import { startServer, type LiveServer } from './live-server.js';
+import { expectClose, matmul, SEED, seedReference, transpose } from './reference.js';
+
+const LINEAR: GraphSpec = {
+  inputs: { x: { shape: [null, 2], datatype: 'FP32' }, w: { shape: [2, 3], datatype: 'FP32' } },
+  nodes: [
+    { name: 'y', op: 'matmul', inputs: ['x', 'w'] },
+    { name: 'loss', op: 'sum', inputs: ['y'] },
+  ],
+  outputs: ['y'],
+};
+
+/** ½|x·w|² in FP64: gradient y·wᵀ, Hessian w.r.t. x is w·wᵀ per row. */
+const HALF_SQ: GraphSpec = {
+  inputs: { x: { datatype: 'FP64' }, w: { datatype: 'FP64' } },
+  constants: { half: tensor(new Float64Array([0.5]), []) },
+  nodes: [
+    { name: 'y', op: 'matmul', inputs: ['x', 'w'] },
+    { name: 'y2', op: 'square', inputs: ['y'] },
+    { name: 's', op: 'sum', inputs: ['y2'] },
+    { name: 'loss', op: 'mul', inputs: ['s', 'half'] },
+  ],
+  outputs: ['loss'],
+};
+
+const x32 = () => tensor(new Float32Array(SEED.x), [1, 2]);
+const w32 = () => tensor(new Float32Array(SEED.w), [2, 3]);
+const x64 = () => tensor(new Float64Array(SEED.x), [1, 2]);
+const w64 = () => tensor(new Float64Array(SEED.w), [2, 3]);
+
+let server: LiveServer;
+let gs: GradserveClient;
+beforeAll(async () => {
+  server = await startServer();
+  gs = new GradserveClient(server.url);
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('TypeScript client (gradserve/client) against a live server', () => {
+  it('vjp: the seed example with Float32Array in and out', async () => {
+    const ref = seedReference();
+    const r = await gs.vjp({ graph: LINEAR, inputs: { x: x32(), w: w32() }, cotangents: { y: tensor(new Float32Array(SEED.dy), [1, 3]) }, wrt: ['x', 'w'] });
+    expect(r.outputs.y!.data).toBeInstanceOf(Float32Array);
+    expect(r.outputs.y!.shape).toEqual([1, 3]);
+    expectClose(r.outputs.y!.data as Float32Array, ref.y);
+    expect(r.gradients.x!.data).toBeInstanceOf(Float32Array);
+    expect(r.gradients.x!.shape).toEqual([1, 2]);
+    expectClose(r.gradients.x!.data as Float32Array, ref.dx);
+    expect(r.gradients.w!.shape).toEqual([2, 3]);
+    expectClose(r.gradients.w!.data as Float32Array, ref.dw);
+  });
+
+  it('grad of a scalar, with nested-array shorthand inputs and outputs including `of`', async () => {
+    const r = await gs.grad({ graph: LINEAR, inputs: { x: [[1, 2]], w: [[1, 2, 3], [4, 5, 6]] }, of: 'loss', wrt: ['x', 'w'] });
+    const ones = seedReference([1, 1, 1]);
+    expect(Array.from(r.outputs.loss!.data as Float32Array)).toEqual([36]);
+    expect(r.outputs.loss!.shape).toEqual([]);
+    expectClose(r.gradients.x!.data as Float32Array, ones.dx);
+    expectClose(r.gradients.w!.data as Float32Array, ones.dw);
+  });
+
+  it('large tensors travel as b64 both ways and come back bit-exact, like the JSON path', async () => {
+    const n = 256;
+    const x = new Float64Array(n * n);
+    for (let i = 0; i < x.length; i++) x[i] = Math.sin(i) * 1e3 + 1 / (i + 1);
+    x[7] = NaN;
+    x[8] = -Infinity;
+    const graph: GraphSpec = { inputs: { a: { datatype: 'FP64' } }, nodes: [{ name: 'b', op: 'neg', inputs: ['a'] }], outputs: ['b'] };
+    const seen: string[] = [];
+    const spy = new GradserveClient({ baseUrl: server.url, fetch: async (u, init) => { seen.push(String(init?.body)); return fetch(u, init); } });
+    const viaB64 = await spy.evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
+    expect(seen[0]).toContain('"b64"');
+    expect(seen[0]).toContain('"encoding":"b64"');
+    const viaJson = await new GradserveClient({ baseUrl: server.url, b64Threshold: Infinity, responseEncoding: 'json' }).evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
+    for (const r of [viaB64, viaJson]) {
+      const b = r.outputs.b!.data as Float64Array;
+      expect(b).toBeInstanceOf(Float64Array);
+      expect(r.outputs.b!.shape).toEqual([n, n]);
+      expect(Array.from(b)).toEqual(Array.from(x, (v) => -v));
+    }
+  });
+
+  it('jvp: the tangent of y = x·w along dx is dx·w', async () => {
+    const dx = [0.5, -2];
+    const r = await gs.jvp({ graph: LINEAR, inputs: { x: x32(), w: w32() }, tangents: { x: tensor(new Float32Array(dx), [1, 2]) }, of: ['y'] });
+    expect(r.tangents.y!.shape).toEqual([1, 3]);
+    expectClose(r.tangents.y!.data as Float32Array, matmul(dx, SEED.w, 1, 2, 3));
+  });
+
+  it('jacobian: shape of ++ wrt in every mode, and the mode used is reported', async () => {
+    for (const mode of ['forward', 'reverse', 'auto'] as const) {
+      const r = await gs.jacobian({ graph: LINEAR, inputs: { x: x32(), w: w32() }, of: ['y'], wrt: ['x', 'w'], mode });
+      expect(r.jacobians.y!.x!.shape).toEqual([1, 3, 1, 2]);
+      expectClose(r.jacobians.y!.x!.data as Float32Array, transpose(SEED.w, 2, 3));
+      // dy_m/dw_dk = x_d when k = m.
+      const jw = r.jacobians.y!.w!;
+      expect(jw.shape).toEqual([1, 3, 2, 3]);
+      const ref: number[] = [];
+      for (let m = 0; m < 3; m++) for (let d = 0; d < 2; d++) for (let k = 0; k < 3; k++) ref.push(k === m ? SEED.x[d]! : 0);
+      expectClose(jw.data as Float32Array, ref);
+      if (mode !== 'auto') expect(r.mode).toBe(mode);
+      else expect(r.mode).toBe('forward'); // 3 output elements < 2 + 6 input elements -> forward (API.md)
+    }
+  });
+
+  it('hvp and hessian of ½|x·w|²: w·wᵀ in FP64', async () => {
+    const wwT = seedReference().hessHalfSquared;
+    const v = [1, -1];
+    const h = await gs.hvp({ graph: HALF_SQ, inputs: { x: x64(), w: w64() }, of: 'loss', vectors: { x: tensor(new Float64Array(v), [1, 2]) } });
+    expect(h.hvp.x!.data).toBeInstanceOf(Float64Array);
+    expectClose(h.hvp.x!.data as Float64Array, matmul(v, wwT, 1, 2, 2));
+    expectClose(h.gradients.x!.data as Float64Array, matmul(matmul(SEED.x, SEED.w, 1, 2, 3), transpose(SEED.w, 2, 3), 1, 3, 2));
+    const H = await gs.hessian({ graph: HALF_SQ, inputs: { x: x64(), w: w64() }, of: 'loss', wrt: ['x'] });
+    expect(H.hessians.x!.x!.shape).toEqual([1, 2, 1, 2]);
+    expectClose(H.hessians.x!.x!.data as Float64Array, wwT);
+  });
+
+  it('gradcheck passes for an FP64 graph and reports per-input figures', async () => {
+    const r = await gs.gradcheck({ graph: HALF_SQ, inputs: { x: x64(), w: w64() }, of: 'loss', wrt: ['x', 'w'] });
+    expect(r.ok).toBe(true);
+    expect(Object.keys(r.perInput).sort()).toEqual(['w', 'x']);
+    expect(r.maxAbsError).toBeLessThan(1e-4);
+    expect(r.perInput.x!.ok).toBe(true);
+  });
+
+  it('transform: the returned grad graph evaluates to the same gradient', async () => {
+    const t = await gs.transform({ graph: LINEAR, transform: 'grad', of: 'loss', wrt: ['w'] });
+    expect(t.graph.outputs).toContain('grad:w');
+    const r = await gs.evaluate({ graph: t.graph, inputs: { x: x32(), w: w32() }, outputs: ['grad:w'] });
+    expectClose(r.outputs['grad:w']!.data as Float32Array, seedReference([1, 1, 1]).dw);
+  });
+
+  it('shapes: inference and cost without executing, from {shape, datatype} only', async () => {
+    const r = await gs.shapes({ graph: LINEAR, inputs: { x: { shape: [64, 2], datatype: 'FP32' }, w: { shape: [2, 3], datatype: 'FP32' } } });
+    expect(r.values.y).toEqual({ shape: [64, 3], datatype: 'FP32' });
+    expect(r.values.loss).toEqual({ shape: [], datatype: 'FP32' });
+    expect(r.flops).toBeGreaterThan(0);
+    expect(r.peakBytes).toBeGreaterThan(0);
+  });
+
+  it('ops: the catalogue lists matmul as differentiable with a JSON Schema for its attrs', async () => {
+    const r = await gs.ops();
+    const mm = r.ops.find((o) => o.name === 'matmul');
+    expect(mm?.differentiable).toBe(true);
+    expect(typeof mm?.attrs).toBe('object');
+    expect(r.ops.find((o) => o.name === 'equal')?.differentiable).toBe(false);
+  });
+
+  it('service errors raise GradserveClientError with code, status, detail and errors[].path', async () => {
+    const bad = { ...LINEAR, nodes: [...LINEAR.nodes, { name: 'z', op: 'nosuchop', inputs: ['y'] }] };
+    const e1 = await gs.evaluate({ graph: bad, inputs: { x: x32(), w: w32() } }).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(GradserveClientError);
+    const p = e1 as GradserveClientError;
+    expect(p.code).toBe('UNKNOWN_OP');
+    expect(p.status).toBe(422);
+    expect(p.detail).toContain('nosuchop');
+    expect(p.errors.map((x) => x.path)).toContain('graph.nodes[2].op');
+
+    const e2 = await gs.grad({ graph: LINEAR, inputs: { x: x32(), w: w32() }, of: 'y', wrt: ['x'] }).catch((e: unknown) => e);
+    expect((e2 as GradserveClientError).code).toBe('NOT_SCALAR');
+    const e3 = await gs.vjp({ graph: LINEAR, inputs: { x: x32(), w: w32() }, cotangents: { y: tensor(new Float32Array(2), [1, 2]) }, wrt: ['x'] }).catch((e: unknown) => e);
+    expect((e3 as GradserveClientError).code).toBe('SHAPE_MISMATCH');
+    expect((e3 as GradserveClientError).detail).toMatch(/\[1, 2\]/);
+  });
+
+  it('transport failures are typed too: NETWORK_ERROR, TIMEOUT and ABORTED', async () => {
+    const dead = new GradserveClient('http://127.0.0.1:9'); // discard port: nothing listens
+    expect(((await dead.ops().catch((e: unknown) => e)) as GradserveClientError).code).toBe('NETWORK_ERROR');
+    // A fetch that never answers until aborted, to exercise the client's own clock and the caller's signal.
+    const hang: typeof fetch = (_u, init) => new Promise((_r, reject) => init?.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
+    const slow = new GradserveClient({ baseUrl: server.url, fetch: hang, timeoutMs: 50 });
+    expect(((await slow.ops().catch((e: unknown) => e)) as GradserveClientError).code).toBe('TIMEOUT');
+    const ctrl = new AbortController();
+    const pending = new GradserveClient({ baseUrl: server.url, fetch: hang }).ops({ signal: ctrl.signal }).catch((e: unknown) => e);
+    ctrl.abort();
+    expect(((await pending) as GradserveClientError).code).toBe('ABORTED');
+  });
+
+  it('Open Inference Protocol: health, server metadata, metrics and the OpenAPI document', async () => {
+    expect(await gs.live()).toBe(true);
+    expect(await gs.ready()).toBe(true);
+    const meta = await gs.serverMetadata();
+    expect(meta.extensions).toContain('binary_tensor_data');
+    expect(await gs.metrics()).toMatch(/^# (HELP|TYPE) /m);
+    const doc = await gs.openapi();
+    expect(String(doc.openapi)).toMatch(/^3\.1/);
+  });
+});
+
+describe('TypeScript client with a model repository and API keys', () => {
+  let dir: string;
+  let keyed: LiveServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gradserve-models-'));
+    writeFileSync(join(dir, 'linear.json'), JSON.stringify(LINEAR));
+    keyed = await startServer({ modelRepository: dir, apiKeys: ['k-123'] });
+  });
+  afterAll(async () => {
+    await keyed?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('without the key: 401 UNAUTHORIZED; health stays open; with the key the call goes through', async () => {
+    const anon = new GradserveClient(keyed.url);
+    const e = (await anon.ops().catch((x: unknown) => x)) as GradserveClientError;
+    expect(e.code).toBe('UNAUTHORIZED');
+    expect(e.status).toBe(401);
+    expect(await anon.live()).toBe(true);
+    const ok = await new GradserveClient({ baseUrl: keyed.url, apiKey: 'k-123' }).ops();
+    expect(ok.ops.length).toBeGreaterThan(10);
+  });
+
+  it('infer on a repository model, with a gradient requested as an output named grad:<wrt>', async () => {
+    const c = new GradserveClient({ baseUrl: keyed.url, apiKey: 'k-123' });
+    const md = await c.modelMetadata('linear');
+    expect(md.inputs.map((i) => i.name).sort()).toEqual(['w', 'x']);
+    const r = await c.infer('linear', {
+      inputs: { x: x32(), w: w32() },
+      outputs: ['y', { name: 'grad:w', parameters: { of: 'loss' } }],
+    });
+    expect(r.modelName).toBe('linear');
+    expectClose(r.outputs.y!.data as Float32Array, seedReference().y);
+    expectClose(r.outputs['grad:w']!.data as Float32Array, seedReference([1, 1, 1]).dw);
+    const missing = (await c.modelMetadata('nope').catch((x: unknown) => x)) as GradserveClientError;
+    expect(missing.status).toBe(404);
+    expect(missing.detail).toContain('nope');
+  });
+});
