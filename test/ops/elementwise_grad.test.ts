@@ -5,6 +5,8 @@
  * rule and of the internal local-derivative ops (which are the second derivatives of the public ones).
  */
 import { describe, expect, it } from 'vitest';
+import { grad, transform } from '../../src/index.js';
+import type { Graph } from '../../src/graph/types.js';
 import type { Emitter, Ref } from '../../src/ops/types.js';
 import {
   bool, expectClose, f32, f64, jvpOf, opDef, Recorder, runOp, values, vjpOf,
@@ -194,4 +196,76 @@ describe('unary rules vs central differences (first derivatives, and second thro
       expectClose(t === null ? xs.map(() => 0) : values(t), numeric, 1e-6, 1e-8, `${op} jvp`);
     });
   }
+});
+
+describe('end to end through the engine: grad of a loss, and a second derivative', () => {
+  const x1: Graph['inputs'] = { x: { shape: [3], datatype: 'FP64' } };
+
+  it('grad of sum(where(x > 0, sqrt(x), 0)) is [0, 0, 0.25] at x = [-1, 0, 4]', async () => {
+    const g: Graph = {
+      inputs: x1,
+      constants: { zero: { shape: [], datatype: 'FP64', data: [0] } },
+      nodes: [
+        { name: 'pos', op: 'greater', inputs: ['x', 'zero'] },
+        { name: 'r', op: 'sqrt', inputs: ['x'] },
+        { name: 'w', op: 'where', inputs: ['pos', 'r', 'zero'] },
+        { name: 'loss', op: 'sum', inputs: ['w'] },
+      ],
+      outputs: ['loss'],
+    };
+    const r = await grad(g, { x: f64([3], [-1, 0, 4]) }, 'loss', ['x']);
+    expect(values(r.gradients.x!)).toEqual([0, 0, 0.25]);
+  });
+
+  it('grad of sum(pow(x, y)) at x = 0, y = 2 is 0 for both; maximum ties split 1/2, 1/2', async () => {
+    const g: Graph = {
+      inputs: { x: { shape: [2], datatype: 'FP32' }, y: { shape: [2], datatype: 'FP32' } },
+      nodes: [
+        { name: 'p', op: 'pow', inputs: ['x', 'y'] },
+        { name: 'm', op: 'maximum', inputs: ['x', 'y'] },
+        { name: 's', op: 'add', inputs: ['p', 'm'] },
+        { name: 'loss', op: 'sum', inputs: ['s'] },
+      ],
+      outputs: ['loss'],
+    };
+    const r = await grad(g, { x: f32([2], [0, 3]), y: f32([2], [2, 3]) }, 'loss', ['x', 'y']);
+    // x: [pow' 0 + max 0, pow' 3*3^2=27 + tie 1/2]; y: [pow'_y 0 + max 1, 27 ln 3 + tie 1/2]
+    expectClose(values(r.gradients.x!), [0, 27.5], 1e-6);
+    expectClose(values(r.gradients.y!), [1, 27 * Math.log(3) + 0.5], 1e-6);
+  });
+
+  it('d2/dx2 of sum(gelu(x)) and sum(tanh(x)) match their closed forms (rules differentiated again)', async () => {
+    const xs = [-1.3, 0.2, 2.1];
+    const phi = (x: number) => Math.exp(-x * x / 2) / Math.sqrt(2 * Math.PI);
+    for (const [op, second] of [
+      ['gelu', (x: number) => phi(x) * (2 - x * x)],
+      ['tanh', (x: number) => -2 * Math.tanh(x) * (1 - Math.tanh(x) ** 2)],
+    ] as const) {
+      const f: Graph = {
+        inputs: x1,
+        nodes: [{ name: 'y', op, inputs: ['x'] }, { name: 'loss', op: 'sum', inputs: ['y'] }],
+        outputs: ['loss'],
+      };
+      const d1 = transform(f, { transform: 'grad', of: 'loss', wrt: ['x'] });
+      const d2: Graph = { ...d1, nodes: [...d1.nodes, { name: 'gsum', op: 'sum', inputs: ['grad:x'] }], outputs: ['gsum'] };
+      const r = await grad(d2, { x: f64([3], xs) }, 'gsum', ['x']);
+      expectClose(values(r.gradients.x!), xs.map(second), 1e-12, 1e-15, op);
+    }
+  });
+
+  it('sigmoid and softplus gradients at |x| = 1e4 in FP32 are finite through grad', async () => {
+    const g: Graph = {
+      inputs: { x: { shape: [2], datatype: 'FP32' } },
+      nodes: [
+        { name: 's', op: 'sigmoid', inputs: ['x'] },
+        { name: 'p', op: 'softplus', inputs: ['x'] },
+        { name: 'a', op: 'add', inputs: ['s', 'p'] },
+        { name: 'loss', op: 'sum', inputs: ['a'] },
+      ],
+      outputs: ['loss'],
+    };
+    const r = await grad(g, { x: f32([2], [1e4, -1e4]) }, 'loss', ['x']);
+    expect(values(r.outputs.loss!)).toEqual([Math.fround(1 + 1e4)]);
+    expect(values(r.gradients.x!)).toEqual([1, 0]);
+  });
 });
