@@ -95,7 +95,7 @@ export async function hessianWith(core: EngineCore, graph: Graph, inputs: Tensor
   const budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
   if (bytes + shapes.peakBytes > budget) {
     tooLarge('hessian', `of ${of} with respect to ${wrt.map((w, i) => `${w} ${fmtShape(infos[i]!.shape)}`).join(', ')}`,
-      bytes + shapes.peakBytes, budget, '`hvp` (one Hessian-vector product per vector, no Hessian formed)');
+      bytes, shapes.peakBytes, budget, '`hvp` (one Hessian-vector product per vector, no Hessian formed)');
   }
   const { g, grads, shared, wanted } = gradGraph(core, graph, of, wrt);
   const { result } = await jacobianWithReport(core, g, inputs, grads, wrt, 'forward', opts, {

@@ -48,10 +48,12 @@ export function requireFloat(v: ValueInfo, name: string, path: string, role: str
 }
 
 /** The refusal shared by jacobian and hessian: bytes in binary units and the cheaper way out. */
-export function tooLarge(what: string, pairs: string, bytes: number, budget: number, wayOut: string): never {
+export function tooLarge(what: string, pairs: string, resultBytes: number, workingBytes: number, budget: number, wayOut: string): never {
+  const need = resultBytes > budget
+    ? `needs ${fmtBytes(resultBytes)} for the result alone`
+    : `needs ${fmtBytes(resultBytes)} for the result plus ${fmtBytes(workingBytes)} of working set`;
   throw new GradserveError('TOO_LARGE',
-    `${what} ${pairs} needs ${fmtBytes(bytes)}, over the memory budget of ${fmtBytes(budget)}; ` +
-    `ask for ${wayOut} instead, which never forms the full matrix`);
+    `${what} ${pairs} ${need}, over the memory budget of ${fmtBytes(budget)}; ask for ${wayOut} instead, which never forms the full matrix`);
 }
 
 export async function jacobianWith(
@@ -106,7 +108,7 @@ export async function jacobianWithReport(
   const wayOut = jopts.wayOut ?? (used === 'reverse' ? '`vjp` (one row per cotangent) or `jvp`' : '`jvp` (one column per tangent) or `vjp`');
   // The forward pass stays alive beside the result while the derivative passes run.
   const working = resultBytes + shapes.peakBytes;
-  if (working > budget) tooLarge(what, describe(), working, budget, wayOut);
+  if (working > budget) tooLarge(what, describe(), resultBytes, shapes.peakBytes, budget, wayOut);
   if (opts.maxTensorElements !== undefined && maxElems > opts.maxTensorElements) {
     fail('TOO_LARGE', `${what} ${describe()} has a block of ${maxElems} elements, over the limit of ${opts.maxTensorElements}; ask for ${wayOut} instead`);
   }

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Generates test/fixtures/derivatives/*.json: gradserve graphs with reference derivatives from PyTorch.
+
+Each fixture holds a graph in the wire format, FP64 inputs, and what torch.autograd.functional computes for it:
+jacobian (of, wrt), jvp (tangents), hvp (vectors) and hessian (of a scalar). The torch function of each fixture is
+written to mirror the graph op by op. Run:  /usr/bin/python3 scripts/gen_derivative_fixtures.py
+"""
+import json
+import os
+
+import torch
+from torch.autograd.functional import hessian, hvp, jacobian, jvp
+
+torch.manual_seed(20261126)
+torch.set_default_dtype(torch.float64)
+OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'derivatives')
+
+
+def t(x):
+    x = x.detach().contiguous()
+    return {'shape': list(x.shape), 'data': x.reshape(-1).tolist()}
+
+
+def inp(shape):
+    return {'shape': shape, 'datatype': 'FP64'}
+
+
+def node(name, op, inputs, **attrs):
+    n = {'name': name, 'op': op, 'inputs': inputs}
+    if attrs:
+        n['attrs'] = attrs
+    return n
+
+
+FIXTURES = []
+
+
+def fixture(name, graph, inputs, fn, jac=None, jvp_of=None, loss=None, wrt2=None):
+    """fn(**inputs) -> dict of every named value the fixture reads (the torch mirror of the graph)."""
+    names = list(inputs)
+    fx = {'name': name, 'graph': graph, 'inputs': {k: t(v) for k, v in inputs.items()}}
+
+    def restricted(out_name, wrt):
+        def f(*xs):
+            env = dict(inputs)
+            env.update(dict(zip(wrt, xs)))
+            return fn(**env)[out_name]
+        return f
+
+    if jac is not None:
+        of, wrt = jac
+        expected = {}
+        for o in of:
+            js = jacobian(restricted(o, wrt), tuple(inputs[w] for w in wrt))
+            expected[o] = {w: t(j) for w, j in zip(wrt, js)}
+        fx['jacobian'] = {'of': of, 'wrt': wrt, 'expected': expected}
+    if jvp_of is not None:
+        tangents = {k: torch.randn_like(v) for k, v in inputs.items()}
+        _, out = jvp(restricted(jvp_of, names), tuple(inputs[k] for k in names), tuple(tangents[k] for k in names))
+        fx['jvp'] = {'of': jvp_of, 'tangents': {k: t(v) for k, v in tangents.items()}, 'expected': t(out)}
+    if loss is not None:
+        wrt = wrt2
+        vectors = {w: torch.randn_like(inputs[w]) for w in wrt}
+        _, hv = hvp(restricted(loss, wrt), tuple(inputs[w] for w in wrt), tuple(vectors[w] for w in wrt))
+        fx['hvp'] = {'of': loss, 'vectors': {k: t(v) for k, v in vectors.items()}, 'expected': {w: t(h) for w, h in zip(wrt, hv)}}
+        hs = hessian(restricted(loss, wrt), tuple(inputs[w] for w in wrt))
+        fx['hessian'] = {'of': loss, 'wrt': wrt, 'expected': {wi: {wj: t(hs[i][j]) for j, wj in enumerate(wrt)} for i, wi in enumerate(wrt)}}
+    FIXTURES.append(fx)
+
+
+# 1. two-layer tanh MLP with a squared loss
+def mlp(x, w1, b1, w2):
+    h = torch.tanh(x @ w1 + b1)
+    out = h @ w2
+    return {'h': h, 'out': out, 'loss': (out ** 2).mean()}
+
+
+fixture(
+    'mlp_tanh',
+    {
+        'inputs': {'x': inp([3, 4]), 'w1': inp([4, 5]), 'b1': inp([5]), 'w2': inp([5, 2])},
+        'nodes': [
+            node('xw', 'matmul', ['x', 'w1']), node('pre', 'add', ['xw', 'b1']), node('h', 'tanh', ['pre']),
+            node('out', 'matmul', ['h', 'w2']), node('sq', 'square', ['out']),
+            node('loss', 'mean', ['sq'], axes=None, keepdims=False),
+        ],
+        'outputs': ['out', 'loss'],
+    },
+    {'x': torch.randn(3, 4), 'w1': torch.randn(4, 5) * 0.5, 'b1': torch.randn(5) * 0.1, 'w2': torch.randn(5, 2)},
+    mlp, jac=(['out', 'h'], ['w1', 'b1', 'x']), jvp_of='out', loss='loss', wrt2=['w1', 'b1', 'w2'],
+)
+
+
+# 2. log-softmax classifier with a soft-label cross entropy written out with primitive ops
+def clf(x, w, labels):
+    logits = x @ w
+    lp = torch.log_softmax(logits, dim=-1)
+    return {'logits': logits, 'lp': lp, 'loss': -(lp * labels).sum(dim=-1).mean()}
+
+
+lab = torch.softmax(torch.randn(4, 3), dim=-1)
+fixture(
+    'log_softmax_xent',
+    {
+        'inputs': {'x': inp([4, 5]), 'w': inp([5, 3]), 'labels': inp([4, 3])},
+        'nodes': [
+            node('logits', 'matmul', ['x', 'w']), node('lp', 'log_softmax', ['logits'], axis=-1),
+            node('prod', 'mul', ['lp', 'labels']), node('per', 'sum', ['prod'], axes=[-1], keepdims=False),
+            node('m', 'mean', ['per'], axes=None, keepdims=False), node('loss', 'neg', ['m']),
+        ],
+        'outputs': ['loss'],
+    },
+    {'x': torch.randn(4, 5), 'w': torch.randn(5, 3), 'labels': lab},
+    clf, jac=(['lp'], ['w', 'x']), jvp_of='lp', loss='loss', wrt2=['w', 'x'],
+)
+
+
+# 3. broadcasting elementwise chain
+def elem(x, z):
+    y = torch.sin(x) * torch.exp(z) / (1 + x * x)
+    return {'y': y, 's': y.sum()}
+
+
+fixture(
+    'broadcast_elementwise',
+    {
+        'inputs': {'x': inp([3, 1]), 'z': inp([4])},
+        'constants': {'one': {'shape': [], 'datatype': 'FP64', 'data': [1]}},
+        'nodes': [
+            node('sx', 'sin', ['x']), node('ez', 'exp', ['z']), node('num', 'mul', ['sx', 'ez']),
+            node('xx', 'mul', ['x', 'x']), node('den', 'add', ['one', 'xx']), node('y', 'div', ['num', 'den']),
+            node('s', 'sum', ['y'], axes=None, keepdims=False),
+        ],
+        'outputs': ['y'],
+    },
+    {'x': torch.randn(3, 1), 'z': torch.randn(4) * 0.5},
+    elem, jac=(['y'], ['x', 'z']), jvp_of='y', loss='s', wrt2=['x', 'z'],
+)
+
+
+# 4. shape ops and reductions: reshape, transpose, slice, concat, max, logsumexp
+def shapes(x, v):
+    r = x.reshape(3, 4).t()  # [4, 3]
+    sl = r[1:4]  # [3, 3]
+    c = torch.cat([sl, v.reshape(1, 3)], dim=0)  # [4, 3]
+    mx = c.max(dim=1).values  # [4]
+    lse = torch.logsumexp(c * c, dim=0)  # [3]
+    s = mx.sum() * lse.sum()
+    return {'c': c, 'mx': mx, 'lse': lse, 's': s}
+
+
+fixture(
+    'shape_reduce',
+    {
+        'inputs': {'x': inp([12]), 'v': inp([3])},
+        'nodes': [
+            node('r0', 'reshape', ['x'], shape=[3, 4]), node('r', 'transpose', ['r0'], perm=[1, 0]),
+            node('sl', 'slice', ['r'], starts=[1], ends=[4], axes=[0]), node('v2', 'reshape', ['v'], shape=[1, 3]),
+            node('c', 'concat', ['sl', 'v2'], axis=0), node('mx', 'max', ['c'], axes=[1], keepdims=False),
+            node('cc', 'mul', ['c', 'c']), node('lse', 'logsumexp', ['cc'], axes=[0], keepdims=False),
+            node('smx', 'sum', ['mx'], axes=None, keepdims=False), node('slse', 'sum', ['lse'], axes=None, keepdims=False),
+            node('s', 'mul', ['smx', 'slse']),
+        ],
+        'outputs': ['c', 's'],
+    },
+    {'x': torch.randn(12), 'v': torch.randn(3)},
+    shapes, jac=(['mx', 'lse'], ['x', 'v']), jvp_of='lse', loss='s', wrt2=['x', 'v'],
+)
+
+
+# 5. smooth activations and a quadratic form: sigmoid, softplus, gelu-free, pow
+def act(x, a):
+    y = torch.sigmoid(x @ a) + torch.nn.functional.softplus(x).sum(dim=1, keepdim=True)
+    q = (y ** 3).sum()
+    return {'y': y, 'q': q}
+
+
+fixture(
+    'activations_pow',
+    {
+        'inputs': {'x': inp([2, 3]), 'a': inp([3, 1])},
+        'constants': {'three': {'shape': [], 'datatype': 'FP64', 'data': [3]}},
+        'nodes': [
+            node('xa', 'matmul', ['x', 'a']), node('sg', 'sigmoid', ['xa']), node('sp', 'softplus', ['x']),
+            node('sps', 'sum', ['sp'], axes=[1], keepdims=True), node('y', 'add', ['sg', 'sps']),
+            node('y3', 'pow', ['y', 'three']), node('q', 'sum', ['y3'], axes=None, keepdims=False),
+        ],
+        'outputs': ['y', 'q'],
+    },
+    {'x': torch.randn(2, 3), 'a': torch.randn(3, 1)},
+    act, jac=(['y'], ['x', 'a']), jvp_of='y', loss='q', wrt2=['x', 'a'],
+)
+
+os.makedirs(OUT, exist_ok=True)
+for fx in FIXTURES:
+    with open(os.path.join(OUT, fx['name'] + '.json'), 'w') as fh:
+        json.dump(fx, fh, separators=(',', ':'))
+        fh.write('\n')
+print(f'wrote {len(FIXTURES)} fixtures to {os.path.normpath(OUT)} (torch {torch.__version__})')
