@@ -34,11 +34,13 @@ export class Recorder implements Emitter {
   readonly feeds: Record<string, Tensor> = {};
   private n = 0;
 
-  input(t: Tensor): Ref {
+  /** A graph input fed with `t`; `declared` (null = unknown dim) makes the rules see a symbolic shape. */
+  input(t: Tensor, declared?: (number | null)[]): Ref {
     const name = `in${this.n++}`;
-    this.graph.inputs[name] = { shape: [...t.shape], datatype: t.dtype };
+    const shape = declared ?? [...t.shape];
+    this.graph.inputs[name] = { shape, datatype: t.dtype };
     this.feeds[name] = t;
-    return { name, shape: [...t.shape], dtype: t.dtype };
+    return { name, shape, dtype: t.dtype };
   }
 
   scalar(value: number, dtype: DType): Ref {
