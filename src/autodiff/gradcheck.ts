@@ -5,7 +5,8 @@
  * Pass rule per element, PyTorch's: |a - n| <= atol + rtol * |n|; relative error |a - n| / max(|n|, atol).
  */
 import type { GradcheckFigures, GradcheckOptions, GradcheckResult, RunOptions, Tensors } from '../engine.types.js';
-import { GradserveError, fail } from '../errors.js';
+import { fail } from '../errors.js';
+import { engineCore } from './core.js';
 import type { Graph, InputSpec, NodeSpec, WireTensor } from '../graph/types.js';
 import { parseDType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -123,7 +124,7 @@ export async function gradcheckWith(
   return { ...all, perInput };
 }
 
-/** Engine-signature entry kept until src/index.ts wires gradcheckWith to the engine. */
-export async function gradcheck(_graph: Graph, _inputs: Tensors, _of: string, _wrt: string[], _check?: GradcheckOptions, _opts?: RunOptions): Promise<GradcheckResult> {
-  throw new GradserveError('INTERNAL', 'gradcheck is not implemented yet');
+/** The library and engine entry (Engine.gradcheck). */
+export async function gradcheck(graph: Graph, inputs: Tensors, of: string, wrt: string[], check?: GradcheckOptions, opts?: RunOptions): Promise<GradcheckResult> {
+  return gradcheckWith(engineCore, graph, inputs, of, wrt, check, opts);
 }

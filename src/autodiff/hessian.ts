@@ -4,7 +4,8 @@
  * Jacobian is the Hessian (one vectorized pass per chunk of basis vectors, size-guarded like any Jacobian).
  */
 import type { HessianResult, HvpResult, RunOptions, Tensors } from '../engine.types.js';
-import { GradserveError, fail, fmtShape } from '../errors.js';
+import { fail, fmtShape } from '../errors.js';
+import { engineCore } from './core.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
 import { BYTES_PER_ELEMENT } from '../tensor/dtype.js';
 import { numel } from '../tensor/tensor.js';
@@ -113,11 +114,11 @@ export async function hessianWith(core: EngineCore, graph: Graph, inputs: Tensor
   return { outputs, hessians };
 }
 
-/** Engine-signature entries kept until src/index.ts wires hvpWith / hessianWith to the engine. */
-export async function hvp(_graph: Graph, _inputs: Tensors, _of: string, _vectors: Tensors, _opts?: RunOptions): Promise<HvpResult> {
-  throw new GradserveError('INTERNAL', 'hvp is not implemented yet');
+/** The library and engine entries (Engine.hvp, Engine.hessian). */
+export async function hvp(graph: Graph, inputs: Tensors, of: string, vectors: Tensors, opts?: RunOptions): Promise<HvpResult> {
+  return hvpWith(engineCore, graph, inputs, of, vectors, opts);
 }
 
-export async function hessian(_graph: Graph, _inputs: Tensors, _of: string, _wrt: string[], _opts?: RunOptions): Promise<HessianResult> {
-  throw new GradserveError('INTERNAL', 'hessian is not implemented yet');
+export async function hessian(graph: Graph, inputs: Tensors, of: string, wrt: string[], opts?: RunOptions): Promise<HessianResult> {
+  return hessianWith(engineCore, graph, inputs, of, wrt, opts);
 }

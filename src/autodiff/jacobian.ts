@@ -12,6 +12,7 @@ import { GradserveError, fail, fmtBytes, fmtShape } from '../errors.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
 import { BYTES_PER_ELEMENT, allocArray, isFloat, type DType } from '../tensor/dtype.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
+import { engineCore } from './core.js';
 import { innerOptions, planLinear, tensorSpecs, wantedOutputs, type EngineCore, type LinearPlan } from './linear_plan.js';
 import { Unbatchable, vmapGraph } from './vmap.js';
 
@@ -244,7 +245,7 @@ async function runBasis(
   return out;
 }
 
-/** Engine-signature entry kept until src/index.ts wires jacobianWith to the engine. */
-export async function jacobian(_graph: Graph, _inputs: Tensors, _of: string[], _wrt: string[], _mode?: JacobianMode, _opts?: RunOptions): Promise<JacobianResult> {
-  throw new GradserveError('INTERNAL', 'jacobian is not implemented yet');
+/** The library and engine entry (Engine.jacobian). */
+export async function jacobian(graph: Graph, inputs: Tensors, of: string[], wrt: string[], mode?: JacobianMode, opts?: RunOptions): Promise<JacobianResult> {
+  return jacobianWith(engineCore, graph, inputs, of, wrt, mode, opts);
 }
