@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+
+import { kernels } from '../../src/kernels.js';
+import type { KernelFns } from '../../src/kernels.js';
+import { numel, randData, rng, toTyped } from './reference.js';
+
+type Call = { [K in keyof KernelFns]: [K, Parameters<KernelFns[K]>] }[keyof KernelFns];
+
+function calls(): Call[] {
+  const r = rng(42);
+  const x = Float64Array.from(randData(r, 2 * 3 * 4, 'FP64'));
+  const f = Float32Array.from(randData(r, 512 * 300, 'FP32'));
+  const s = [2, 3, 4];
+  return [
+    ['unary', ['tanh', f]],
+    ['binary', ['mul', x, s, Float64Array.from([1, 2, 3, 4]), [4]]],
+    ['where', [Uint8Array.from([1, 0, 1, 0]), [4], x, s, new Float64Array([7]), [1]]],
+    ['clip', [x, -0.5, null]],
+    ['reduce', ['logsumexp', x, s, [0, 2]]],
+    ['argReduce', ['argmin', x, s, 1]],
+    ['softmax', [x, s, 1, true]],
+    ['matmul', [f, [512, 300], f, [512, 300], false, true]],
+    ['transpose', [f, [512, 300], [1, 0]]],
+    ['broadcastTo', [x, s, [5, 2, 3, 4]]],
+    ['slice', [x, s, [1, 2, 3], [-1, -2, -1], [2, 2, 3]]],
+    ['sliceBackward', [Float64Array.from([1, 2, 3, 4]), [2, 2], [0, 1], [1, 1], [3, 3]]],
+    ['pad', [x, s, [[1, 0], [0, 2], [1, 1]], -1]],
+    ['concat', [[x, x], [s, s], 2]],
+    ['gather', [x, s, new Int32Array([2, -1, 0]), [3], 1]],
+    ['scatterAdd', [Float64Array.from(randData(r, 2 * 3 * 4, 'FP64')), BigInt64Array.from([0n, 0n, 2n]), [3], 1, [2, 3, 4]]],
+    ['oneHot', [Int32Array.from([0, 2, 5]), [3], 4, 1, 'FP64']],
+    ['cast', [toTyped('INT64', randData(r, numel(s), 'INT64')), 'FP32']],
+  ];
+}
+
+describe('async kernels', () => {
+  it('every kernel resolves to the same result as its sync form', async () => {
+    const all = calls();
+    expect(new Set(all.map((c) => c[0])).size).toBe(18);
+    const results = await Promise.all(
+      all.map(([name, args]) => (kernels.async[name] as (...a: unknown[]) => Promise<unknown>)(...args)),
+    );
+    all.forEach(([name, args], i) => {
+      const sync = (kernels[name] as (...a: unknown[]) => unknown)(...args);
+      expect(results[i], name).toEqual(sync);
+    });
+  });
+
+  it('argument errors reject (never throw synchronously) with the same code', async () => {
+    let p: Promise<unknown> | undefined;
+    expect(() => { p = kernels.async.binary('add', new Float32Array(2), [3], new Float32Array(2), [2]); }).not.toThrow();
+    await expect(p).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/needs 3/) });
+    await expect(kernels.async.gather(new Float32Array(2), [2], new Int32Array([2]), [1], 0)).rejects.toMatchObject({ code: 'INDEX_OUT_OF_RANGE' });
+    await expect(kernels.async.cast(new Float64Array([1e20]), 'INT32')).rejects.toMatchObject({ code: 'INVALID_CAST' });
+    await expect((kernels.async.unary as (...a: unknown[]) => Promise<unknown>)()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('many concurrent calls all complete correctly', async () => {
+    const xs = Array.from({ length: 64 }, (_, i) => new Float32Array(10_000).fill(i));
+    const sums = await Promise.all(xs.map((x) => kernels.async.reduce('sum', x, [x.length], [0])));
+    sums.forEach((s, i) => expect(s[0]).toBe(i * 10_000));
+  });
+});

@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest';
+
+import { BINARY_OPS, UNARY_OPS, kernels } from '../../src/kernels.js';
+import type { DType } from '../../src/tensor/dtype.js';
+import {
+  binaryRef, broadcastPair, broadcastRef, fromTyped, kindOf, mismatch, numel, randData, randShape, rng, toTyped,
+  unaryRef,
+} from './reference.js';
+
+const FP: DType[] = ['FP32', 'FP64'];
+const INT: DType[] = ['INT32', 'INT64'];
+const INT_UNARY = ['neg', 'abs', 'sign', 'square', 'relu', 'relu_grad'];
+const POSITIVE_DOMAIN = ['log', 'sqrt', 'reciprocal', 'log1p'];
+const SPECIAL = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 1e4, -1e4, 88, -88, 100, -100, 1e-30, -1e-30, 0.5];
+const round = (d: DType, v: number): number => (d === 'FP32' ? Math.fround(v) : v);
+
+describe('unary', () => {
+  for (const op of UNARY_OPS) {
+    for (const dtype of FP) {
+      it(`${op} ${dtype} matches the reference, including NaN/Inf and large |x|`, () => {
+        const r = rng(op.length * 31 + dtype.length);
+        const [lo, hi] = POSITIVE_DOMAIN.includes(op) ? [0.01, 6] : [-6, 6];
+        // Lengths that exercise SIMD bodies and scalar tails.
+        for (const n of [0, 1, 7, 8, 9, 33, 1000]) {
+          const xs = [...randData(r, n, dtype, lo, hi), ...(n === 1000 ? SPECIAL.map((v) => round(dtype, v)) : [])];
+          const x = toTyped(dtype, xs);
+          const y = kernels.unary(op, x);
+          expect(kindOf(y)).toBe(dtype);
+          const expected = xs.map((v) => round(dtype, unaryRef(op, v, false)));
+          const [rtol, atol] = dtype === 'FP32' ? [2e-5, 1e-5] : [1e-11, 1e-12];
+          expect(mismatch(y, expected, rtol, atol), `${op} ${dtype} n=${n}`).toBeUndefined();
+        }
+      });
+    }
+  }
+
+  for (const dtype of INT) {
+    it(`integer ops on ${dtype} (wrapping like the type)`, () => {
+      const r = rng(7);
+      const xs = [...randData(r, 50, dtype, -100, 100), 0];
+      for (const op of INT_UNARY) {
+        const y = kernels.unary(op as (typeof UNARY_OPS)[number], toTyped(dtype, xs));
+        expect(kindOf(y)).toBe(dtype);
+        expect(mismatch(y, xs.map((v) => unaryRef(op, v, true) + 0))).toBeUndefined();
+      }
+      const min = dtype === 'INT32' ? new Int32Array([-2147483648]) : new BigInt64Array([-(2n ** 63n)]);
+      expect(kernels.unary('neg', min)[0]).toBe(min[0]);
+      expect(kernels.unary('abs', min)[0]).toBe(min[0]);
+    });
+  }
+
+  it('rejects FP-only ops on integers and everything on BOOL', () => {
+    expect(() => kernels.unary('exp', new Int32Array(2))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => kernels.unary('neg', new Uint8Array(2))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => kernels.unary('nope' as 'exp', new Float32Array(2))).toThrow(/unknown unary op/);
+  });
+
+  it('sigmoid and softplus stay finite and exact for |x| = 1e4 in FP32', () => {
+    const x = new Float32Array([1e4, -1e4, 50, -50]);
+    expect(Array.from(kernels.unary('sigmoid', x))).toEqual([1, 0, 1, Math.fround(1 / (1 + Math.exp(50)))]);
+    expect(Array.from(kernels.unary('softplus', x))).toEqual([1e4, 0, 50, Math.fround(Math.log1p(Math.exp(-50)))]);
+    expect(Array.from(kernels.unary('sigmoid_grad', x))).toEqual([0, 0, Math.fround(Math.exp(-50)), Math.fround(Math.exp(-50))]);
+  });
+});
+
+describe('binary', () => {
+  for (const dtype of [...FP, ...INT]) {
+    it(`every op on ${dtype} with random broadcasting (scalars, zero-size dims)`, () => {
+      const r = rng(dtype.length * 101);
+      const isInt = INT.includes(dtype);
+      for (let trial = 0; trial < 40; trial++) {
+        const out = randShape(r, 4, 4, 0.08);
+        const pair = broadcastPair(r, out);
+        // Every fourth trial uses identical shapes (the same-shape fast path).
+        const [as, bs] = trial % 4 === 3 ? [pair[0], pair[0]] : pair;
+        for (const op of BINARY_OPS) {
+          const [lo, hi] = op === 'pow' && isInt ? [-3, 4] : [-3, 3];
+          const a = randData(r, numel(as), dtype, lo, hi);
+          const b = randData(r, numel(bs), dtype, lo, hi);
+          if (!isInt && a.length > 2) { a[0] = NaN; a[1] = Infinity; }
+          if (!isInt && b.length > 1) { b[b.length - 1] = -Infinity; }
+          if (op === 'mul_no_nan' && !isInt && a.length > 2 && b.length > 0) { a[2] = 0; b[0] = NaN; }
+          const res = kernels.binary(op, toTyped(dtype, a), as, toTyped(dtype, b), bs);
+          const ref = broadcastRef([{ data: a, shape: as }, { data: b, shape: bs }], (x, y) => {
+            const v = binaryRef(op, x as number, y as number, isInt);
+            return dtype === 'FP32' ? Math.fround(v) : v;
+          });
+          expect(res.shape).toEqual(ref.shape);
+          const isCmp = ['equal', 'not_equal', 'less', 'less_equal', 'greater', 'greater_equal'].includes(op);
+          expect(kindOf(res.data)).toBe(isCmp ? 'BOOL' : dtype);
+          const rtol = dtype === 'FP32' ? 1e-6 : dtype === 'FP64' ? 1e-14 : 0;
+          expect(mismatch(res.data, ref.data, rtol, 0), `${op} ${JSON.stringify(as)} ${JSON.stringify(bs)}`).toBeUndefined();
+        }
+      }
+    });
+  }
+
+  it('integer division truncates toward zero, x / 0 = 0, and INT_MIN / -1 wraps', () => {
+    const a = new Int32Array([7, -7, 7, -7, 5, -2147483648]);
+    const b = new Int32Array([2, 2, -2, -2, 0, -1]);
+    expect(Array.from(kernels.binary('div', a, [6], b, [6]).data as Int32Array)).toEqual([3, -3, -3, 3, 0, -2147483648]);
+    const p = kernels.binary('pow', new BigInt64Array([2n, 1n, -1n, -1n, 3n, 0n]), [6], new BigInt64Array([10n, -5n, -3n, -4n, -1n, 0n]), [6]);
+    expect(Array.from(p.data as BigInt64Array)).toEqual([1024n, 1n, -1n, 1n, 0n, 1n]);
+  });
+
+  it('comparisons accept BOOL, arithmetic does not', () => {
+    const r = kernels.binary('equal', new Uint8Array([1, 0]), [2], new Uint8Array([1, 1]), [2]);
+    expect(Array.from(r.data as Uint8Array)).toEqual([1, 0]);
+    expect(() => kernels.binary('add', new Uint8Array(1), [1], new Uint8Array(1), [1])).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+
+  it('rejects incompatible shapes and mixed datatypes', () => {
+    expect(() => kernels.binary('add', new Float32Array(2), [2], new Float32Array(3), [3])).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/do not broadcast/) }),
+    );
+    expect(() => kernels.binary('add', new Float32Array(2), [2], new Float64Array(2), [2])).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+});
+
+describe('where and clip', () => {
+  it('where broadcasts three ways for every datatype', () => {
+    const r = rng(99);
+    for (const dtype of [...FP, ...INT, 'BOOL'] as DType[]) {
+      for (let trial = 0; trial < 25; trial++) {
+        const out = randShape(r, 4, 4, 0.05);
+        const [cs, as] = broadcastPair(r, out);
+        const bs = broadcastPair(r, out)[0];
+        const c = randData(r, numel(cs), 'BOOL');
+        const a = randData(r, numel(as), dtype);
+        const b = randData(r, numel(bs), dtype);
+        const res = kernels.where(Uint8Array.from(c), cs, toTyped(dtype, a), as, toTyped(dtype, b), bs);
+        const ref = broadcastRef([{ data: c, shape: cs }, { data: a, shape: as }, { data: b, shape: bs }], (cv, av, bv) => (cv ? av : bv) as number);
+        expect(res.shape).toEqual(ref.shape);
+        expect(kindOf(res.data)).toBe(dtype);
+        expect(mismatch(res.data, ref.data)).toBeUndefined();
+      }
+    }
+  });
+
+  it('where needs a Uint8Array condition and same-typed branches', () => {
+    expect(() => kernels.where(new Int32Array(1) as unknown as Uint8Array, [1], new Float32Array(1), [1], new Float32Array(1), [1])).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    expect(() => kernels.where(new Uint8Array(1), [1], new Float32Array(1), [1], new Int32Array(1), [1])).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+
+  it('clip with either bound null keeps NaN and handles integers', () => {
+    const x = new Float64Array([-5, -1, 0, 1, 5, NaN, Infinity, -Infinity]);
+    expect(fromTyped(kernels.clip(x, -1, 2))).toEqual([-1, -1, 0, 1, 2, NaN, 2, -1]);
+    expect(fromTyped(kernels.clip(x, null, 2))).toEqual([-5, -1, 0, 1, 2, NaN, 2, -Infinity]);
+    expect(fromTyped(kernels.clip(x, 0, null))).toEqual([0, 0, 0, 1, 5, NaN, Infinity, 0]);
+    expect(fromTyped(kernels.clip(x, null, null))).toEqual(fromTyped(x));
+    expect(fromTyped(kernels.clip(new Int32Array([-5, 0, 5]), -1.5, 2.5))).toEqual([-1, 0, 2]);
+    expect(fromTyped(kernels.clip(new BigInt64Array([-5n, 0n, 5n]), -1, 1))).toEqual([-1, 0, 1]);
+    expect(kindOf(kernels.clip(new Float32Array([3]), 0, 1))).toBe('FP32');
+    expect(() => kernels.clip(x, 2, 1)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
