@@ -1,0 +1,150 @@
+/** The Open Inference Protocol (KServe v2) surface over a model repository folder. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GradserveApp } from '../../src/server/app.js';
+import { closeTo, makeApp, matmul, transpose } from './helpers.js';
+
+let dir: string;
+let app: GradserveApp;
+
+const W = [1, 2, 3, 4, 5, 6];
+// A linear model with its weight as a constant; `loss` = sum(y) gives gradients through the same endpoint.
+const linear = {
+  inputs: { x: { shape: [null, 2], datatype: 'FP32' } },
+  constants: { w: { shape: [2, 3], datatype: 'FP32', data: W } },
+  nodes: [
+    { name: 'y', op: 'matmul', inputs: ['x', 'w'] },
+    { name: 'loss', op: 'sum', inputs: ['y'] },
+  ],
+  outputs: ['y', 'loss'],
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'gradserve-models-'));
+  writeFileSync(path.join(dir, 'linear.json'), JSON.stringify(linear));
+  writeFileSync(path.join(dir, 'wrapped.json'), JSON.stringify({ graph: linear }));
+  app = await makeApp({ modelRepository: dir });
+});
+afterAll(async () => {
+  await app.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('health and server metadata', () => {
+  it('answers live and ready with 200', async () => {
+    const live = await app.inject({ method: 'GET', url: '/v2/health/live' });
+    expect(live.statusCode).toBe(200);
+    expect(live.json()).toEqual({ live: true });
+    const ready = await app.inject({ method: 'GET', url: '/v2/health/ready' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ ready: true });
+  });
+
+  it('lists binary_tensor_data among the extensions', async () => {
+    const r = await app.inject({ method: 'GET', url: '/v2' });
+    expect(r.statusCode).toBe(200);
+    const m = r.json();
+    expect(m.name).toBe('gradserve');
+    expect(typeof m.version).toBe('string');
+    expect(m.extensions).toContain('binary_tensor_data');
+  });
+});
+
+describe('models', () => {
+  it('describes a model: inputs with -1 for free dimensions, inferred outputs', async () => {
+    const r = await app.inject({ method: 'GET', url: '/v2/models/linear' });
+    expect(r.statusCode).toBe(200);
+    const m = r.json();
+    expect(m.name).toBe('linear');
+    expect(m.versions).toEqual(['1']);
+    expect(m.inputs).toEqual([{ name: 'x', datatype: 'FP32', shape: [-1, 2] }]);
+    expect(m.outputs).toEqual([
+      { name: 'y', datatype: 'FP32', shape: [-1, 3] },
+      { name: 'loss', datatype: 'FP32', shape: [] },
+    ]);
+    expect((await app.inject({ method: 'GET', url: '/v2/models/linear/ready' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/v2/models/wrapped/versions/1' })).json().name).toBe('wrapped');
+  });
+
+  it('unknown models are 404 with an OIP error body', async () => {
+    const r = await app.inject({ method: 'GET', url: '/v2/models/nope' });
+    expect(r.statusCode).toBe(404);
+    expect(r.json()).toEqual({ error: expect.stringContaining('nope') });
+    const inf = await app.inject({ method: 'POST', url: '/v2/models/../infer', payload: { inputs: [] } });
+    expect(inf.statusCode).toBe(404);
+  });
+
+  it('infers with JSON tensors', async () => {
+    const x = [1, 2, 3, 4];
+    const r = await app.inject({
+      method: 'POST', url: '/v2/models/linear/infer',
+      payload: { id: 'req-1', inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: x }] },
+    });
+    expect(r.statusCode).toBe(200);
+    const b = r.json();
+    expect(b.model_name).toBe('linear');
+    expect(b.id).toBe('req-1');
+    const y = b.outputs.find((o: { name: string }) => o.name === 'y');
+    expect(y.shape).toEqual([2, 3]);
+    expect(y.datatype).toBe('FP32');
+    closeTo(y.data, matmul(x, W, 2, 2, 3));
+    const loss = b.outputs.find((o: { name: string }) => o.name === 'loss');
+    closeTo(loss.data, [matmul(x, W, 2, 2, 3).reduce((s, v) => s + v, 0)]);
+  });
+
+  it('returns gradients for outputs named grad:<wrt> with parameters.of', async () => {
+    const x = [1, 2, 3, 4];
+    const r = await app.inject({
+      method: 'POST', url: '/v2/models/linear/infer',
+      payload: {
+        inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: x }],
+        outputs: [{ name: 'y' }, { name: 'grad:x', parameters: { of: 'loss' } }, { name: 'grad:w', parameters: { of: 'loss' } }],
+      },
+    });
+    expect(r.statusCode).toBe(200);
+    const out = Object.fromEntries(r.json().outputs.map((o: { name: string }) => [o.name, o]));
+    expect(Object.keys(out)).toEqual(['y', 'grad:x', 'grad:w']);
+    // d sum(x·w)/dx = 1·wᵀ, d/dw = xᵀ·1
+    closeTo(out['grad:x'].data, matmul([1, 1, 1, 1, 1, 1], transpose(W, 2, 3), 2, 3, 2));
+    expect(out['grad:w'].shape).toEqual([2, 3]);
+    closeTo(out['grad:w'].data, matmul(transpose(x, 2, 2), [1, 1, 1, 1, 1, 1], 2, 2, 3));
+  });
+
+  it('speaks the binary tensor data extension both ways', async () => {
+    const x = new Float32Array([1, 2, 3, 4]);
+    const header = Buffer.from(JSON.stringify({
+      inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
+      outputs: [{ name: 'y', parameters: { binary_data: true } }, { name: 'loss' }],
+    }));
+    const r = await app.inject({
+      method: 'POST', url: '/v2/models/linear/infer',
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+      payload: Buffer.concat([header, Buffer.from(x.buffer)]),
+    });
+    expect(r.statusCode).toBe(200);
+    const n = Number(r.headers['inference-header-content-length']);
+    const raw = r.rawPayload;
+    const head = JSON.parse(raw.subarray(0, n).toString('utf8'));
+    const y = head.outputs.find((o: { name: string }) => o.name === 'y');
+    expect(y.parameters.binary_data_size).toBe(24);
+    expect(y.data).toBeUndefined();
+    const bytes = new Uint8Array(raw.subarray(n, n + 24));
+    closeTo(Array.from(new Float32Array(bytes.slice().buffer)), matmul(Array.from(x), W, 2, 2, 3));
+    const loss = head.outputs.find((o: { name: string }) => o.name === 'loss');
+    closeTo(loss.data, [matmul(Array.from(x), W, 2, 2, 3).reduce((s, v) => s + v, 0)]);
+  });
+
+  it('reports errors as {"error": ...} with the catalogue status', async () => {
+    const bad = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload: { inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3] }] } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({ error: expect.stringContaining('[2, 2]') });
+    const shape = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload: { inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] } });
+    expect(shape.statusCode).toBe(422);
+    expect(typeof shape.json().error).toBe('string');
+    const schema = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload: { inputs: 'x' } });
+    expect(schema.statusCode).toBe(400);
+    expect(typeof schema.json().error).toBe('string');
+  });
+});
