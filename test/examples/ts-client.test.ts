@@ -237,3 +237,44 @@ describe('TypeScript client with a model repository and API keys', () => {
     expect(missing.detail).toContain('nope');
   });
 });
+
+describe('TypeScript client: the MLP walkthrough of docs/clients.md', () => {
+  it('trains a 2-8-1 tanh MLP on XOR by calling /v1/grad each step; the loss falls below 0.05', async () => {
+    const graph: GraphSpec = {
+      inputs: { x: { shape: [null, 2] }, t: { shape: [null, 1] }, w1: {}, b1: {}, w2: {}, b2: {} },
+      nodes: [
+        { name: 'h', op: 'tanh', inputs: ['h_pre'] },
+        { name: 'h_pre', op: 'add', inputs: ['h_mm', 'b1'] },
+        { name: 'h_mm', op: 'matmul', inputs: ['x', 'w1'] },
+        { name: 'o_mm', op: 'matmul', inputs: ['h', 'w2'] },
+        { name: 'logits', op: 'add', inputs: ['o_mm', 'b2'] },
+        { name: 'loss', op: 'binary_cross_entropy_with_logits', inputs: ['logits', 't'] },
+      ],
+      outputs: ['loss'],
+    };
+    // A fixed, deterministic initialisation (a tiny LCG) so the test is reproducible.
+    let s = 12345;
+    const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    const params = {
+      w1: tensor(Float32Array.from({ length: 16 }, rand), [2, 8]),
+      b1: tensor(new Float32Array(8), [8]),
+      w2: tensor(Float32Array.from({ length: 8 }, rand), [8, 1]),
+      b2: tensor(new Float32Array(1), [1]),
+    };
+    const x = tensor(new Float32Array([0, 0, 0, 1, 1, 0, 1, 1]), [4, 2]);
+    const t = tensor(new Float32Array([0, 1, 1, 0]), [4, 1]);
+    const losses: number[] = [];
+    for (let step = 0; step < 400; step++) {
+      const { outputs, gradients } = await gs.grad({ graph, inputs: { x, t, ...params }, of: 'loss', wrt: Object.keys(params) });
+      losses.push(outputs.loss!.data[0] as number);
+      for (const [k, p] of Object.entries(params)) {
+        const g = gradients[k]!.data as Float32Array;
+        expect(gradients[k]!.shape).toEqual(p.shape);
+        for (let i = 0; i < p.data.length; i++) p.data[i]! -= 1.0 * g[i]!;
+      }
+    }
+    expect(losses[0]).toBeGreaterThan(0.5);
+    expect(losses.at(-1)!).toBeLessThan(0.05);
+    expect(losses.at(-1)!).toBeLessThan(losses[100]!);
+  });
+});
