@@ -8,7 +8,7 @@ import type { DType } from '../tensor/dtype.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, Ref, ValueMeta } from './types.js';
 import {
-  axesOrFail, axesSchema, axisOrFail, countOf, failNode, FP, fmt, keepDims, needDtype, normAxes, NUMERIC, reducedShape,
+  axesOrFail, axesSchema, broadcastToLike, axisOrFail, countOf, failNode, FP, fmt, keepDims, needDtype, normAxes, NUMERIC, reducedShape,
 } from './structural_util.js';
 
 interface ReduceAttrs {
@@ -125,7 +125,7 @@ function reduceOp(op: ReduceOp): OpDef<ReduceAttrs> {
       let gk = keepDims(e, g, axes, attrs.keepdims);
       if (op === 'mean') gk = e.op('div', [gk, countOf(e, x!, axes)]);
       const w = localWeights(op, e, x!, output, axes, attrs.keepdims);
-      if (w === null) return [e.op('broadcast_like', [gk, x!])];
+      if (w === null) return [broadcastToLike(e, gk, x!)];
       return [e.op('mul', [w, gk])];
     },
     jvp({ e, inputs: [x], output, tangents: [t], attrs }) {

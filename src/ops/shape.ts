@@ -4,26 +4,14 @@
  * here too, so the registry collects the whole family from one module.
  */
 import { z } from 'zod';
-import { isConcrete, symNumel, type SymShape } from '../tensor/shape.js';
-import type { Emitter, OpDef, Ref } from './types.js';
+import { symNumel, type SymShape } from '../tensor/shape.js';
+import type { OpDef } from './types.js';
 import {
-  ANY, axesOrFail, axisOrFail, failNode, fmt, intSchema, normAxes, normAxis, orZeros, sameDtype, sumTo,
+  ANY, axesOrFail, axisOrFail, failNode, fmt, intSchema, normAxes, normAxis, orZeros, reshapeToLike, sameDtype, sumTo,
 } from './structural_util.js';
 import { ops as indexOps } from './shape_index.js';
 
 const elementsOf = (s: SymShape) => s.reduce<number>((p, d) => p * (d ?? 0), 1);
-
-/** Broadcast v to x's shape: a constant-shape node when x's shape is known, else the shape-polymorphic internal op. */
-export function broadcastToLike(e: Emitter, v: Ref, x: Ref): Ref {
-  if (isConcrete(x.shape)) return e.op('broadcast_to', [v], { shape: [...x.shape] });
-  return e.op('broadcast_like', [v, x]);
-}
-
-/** Reshape v to x's shape (same element count). */
-export function reshapeToLike(e: Emitter, v: Ref, x: Ref): Ref {
-  if (isConcrete(x.shape)) return e.op('reshape', [v], { shape: [...x.shape] });
-  return e.op('reshape_like', [v, x]);
-}
 
 interface ReshapeAttrs { shape: number[] }
 

@@ -101,6 +101,18 @@ export function sumTo(e: Emitter, g: Ref, x: Ref): Ref {
   return provablySame(g, x) ? g : e.op('sum_to_like', [g, x]);
 }
 
+/** Broadcast v to x's shape: a constant-shape node when x's shape is known, else the shape-polymorphic internal op. */
+export function broadcastToLike(e: Emitter, v: Ref, x: Ref): Ref {
+  if (isConcrete(x.shape)) return e.op('broadcast_to', [v], { shape: [...x.shape] });
+  return e.op('broadcast_like', [v, x]);
+}
+
+/** Reshape v to x's shape (same element count). */
+export function reshapeToLike(e: Emitter, v: Ref, x: Ref): Ref {
+  if (isConcrete(x.shape)) return e.op('reshape', [v], { shape: [...x.shape] });
+  return e.op('reshape_like', [v, x]);
+}
+
 /** A reduced value with its reduced axes re-inserted as size 1, so it broadcasts against the input. */
 export function keepDims(e: Emitter, v: Ref, axes: readonly number[], keepdims: boolean): Ref {
   if (keepdims || axes.length === 0) return v;
