@@ -183,13 +183,11 @@ export const refKernelFns: KernelFns = {
     return BigInt64Array.from(bestIdx.map(BigInt));
   },
   softmax(x, shape, axis, log) {
-    const m = refKernelFns.reduce('max', x, shape, [axis]);
-    const l = refKernelFns.reduce('logsumexp', x, shape, [axis]);
+    const l = refKernelFns.reduce('logsumexp', x, shape, [axis]) as FloatArray;
     const keep = shape.map((d, i) => (i === axis ? 1 : d));
     const out = allocArray(dtypeOfArray(x), x.length) as FloatArray;
     for (let i = 0; i < x.length; i++) {
       const o = bcastOffset(unravel(i, shape), keep);
-      void m;
       const v = x[i]! - l[o]!;
       out[i] = log ? v : Math.exp(v);
     }
