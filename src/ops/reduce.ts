@@ -42,8 +42,13 @@ function tieWeights(e: Emitter, x: Ref, out: Ref, axes: number[], keepdims: bool
 }
 
 /**
- * d prod / d x_i, exact with zeros: with no zero in the slice it is prod / x_i; with exactly one zero it is the product
- * of the other elements at the zero and 0 elsewhere; with two or more zeros it is 0 everywhere.
+ * d prod / d x_i, exact with zeros, written so its own derivative is exact too (Hessians at zeros):
+ *   no zero in the slice:   prod / x_i
+ *   x_i nonzero, any zero:  (product of the nonzero entries) * (product of the zero entries) / x_i   (value 0)
+ *   x_i the only zero:      product of the other entries
+ *   x_i one of two zeros:   (product of the nonzero entries) * (the other zero)                       (value 0)
+ *   three or more zeros:    0
+ * Every branch is evaluated on "safe" values (zeros replaced by 1) so no branch divides by zero.
  */
 function prodPartials(e: Emitter, x: Ref, axes: number[]): Ref {
   const zero = e.op('zeros_like', [x]);
@@ -51,11 +56,12 @@ function prodPartials(e: Emitter, x: Ref, axes: number[]): Ref {
   const isZero = e.op('equal', [x, zero]);
   const safe = e.op('where', [isZero, one, x]);
   const nonzeroProd = e.op('prod', [safe], { axes, keepdims: true });
+  const zeroProd = e.op('prod', [e.op('where', [isZero, x, one])], { axes, keepdims: true });
   const zeros = e.op('sum', [e.op('where', [isZero, one, zero])], { axes, keepdims: true });
-  const noZero = e.op('equal', [zeros, e.scalar(0, x.dtype)]);
-  const oneZero = e.op('equal', [zeros, e.scalar(1, x.dtype)]);
-  const atZero = e.op('where', [oneZero, nonzeroProd, e.op('zeros_like', [nonzeroProd])]);
-  const elsewhere = e.op('where', [noZero, e.op('div', [nonzeroProd, safe]), zero]);
+  const elsewhere = e.op('div', [e.op('mul', [nonzeroProd, zeroProd]), safe]);
+  const otherZero = e.op('sub', [e.op('sum', [e.op('where', [isZero, x, zero])], { axes, keepdims: true }), x]);
+  const twoZeros = e.op('where', [e.op('equal', [zeros, e.scalar(2, x.dtype)]), e.op('mul', [nonzeroProd, otherZero]), zero]);
+  const atZero = e.op('where', [e.op('equal', [zeros, e.scalar(1, x.dtype)]), e.op('broadcast_like', [nonzeroProd, x]), twoZeros]);
   return e.op('where', [isZero, atZero, elsewhere]);
 }
 
@@ -84,7 +90,7 @@ const REDUCE_DOCS: Record<ReduceOp, { doc: string; dtypes: readonly DType[]; con
   },
   prod: {
     doc: 'Product over axes.', dtypes: NUMERIC,
-    conventions: ['gradient exact with zeros: with one zero in a slice only the zero gets the product of the others; with two or more zeros the gradient is 0'],
+    conventions: ['gradient exact with zeros (no division by zero): with one zero in a slice only the zero gets the product of the others; with two or more zeros the gradient is 0; second derivatives are exact at zeros too'],
   },
   logsumexp: {
     doc: 'log(sum(exp(x))) over axes, max-shifted.', dtypes: FP,
@@ -157,6 +163,7 @@ function reduceSamples(op: ReduceOp): OpDef<ReduceAttrs>['samples'] {
     return [
       ...common.map((s) => ({ ...s, inputs: [{ ...s.inputs[0]!, range: [0.5, 1.5] as [number, number] }] })),
       { inputs: [{ shape: [2, 3], values: [0.5, -1.5, 1.2, 0.7, 1.3, -0.8] }], attrs: { axes: 1, keepdims: false }, note: 'mixed signs' },
+      { inputs: [{ shape: [3, 3], values: [0.5, 0, 1.2, 0, 0, 0.7, 0, 0, 0] }], attrs: { axes: -1, keepdims: false }, note: 'one, two and three zeros per row' },
     ];
   }
   return common;

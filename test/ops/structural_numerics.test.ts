@@ -4,6 +4,7 @@
  * (null dims) giving the same numbers as rules built for concrete shapes.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { hessian } from '../../src/index.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { f32, f64, i64, jvpOf, opDef, Recorder, runOp, useKernels, values, vjpOf } from './structural_support.js';
 
@@ -75,6 +76,15 @@ describe('subgradients', () => {
     expect(values(rows)).toEqual([5, 0, 6, 4]);
     const t = await jvpOf('prod', [f64([3], [2, 0, 3])], [f64([3], [1, 1, 1])]);
     expect(values(t)).toEqual([6]);
+  });
+
+  it('prod Hessians are exact at zeros (one and two zeros)', async () => {
+    const graph = { inputs: { x: { shape: [3], datatype: 'FP64' } }, nodes: [{ name: 'p', op: 'prod', inputs: ['x'] }], outputs: ['p'] };
+    const h = async (xs: number[]) => values((await hessian(graph, { x: f64([3], xs) }, 'p', ['x'])).hessians.x!.x!);
+    // H[i][j] = product of the entries other than i and j (0 on the diagonal)
+    expect(await h([2, 0, 3])).toEqual([0, 3, 0, 3, 0, 2, 0, 2, 0]);
+    expect(await h([0, 0, 5])).toEqual([0, 5, 0, 5, 0, 0, 0, 0, 0]);
+    expect(await h([0, 0, 0])).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0]);
   });
 });
 
