@@ -46,6 +46,28 @@ describe('logsumexp and the softmax family', () => {
     expect(values(gce)[2]).toBeCloseTo(-0.5, 5);
   });
 
+  it('second derivatives stay finite: logsumexp with an all -Infinity row, FP32 cross-entropy at 1e4', async () => {
+    const lse = {
+      inputs: { x: { shape: [null, 3], datatype: 'FP64' } },
+      nodes: [{ name: 'p', op: 'logsumexp', inputs: ['x'], attrs: { axes: 1 } }, { name: 's', op: 'sum', inputs: ['p'] }],
+      outputs: ['s'],
+    };
+    const h = values((await hessian(lse, { x: f64([2, 3], [-Infinity, -Infinity, -Infinity, 0, 1, -Infinity]) }, 's', ['x'])).hessians.x!.x!);
+    const q = Math.exp(1) / (1 + Math.exp(1)) / (1 + Math.exp(1)); // p(1 - p) for softmax([0, 1])
+    const want = new Array(36).fill(0);
+    want[3 * 6 + 3] = q; want[3 * 6 + 4] = -q; want[4 * 6 + 3] = -q; want[4 * 6 + 4] = q;
+    h.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 12));
+    const ce = {
+      inputs: { x: { shape: [2, 2], datatype: 'FP32' }, l: { shape: [2], datatype: 'INT64' } },
+      nodes: [{ name: 's', op: 'softmax_cross_entropy', inputs: ['x', 'l'] }],
+      outputs: ['s'],
+    };
+    const hc = values((await hessian(ce, { x: f32([2, 2], [1e4, 1e4 - 1, -1e4, 1e4]), l: i64([2], [1, 0]) }, 's', ['x'])).hessians.x!.x!);
+    expect(hc.every(Number.isFinite)).toBe(true);
+    expect(hc[0]).toBeCloseTo(q / 2, 6);
+    expect(hc[15]).toBe(0);
+  });
+
   it('binary_cross_entropy_with_logits is stable for |x| = 1e4 in FP32', async () => {
     const x = f32([4], [1e4, -1e4, 1e4, -1e4]);
     const t = f32([4], [1, 0, 0, 1]);
