@@ -21,7 +21,7 @@ const LINEAR: GraphSpec = {
 
 /** ½|x·w|² in FP64: gradient y·wᵀ, Hessian w.r.t. x is w·wᵀ per row. */
 const HALF_SQ: GraphSpec = {
-  inputs: { x: { datatype: 'FP64' }, w: { datatype: 'FP64' } },
+  inputs: { x: { shape: [null, 2], datatype: 'FP64' }, w: { shape: [2, 3], datatype: 'FP64' } },
   constants: { half: tensor(new Float64Array([0.5]), []) },
   nodes: [
     { name: 'y', op: 'matmul', inputs: ['x', 'w'] },
@@ -110,7 +110,7 @@ describe('TypeScript client (gradserve/client) against a live server', () => {
       for (let m = 0; m < 3; m++) for (let d = 0; d < 2; d++) for (let k = 0; k < 3; k++) ref.push(k === m ? SEED.x[d]! : 0);
       expectClose(jw.data as Float32Array, ref);
       if (mode !== 'auto') expect(r.mode).toBe(mode);
-      else expect(r.mode).toBe('forward'); // 3 output elements < 2 + 6 input elements -> forward (API.md)
+      else expect(r.mode).toBe('reverse'); // 3 output elements < 2 + 6 input elements -> reverse (API.md)
     }
   });
 
