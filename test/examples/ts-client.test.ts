@@ -278,3 +278,29 @@ describe('TypeScript client: the MLP walkthrough of docs/clients.md', () => {
     expect(losses.at(-1)!).toBeLessThan(losses[100]!);
   });
 });
+
+describe('TypeScript client: 413 TOO_LARGE from the Jacobian size guard', () => {
+  let small: LiveServer;
+  beforeAll(async () => {
+    small = await startServer({ requestMemoryBytes: 16 * 1024 * 1024 });
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  it('a Jacobian over the memory budget is refused before allocating, naming its size and vjp/jvp', async () => {
+    const d = 256;
+    const c = new GradserveClient(small.url);
+    const big: GraphSpec = { ...LINEAR, inputs: { x: { shape: [null, d], datatype: 'FP32' }, w: { shape: [d, d], datatype: 'FP32' } } };
+    const inputs = { x: tensor(new Float32Array(d), [1, d]), w: tensor(new Float32Array(d * d), [d, d]) };
+    // dy/dx is 256 × 256 floats (256 KiB): it must pass, so the refusal below is about size alone.
+    const ok = await c.jacobian({ graph: big, inputs, of: ['y'], wrt: ['x'] });
+    expect(ok.jacobians.y!.x!.shape).toEqual([1, d, 1, d]);
+    const err = (await c.jacobian({ graph: big, inputs, of: ['y'], wrt: ['w'] }).catch((x: unknown) => x)) as GradserveClientError;
+    expect(err).toBeInstanceOf(GradserveClientError);
+    expect(err.code).toBe('TOO_LARGE');
+    expect(err.status).toBe(413);
+    expect(err.detail).toContain('64 MiB'); // 256 × 256·256 FP32 values
+    expect(err.detail).toMatch(/vjp|jvp/);
+  });
+});
