@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTensorLines, run, startServer, type LiveServer } from './live-server.js';
-import { expectClose, seedReference } from './reference.js';
+import { expectClose, matmul, SEED, seedReference, transpose } from './reference.js';
 
 const PY = process.env.GRADSERVE_PYTHON ?? '/usr/bin/python3';
 const DIR = join(import.meta.dirname, '../../examples/python');
@@ -106,5 +106,47 @@ print(json.dumps(out))
     expect(out.error.code).toBe('UNKNOWN_OP');
     expect(out.error.status).toBe(422);
     expect(out.error.detail).toContain('nosuchop');
+  });
+
+  it('gradserve_client.py: jvp, hvp, gradcheck, transform, shapes, ops and health, by value', async () => {
+    const script = `
+import json, sys, numpy as np
+from gradserve_client import Client
+gs = Client(sys.argv[1])
+g = {"inputs": {"x": {"shape": [None, 2], "datatype": "FP64"}, "w": {"shape": [2, 3], "datatype": "FP64"}},
+     "constants": {"half": np.array(0.5)},
+     "nodes": [{"name": "y", "op": "matmul", "inputs": ["x", "w"]}, {"name": "y2", "op": "square", "inputs": ["y"]},
+               {"name": "s", "op": "sum", "inputs": ["y2"]}, {"name": "loss", "op": "mul", "inputs": ["s", "half"]}],
+     "outputs": ["y", "loss"]}
+x = np.array([[1.0, 2.0]]); w = np.arange(1.0, 7.0).reshape(2, 3); v = np.array([[1.0, -1.0]])
+out = {}
+out["jvp"] = gs.jvp(g, {"x": x, "w": w}, tangents={"x": v}, of=["y"])["tangents"]["y"].tolist()
+h = gs.hvp(g, {"x": x, "w": w}, of="loss", vectors={"x": v})
+out["hvp"] = h["hvp"]["x"].tolist(); out["grad"] = h["gradients"]["x"].tolist()
+out["gradcheck"] = gs.gradcheck(g, {"x": x, "w": w}, of="loss", wrt=["x", "w"])["ok"]
+tg = gs.transform(g, "grad", wrt=["w"], of="loss")
+out["transform"] = gs.evaluate(tg, {"x": x, "w": w}, outputs=["grad:w"])["outputs"]["grad:w"].tolist()
+sh = gs.shapes(g, {"x": {"shape": [5, 2], "datatype": "FP64"}, "w": {"shape": [2, 3], "datatype": "FP64"}})
+out["shape_y"] = sh["values"]["y"]; out["flops"] = sh["flops"]
+out["ops"] = sorted(o["name"] for o in gs.ops()["ops"] if o["name"] in ("matmul", "tanh"))
+out["live"] = gs.live(); out["ready"] = gs.ready()
+print(json.dumps(out))
+`;
+    const r = await py(['-c', script, server.url]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    const ref = seedReference();
+    const y = ref.y;
+    expectClose(out.jvp.flat(), matmul([1, -1], SEED.w, 1, 2, 3));
+    expectClose(out.hvp.flat(), matmul([1, -1], ref.hessHalfSquared, 1, 2, 2));
+    expectClose(out.grad.flat(), matmul(y, transpose(SEED.w, 2, 3), 1, 3, 2));
+    expect(out.gradcheck).toBe(true);
+    // d(½|x·w|²)/dw = xᵀ·y
+    expectClose(out.transform.flat(), matmul(SEED.x, y, 2, 1, 3));
+    expect(out.shape_y).toEqual({ shape: [5, 3], datatype: 'FP64' });
+    expect(out.flops).toBeGreaterThan(0);
+    expect(out.ops).toEqual(['matmul', 'tanh']);
+    expect(out.live).toBe(true);
+    expect(out.ready).toBe(true);
   });
 });
