@@ -2,16 +2,14 @@
  * Values of the structural ops (reductions, matmul/transpose, shape and indexing ops, softmax family, losses) against
  * NumPy-semantics references, the numerics OPS.md pins, and error codes, details and paths.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { evaluate, GradserveError } from '../../src/index.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import {
   concatRef, matmulRef, padRef, REDUCERS, reduceRef, sliceRef, softmaxRef, takeRef, transposeRef, type Arr,
 } from './structural_ref.js';
-import { f32, f64, i32, i64, rng, runOp, useKernels, values, vjpOf } from './structural_support.js';
-
-beforeAll(async () => { await useKernels(); });
+import { f32, f64, i32, i64, rng, runOp, values, vjpOf } from './structural_support.js';
 
 const rand = rng(7);
 function randArr(shape: number[]): Arr {

@@ -3,13 +3,11 @@
  * ones a caller sees: shape/datatype errors at `graph.nodes[i]`, attribute errors at `graph.nodes[i].attrs`, run-time
  * index errors naming the node.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { evaluate, GradserveError } from '../../src/index.js';
 import type { Graph } from '../../src/graph/types.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { f64, i64, useKernels } from './structural_support.js';
-
-beforeAll(async () => { await useKernels(); });
+import { f64, i64 } from './structural_support.js';
 
 /** A graph `inputs -> (one filler node) -> y` where y is node index 1, so paths are `graph.nodes[1]`. */
 function oneOp(op: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): [Graph, Record<string, Tensor>] {

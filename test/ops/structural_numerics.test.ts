@@ -3,12 +3,10 @@
  * 1e4), stable BCE, ties split equally, prod gradients with zeros; and derivative rules built for symbolic shapes
  * (null dims) giving the same numbers as rules built for concrete shapes.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hessian } from '../../src/index.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { f32, f64, i64, jvpOf, opDef, Recorder, runOp, useKernels, values, vjpOf } from './structural_support.js';
-
-beforeAll(async () => { await useKernels(); });
+import { f32, f64, i64, jvpOf, opDef, Recorder, runOp, values, vjpOf } from './structural_support.js';
 
 const finite = (t: Tensor | null) => values(t).every(Number.isFinite);
 

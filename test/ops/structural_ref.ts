@@ -1,6 +1,6 @@
 /**
  * NumPy-semantics references for the structural ops, written per op from the NumPy documentation (index loops over
- * plain number arrays), independent of both the native kernels and test/ops/ref_kernels.ts.
+ * plain number arrays), independent of the native kernels.
  */
 export interface Arr { shape: number[]; data: number[] }
 

@@ -2,14 +2,12 @@
  * Every sample of the structural families through its own VJP and JVP rules: central differences and the duality
  * <u, J v> = <Jᵀ u, v>. (The registry-wide generic test covers second order through the transforms.)
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ops as reduceOps } from '../../src/ops/reduce.js';
 import { ops as linalgOps } from '../../src/ops/linalg.js';
 import { ops as shapeOps } from '../../src/ops/shape.js';
 import { ops as nnOps } from '../../src/ops/nn.js';
-import { checkRules, useKernels } from './structural_support.js';
-
-beforeAll(async () => { await useKernels(); });
+import { checkRules } from './structural_support.js';
 
 const families = [...reduceOps, ...linalgOps, ...shapeOps, ...nnOps].filter((op) => op.differentiable);
 

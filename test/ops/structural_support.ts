@@ -1,27 +1,14 @@
 /**
  * Test support for the structural op families: an Emitter that records wire-graph nodes (so an op and its derivative
- * rules run through the engine's own `evaluate`), kernel selection (the native addon when it is built, else the
- * TypeScript reference kernels), and a rule checker: VJP against central differences and <u, J v> = <Jᵀ u, v>.
+ * rules run through the engine's own `evaluate`, on the native kernels), and a rule checker: VJP against central
+ * differences and <u, J v> = <Jᵀ u, v>.
  */
 import { evaluate } from '../../src/index.js';
-import { setKernels } from '../../src/graph/executor.js';
 import type { Graph } from '../../src/graph/types.js';
 import { getOp } from '../../src/ops/registry.js';
 import type { Emitter, OpDef, OpSample, Ref } from '../../src/ops/types.js';
 import type { DType } from '../../src/tensor/dtype.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { refKernels } from './ref_kernels.js';
-
-/** 'native' when the addon loads; otherwise the engine is switched to the reference kernels. */
-export async function useKernels(): Promise<'native' | 'reference'> {
-  try {
-    const spec = '../../src/kernels.js';
-    const mod = (await import(spec)) as { kernels?: unknown };
-    if (mod.kernels) return 'native';
-  } catch { /* addon not built */ }
-  setKernels(refKernels);
-  return 'reference';
-}
 
 export function opDef(name: string): OpDef {
   const d = getOp(name);
