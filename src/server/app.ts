@@ -67,6 +67,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    // A keep-alive connection that finishes its last request during shutdown would otherwise hold close() open.
+    if (app.gradserve.shuttingDown) reply.header('connection', 'close');
   });
 
   app.setValidatorCompiler(validatorCompiler);
