@@ -2,7 +2,7 @@
  * GradserveClient: one method per endpoint of the wire contract, typed arrays in and out. Only global `fetch`,
  * `AbortController`, `atob`/`btoa` are used, so the same code runs in Node >= 20, Deno, Bun and browsers.
  */
-import { decodeTensor, decodeTensorMap, decodeTensorMap2, encodeTensor, encodeTensorMap, type EncodeOptions, toTensor } from './codec.js';
+import { decodeTensorMap, decodeTensorMap2, encodeTensor, encodeTensorMap, type EncodeOptions, fromWireNumber } from './codec.js';
 import { errorFromResponse, GradserveClientError } from './errors.js';
 import type {
   Encoding, EvaluateRequest, EvaluateResponse, GradcheckResponse, GradcheckRequest, GradRequest, GradResponse, GraphSpec,
@@ -10,7 +10,7 @@ import type {
   OipInferRequest, OipInferResponse, OipModelMetadata, OipServerMetadata, OpsResponse, ShapesRequest, ShapesResponse,
   TransformRequest, TransformResponse, VjpRequest, VjpResponse, WireGraph,
 } from './types.js';
-import { fromWireNumber } from './codec.js';
+import { buildInferBody, parseInferResponse } from './oip.js';
 
 export interface ClientOptions {
   /** e.g. `http://127.0.0.1:8080`; a trailing slash is fine. */
@@ -32,6 +32,13 @@ export interface ClientOptions {
 export interface CallOptions {
   signal?: AbortSignal;
 }
+
+/** A body already serialised (the OIP binary extension), with its own content headers. */
+interface RawBody {
+  raw: string | Uint8Array;
+  headers: Record<string, string>;
+}
+const isRaw = (b: unknown): b is RawBody => b !== null && typeof b === 'object' && 'raw' in b && 'headers' in b;
 
 /** Read a float the service may have written as "NaN"/"Infinity" (gradcheck errors can be non-finite). */
 const num = (v: unknown): number => fromWireNumber(v);
@@ -155,24 +162,22 @@ export class GradserveClient {
     return r.ready === true;
   }
 
-  /** OIP inference; tensors travel as flat JSON (the protocol requires shape and datatype on every input). */
-  async infer(model: string, req: OipInferRequest, o?: CallOptions): Promise<OipInferResponse> {
-    const inputs = Object.entries(req.inputs).map(([name, v]) => {
-      const t = toTensor(v);
-      const w = encodeTensor(t, { b64Threshold: Infinity }) as { shape: number[]; datatype: string; data: unknown[] };
-      return { name, shape: w.shape, datatype: w.datatype, data: w.data };
-    });
-    const outputs = req.outputs?.map((x) => (typeof x === 'string' ? { name: x } : x));
-    const body = { id: req.id, parameters: req.parameters, inputs, outputs };
-    const r = await this.request('POST', `/v2/models/${encodeURIComponent(model)}/infer`, body, o);
-    const out: OipInferResponse['outputs'] = {};
-    for (const t of (r.outputs ?? []) as { name: string }[]) out[t.name] = decodeTensor(t);
-    return {
-      modelName: String(r.model_name),
-      modelVersion: r.model_version === undefined ? undefined : String(r.model_version),
-      id: r.id === undefined ? undefined : String(r.id),
-      outputs: out,
-    };
+  /**
+   * OIP inference. Inputs with more than `binaryThreshold` elements (default: the client's `b64Threshold`) travel
+   * in the binary tensor data extension; `binaryOutputs: true` asks for the outputs in binary too.
+   */
+  async infer(model: string, req: OipInferRequest, o?: CallOptions & { binaryThreshold?: number; binaryOutputs?: boolean }): Promise<OipInferResponse> {
+    const { body, headers } = buildInferBody(req, { binaryThreshold: o?.binaryThreshold ?? this.enc.b64Threshold, binaryOutputs: o?.binaryOutputs ?? false });
+    const path = `/v2/models/${encodeURIComponent(model)}/infer`;
+    const { bytes, headerLength } = await this.send('POST', path, { raw: body, headers }, o, async (res) => ({
+      bytes: new Uint8Array(await res.arrayBuffer()),
+      headerLength: res.headers.get('inference-header-content-length'),
+    }));
+    try {
+      return parseInferResponse(bytes, headerLength);
+    } catch (e) {
+      throw new GradserveClientError({ code: 'INVALID_RESPONSE', status: 200, detail: `POST ${path}: ${(e as Error).message}` }, { cause: e });
+    }
   }
 
   // ------------------------------------------------------------ plumbing
@@ -216,7 +221,14 @@ export class GradserveClient {
    */
   private async send<T>(method: string, path: string, body: unknown, o: CallOptions | undefined, read: (res: Response) => Promise<T>, allowStatus: number[] = []): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json, application/problem+json', ...this.opts.headers };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    let payload: string | Uint8Array | undefined;
+    if (isRaw(body)) {
+      payload = body.raw;
+      Object.assign(headers, body.headers);
+    } else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      headers['content-type'] = 'application/json';
+    }
     if (this.opts.apiKey !== undefined) headers.authorization = `Bearer ${this.opts.apiKey}`;
 
     const ctrl = new AbortController();
@@ -231,7 +243,7 @@ export class GradserveClient {
     try {
       let res: Response;
       try {
-        res = await this.doFetch(this.baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: ctrl.signal });
+        res = await this.doFetch(this.baseUrl + path, { method, headers, body: payload as BodyInit | undefined, signal: ctrl.signal });
       } catch (e) {
         if (timedOut) throw new GradserveClientError({ code: 'TIMEOUT', status: 0, detail: `${method} ${path}: no answer within ${this.opts.timeoutMs} ms` }, { cause: e });
         if (ctrl.signal.aborted) throw new GradserveClientError({ code: 'ABORTED', status: 0, detail: `${method} ${path}: aborted by the caller` }, { cause: e });

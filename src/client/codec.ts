@@ -116,6 +116,14 @@ function typedFromBytes(dtype: DType, bytes: Uint8Array): TypedArray {
   }
 }
 
+/** Raw little-endian row-major bytes (a b64 payload, or the OIP binary section) -> tensor. */
+export function tensorFromBytes(shape: readonly number[], datatype: string, bytes: Uint8Array): Tensor {
+  const dtype = normalizeDType(datatype);
+  const data = typedFromBytes(dtype, bytes);
+  if (data.length !== numel(shape)) throw new RangeError(`${bytes.byteLength} bytes of ${dtype} give ${data.length} elements, shape [${shape.join(', ')}] needs ${numel(shape)}`);
+  return { shape: [...shape], datatype: dtype, data };
+}
+
 // ---------------------------------------------------------------- JSON scalars
 
 export function toWireScalar(v: number): number | 'NaN' | 'Infinity' | '-Infinity' {

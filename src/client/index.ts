@@ -6,5 +6,5 @@
  */
 export { GradserveClient, type CallOptions, type ClientOptions } from './client.js';
 export { GradserveClientError, isGradserveClientError, type ClientErrorCode, type ProblemItem } from './errors.js';
-export { tensor, toTensor, encodeTensor, decodeTensor, dtypeOf, numel, bytesToBase64, base64ToBytes } from './codec.js';
+export { tensor, toTensor, encodeTensor, decodeTensor, tensorFromBytes, dtypeOf, numel, bytesToBase64, base64ToBytes } from './codec.js';
 export type * from './types.js';

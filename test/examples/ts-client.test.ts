@@ -204,6 +204,17 @@ describe('TypeScript client with a model repository and API keys', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gradserve-models-'));
     writeFileSync(join(dir, 'linear.json'), JSON.stringify(LINEAR));
+    writeFileSync(join(dir, 'cube.json'), JSON.stringify({
+      graph: {
+        inputs: { x: { shape: [null], datatype: 'FP64' } },
+        nodes: [
+          { name: 'x3', op: 'mul', inputs: ['x', 'x2'] },
+          { name: 'x2', op: 'square', inputs: ['x'] },
+          { name: 'total', op: 'sum', inputs: ['x3'] },
+        ],
+        outputs: ['x3', 'total'],
+      },
+    }));
     keyed = await startServer({ modelRepository: dir, apiKeys: ['k-123'] });
   });
   afterAll(async () => {
@@ -232,9 +243,46 @@ describe('TypeScript client with a model repository and API keys', () => {
     expect(r.modelName).toBe('linear');
     expectClose(r.outputs.y!.data as Float32Array, seedReference().y);
     expectClose(r.outputs['grad:w']!.data as Float32Array, seedReference([1, 1, 1]).dw);
+    expect(await c.modelReady('linear')).toBe(true);
     const missing = (await c.modelMetadata('nope').catch((x: unknown) => x)) as GradserveClientError;
     expect(missing.status).toBe(404);
     expect(missing.detail).toContain('nope');
+  });
+
+  it('infer with the binary tensor data extension: large inputs and outputs as raw bytes, same values as JSON', async () => {
+    const n = 5000;
+    const x = new Float64Array(n);
+    for (let i = 0; i < n; i++) x[i] = (i - n / 2) / 1000;
+    const seen: { type: string | null; headerLength: string | null; answerHeaderLength?: string | null }[] = [];
+    const c = new GradserveClient({
+      baseUrl: keyed.url,
+      apiKey: 'k-123',
+      fetch: async (u, init) => {
+        const h = new Headers(init?.headers);
+        const res = await fetch(u, init);
+        seen.push({ type: h.get('content-type'), headerLength: h.get('inference-header-content-length'), answerHeaderLength: res.headers.get('inference-header-content-length') });
+        return res;
+      },
+    });
+    const req = { inputs: { x: tensor(x, [n]) }, outputs: ['x3', { name: 'grad:x', parameters: { of: 'total' } }] };
+    const bin = await c.infer('cube', req, { binaryOutputs: true });
+    expect(seen[0]!.type).toBe('application/octet-stream');
+    expect(Number(seen[0]!.headerLength)).toBeGreaterThan(0);
+    expect(Number(seen[0]!.answerHeaderLength)).toBeGreaterThan(0); // the answer came back binary too
+    const json = await c.infer('cube', req, { binaryThreshold: Infinity });
+    expect(seen[1]!.type).toBe('application/json');
+    expect(seen[1]!.answerHeaderLength).toBeNull();
+    for (const r of [bin, json]) {
+      const x3 = r.outputs.x3!.data as Float64Array;
+      const g = r.outputs['grad:x']!.data as Float64Array;
+      expect(x3).toBeInstanceOf(Float64Array);
+      expect(r.outputs.x3!.shape).toEqual([n]);
+      for (const i of [0, 1, 2499, 2500, 4999]) {
+        expect(x3[i]).toBeCloseTo(x[i]! ** 3, 12);
+        expect(g[i]).toBeCloseTo(3 * x[i]! ** 2, 12);
+      }
+    }
+    expect(Array.from(bin.outputs.x3!.data as Float64Array)).toEqual(Array.from(json.outputs.x3!.data as Float64Array));
   });
 });
 
