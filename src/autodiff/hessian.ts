@@ -6,6 +6,7 @@
 import type { HessianResult, HvpResult, RunOptions, Tensors } from '../engine.types.js';
 import { fail, fmtShape } from '../errors.js';
 import { engineCore } from './core.js';
+import { LruCache, hashGraph } from '../graph/hash.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
 import { BYTES_PER_ELEMENT } from '../tensor/dtype.js';
 import { numel } from '../tensor/tensor.js';
@@ -36,8 +37,22 @@ export function checkWrt(values: Record<string, ValueInfo>, wrt: readonly string
   });
 }
 
+interface GradGraph { g: Graph; grads: string[]; shared: string[]; wanted: string[] }
+
+/** Symbolic grad graphs by (graph, of, wrt): an optimizer loop asking for HVPs pays for the transform once. */
+const gradGraphs = new LruCache<GradGraph>(128);
+
 /** The grad graph with the original outputs it computes identically appended, so one pass also yields `outputs`. */
-function gradGraph(core: EngineCore, graph: Graph, of: string, wrt: string[]): { g: Graph; grads: string[]; shared: string[]; wanted: string[] } {
+function gradGraph(core: EngineCore, graph: Graph, of: string, wrt: string[]): GradGraph {
+  const key = `${hashGraph(graph)}|${JSON.stringify([of, wrt])}`;
+  const hit = gradGraphs.get(key);
+  if (hit) return hit;
+  const made = buildGradGraph(core, graph, of, wrt);
+  gradGraphs.set(key, made);
+  return made;
+}
+
+function buildGradGraph(core: EngineCore, graph: Graph, of: string, wrt: string[]): GradGraph {
   const g = core.transform(graph, { transform: 'grad', of, wrt });
   const grads = wrt.map((w) => `grad:${w}`);
   const wanted = wantedOutputs(graph, [of]);

@@ -14,7 +14,7 @@ import { BYTES_PER_ELEMENT, allocArray, isFloat, type DType } from '../tensor/dt
 import { numel, type Tensor } from '../tensor/tensor.js';
 import { engineCore } from './core.js';
 import { innerOptions, planLinear, tensorSpecs, wantedOutputs, type EngineCore, type LinearPlan } from './linear_plan.js';
-import { Unbatchable, vmapGraph } from './vmap.js';
+import { Unbatchable, vmapGraph, type VmapResult } from './vmap.js';
 
 /** Budget used when the caller sets none: a refusal beats an out-of-memory crash of the whole process. */
 export const DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024 ** 3;
@@ -118,14 +118,17 @@ export async function jacobianWithReport(
   const stats: ExecStats = { nodes: 0, flops: 0, bytes: 0 };
   const inner = innerOptions(opts, stats);
   const wanted = wantedOutputs(graph, of);
-  const jac: Record<string, Record<string, Tensor>> = {};
-  for (let i = 0; i < of.length; i++) {
-    jac[of[i]!] = {};
-    for (let j = 0; j < wrt.length; j++) {
-      const dtype = ofInfo[i]!.datatype;
-      jac[of[i]!]![wrt[j]!] = { dtype, shape: [...ofInfo[i]!.shape, ...wrtInfo[j]!.shape], data: allocArray(dtype, numel(ofInfo[i]!.shape) * numel(wrtInfo[j]!.shape)) };
-    }
-  }
+  // Blocks are allocated on first write, so a block that one pass produces whole is adopted without a copy.
+  const jac: Record<string, Record<string, Tensor | undefined>> = {};
+  for (const o of of) jac[o] = Object.fromEntries(wrt.map((w) => [w, undefined]));
+  const blockOf = (i: number, j: number): Tensor => {
+    const cur = jac[of[i]!]![wrt[j]!];
+    if (cur) return cur;
+    const dtype = ofInfo[i]!.datatype;
+    const t: Tensor = { dtype, shape: [...ofInfo[i]!.shape, ...wrtInfo[j]!.shape], data: allocArray(dtype, numel(ofInfo[i]!.shape) * numel(wrtInfo[j]!.shape)) };
+    jac[of[i]!]![wrt[j]!] = t;
+    return t;
+  };
 
   const report: JacobianReport = { groups: [] };
   let primal: Tensors = {};
@@ -140,19 +143,32 @@ export async function jacobianWithReport(
     if (gi === 0) primal = plan.primal;
     const seedInfo = used === 'reverse' ? ofInfo[gi]! : wrtInfo[gi]!;
     const avail = Math.min(MAX_CHUNK_BYTES, budget - working);
-    const group = await runBasis(core, plan, seed, seedInfo, avail, jopts.maxChunk ?? Infinity, inner, (k, outName, t) => {
-      // outputs are grad:<wrt> (reverse: row k of J[name][wrt]) or tangent:<of> (forward: column k of J[of][name])
-      if (used === 'reverse') {
-        const block = jac[name]![outName.slice('grad:'.length)]!;
-        const n = t.data.length;
-        (block.data as Float64Array).set(t.data as Float64Array, k * n);
-      } else {
-        const block = jac[outName.slice('tangent:'.length)]![name]!;
-        const cols = numel(wrtInfo[gi]!.shape);
-        const dst = block.data as Float64Array;
-        const src = t.data as Float64Array;
-        for (let r = 0; r < src.length; r++) dst[r * cols + k] = src[r]!;
+    const layout = used === 'reverse' ? 'rows' : 'cols';
+    const group = await runBasis(core, plan, seed, seedInfo, layout, avail, jopts.maxChunk ?? Infinity, inner, (start, count, outName, t, constant) => {
+      // Outputs are grad:<wrt> (reverse: rows [start, start+count) of J[name][wrt], laid out [count, N_wrt]) or
+      // tangent:<of> (forward: columns of J[of][name], laid out [N_of, count]).
+      const i = used === 'reverse' ? gi : of.indexOf(outName.slice('tangent:'.length));
+      const j = used === 'reverse' ? wrt.indexOf(outName.slice('grad:'.length)) : gi;
+      const nOf = numel(ofInfo[i]!.shape);
+      const nWrt = numel(wrtInfo[j]!.shape);
+      const src = t.data as Float64Array;
+      if (constant) {
+        if (src.every((v) => v === 0)) return; // blocks start zeroed
+        const dst = blockOf(i, j).data as Float64Array;
+        for (let k = start; k < start + count; k++) {
+          if (used === 'reverse') dst.set(src, k * nWrt);
+          else for (let r = 0; r < nOf; r++) dst[r * nWrt + k] = src[r]!;
+        }
+        return;
       }
+      const whole = used === 'reverse' ? count === nOf : count === nWrt;
+      if (whole && jac[of[i]!]![wrt[j]!] === undefined && t.dtype === ofInfo[i]!.datatype) {
+        jac[of[i]!]![wrt[j]!] = { dtype: t.dtype, shape: [...ofInfo[i]!.shape, ...wrtInfo[j]!.shape], data: t.data };
+        return;
+      }
+      const dst = blockOf(i, j).data as Float64Array;
+      if (used === 'reverse') dst.set(src, start * nWrt);
+      else for (let r = 0; r < nOf; r++) dst.set(src.subarray(r * count, (r + 1) * count), r * nWrt + start);
     });
     report.groups.push(group);
   }
@@ -163,7 +179,8 @@ export async function jacobianWithReport(
   const ordered: Tensors = {};
   for (const n of wanted) ordered[n] = primal[n] ?? outputs[n]!;
   opts.onExecuted?.(stats);
-  return { result: { outputs: ordered, jacobians: jac, mode: used }, report };
+  for (let i = 0; i < of.length; i++) for (let j = 0; j < wrt.length; j++) blockOf(i, j);
+  return { result: { outputs: ordered, jacobians: jac as Record<string, Tensors>, mode: used }, report };
 }
 
 /** Standard basis vectors [start, start + count) of a value with `info`'s shape, stacked on a leading axis. */
@@ -174,34 +191,33 @@ function basisChunk(info: ValueInfo, start: number, count: number, batched: bool
   return { dtype: info.datatype, shape: batched ? [count, ...info.shape] : [...info.shape], data };
 }
 
-/** One row of a batched output, as a view. */
-function rowOf(t: Tensor, k: number): Tensor {
-  const shape = t.shape.slice(1);
-  const n = numel(shape);
-  return { dtype: t.dtype, shape, data: t.data.subarray(k * n, (k + 1) * n) as Tensor['data'] };
-}
+type ChunkWriter = (start: number, count: number, output: string, t: Tensor, constant: boolean) => void;
 
+/**
+ * Runs the linear graph of `plan` on basis vectors [0, basis) and hands each output to `write` in the Jacobian's own
+ * layout for the chunk: 'rows' [count, ...out] (reverse mode), 'cols' [N_out, count] (forward mode; the vectorized
+ * graph ends in a transpose so the kernel, not a JS loop, reorders the numbers).
+ */
 async function runBasis(
   core: EngineCore,
   plan: LinearPlan,
   seed: string,
   seedInfo: ValueInfo,
+  layout: 'rows' | 'cols',
   availBytes: number,
   maxChunk: number,
   opts: RunOptions,
-  write: (k: number, output: string, t: Tensor) => void,
+  write: ChunkWriter,
 ): Promise<JacobianReport['groups'][number]> {
   const basis = numel(seedInfo.shape);
-  const emitAll = (k: number, outs: Tensors, batchedRow: number | null, batchedOutputs?: Record<string, boolean>): void => {
+  const writeConstants = (start: number, count: number): void => {
     for (const o of plan.outputs) {
       const c = plan.constant[o];
-      if (c !== undefined) { write(k, o, c); continue; }
-      const t = outs[o]!;
-      write(k, o, batchedRow !== null && batchedOutputs?.[o] ? rowOf(t, batchedRow) : t);
+      if (c !== undefined) write(start, count, o, c, true);
     }
   };
   if (plan.graph.outputs!.length === 0) {
-    for (let k = 0; k < basis; k++) emitAll(k, {}, null);
+    writeConstants(0, basis);
     return { seed, basis, batched: false, chunk: 1, passes: 0 };
   }
   const specs: Record<string, ValueInfo> = { ...tensorSpecs(plan.fixed), [seed]: { shape: [...seedInfo.shape], datatype: seedInfo.datatype as DType } };
@@ -209,12 +225,14 @@ async function runBasis(
   const fixedBytes = Object.values(plan.fixed).reduce((s, t) => s + t.data.byteLength, 0);
   const perVector = Math.max(1, single.peakBytes - fixedBytes);
   let chunk = Math.max(1, Math.min(basis, maxChunk, Math.floor(availBytes / perVector)));
+  writeConstants(0, basis);
 
   let reason: string | undefined;
   if (chunk > 1) {
     try {
+      const build = (count: number) => withLayout(vmapGraph(plan.graph, [seed], single.values, count), single.values, count, layout);
       for (;;) {
-        const vm = vmapGraph(plan.graph, [seed], single.values, chunk);
+        const vm = build(chunk);
         const batchedShapes = core.shapes(vm.graph, { ...specs, [seed]: { shape: [chunk, ...seedInfo.shape], datatype: seedInfo.datatype } });
         if (batchedShapes.peakBytes - fixedBytes > availBytes && chunk > 1) {
           chunk = Math.max(1, Math.floor(chunk / 2));
@@ -223,10 +241,14 @@ async function runBasis(
         let passes = 0;
         for (let start = 0; start < basis; start += chunk) {
           const count = Math.min(chunk, basis - start);
-          const g = count === chunk ? vm : vmapGraph(plan.graph, [seed], single.values, count);
-          const res = await core.evaluate(g.graph, { ...plan.fixed, [seed]: basisChunk(seedInfo, start, count, true) }, undefined, opts);
+          const g = count === chunk ? vm : build(count);
+          const res = await core.evaluate(g.graph, { ...plan.fixed, [seed]: basisChunk(seedInfo, start, count, true) }, g.outputs, opts);
           passes++;
-          for (let k = 0; k < count; k++) emitAll(start + k, res.outputs, k, g.batchedOutputs);
+          for (const [o, v] of Object.entries(g.names)) {
+            const t = res.outputs[v]!;
+            if (g.batched[o]) write(start, count, o, t, false);
+            else write(start, count, o, t, true);
+          }
         }
         return { seed, basis, batched: true, chunk, passes };
       }
@@ -236,13 +258,40 @@ async function runBasis(
       reason = e.message;
     }
   }
+  const linearOutputs = plan.graph.outputs!.filter((o) => plan.constant[o] === undefined);
   for (let k = 0; k < basis; k++) {
     const res = await core.evaluate(plan.graph, { ...plan.fixed, [seed]: basisChunk(seedInfo, k, 1, false) }, undefined, opts);
-    emitAll(k, res.outputs, null);
+    for (const o of linearOutputs) write(k, 1, o, res.outputs[o]!, false);
   }
   const out: JacobianReport['groups'][number] = { seed, basis, batched: false, chunk: 1, passes: basis };
   if (reason !== undefined) out.reason = reason;
   return out;
+}
+
+/**
+ * The vectorized graph with each batched output put in the chunk layout ('cols' appends reshape + transpose), plus
+ * which value to read for each original output.
+ */
+function withLayout(vm: VmapResult, shapes: Record<string, ValueInfo>, count: number, layout: 'rows' | 'cols'):
+  { graph: Graph; outputs: string[]; names: Record<string, string>; batched: Record<string, boolean> } {
+  const names: Record<string, string> = {};
+  const nodes = [...vm.graph.nodes];
+  const taken = new Set([...nodes.map((n) => n.name), ...Object.keys(vm.graph.inputs ?? {}), ...Object.keys(vm.graph.constants ?? {})]);
+  for (const o of vm.graph.outputs ?? []) {
+    if (layout === 'rows' || !vm.batchedOutputs[o]) {
+      names[o] = o;
+      continue;
+    }
+    let base = `${o}::cols`;
+    while (taken.has(base)) base += '_';
+    taken.add(base);
+    const n = numel(shapes[o]!.shape);
+    nodes.push({ name: `${base}:flat`, op: 'reshape', inputs: [o], attrs: { shape: [count, n] } });
+    nodes.push({ name: base, op: 'transpose', inputs: [`${base}:flat`], attrs: { perm: [1, 0] } });
+    names[o] = base;
+  }
+  const outputs = Object.values(names);
+  return { graph: { ...vm.graph, nodes, outputs }, outputs, names, batched: vm.batchedOutputs };
 }
 
 /** The library and engine entry (Engine.jacobian). */
