@@ -47,6 +47,25 @@ public final class SeedExample {
     for (int d = 0; d < 2; d++) for (int m = 0; m < 3; m++) dw[d * 3 + m] = x[d] * dy[m];
     boolean ok = close(outs.get("y").data(), y) && close(grads.get("x").data(), dx) && close(grads.get("w").data(), dw);
 
+    // A batch of 100 rows (200 values) crosses the b64 threshold: the request carries raw little-endian bytes.
+    int n = 100;
+    double[] xb = new double[n * 2];
+    for (int k = 0; k < xb.length; k++) xb[k] = (k % 7) - 3 + k / 64.0;
+    Map<String, GradserveClient.Tensor> batch = new LinkedHashMap<>();
+    batch.put("x", GradserveClient.Tensor.fp32(new long[] {n, 2}, xb));
+    batch.put("w", inputs.get("w"));
+    @SuppressWarnings("unchecked")
+    GradserveClient.Tensor yb = ((Map<String, GradserveClient.Tensor>) gs.evaluate(graph, batch).get("outputs")).get("y");
+    double maxErr = 0;
+    for (int row = 0; row < n; row++) {
+      for (int m = 0; m < 3; m++) {
+        double ref = (float) xb[row * 2] * w[m] + (float) xb[row * 2 + 1] * w[3 + m];
+        maxErr = Math.max(maxErr, Math.abs(yb.data()[row * 3 + m] - ref));
+      }
+    }
+    System.out.println("batch y " + yb.shapeString() + " via b64: max abs error " + maxErr);
+    ok &= yb.shape()[0] == n && maxErr < 1e-4;
+
     try {
       gs.grad(graph, inputs, "y", List.of("x"));
       ok = false;

@@ -44,6 +44,9 @@ describe.skipIf(!present)(title, () => {
     expectClose(t.get('dL/dx')!.values, ref.dx);
     expect(t.get('dL/dw')?.shape).toEqual([2, 3]);
     expectClose(t.get('dL/dw')!.values, ref.dw);
+    const batch = /^batch y \[100, 3\] via b64: max abs error ([\d.eE+-]+)$/m.exec(r.stdout);
+    expect(batch, r.stdout).not.toBeNull();
+    expect(Number(batch![1])).toBeLessThan(1e-4);
     expect(r.stdout).toMatch(/^error NOT_SCALAR 422: /m);
     expect(r.stdout).toContain('reference agrees');
   });
