@@ -11,7 +11,7 @@ import type { Graph, ValueInfo } from '../graph/types.js';
 import { BYTES_PER_ELEMENT } from '../tensor/dtype.js';
 import { numel } from '../tensor/tensor.js';
 import { DEFAULT_MEMORY_BUDGET_BYTES, jacobianWithReport, requireFloat, tooLarge } from './jacobian.js';
-import { innerOptions, shareableValues, tensorSpecs, wantedOutputs, type EngineCore } from './linear_plan.js';
+import { concreteInputs, innerOptions, shareableValues, tensorSpecs, wantedOutputs, type EngineCore } from './linear_plan.js';
 
 function lookup(values: Record<string, ValueInfo>, name: string, path: string, role: string): ValueInfo {
   const v = Object.prototype.hasOwnProperty.call(values, name) ? values[name] : undefined;
@@ -87,7 +87,7 @@ export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, o
       fail('DATATYPE_MISMATCH', `${path}: the vector is ${t.dtype} but "${n}" is ${v.datatype}`, path);
     }
   }
-  const { g, grads, shared, wanted } = gradGraph(core, graph, of, names);
+  const { g, grads, shared, wanted } = gradGraph(core, concreteInputs(graph, inputs), of, names);
   const stats = { nodes: 0, flops: 0, bytes: 0 };
   const res = await core.jvp(g, inputs, { ...vectors }, grads, opts);
   const gradients: Tensors = {};
@@ -113,7 +113,7 @@ export async function hessianWith(core: EngineCore, graph: Graph, inputs: Tensor
     tooLarge('hessian', `of ${of} with respect to ${wrt.map((w, i) => `${w} ${fmtShape(infos[i]!.shape)}`).join(', ')}`,
       bytes, shapes.peakBytes, budget, '`hvp` (one Hessian-vector product per vector, no Hessian formed)');
   }
-  const { g, grads, shared, wanted } = gradGraph(core, graph, of, wrt);
+  const { g, grads, shared, wanted } = gradGraph(core, concreteInputs(graph, inputs), of, wrt);
   const { result } = await jacobianWithReport(core, g, inputs, grads, wrt, 'forward', opts, {
     what: 'hessian', wayOut: '`hvp` (one Hessian-vector product per vector, no Hessian formed)',
   });

@@ -13,7 +13,7 @@ import type { Graph, ValueInfo } from '../graph/types.js';
 import { BYTES_PER_ELEMENT, allocArray, isFloat, type DType } from '../tensor/dtype.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
 import { engineCore } from './core.js';
-import { innerOptions, planLinear, tensorSpecs, wantedOutputs, type EngineCore, type LinearPlan } from './linear_plan.js';
+import { concreteInputs, innerOptions, planLinear, tensorSpecs, wantedOutputs, type EngineCore, type LinearPlan } from './linear_plan.js';
 import { Unbatchable, vmapGraph, type VmapResult } from './vmap.js';
 
 /** Budget used when the caller sets none: a refusal beats an out-of-memory crash of the whole process. */
@@ -89,7 +89,9 @@ export async function jacobianWithReport(
 
   const ofTotal = ofInfo.reduce((s, v) => s + numel(v.shape), 0);
   const wrtTotal = wrtInfo.reduce((s, v) => s + numel(v.shape), 0);
-  const used: 'forward' | 'reverse' = mode === 'auto' ? (ofTotal < wrtTotal ? 'reverse' : 'forward') : mode;
+  // Forward mode seeds tangents on graph inputs only; a Jacobian with respect to an intermediate value is reverse.
+  const wrtNodes = wrt.some((w) => !Object.prototype.hasOwnProperty.call(graph.inputs ?? {}, w));
+  const used: 'forward' | 'reverse' = mode === 'auto' ? (ofTotal < wrtTotal || wrtNodes ? 'reverse' : 'forward') : mode;
 
   const budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
   let resultBytes = 0;
@@ -130,6 +132,7 @@ export async function jacobianWithReport(
     return t;
   };
 
+  const pinned = concreteInputs(graph, inputs);
   const report: JacobianReport = { groups: [] };
   let primal: Tensors = {};
   const groups = used === 'reverse' ? of : wrt;
@@ -137,9 +140,9 @@ export async function jacobianWithReport(
     const name = groups[gi]!;
     const seed = used === 'reverse' ? `cotangent:${name}` : `tangent:${name}`;
     const derived = used === 'reverse'
-      ? core.transform(graph, { transform: 'vjp', of: [name], wrt })
-      : core.transform(graph, { transform: 'jvp', wrt: [name], of });
-    const plan = await planLinear(core, graph, derived, [seed], inputs, gi === 0 ? wanted : [], inner);
+      ? core.transform(pinned, { transform: 'vjp', of: [name], wrt })
+      : core.transform(pinned, { transform: 'jvp', wrt: [name], of });
+    const plan = await planLinear(core, pinned, derived, [seed], inputs, gi === 0 ? wanted : [], inner);
     if (gi === 0) primal = plan.primal;
     const seedInfo = used === 'reverse' ? ofInfo[gi]! : wrtInfo[gi]!;
     const avail = Math.min(MAX_CHUNK_BYTES, budget - working);

@@ -72,6 +72,20 @@ export function wantedOutputs(graph: Graph, of: readonly string[]): string[] {
   return [...new Set([...outs, ...of])];
 }
 
+/**
+ * The graph with every declared input pinned to the shape and datatype of its tensor. The symbolic transforms need
+ * each input's rank, which a graph may leave undeclared; the caller has already checked the tensors against the
+ * declarations, and concrete shapes only make the derivative graph more specific.
+ */
+export function concreteInputs(graph: Graph, inputs: Tensors): Graph {
+  const declared: Record<string, InputSpec> = {};
+  for (const [k, spec] of Object.entries(graph.inputs ?? {})) {
+    const t = Object.prototype.hasOwnProperty.call(inputs, k) ? inputs[k] : undefined;
+    declared[k] = t ? { shape: [...t.shape], datatype: t.dtype } : spec;
+  }
+  return { ...graph, inputs: declared };
+}
+
 function specOf(t: Tensor): ValueInfo {
   return { shape: [...t.shape], datatype: t.dtype };
 }

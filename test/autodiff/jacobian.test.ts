@@ -130,6 +130,38 @@ describe('jacobian result', () => {
   });
 });
 
+describe('jacobian of loosely declared graphs', () => {
+  const LOOSE: Graph = {
+    inputs: { x: { shape: [null, 3], datatype: 'FP64' }, w: { datatype: 'FP64' } },
+    nodes: [
+      { name: 'h', op: 'matmul', inputs: ['x', 'w'] },
+      { name: 'y', op: 'tanh', inputs: ['h'] },
+      { name: 's', op: 'sum', inputs: ['y'] },
+    ],
+    outputs: ['s'],
+  };
+  const inputs = { x: tensor('FP64', [2, 3], [0.1, 0.2, -0.3, 0.4, 0.5, 0.6]), w: tensor('FP64', [3, 2], [1, -2, 3, 0.5, -1, 0.25]) };
+  const pinned: Graph = { ...LOOSE, inputs: { x: { shape: [2, 3], datatype: 'FP64' }, w: { shape: [3, 2], datatype: 'FP64' } } };
+
+  it('works without declared shapes (null dims, no shape at all) in every mode', async () => {
+    const want = await stackedVjps(pinned, inputs, ['y', 's'], ['x', 'w']);
+    for (const mode of ['auto', 'forward', 'reverse'] as const) {
+      const r = await jacobianWith(engine, LOOSE, inputs, ['y', 's'], ['x', 'w'], mode);
+      for (const o of ['y', 's']) for (const w of ['x', 'w']) expectClose(r.jacobians[o]![w]!, want[o]![w]!, 1e-12);
+    }
+    const h = await engine.hessian(LOOSE, inputs, 's', ['w']);
+    expect(h.hessians.w!.w!.shape).toEqual([3, 2, 3, 2]);
+  });
+
+  it('takes a Jacobian with respect to an intermediate value in reverse mode, which auto picks', async () => {
+    const r = await jacobianWith(engine, LOOSE, inputs, ['s'], ['h'], 'auto');
+    expect(r.mode).toBe('reverse');
+    const y = (await engine.evaluate(LOOSE, inputs, ['y'])).outputs.y!;
+    expect(Array.from(r.jacobians.s!.h!.data).map((v) => Number(v.toFixed(12)))).toEqual(Array.from(y.data).map((t) => Number((1 - Number(t) ** 2).toFixed(12))));
+    await expect(jacobianWith(engine, LOOSE, inputs, ['s'], ['h'], 'forward')).rejects.toMatchObject({ code: 'UNKNOWN_VALUE', errors: [{ path: 'wrt[0]' }] });
+  });
+});
+
 describe('jacobian errors and the size guard', () => {
   const LINEAR: Graph = {
     inputs: { x: { shape: [64, 4096], datatype: 'FP32' }, w: { shape: [4096, 4096], datatype: 'FP32' } },
