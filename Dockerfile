@@ -15,7 +15,7 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 # Type declarations, source maps, TypeScript sources, packages' own tests, docs and examples are never read at run
 # time; dropping them (~20 MB) keeps the image within its 300 MB budget.
-RUN npm run build \
+RUN CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" npm run build \
  && test -f build/Release/gradserve.node \
  && npm prune --omit=dev --no-audit --no-fund \
  && find node_modules dist -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' \
