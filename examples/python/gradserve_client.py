@@ -14,6 +14,7 @@ import base64
 import json
 import math
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -217,6 +218,26 @@ class Client:
 
     def ready(self):
         return self._health("/v2/health/ready")
+
+    def server_metadata(self):
+        return self.request("GET", "/v2")
+
+    def model_metadata(self, model):
+        return self.request("GET", f"/v2/models/{urllib.parse.quote(model, safe='')}")
+
+    def infer(self, model, inputs, outputs=None, parameters=None):
+        """Open Inference Protocol inference on a model of the server's repository; returns {name: numpy array}.
+        ``outputs`` items are names or {"name": ..., "parameters": {...}} (e.g. "grad:w" with {"of": "loss"})."""
+        wire_inputs = []
+        for name, v in inputs.items():
+            arr = np.asarray(v, dtype=np.float32) if not isinstance(v, np.ndarray) else v
+            # The protocol wants shape and datatype on every input and flat data.
+            t = encode_tensor(arr, b64_threshold=float("inf"))
+            wire_inputs.append({"name": name, "shape": t["shape"], "datatype": t["datatype"], "data": t["data"]})
+        outs = None if outputs is None else [o if isinstance(o, dict) else {"name": o} for o in outputs]
+        r = self.request("POST", f"/v2/models/{urllib.parse.quote(model, safe='')}/infer",
+                         {"inputs": wire_inputs, "outputs": outs, "parameters": parameters})
+        return {o["name"]: decode_tensor(o) for o in r["outputs"]}
 
     def _health(self, path):
         try:

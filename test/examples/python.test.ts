@@ -2,6 +2,8 @@
  * The Python examples (standard library + numpy) against a live server. Python is a required toolchain: when
  * /usr/bin/python3 or its numpy is missing these tests fail and say so, they do not skip.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTensorLines, run, startServer, type LiveServer } from './live-server.js';
@@ -13,11 +15,19 @@ const DIR = join(import.meta.dirname, '../../examples/python');
 const ENV = { PYTHONDONTWRITEBYTECODE: '1', PYTHONPATH: DIR };
 
 let server: LiveServer;
+let models: string;
 beforeAll(async () => {
-  server = await startServer();
+  models = mkdtempSync(join(tmpdir(), 'gradserve-py-models-'));
+  writeFileSync(join(models, 'linear.json'), JSON.stringify({
+    inputs: { x: { shape: [null, 2], datatype: 'FP32' }, w: { shape: [2, 3], datatype: 'FP32' } },
+    nodes: [{ name: 'y', op: 'matmul', inputs: ['x', 'w'] }, { name: 'loss', op: 'sum', inputs: ['y'] }],
+    outputs: ['y'],
+  }));
+  server = await startServer({ modelRepository: models });
 });
 afterAll(async () => {
   await server?.close();
+  rmSync(models, { recursive: true, force: true });
 });
 
 function py(args: string[]) {
@@ -108,7 +118,7 @@ print(json.dumps(out))
     expect(out.error.detail).toContain('nosuchop');
   });
 
-  it('gradserve_client.py: jvp, hvp, gradcheck, transform, shapes, ops and health, by value', async () => {
+  it('gradserve_client.py: jvp, hvp, gradcheck, transform, shapes, ops, health and OIP infer, by value', async () => {
     const script = `
 import json, sys, numpy as np
 from gradserve_client import Client
@@ -130,6 +140,10 @@ sh = gs.shapes(g, {"x": {"shape": [5, 2], "datatype": "FP64"}, "w": {"shape": [2
 out["shape_y"] = sh["values"]["y"]; out["flops"] = sh["flops"]
 out["ops"] = sorted(o["name"] for o in gs.ops()["ops"] if o["name"] in ("matmul", "tanh"))
 out["live"] = gs.live(); out["ready"] = gs.ready()
+out["extensions"] = gs.server_metadata()["extensions"]
+out["model_inputs"] = sorted(i["name"] for i in gs.model_metadata("linear")["inputs"])
+inf = gs.infer("linear", {"x": x.astype(np.float32), "w": w.astype(np.float32)}, outputs=["y", {"name": "grad:w", "parameters": {"of": "loss"}}])
+out["infer_y"] = inf["y"].tolist(); out["infer_grad_w"] = inf["grad:w"].tolist(); out["infer_dtype"] = str(inf["y"].dtype)
 print(json.dumps(out))
 `;
     const r = await py(['-c', script, server.url]);
@@ -148,5 +162,10 @@ print(json.dumps(out))
     expect(out.ops).toEqual(['matmul', 'tanh']);
     expect(out.live).toBe(true);
     expect(out.ready).toBe(true);
+    expect(out.extensions).toContain('binary_tensor_data');
+    expect(out.model_inputs).toEqual(['w', 'x']);
+    expect(out.infer_dtype).toBe('float32');
+    expectClose(out.infer_y.flat(), ref.y);
+    expectClose(out.infer_grad_w.flat(), seedReference([1, 1, 1]).dw);
   });
 });
