@@ -22,22 +22,54 @@ export function bytesOf(m: ValueMeta): number {
   return (symNumel(m.shape) ?? 0) * BYTES_PER_ELEMENT[m.dtype];
 }
 
+/**
+ * Ops whose output shares its first input's buffer (their `run` returns the input's data). Counting them as fresh
+ * allocations would overstate the peak of every derivative graph, which ends each gradient with an `identity`.
+ */
+const ALIASING_OPS = new Set(['identity', 'stop_gradient', 'reshape', 'reshape_like', 'squeeze', 'unsqueeze']);
+const ALIASING_WHEN_SAME_SHAPE = new Set(['sum_to_like', 'broadcast_like']);
+
+function aliasesFirstInput(s: PlannedStep, metas: Metas): boolean {
+  const op = s.node.op.name;
+  if (ALIASING_OPS.has(op)) return true;
+  if (!ALIASING_WHEN_SAME_SHAPE.has(op)) return false;
+  const a = metas.get(s.node.inputs[0]!)!.shape;
+  const b = metas.get(s.node.name)!.shape;
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
 export function estimateCost(steps: readonly PlannedStep[], metas: Metas, leaves: readonly string[]): CostEstimate {
   let flops = 0;
-  let totalBytes = 0;
   let live = 0;
   for (const l of leaves) live += bytesOf(metas.get(l)!);
-  totalBytes = live;
+  let totalBytes = live;
   let peak = live;
+  // a buffer is released when the last value sharing it is freed
+  const root = new Map<string, string>();
+  const holders = new Map<string, number>();
   for (const s of steps) {
-    const out = metas.get(s.node.name)!;
+    const name = s.node.name;
+    const out = metas.get(name)!;
     const ins = s.node.inputs.map((i) => metas.get(i)!);
     flops += s.node.op.flops ? s.node.op.flops(ins, out, s.node.attrs) : (symNumel(out.shape) ?? 0);
-    const b = bytesOf(out);
-    totalBytes += b;
-    live += b;
-    if (live > peak) peak = live;
-    for (const f of s.free) live -= bytesOf(metas.get(f)!);
+    if (aliasesFirstInput(s, metas)) {
+      const r = root.get(s.node.inputs[0]!) ?? s.node.inputs[0]!;
+      root.set(name, r);
+      holders.set(r, (holders.get(r) ?? 1) + 1);
+    } else {
+      const b = bytesOf(out);
+      totalBytes += b;
+      live += b;
+      root.set(name, name);
+      holders.set(name, 1);
+      if (live > peak) peak = live;
+    }
+    for (const f of s.free) {
+      const r = root.get(f) ?? f;
+      const h = (holders.get(r) ?? 1) - 1;
+      holders.set(r, h);
+      if (h === 0 && !leaves.includes(r)) live -= bytesOf(metas.get(r)!);
+    }
   }
   return { flops, peakBytes: peak, totalBytes };
 }
