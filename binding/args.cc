@@ -1,7 +1,6 @@
 #include "args.h"
 
 #include <cmath>
-#include <cstdlib>
 
 namespace gsb {
 
@@ -118,15 +117,11 @@ void checkLength(const gs::Arr& arr, const gs::Shape& shape, const char* name) {
 }
 
 namespace {
-// Below this size V8 allocates (and zeroes) the buffer itself; above it a malloc'd external buffer skips the
-// zeroing, reports its size to the GC, and fails cleanly instead of aborting the process when memory runs out.
-constexpr size_t kExternalBytes = 64 * 1024;
-
-void freeExternal(Napi::Env env, void* data, size_t* bytes) {
-  Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(*bytes));
-  std::free(data);
-  delete bytes;
-}
+// Large outputs come from Node's `Buffer.allocUnsafeSlow(n)`: every kernel writes its whole output, so V8's
+// zero-fill would be wasted work (it cost as much as an `add`). Going through JS also turns an allocation failure
+// into a RangeError instead of the process abort of napi_create_arraybuffer, and leaves freeing to V8's GC, which
+// keeps tight synchronous loops from piling up finalizers. Small outputs take the cheaper direct path.
+constexpr size_t kDirectBytes = 64 * 1024;
 
 napi_typedarray_type typedArrayType(gs::DType dt) {
   switch (dt) {
@@ -139,32 +134,41 @@ napi_typedarray_type typedArrayType(gs::DType dt) {
 }
 }  // namespace
 
+Napi::Function allocUnsafeSlow(Napi::Env env) {
+  auto* ref = env.GetInstanceData<Napi::FunctionReference>();
+  if (ref == nullptr) {
+    Napi::Function f = env.Global().Get("Buffer").As<Napi::Object>().Get("allocUnsafeSlow").As<Napi::Function>();
+    ref = new Napi::FunctionReference(Napi::Persistent(f));
+    env.SetInstanceData(ref);
+  }
+  return ref->Value();
+}
+
 gs::Arr allocOut(Task& t, Napi::Env env, gs::DType dt, int64_t n, Held& out) {
   if (n < 0 || n > gs::kMaxElements) invalid("output has too many elements");
   const size_t bytes = size_t(n) * gs::dtypeSize(dt);
   Napi::ArrayBuffer ab;
-  void* data;
-  if (bytes <= kExternalBytes) {
+  if (bytes <= kDirectBytes) {
     ab = Napi::ArrayBuffer::New(env, bytes);
-    data = ab.Data();
   } else {
-    data = std::malloc(bytes);
-    if (data == nullptr) invalid("cannot allocate " + std::to_string(bytes) + " bytes for the output");
-    size_t* hint = new size_t(bytes);
+    Napi::Value buf;
     try {
-      ab = Napi::ArrayBuffer::New(env, data, bytes, freeExternal, hint);
-    } catch (...) {
-      std::free(data);
-      delete hint;
-      throw;
+      buf = allocUnsafeSlow(env).Call({Napi::Number::New(env, double(bytes))});
+    } catch (const Napi::Error& e) {
+      invalid("cannot allocate " + std::to_string(bytes) + " bytes for the output: " + e.Message());
     }
-    Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes));
+    napi_value abv;
+    size_t off = 0;
+    if (!buf.IsTypedArray() ||
+        napi_get_typedarray_info(env, buf, nullptr, nullptr, nullptr, &abv, &off) != napi_ok || off != 0)
+      throw Napi::Error::New(env, "Buffer.allocUnsafeSlow did not return a fresh buffer");
+    ab = Napi::ArrayBuffer(env, abv);
   }
   napi_value ta;
   if (napi_create_typedarray(env, typedArrayType(dt), size_t(n), ab, 0, &ta) != napi_ok)
     throw Napi::Error::New(env, "cannot create the output typed array");
   out.set(t, Napi::Value(env, ta));
-  return gs::Arr{dt, data, n};
+  return gs::Arr{dt, ab.Data(), n};
 }
 
 Napi::Value shapeToJs(Napi::Env env, const gs::Shape& s) {

@@ -1,0 +1,118 @@
+// Kernel benchmark: gradserve vs numpy and PyTorch CPU in one run (`npm run bench:kernels`).
+// gemm in GFLOP/s (higher is better), elementwise in ns/element (lower is better), tiny call in µs.
+// Ratios are "gradserve speed / peer speed": above 1.00 means gradserve is faster.
+// Options: --quick (smaller sizes, for a smoke run), --json <file> (also write raw results).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const jsonIdx = args.indexOf('--json');
+const jsonOut = jsonIdx >= 0 ? args[jsonIdx + 1] : join(root, '.bench-out', 'kernels.json');
+
+const k = createRequire(import.meta.url)(process.env.GRADSERVE_ADDON ?? join(root, 'build', 'Release', 'gradserve.node'));
+
+const plan = {
+  gemm_sizes: quick ? [256, 512] : [256, 512, 1024, 2048],
+  elementwise_sizes: quick ? [1 << 20] : [1 << 20, 1 << 24],
+  gemm_threads: 2,
+  min_batch_s: quick ? 0.02 : 0.05,
+  batches: quick ? 3 : 7,
+};
+
+function bestTime(fn) {
+  fn();
+  fn();
+  let reps = 1;
+  let dt;
+  for (;;) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < reps; i++) fn();
+    dt = Number(process.hrtime.bigint() - t) / 1e9;
+    if (dt >= plan.min_batch_s) break;
+    reps *= 2;
+  }
+  let best = dt / reps;
+  for (let b = 1; b < plan.batches; b++) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < reps; i++) fn();
+    best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e9 / reps);
+  }
+  return best;
+}
+
+// Same distributions as peer.py (values differ; the kernels' speed does not depend on them beyond their range).
+let seed = 1;
+const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+const fill = (a, lo, hi) => { for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * rand(); return a; };
+
+const gs = {};
+for (const n of plan.gemm_sizes) {
+  for (const [dt, Ctor] of [['float32', Float32Array], ['float64', Float64Array]]) {
+    const a = fill(new Ctor(n * n), -2, 2);
+    const b = fill(new Ctor(n * n), -2, 2);
+    gs[`gemm/${dt}/${n}`] = bestTime(() => k.matmul(a, [n, n], b, [n, n], false, false));
+  }
+}
+for (const n of plan.elementwise_sizes) {
+  const x = fill(new Float32Array(n), -4, 4);
+  const y = fill(new Float32Array(n), -4, 4);
+  const p = fill(new Float32Array(n), 0.01, 8);
+  const s = [n];
+  gs[`add/${n}`] = bestTime(() => k.binary('add', x, s, y, s));
+  gs[`mul/${n}`] = bestTime(() => k.binary('mul', x, s, y, s));
+  for (const op of ['exp', 'tanh', 'sigmoid']) gs[`${op}/${n}`] = bestTime(() => k.unary(op, x));
+  gs[`log/${n}`] = bestTime(() => k.unary('log', p));
+}
+const small = new Float32Array(4).fill(1);
+gs.tiny = bestTime(() => k.unary('neg', small));
+const s4 = [4];
+gs.tinyBinary = bestTime(() => k.binary('add', small, s4, small, s4));
+
+const py = spawnSync('/usr/bin/python3', [join(here, 'peer.py')], { input: JSON.stringify(plan), encoding: 'utf8', maxBuffer: 1 << 24 });
+let peers = { numpy: {}, torch: {}, versions: {} };
+if (py.status === 0) peers = JSON.parse(py.stdout);
+else console.error(`peer.py failed (status ${py.status}): ${py.stderr.slice(-2000)}`);
+
+const info = k.info();
+console.log(`gradserve ${info.version}  blas: ${info.blas}  simd: ${info.simd}  blas threads: ${info.threads}`);
+console.log(`peers: numpy ${peers.versions.numpy ?? '-'}, torch ${peers.versions.torch ?? '-'} (elementwise: torch 1 thread; gemm: ${plan.gemm_threads} threads)\n`);
+
+const fmt = (v, d = 2) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d));
+const pad = (s, w) => String(s).padStart(w);
+const ratio = (peer, mine) => (peer === undefined ? undefined : peer / mine);
+
+console.log('gemm (GFLOP/s, higher is better)');
+console.log(`${'case'.padEnd(22)}${pad('gradserve', 11)}${pad('numpy', 9)}${pad('torch', 9)}${pad('vs numpy', 10)}${pad('vs torch', 10)}`);
+for (const n of plan.gemm_sizes) {
+  for (const dt of ['float32', 'float64']) {
+    const key = `gemm/${dt}/${n}`;
+    const flops = 2 * n ** 3 / 1e9;
+    const g = flops / gs[key];
+    const np = peers.numpy[key] && flops / peers.numpy[key];
+    const th = peers.torch[key] && flops / peers.torch[key];
+    console.log(`${key.padEnd(22)}${pad(fmt(g, 1), 11)}${pad(fmt(np, 1), 9)}${pad(fmt(th, 1), 9)}${pad(fmt(np && g / np), 10)}${pad(fmt(th && g / th), 10)}`);
+  }
+}
+console.log('\nelementwise float32 (ns/element, lower is better; ratio = peer time / gradserve time)');
+console.log(`${'case'.padEnd(22)}${pad('gradserve', 11)}${pad('numpy', 9)}${pad('torch', 9)}${pad('vs numpy', 10)}${pad('vs torch', 10)}`);
+for (const n of plan.elementwise_sizes) {
+  for (const op of ['add', 'mul', 'exp', 'tanh', 'sigmoid', 'log']) {
+    const key = `${op}/${n}`;
+    const ns = (t) => (t === undefined ? undefined : (t * 1e9) / n);
+    const label = `${op} ${n >= 1 << 24 ? '16M' : '1M'}`;
+    console.log(`${label.padEnd(22)}${pad(fmt(ns(gs[key]), 3), 11)}${pad(fmt(ns(peers.numpy[key]), 3), 9)}${pad(fmt(ns(peers.torch[key]), 3), 9)}${pad(fmt(ratio(peers.numpy[key], gs[key])), 10)}${pad(fmt(ratio(peers.torch[key], gs[key])), 10)}`);
+  }
+}
+console.log('\ntiny sync call (µs per call, 4 elements)');
+const us = (t) => (t === undefined ? undefined : t * 1e6);
+console.log(`gradserve unary neg ${fmt(us(gs.tiny), 3)} µs, binary add ${fmt(us(gs.tinyBinary), 3)} µs; numpy negative ${fmt(us(peers.numpy.tiny), 3)} µs; torch neg ${fmt(us(peers.torch.tiny), 3)} µs`);
+
+mkdirSync(dirname(jsonOut), { recursive: true });
+writeFileSync(jsonOut, JSON.stringify({ plan, info, gradserve: gs, ...peers }, null, 2));
+console.log(`\nraw results: ${jsonOut}`);
