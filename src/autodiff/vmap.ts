@@ -157,6 +157,16 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
     } else if (op === 'sum_to_like') {
       sumTo(x, true);
       set(true);
+    } else if (op === 'argmax' || op === 'argmin') {
+      if (attrs.axis === null || attrs.axis === undefined) {
+        // NumPy's flattened index: flatten everything but the batch axis.
+        const flat = reshape(name, x, [K, numelOf(x.shape)]);
+        const idx = emit(fresh(name), op, [flat], { axis: 1, keepdims: false });
+        emit(name, 'reshape', [idx], { shape: [K, ...outShape] });
+      } else {
+        emit(name, op, [x.name], { ...attrs, axis: axisOf(attrs.axis, x.shape.length, 0) + 1 });
+      }
+      set(true);
     } else if (op === 'softmax' || op === 'log_softmax') {
       emit(name, op, [x.name], { ...attrs, axis: axisOf(attrs.axis, x.shape.length, -1) + 1 });
       set(true);
