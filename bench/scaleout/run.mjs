@@ -6,7 +6,7 @@
 //   node bench/scaleout/run.mjs                     # defaults below
 //   REPLICAS=1,2,3 CPUS=0.5 DURATION=15 node bench/scaleout/run.mjs
 //
-// Env: REPLICAS (1,2), CPUS per replica (a quarter of the machine's CPUs, at most 1), DURATION seconds per measurement (10), CONNECTIONS (16), ROUNDS (2: the
+// Env: REPLICAS (1,2), CPUS per replica (a quarter of the machine's CPUs, at most 1), DURATION seconds per measurement (10), CONNECTIONS (16), ROUNDS (3: the
 // replica counts are measured in turn this many times and the median is reported, so that drift in the machine's
 // background load hits every count alike), GRADSERVE_IMAGE (localhost/gradserve:latest; built when missing).
 // Needs root for installing nginx (Debian package) when it is missing; everything else runs as any user with podman.
@@ -29,7 +29,7 @@ const REPLICAS = (process.env.REPLICAS ?? '1,2').split(',').map(Number);
 const CPUS = process.env.CPUS ?? String(Math.min(1, os.cpus().length / 4));
 const DURATION = Number(process.env.DURATION ?? 10);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
-const ROUNDS = Number(process.env.ROUNDS ?? 2);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const log = (m) => console.log(`[scaleout] ${m}`);
 
 const cleanups = [];
@@ -176,7 +176,11 @@ async function measure(nginx, ports, n, body) {
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 async function main() {
   const eng = detectEngine(ROOT, log);
