@@ -9,7 +9,7 @@ import { compileRequest, runCompiled } from '../graph/evaluate.js';
 import { LruCache, tensorsSignature } from '../graph/hash.js';
 import { checkAgainstDeclaration, inferAll, inputMetasFromTensors, type Metas } from '../graph/infer.js';
 import type { Graph } from '../graph/types.js';
-import { checkValueNames, compileGraph, type CompiledGraph } from '../graph/validate.js';
+import { checkValueNames, compileGraph, constantBytes, type CompiledGraph } from '../graph/validate.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { buildJvp, tangentName } from './jvp.js';
 import { buildVjp, checkDifferentiable, cotangentName, gradName, type Seed } from './vjp.js';
@@ -22,7 +22,7 @@ interface Derived {
   forwardInDerived: string[];
 }
 
-export const derivativeCache = new LruCache<Derived>(256);
+export const derivativeCache = new LruCache<Derived>(256, 1 << 30, (d) => constantBytes(d.compiled));
 
 function unique(xs: readonly string[]): string[] {
   return [...new Set(xs)];
@@ -68,7 +68,7 @@ export async function grad(graph: Graph, inputs: Tensors, of: string, wrt: strin
     const forward = unique([...c.outputs, of]);
     const seeds: Seed[] = [{ kind: 'ones', output: of, path: 'of' }];
     const b = buildVjp(c, metasFor(c, inputs), seeds, wrt, wrt.map((_, i) => `wrt[${i}]`), forward);
-    d = { compiled: compileGraph(b.graph), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
+    d = { compiled: compileGraph(b.graph, undefined, c), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
     derivativeCache.set(key, d);
   }
   const r = await runCompiled(d.compiled, inputs, [...d.forwardInDerived, ...unique(wrt).map(gradName)], opts);
@@ -94,7 +94,7 @@ export async function vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wr
     const forward = [...c.outputs];
     const seeds: Seed[] = outs.map((o) => ({ kind: 'input', output: o, path: `cotangents.${o}` }));
     const b = buildVjp(c, metas, seeds, wrt, wrt.map((_, i) => `wrt[${i}]`), forward);
-    d = { compiled: compileGraph(b.graph), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
+    d = { compiled: compileGraph(b.graph, undefined, c), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
     derivativeCache.set(key, d);
   }
   const all: Tensors = { ...inputs };
@@ -123,7 +123,7 @@ export async function jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?:
     }
     const forward = [...c.outputs];
     const b = buildJvp(c, metas, wrt, wrt.map((x) => `tangents.${x}`), outs, forward);
-    d = { compiled: compileGraph(b.graph), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
+    d = { compiled: compileGraph(b.graph, undefined, c), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
     derivativeCache.set(key, d);
   }
   const all: Tensors = { ...inputs };

@@ -170,5 +170,5 @@ export function reserveNames(c: CompiledGraph, metas: Metas, names: readonly str
     nodes: c.graph.nodes.map((n) => ({ ...n, name: r(n.name), inputs: n.inputs.map(r) })),
   };
   if (c.graph.outputs !== undefined) g.outputs = c.graph.outputs.map(r);
-  return { c: compileGraph(g), metas: new Map([...metas].map(([k, v]) => [r(k), v])), rename };
+  return { c: compileGraph(g, undefined, c), metas: new Map([...metas].map(([k, v]) => [r(k), v])), rename };
 }

@@ -48,13 +48,18 @@ export function tensorsSignature(tensors: Record<string, Pick<Tensor, 'dtype' | 
     .join(';');
 }
 
-/** A Map kept in recency order: get() refreshes an entry, set() evicts the oldest beyond `capacity`. */
+/**
+ * A Map kept in recency order: get() refreshes an entry, set() evicts the oldest beyond `capacity` entries or beyond
+ * `maxWeight` (e.g. bytes of decoded constants, so a few graphs with large weights cannot pin unbounded memory).
+ */
 export class LruCache<V> {
   private readonly map = new Map<string, V>();
+  private readonly weights = new Map<string, number>();
+  private weight = 0;
   hits = 0;
   misses = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(readonly capacity: number, readonly maxWeight = Infinity, private readonly weigh: (v: V) => number = () => 0) {}
 
   get(key: string): V | undefined {
     const v = this.map.get(key);
@@ -69,12 +74,22 @@ export class LruCache<V> {
   }
 
   set(key: string, value: V): void {
-    this.map.delete(key);
+    this.delete(key);
+    const w = this.weigh(value);
     this.map.set(key, value);
-    while (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next().value as string;
-      this.map.delete(oldest);
+    this.weights.set(key, w);
+    this.weight += w;
+    // the newest entry always stays, even when it alone is over the weight limit
+    while (this.map.size > 1 && (this.map.size > this.capacity || this.weight > this.maxWeight)) {
+      this.delete(this.map.keys().next().value as string);
     }
+  }
+
+  private delete(key: string): void {
+    if (!this.map.has(key)) return;
+    this.map.delete(key);
+    this.weight -= this.weights.get(key) ?? 0;
+    this.weights.delete(key);
   }
 
   get size(): number {
@@ -83,6 +98,8 @@ export class LruCache<V> {
 
   clear(): void {
     this.map.clear();
+    this.weights.clear();
+    this.weight = 0;
     this.hits = 0;
     this.misses = 0;
   }

@@ -8,7 +8,7 @@ import type { Graph } from './types.js';
 import { estimateCost, type PlannedStep } from './cost.js';
 import { LruCache, hashGraph, tensorsSignature } from './hash.js';
 import { inferAll, inputMetasFromTensors, type Metas, type TensorLike } from './infer.js';
-import { compileGraph, type CompiledGraph } from './validate.js';
+import { compileGraph, constantBytes, type CompiledGraph } from './validate.js';
 
 export interface Plan {
   compiled: CompiledGraph;
@@ -20,7 +20,8 @@ export interface Plan {
   cost: CostEstimate;
 }
 
-const compiledCache = new LruCache<CompiledGraph>(256);
+/** Compiled graphs hold their decoded constants: bounded by count and by those bytes. */
+const compiledCache = new LruCache<CompiledGraph>(256, 1 << 30, constantBytes);
 const planCache = new LruCache<Plan>(512);
 
 export const caches = { compiled: compiledCache, plans: planCache };

@@ -182,8 +182,11 @@ function topoSort(nodes: Map<string, CompiledNode>, list: CompiledNode[]): Compi
   return order;
 }
 
-/** Validates everything about a graph that does not depend on input tensors. */
-export function compileGraph(graph: Graph, hash?: string): CompiledGraph {
+/**
+ * Validates everything about a graph that does not depend on input tensors. `reuse`: a compiled graph whose decoded
+ * constants may be shared when this graph carries the very same wire objects (a derivative graph built from it).
+ */
+export function compileGraph(graph: Graph, hash?: string, reuse?: CompiledGraph): CompiledGraph {
   checkStructure(graph);
   const kinds = new Map<string, ValueKind>();
   const where = new Map<string, string>();
@@ -241,12 +244,22 @@ export function compileGraph(graph: Graph, hash?: string): CompiledGraph {
   }
 
   const constants = new Map<string, Tensor>();
-  for (const name of constNames) constants.set(name, decodeTensor(graph.constants![name], `graph.constants.${name}`));
+  for (const name of constNames) {
+    const wire = graph.constants![name];
+    const shared = reuse !== undefined && reuse.graph.constants?.[name] === wire ? reuse.constants.get(name) : undefined;
+    constants.set(name, shared ?? decodeTensor(wire, `graph.constants.${name}`));
+  }
 
   return { hash: hash ?? hashGraph(graph), graph, inputs, constants, nodes, order, outputs, kinds };
 }
 
 /** `outputs` of a request checked against the graph (path `outputs[k]` or the given prefix). */
+export function constantBytes(c: CompiledGraph): number {
+  let n = 0;
+  for (const t of c.constants.values()) n += t.data.byteLength;
+  return n;
+}
+
 export function checkValueNames(c: CompiledGraph, names: readonly string[], prefix: string, what: string): void {
   names.forEach((n, k) => {
     if (typeof n !== 'string') fail('INVALID_REQUEST', `${prefix}[${k}] must be a value name (string)`, `${prefix}[${k}]`);

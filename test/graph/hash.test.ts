@@ -1,0 +1,52 @@
+/** Cache keys and the bounded LRU behind the plan and derivative caches. */
+import { describe, expect, test } from 'vitest';
+import { LruCache, hashGraph, stableStringify, tensorsSignature } from '../../src/graph/hash.js';
+import { tensor } from '../../src/tensor/tensor.js';
+
+describe('graph hash', () => {
+  test('independent of object key order, sensitive to content', () => {
+    const a = { nodes: [{ name: 'y', op: 'neg', inputs: ['x'] }], inputs: { x: { shape: [2], datatype: 'FP32' } } };
+    const b = { inputs: { x: { datatype: 'FP32', shape: [2] } }, nodes: [{ inputs: ['x'], op: 'neg', name: 'y' }] };
+    expect(hashGraph(a)).toBe(hashGraph(b));
+    expect(hashGraph({ ...a, nodes: [{ name: 'y', op: 'exp', inputs: ['x'] }] })).not.toBe(hashGraph(a));
+    expect(stableStringify({ b: 1, a: [1, { d: 2, c: undefined }] })).toBe('{"a":[1,{"d":2}],"b":1}');
+  });
+
+  test('input signature covers names, datatypes and shapes', () => {
+    const s1 = tensorsSignature({ x: tensor('FP32', [2, 3]), w: tensor('FP64', [3]) });
+    expect(tensorsSignature({ w: tensor('FP64', [3]), x: tensor('FP32', [2, 3]) })).toBe(s1);
+    expect(tensorsSignature({ x: tensor('FP32', [3, 2]), w: tensor('FP64', [3]) })).not.toBe(s1);
+    expect(tensorsSignature({ x: tensor('FP64', [2, 3]), w: tensor('FP64', [3]) })).not.toBe(s1);
+  });
+});
+
+describe('LruCache', () => {
+  test('evicts the least recently used beyond its capacity', () => {
+    const c = new LruCache<number>(2);
+    c.set('a', 1);
+    c.set('b', 2);
+    expect(c.get('a')).toBe(1);
+    c.set('c', 3);
+    expect(c.get('b')).toBeUndefined();
+    expect(c.get('a')).toBe(1);
+    expect(c.get('c')).toBe(3);
+    expect(c.size).toBe(2);
+    expect(c.hits).toBe(3);
+    expect(c.misses).toBe(1);
+  });
+
+  test('evicts by weight but always keeps the newest entry', () => {
+    const c = new LruCache<number>(100, 10, (v) => v);
+    c.set('a', 4);
+    c.set('b', 4);
+    c.set('c', 4);
+    expect(c.get('a')).toBeUndefined();
+    expect(c.size).toBe(2);
+    c.set('huge', 50);
+    expect(c.size).toBe(1);
+    expect(c.get('huge')).toBe(50);
+    c.set('huge', 1);
+    c.set('d', 2);
+    expect(c.size).toBe(2);
+  });
+});
