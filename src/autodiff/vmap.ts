@@ -30,6 +30,14 @@ const RESHAPES = new Set(['reshape', 'squeeze', 'unsqueeze', 'reshape_like']);
  */
 const SMALL_PRODUCT = 16384;
 
+const LOSSES = new Set(['mse', 'binary_cross_entropy_with_logits', 'softmax_cross_entropy']);
+
+/** Rank of a loss's per-example output (reduction 'none'), from the unbatched operand shapes. */
+function perExampleRank(op: string, ins: { shape: number[] }[]): number {
+  if (op === 'softmax_cross_entropy') return ins[0]!.shape.length - 1;
+  return Math.max(...ins.map((v) => v.shape.length));
+}
+
 export interface VmapResult {
   graph: Graph;
   /** Whether each output of the graph carries the batch axis. */
@@ -156,6 +164,26 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
       set(true);
     } else if (op === 'sum_to_like') {
       sumTo(x, true);
+      set(true);
+    } else if (LOSSES.has(op)) {
+      // Per-example losses batch like any op once every operand carries the batch axis; the reduction must then skip
+      // that axis, so it runs as its own node.
+      const rank = op === 'mse' ? Math.max(...ins.map((v) => v.shape.length)) : -1;
+      const operands = ins.map((v) => {
+        if (rank < 0) return tile(name, v);
+        if (v.batched) return lift(name, v, rank);
+        return emit(fresh(name), 'broadcast_to', [v.name], { shape: [K, ...Array(rank - v.shape.length).fill(1), ...v.shape] });
+      });
+      const reduction = (attrs.reduction as string | undefined) ?? 'mean';
+      const perAttrs: Record<string, unknown> = { ...attrs, reduction: 'none' };
+      if (op === 'softmax_cross_entropy') perAttrs.axis = axisOf(attrs.axis, x.shape.length, -1) + 1;
+      if (reduction === 'none') {
+        emit(name, op, operands, perAttrs);
+      } else {
+        const per = emit(fresh(name), op, operands, perAttrs);
+        const perRank = perExampleRank(op, ins);
+        emit(name, reduction === 'sum' ? 'sum' : 'mean', [per], { axes: Array.from({ length: perRank }, (_, i) => i + 1), keepdims: false });
+      }
       set(true);
     } else if (op === 'argmax' || op === 'argmin') {
       if (attrs.axis === null || attrs.axis === undefined) {

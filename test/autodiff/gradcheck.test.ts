@@ -98,10 +98,15 @@ describe('gradcheck', () => {
     const r1 = await gradcheckWith(fast.core, F32, f32Inputs(), 'loss', ['x', 'w']);
     expect(r1.ok).toBe(true);
     expect(fast.evals.length).toBe(2);
-    // mse has no batching rule: 2 x 3 elements, two passes each
+    // gather with batched indices has no batching rule (indices are data here): 3 elements, two passes each
     const g: Graph = {
       inputs: { a: { shape: [3], datatype: 'FP64' }, b: { shape: [3], datatype: 'FP64' } },
-      nodes: [{ name: 'm', op: 'mse', inputs: ['a', 'b'] }, { name: 'e', op: 'exp', inputs: ['m'] }],
+      nodes: [
+        { name: 'i', op: 'argmax', inputs: ['a'], attrs: { axis: 0, keepdims: true } },
+        { name: 'bi', op: 'gather', inputs: ['b', 'i'] },
+        { name: 'm', op: 'mse', inputs: ['a', 'bi'] },
+        { name: 'e', op: 'exp', inputs: ['m'] },
+      ],
       outputs: ['e'],
     };
     const slow = counting();

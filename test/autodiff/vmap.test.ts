@@ -59,9 +59,54 @@ describe('batched jacobian equals one pass per basis vector, for every op sample
 /** Ops whose derivative graphs contain an op without a batching rule: these Jacobians run one pass per vector. */
 const KNOWN_UNBATCHED: string[] = [];
 
+describe('vmapGraph of forward graphs: row k of the batched result is the op applied to row k', () => {
+  const unsupported: string[] = [];
+  for (const { op, s, k } of ALL_OPS.flatMap((o) => o.samples.map((sm, j) => ({ op: o, s: sm, k: j })))) {
+    it(`${op.name} #${k}`, async () => {
+      const r = rng(2000 + k);
+      const names = s.inputs.map((_, i) => `in${i}`);
+      const inputs = Object.fromEntries(s.inputs.map((si, i) => [names[i]!, sampleTensor(si, r)]));
+      const seed = names.find((n) => isFloat(inputs[n]!.dtype));
+      if (seed === undefined) return;
+      const graph: Graph = {
+        inputs: Object.fromEntries(names.map((n) => [n, { shape: inputs[n]!.shape as number[], datatype: inputs[n]!.dtype }])),
+        nodes: [{ name: 'out', op: op.name, inputs: names, attrs: (s.attrs ?? {}) as Record<string, unknown> }],
+        outputs: ['out'],
+      };
+      const K = 3;
+      const rows = Array.from({ length: K }, (_, b) => (b === 0 ? inputs[seed]! : sampleTensor({ ...s.inputs[names.indexOf(seed)]!, values: undefined }, r)));
+      const shapes = engine.shapes(graph, inputs).values;
+      let vm;
+      try {
+        vm = vmapGraph(graph, [seed], shapes, K);
+      } catch (e) {
+        if (!(e instanceof Unbatchable)) throw e;
+        unsupported.push(op.name);
+        return;
+      }
+      const stacked = tensor('FP64', [K, ...rows[0]!.shape], Float64Array.from(rows.flatMap((t) => Array.from(t.data as Float64Array))));
+      const batched = (await engine.evaluate(vm.graph, { ...inputs, [seed]: stacked })).outputs.out!;
+      for (let b = 0; b < K; b++) {
+        const one = (await engine.evaluate(graph, { ...inputs, [seed]: rows[b]! })).outputs.out!;
+        if (vm.batchedOutputs.out) {
+          expect(batched.shape).toEqual([K, ...one.shape]);
+          const n = numel(one.shape);
+          const row = tensor(one.dtype, one.shape, batched.data.slice(b * n, (b + 1) * n) as Float64Array);
+          expectClose(row, one, 1e-12);
+        } else {
+          expectClose(batched, one, 1e-12);
+        }
+      }
+    });
+  }
+  it('has a rule for every op sample of the registry', () => {
+    expect([...new Set(unsupported)].sort()).toEqual([]);
+  });
+});
+
 describe('vmapGraph', () => {
   it('refuses ops it has no rule for', () => {
-    const g: Graph = { inputs: { s: {} }, nodes: [{ name: 'y', op: 'softmax_cross_entropy', inputs: ['s', 's'] }], outputs: ['y'] };
+    const g: Graph = { inputs: { s: {} }, nodes: [{ name: 'y', op: 'conv_not_in_v1', inputs: ['s', 's'] }], outputs: ['y'] };
     expect(() => vmapGraph(g, ['s'], { s: { shape: [2, 3], datatype: 'FP64' }, y: { shape: [], datatype: 'FP64' } }, 4)).toThrow(Unbatchable);
   });
 
