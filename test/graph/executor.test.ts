@@ -163,3 +163,17 @@ describe('shapes', () => {
     expect(r.peakBytes).toBe(4 + 4 * 65536 * 65536 * 64);
   });
 });
+
+describe('runtime cast errors', () => {
+  test('casting NaN to an integer type is INVALID_CAST naming the node', async () => {
+    const graph: Graph = {
+      inputs: { x: { shape: [2], datatype: 'FP32' } },
+      nodes: [{ name: 'asint', op: 'cast', inputs: ['x'], attrs: { to: 'INT32' } }],
+    };
+    const e = await failure(evaluate(graph, { x: tensor('FP32', [2], [1, NaN]) }));
+    expect(e.code).toBe('INVALID_CAST');
+    expect(e.message).toContain('asint');
+    expect(e.message).toContain('cast');
+    expect(e.errors?.[0]?.path).toBe('graph.nodes[0]');
+  });
+});
