@@ -247,7 +247,10 @@ export class GradserveClient {
       } catch (e) {
         if (timedOut) throw new GradserveClientError({ code: 'TIMEOUT', status: 0, detail: `${method} ${path}: no answer within ${this.opts.timeoutMs} ms` }, { cause: e });
         if (ctrl.signal.aborted) throw new GradserveClientError({ code: 'ABORTED', status: 0, detail: `${method} ${path}: aborted by the caller` }, { cause: e });
-        throw new GradserveClientError({ code: 'NETWORK_ERROR', status: 0, detail: `${method} ${path}: ${(e as Error).message}` }, { cause: e });
+        // Node's fetch says only "fetch failed"; the useful part (ECONNREFUSED, ENOTFOUND) is in its cause.
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        const why = [(e as Error).message, cause?.code ?? cause?.message].filter(Boolean).join(': ');
+        throw new GradserveClientError({ code: 'NETWORK_ERROR', status: 0, detail: `${method} ${this.baseUrl}${path}: ${why}` }, { cause: e });
       }
       if (!res.ok && !allowStatus.includes(res.status)) throw await errorFromResponse(res);
       try {

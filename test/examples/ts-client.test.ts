@@ -3,6 +3,7 @@
  * encodings, typed errors, API keys and the KServe v2 surface.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -175,8 +176,15 @@ describe('TypeScript client (gradserve/client) against a live server', () => {
   });
 
   it('transport failures are typed too: NETWORK_ERROR, TIMEOUT and ABORTED', async () => {
-    const dead = new GradserveClient('http://127.0.0.1:9'); // discard port: nothing listens
-    expect(((await dead.ops().catch((e: unknown) => e)) as GradserveClientError).code).toBe('NETWORK_ERROR');
+    // A port that was just free: nothing listens there any more.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const dead = new GradserveClient(`http://127.0.0.1:${port}`);
+    const down = (await dead.ops().catch((e: unknown) => e)) as GradserveClientError;
+    expect(down.code).toBe('NETWORK_ERROR');
+    expect(down.detail).toContain(`127.0.0.1:${port}/v1/ops: fetch failed: ECONNREFUSED`);
     // A fetch that never answers until aborted, to exercise the client's own clock and the caller's signal.
     const hang: typeof fetch = (_u, init) => new Promise((_r, reject) => init?.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
     const slow = new GradserveClient({ baseUrl: server.url, fetch: hang, timeoutMs: 50 });
