@@ -6,7 +6,7 @@
  */
 import type { GradcheckFigures, GradcheckOptions, GradcheckResult, RunOptions, Tensors } from '../engine.types.js';
 import { GradserveError, fail } from '../errors.js';
-import { DEFAULT_MEMORY_BUDGET_BYTES, MAX_CHUNK_BYTES } from './jacobian.js';
+import { DEFAULT_MEMORY_BUDGET_BYTES, MAX_CHUNK_BYTES, chunkCap } from './jacobian.js';
 import { Unbatchable, vmapGraph } from './vmap.js';
 import { engineCore } from './core.js';
 import type { Graph, InputSpec, NodeSpec, WireTensor } from '../graph/types.js';
@@ -97,7 +97,7 @@ async function numericGradient(
   const g = pruneTo(graph, of);
   const specs = tensorSpecs(inputs);
   const single = core.shapes(g, specs);
-  const chunk = Math.max(1, Math.min(n, Math.floor(budget / Math.max(1, 2 * single.peakBytes))));
+  const chunk = Math.max(1, Math.min(n, Math.floor(budget / Math.max(1, 2 * single.peakBytes)), Math.floor(chunkCap(single.values, opts) / 2)));
   if (chunk > 1) {
     try {
       for (let start = 0; start < n; start += chunk) {

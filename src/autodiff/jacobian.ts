@@ -186,6 +186,13 @@ export async function jacobianWithReport(
   return { result: { outputs: ordered, jacobians: jac as Record<string, Tensors>, mode: used }, report };
 }
 
+/** Largest chunk whose batched values all stay within maxTensorElements (the per-vector pass would pass the check). */
+export function chunkCap(values: Record<string, ValueInfo>, opts: RunOptions): number {
+  if (opts.maxTensorElements === undefined) return Infinity;
+  const biggest = Math.max(1, ...Object.values(values).map((v) => numel(v.shape)));
+  return Math.max(1, Math.floor(opts.maxTensorElements / biggest));
+}
+
 /** Standard basis vectors [start, start + count) of a value with `info`'s shape, stacked on a leading axis. */
 function basisChunk(info: ValueInfo, start: number, count: number, batched: boolean): Tensor {
   const n = numel(info.shape);
@@ -227,7 +234,7 @@ async function runBasis(
   const single = core.shapes(plan.graph, specs);
   const fixedBytes = Object.values(plan.fixed).reduce((s, t) => s + t.data.byteLength, 0);
   const perVector = Math.max(1, single.peakBytes - fixedBytes);
-  let chunk = Math.max(1, Math.min(basis, maxChunk, Math.floor(availBytes / perVector)));
+  let chunk = Math.max(1, Math.min(basis, maxChunk, Math.floor(availBytes / perVector), chunkCap(single.values, opts)));
   writeConstants(0, basis);
 
   let reason: string | undefined;

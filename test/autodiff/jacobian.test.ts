@@ -4,6 +4,7 @@ import { engine } from '../../src/index.js';
 import { jacobianWith, jacobianWithReport } from '../../src/autodiff/jacobian.js';
 import type { EngineCore } from '../../src/autodiff/linear_plan.js';
 import { GradserveError } from '../../src/errors.js';
+import type { RunOptions } from '../../src/engine.types.js';
 import type { Graph } from '../../src/graph/types.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { basis, expectClose, randTensor, randomProblem, rng } from './helpers.js';
@@ -76,6 +77,37 @@ describe('jacobian equals stacked VJPs', () => {
     expect(report.groups[0]!.batched).toBe(true);
     expect(report.groups[0]!.passes).toBeGreaterThan(1);
     expect(report.groups[0]!.chunk).toBeLessThan(30);
+    expectClose(result.jacobians.y!.w!, full.jacobians.y!.w!, 1e-12);
+  });
+});
+
+describe('run options', () => {
+  it('reports to onPlan and onExecuted exactly once per call (admission holds one reservation per request)', async () => {
+    const inputs = mlpInputs(8);
+    const loss: Graph = { ...MLP, nodes: [...MLP.nodes, { name: 's', op: 'sum', inputs: ['y'] }] };
+    const calls = async (fn: (o: RunOptions) => Promise<unknown>): Promise<[number, number, number]> => {
+      let plans = 0;
+      let execs = 0;
+      let peak = 0;
+      await fn({ onPlan: (c) => { plans++; peak = c.peakBytes; }, onExecuted: () => { execs++; } });
+      return [plans, execs, peak];
+    };
+    for (const mode of ['forward', 'reverse'] as const) {
+      const [p, e, peak] = await calls((o) => engine.jacobian(MLP, inputs, ['y'], ['w', 'x'], mode, o));
+      expect([p, e]).toEqual([1, 1]);
+      expect(peak).toBeGreaterThanOrEqual(5 * 36 * 8); // at least the result
+    }
+    expect((await calls((o) => engine.hessian(loss, inputs, 's', ['b'], o))).slice(0, 2)).toEqual([1, 1]);
+    expect((await calls((o) => engine.hvp(loss, inputs, 's', { b: inputs.b! }, o)))[0]).toBe(1);
+    expect((await calls((o) => engine.gradcheck(loss, inputs, 's', ['b'], {}, o)))[0]).toBe(1);
+  });
+
+  it('keeps batched values within maxTensorElements by shrinking the chunk', async () => {
+    const inputs = mlpInputs(9);
+    const full = await jacobianWith(engine, MLP, inputs, ['y'], ['w'], 'forward');
+    const { result, report } = await jacobianWithReport(engine, MLP, inputs, ['y'], ['w'], 'forward', { maxTensorElements: 150 });
+    expect(report.groups[0]!.chunk).toBeLessThanOrEqual(5); // the tangent of w alone has 30 elements
+    expect(report.groups[0]!.batched).toBe(true);
     expectClose(result.jacobians.y!.w!, full.jacobians.y!.w!, 1e-12);
   });
 });
