@@ -1,8 +1,10 @@
 /**
  * Body parsing and schema validation.
  *
- * JSON: plain `JSON.parse` on the whole body, then a prototype-poisoning check only when the text mentions
- * `__proto__` or `prototype` (a substring search runs at memory speed; a full regex scan of a 90 MB body does not).
+ * JSON: `JSON.parse`, then a prototype-poisoning check only when the body mentions `__proto__` or `prototype` (a
+ * substring search runs at memory speed; the regex scans of Fastify's default parser cost 10-40% on large bodies).
+ * A byte-level parser of numeric arrays written in JS was measured and lost to V8's JSON.parse, so large tensors are
+ * best sent as `b64` (bench/http/json-parse.mjs has the figures).
  * Every content type is read as JSON so that `curl -d @body.json` (form content type) just works; the Triton binary
  * tensor extension (`Inference-Header-Content-Length`) splits the body into a JSON header and raw tensor bytes.
  */
@@ -20,22 +22,30 @@ declare module 'fastify' {
 
 export const BINARY_HEADER = 'inference-header-content-length';
 
-export function parseJsonText(text: string): unknown {
-  if (text.length === 0 || text.trim().length === 0) {
-    throw new GradserveError('INVALID_JSON', 'the request body is empty; send a JSON object');
-  }
+/** Parses a JSON body (a string or its UTF-8 bytes); every failure is INVALID_JSON. */
+export function parseJsonText(body: string | Buffer): unknown {
+  const buf = typeof body === 'string' ? undefined : body;
+  const empty = buf !== undefined ? isBlank(buf) : (body as string).trim().length === 0;
+  if (empty) throw new GradserveError('INVALID_JSON', 'the request body is empty; send a JSON object');
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(buf === undefined ? (body as string) : buf.toString('utf8'));
   } catch (e) {
     const msg = (e as Error).message;
-    const hint = /\b(NaN|Infinity)\b/.test(text) && /Unexpected token|not valid JSON/.test(msg)
-      ? ' (non-finite numbers must be the strings "NaN", "Infinity", "-Infinity")'
-      : '';
+    const nonFinite = /\b(NaN|Infinity)\b/.test(msg) || /Unexpected token '?[NI]/.test(msg);
+    const hint = nonFinite ? ' (non-finite numbers must be the strings "NaN", "Infinity", "-Infinity")' : '';
     throw new GradserveError('INVALID_JSON', `the request body is not valid JSON: ${msg}${hint}`);
   }
-  if (text.includes('__proto__') || text.includes('prototype')) checkPoison(value);
+  if (body.includes('__proto__') || body.includes('prototype')) checkPoison(value);
   return value;
+}
+
+function isBlank(buf: Buffer): boolean {
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+  }
+  return true;
 }
 
 /** Rejects `__proto__` keys and `constructor.prototype`, as Fastify's default parser does. */
@@ -67,9 +77,9 @@ function parseBody(req: FastifyRequest, buf: Buffer): unknown {
       throw new GradserveError('INVALID_REQUEST', `Inference-Header-Content-Length ${String(header)} does not fit a body of ${buf.length} bytes`);
     }
     req.binaryPayload = buf.subarray(n);
-    return parseJsonText(buf.toString('utf8', 0, n));
+    return parseJsonText(buf.subarray(0, n));
   }
-  return parseJsonText(buf.toString('utf8'));
+  return parseJsonText(buf);
 }
 
 export function installBodyParsing(app: FastifyInstance): void {

@@ -1,0 +1,52 @@
+/** Body parsing and request-path formatting. */
+import { describe, expect, it } from 'vitest';
+import { GradserveError } from '../../src/errors.js';
+import { formatPath, parseJsonText } from '../../src/server/body.js';
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(GradserveError);
+    return (e as GradserveError).code;
+  }
+  return 'none';
+}
+
+describe('parseJsonText', () => {
+  it('parses strings and bytes alike, large bodies included', () => {
+    const xs = Array.from({ length: 100_000 }, (_, i) => Math.sin(i));
+    const text = JSON.stringify({ inputs: { x: { shape: [xs.length], data: xs } } });
+    expect(parseJsonText(text)).toStrictEqual(JSON.parse(text));
+    expect(parseJsonText(Buffer.from(text))).toStrictEqual(JSON.parse(text));
+    expect(parseJsonText(Buffer.from('{"ü": "€"}'))).toEqual({ 'ü': '€' });
+  });
+
+  it('rejects empty, blank, invalid and non-finite-token bodies as INVALID_JSON', () => {
+    expect(code(() => parseJsonText(''))).toBe('INVALID_JSON');
+    expect(code(() => parseJsonText(Buffer.from(' \n\t')))).toBe('INVALID_JSON');
+    expect(code(() => parseJsonText('{"a": '))).toBe('INVALID_JSON');
+    expect(code(() => parseJsonText('{"a": -Infinity}'))).toBe('INVALID_JSON');
+    try {
+      parseJsonText('{"a": [1, NaN]}');
+    } catch (e) {
+      expect((e as GradserveError).detail).toMatch(/"NaN", "Infinity", "-Infinity"/);
+    }
+  });
+
+  it('rejects prototype poisoning but not innocent mentions', () => {
+    expect(code(() => parseJsonText('{"a": {"__proto__": {"x": 1}}}'))).toBe('INVALID_JSON');
+    expect(code(() => parseJsonText('{"a": [{"constructor": {"prototype": {"x": 1}}}]}'))).toBe('INVALID_JSON');
+    expect(parseJsonText('{"name": "__proto__ and prototype are fine as values"}')).toEqual({ name: '__proto__ and prototype are fine as values' });
+    expect(parseJsonText('{"constructor": 1}')).toEqual({ constructor: 1 });
+  });
+});
+
+describe('formatPath', () => {
+  it('writes object keys with dots and array indices in brackets', () => {
+    expect(formatPath(['graph', 'nodes', 2, 'inputs', 1])).toBe('graph.nodes[2].inputs[1]');
+    expect(formatPath(['inputs', 'x', 'data'])).toBe('inputs.x.data');
+    expect(formatPath([0, 'a'])).toBe('[0].a');
+    expect(formatPath([])).toBe('');
+  });
+});
