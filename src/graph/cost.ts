@@ -45,6 +45,7 @@ export function estimateCost(steps: readonly PlannedStep[], metas: Metas, leaves
   let totalBytes = live;
   let peak = live;
   // a buffer is released when the last value sharing it is freed
+  const leafSet = new Set(leaves);
   const root = new Map<string, string>();
   const holders = new Map<string, number>();
   for (const s of steps) {
@@ -68,7 +69,7 @@ export function estimateCost(steps: readonly PlannedStep[], metas: Metas, leaves
       const r = root.get(f) ?? f;
       const h = (holders.get(r) ?? 1) - 1;
       holders.set(r, h);
-      if (h === 0 && !leaves.includes(r)) live -= bytesOf(metas.get(r)!);
+      if (h === 0 && !leafSet.has(r)) live -= bytesOf(metas.get(r)!);
     }
   }
   return { flops, peakBytes: peak, totalBytes };

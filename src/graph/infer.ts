@@ -37,7 +37,7 @@ export function inputMetasFromTensors(c: CompiledGraph, tensors: Record<string, 
     }
   }
   for (const [name, decl] of c.inputs) {
-    const t = tensors[name];
+    const t = Object.hasOwn(tensors, name) ? tensors[name] : undefined;
     if (t === undefined) fail('MISSING_INPUT', `graph input "${name}" has no tensor`, `${prefix}.${name}`);
     checkAgainstDeclaration(name, t, decl, `${prefix}.${name}`);
     metas.set(name, { shape: [...t.shape], dtype: t.dtype });

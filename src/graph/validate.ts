@@ -160,8 +160,8 @@ function topoSort(nodes: Map<string, CompiledNode>, list: CompiledNode[]): Compi
   }
   const ready = list.filter((n) => indegree.get(n.name) === 0).map((n) => n.name);
   const order: CompiledNode[] = [];
-  while (ready.length > 0) {
-    const name = ready.shift()!;
+  for (let head = 0; head < ready.length; head++) {
+    const name = ready[head]!;
     order.push(nodes.get(name)!);
     for (const c of consumers.get(name) ?? []) {
       const d = indegree.get(c)! - 1;
@@ -170,7 +170,8 @@ function topoSort(nodes: Map<string, CompiledNode>, list: CompiledNode[]): Compi
     }
   }
   if (order.length < list.length) {
-    const remaining = new Set(list.filter((n) => !order.includes(n)).map((n) => n.name));
+    const ordered = new Set(order);
+    const remaining = new Set(list.filter((n) => !ordered.has(n)).map((n) => n.name));
     const cycle = findCycle(remaining, nodes);
     const first = nodes.get(cycle[0]!)!;
     const detail =
