@@ -275,7 +275,9 @@ async function testKubePlay(eng) {
     assert(env === cm, `GRADSERVE_SERVER_MEMORY in the pod is "${env}", the ConfigMap says "${cm}"`);
     const write = eng.exec(['exec', ctr, 'sh', '-c', 'touch /models/probe'], { timeoutMs: 20_000 });
     assert(write.code !== 0, 'the model repository is writable from the pod; it must be mounted read-only');
-    return `port ${port}: ready, seed VJP ok, /v2/models/linear from the read-only repository, ConfigMap applied`;
+    const rootWrite = eng.exec(['exec', ctr, 'sh', '-c', 'touch /app/probe'], { timeoutMs: 20_000 });
+    assert(rootWrite.code !== 0, 'the root filesystem is writable from the pod; readOnlyRootFilesystem is not applied');
+    return `port ${port}: ready, seed VJP ok, /v2/models/linear from the read-only repository, read-only root, ConfigMap applied`;
   });
   await check('podman kube down removes the pod', () => {
     const down = eng.exec(['kube', 'down', rendered], { timeoutMs: 120_000 });

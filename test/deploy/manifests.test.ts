@@ -117,7 +117,10 @@ describe('deploy/kubernetes', () => {
     expect(play.spec.replicas).toBe(1);
     expect(pPod.terminationGracePeriodSeconds).toBe(pod.terminationGracePeriodSeconds);
     expect(pPod.securityContext.runAsUser).toBe(pod.securityContext.runAsUser);
-    for (const key of ['name', 'args', 'envFrom', 'resources', 'lifecycle'] as const) expect(pc[key], key).toEqual(container[key]);
+    for (const key of ['name', 'args', 'envFrom', 'resources', 'lifecycle', 'securityContext', 'volumeMounts'] as const) {
+      expect(pc[key], key).toEqual(container[key]);
+    }
+    expect(pPod.volumes.find((v: Doc) => v.name === 'tmp')).toEqual(pod.volumes.find((v: Doc) => v.name === 'tmp'));
     expect(pc.ports).toEqual([{ containerPort: 8080, hostIP: '127.0.0.1', hostPort: 8080 }]);
     // exec probes doing the same HTTP checks (podman would turn httpGet into curl, which the image lacks)
     expect(pc.readinessProbe.exec.command.join(' ')).toContain('http://127.0.0.1:8080/v2/health/ready');
