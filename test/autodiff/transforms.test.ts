@@ -189,3 +189,28 @@ describe('forward mode', () => {
     expect(direct.gradients.b!.shape).toEqual([2]);
   });
 });
+
+describe('composed transforms and transform errors', () => {
+  test('forward over reverse: jvp of the grad graph is a Hessian-vector product', async () => {
+    const { b, x } = vec();
+    const g = b.output(x.mul(x).mul(x).sum().add(x.sin().sum()).as('f')).build();
+    const g1 = transform(g, { transform: 'grad', of: 'f', wrt: ['x'] });
+    const v = [0.5, -1, 2, 0.25, 1];
+    const r = await jvp(g1, { x: f64([5], xs) }, { x: f64([5], v) }, ['grad:x']);
+    [...r.tangents['grad:x']!.data].forEach((t, i) => expect(t).toBeCloseTo((6 * xs[i]! - Math.sin(xs[i]!)) * v[i]!, 12));
+    const sym = transform(g1, { transform: 'jvp', wrt: ['x'], of: ['grad:x'] });
+    expect(sym.outputs).toEqual(['tangent:grad:x']);
+    const viaGraph = await evaluate(sym, { x: f64([5], xs), 'tangent:x': f64([5], v) });
+    expect([...viaGraph.outputs['tangent:grad:x']!.data]).toEqual([...r.tangents['grad:x']!.data]);
+  });
+
+  test('symbolic transforms need declared ranks and datatypes; bad specs are request errors', () => {
+    const undeclared: Graph = { inputs: { x: { datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'sum', inputs: ['x'] }] };
+    expect(() => transform(undeclared, { transform: 'grad', of: 'y', wrt: ['x'] })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH', errors: [expect.objectContaining({ path: 'graph.inputs.x' })] }));
+    const g: Graph = { inputs: { x: { shape: [null], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'exp', inputs: ['x'] }] };
+    expect(() => transform(g, { transform: 'grad', of: 'y', wrt: ['x'] })).toThrow(expect.objectContaining({ code: 'NOT_SCALAR' }));
+    expect(() => transform(g, { transform: 'vjp', of: ['y'], wrt: ['q'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_VALUE', errors: [expect.objectContaining({ path: 'wrt[0]' })] }));
+    expect(() => transform(g, { transform: 'jvp', wrt: ['y'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_VALUE', errors: [expect.objectContaining({ path: 'wrt[0]' })] }));
+    expect(() => transform(g, { transform: 'hessian' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', errors: [expect.objectContaining({ path: 'transform' })] }));
+  });
+});
