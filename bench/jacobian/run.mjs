@@ -64,6 +64,8 @@ async function timed(fn) {
   return { ms: Math.min(...ts), out };
 }
 
+// torch runs before and after gradserve's cases and keeps its better time, so load spikes do not favour gradserve.
+const torch = runTorch();
 const sum = (t) => t.data.reduce((s, e) => s + Number(e), 0);
 const ours = {};
 const check = {};
@@ -90,16 +92,24 @@ for (const mode of ['forward', 'reverse', 'auto']) {
   check.hvp_sum = sum(r.out.hvp.w);
 }
 
-const py = spawnSync('/usr/bin/python3', [join(root, 'bench', 'jacobian', 'torch_peer.py')], {
-  input: JSON.stringify({ n, reps, threads: info.threads, x: [...x], w: [...w], b: [...b], v: [...v] }),
-  maxBuffer: 1 << 26,
-  encoding: 'utf8',
-});
-if (py.status !== 0) {
-  console.error(py.stderr);
-  process.exit(1);
+function runTorch() {
+  const py = spawnSync('/usr/bin/python3', [join(root, 'bench', 'jacobian', 'torch_peer.py')], {
+    input: JSON.stringify({ n, reps, threads: info.threads, x: [...x], w: [...w], b: [...b], v: [...v] }),
+    maxBuffer: 1 << 26,
+    encoding: 'utf8',
+  });
+  if (py.status !== 0) {
+    console.error(py.stderr);
+    process.exit(1);
+  }
+  return JSON.parse(py.stdout);
 }
-const torch = JSON.parse(py.stdout);
+
+
+{
+  const again = runTorch();
+  for (const [k, ms] of Object.entries(again.ms)) torch.ms[k] = Math.min(torch.ms[k] ?? Infinity, ms);
+}
 
 console.log(`tanh MLP layer n=${n}, FP32, best of ${reps}; kernels: ${info.blas}, ${info.simd}, ${info.threads} thread(s); torch ${torch.torch}, ${torch.threads} thread(s)`);
 const rows = [
