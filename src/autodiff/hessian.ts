@@ -79,6 +79,10 @@ export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, o
     const path = `vectors.${n}`;
     const v = lookup(shapes.values, n, path, 'vector for');
     requireFloat(v, n, path, 'wrt');
+    if (!Object.prototype.hasOwnProperty.call(graph.inputs ?? {}, n)) {
+      // forward-over-reverse seeds tangents, and tangents live on graph inputs
+      fail('UNKNOWN_VALUE', `${path}: "${n}" is a node, not a graph input; Hessian-vector products are taken with respect to graph inputs`, path);
+    }
     const t = vectors[n]!;
     if (t.shape.length !== v.shape.length || t.shape.some((d, i) => d !== v.shape[i])) {
       fail('SHAPE_MISMATCH', `${path}: the vector has shape ${fmtShape(t.shape)} but "${n}" has shape ${fmtShape(v.shape)}`, path);

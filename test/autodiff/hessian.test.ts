@@ -156,6 +156,7 @@ describe('hvp', () => {
     expect((e2 as GradserveError).detail).toContain('[4]');
     expect((e2 as GradserveError).detail).toContain('[3]');
     await expect(engine.hvp(MLP, inputs, 'loss', { nope: tensor('FP64', [3], [1, 2, 3]) })).rejects.toMatchObject({ code: 'UNKNOWN_VALUE', errors: [{ path: 'vectors.nope' }] });
+    await expect(engine.hvp(MLP, inputs, 'loss', { pre: tensor('FP64', [3, 3]) })).rejects.toMatchObject({ code: 'UNKNOWN_VALUE', errors: [{ path: 'vectors.pre' }] });
     await expect(engine.hvp(MLP, inputs, 'nope', v)).rejects.toMatchObject({ code: 'UNKNOWN_VALUE', errors: [{ path: 'of' }] });
     const gi: Graph = {
       inputs: { x: { shape: [3], datatype: 'FP64' }, k: { shape: [3], datatype: 'INT64' } },
