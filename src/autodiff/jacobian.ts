@@ -145,9 +145,11 @@ export async function jacobianWithReport(
     const plan = await planLinear(core, pinned, derived, [seed], inputs, gi === 0 ? wanted : [], inner);
     if (gi === 0) primal = plan.primal;
     const seedInfo = used === 'reverse' ? ofInfo[gi]! : wrtInfo[gi]!;
-    const avail = Math.min(MAX_CHUNK_BYTES, budget - working);
+    // What the passes may use beside the result: the primal values they read plus one chunk's working set.
+    const room = budget - resultBytes;
+    const refuse = (passBytes: number): never => tooLarge(what, describe(), resultBytes, passBytes, budget, wayOut);
     const layout = used === 'reverse' ? 'rows' : 'cols';
-    const group = await runBasis(core, plan, seed, seedInfo, layout, avail, jopts.maxChunk ?? Infinity, inner, (start, count, outName, t, constant) => {
+    const group = await runBasis(core, plan, seed, seedInfo, layout, room, refuse, jopts.maxChunk ?? Infinity, inner, (start, count, outName, t, constant) => {
       // Outputs are grad:<wrt> (reverse: rows [start, start+count) of J[name][wrt], laid out [count, N_wrt]) or
       // tangent:<of> (forward: columns of J[of][name], laid out [N_of, count]).
       const i = used === 'reverse' ? gi : of.indexOf(outName.slice('tangent:'.length));
@@ -214,7 +216,8 @@ async function runBasis(
   seed: string,
   seedInfo: ValueInfo,
   layout: 'rows' | 'cols',
-  availBytes: number,
+  roomBytes: number,
+  refuse: (passBytes: number) => never,
   maxChunk: number,
   opts: RunOptions,
   write: ChunkWriter,
@@ -233,7 +236,10 @@ async function runBasis(
   const specs: Record<string, ValueInfo> = { ...tensorSpecs(plan.fixed), [seed]: { shape: [...seedInfo.shape], datatype: seedInfo.datatype as DType } };
   const single = core.shapes(plan.graph, specs);
   const fixedBytes = Object.values(plan.fixed).reduce((s, t) => s + t.data.byteLength, 0);
+  // Even one vector per pass must fit beside the result: a chunked Jacobian never goes over the budget.
+  if (single.peakBytes > roomBytes) refuse(single.peakBytes);
   const perVector = Math.max(1, single.peakBytes - fixedBytes);
+  const availBytes = Math.min(MAX_CHUNK_BYTES, roomBytes - fixedBytes);
   let chunk = Math.max(1, Math.min(basis, maxChunk, Math.floor(availBytes / perVector), chunkCap(single.values, opts)));
   writeConstants(0, basis);
 

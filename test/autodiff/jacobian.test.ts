@@ -112,6 +112,41 @@ describe('run options', () => {
   });
 });
 
+describe('memory budget', () => {
+  it('never plans a pass that would take the result plus its working set over the budget', async () => {
+    const inputs = mlpInputs(12);
+    const full = await jacobianWith(engine, MLP, inputs, ['y'], ['w', 'x'], 'forward');
+    const resultBytes = 5 * (30 + 6) * 8;
+    const passes: Record<string, number> = {};
+    for (const budget of [1500, 4000, 6000, 9000, 20000, 1 << 20]) {
+      for (const mode of ['forward', 'reverse'] as const) {
+        const peaks: number[] = [];
+        const core: EngineCore = {
+          ...engine,
+          evaluate: (g, i, o, opts) => {
+            const specs = Object.fromEntries(Object.entries(i).map(([k, t]) => [k, { shape: [...t.shape], datatype: t.dtype }]));
+            peaks.push(engine.shapes({ ...g, outputs: o ?? g.outputs }, specs).peakBytes);
+            return engine.evaluate(g, i, o, opts);
+          },
+        };
+        const res = await jacobianWith(core, MLP, inputs, ['y'], ['w', 'x'], mode, { memoryBudgetBytes: budget }).catch((e: unknown) => e);
+        if (res instanceof GradserveError) {
+          expect(res.code).toBe('TOO_LARGE');
+          continue;
+        }
+        const r = res as Awaited<ReturnType<typeof jacobianWith>>;
+        passes[`${mode}@${budget}`] = peaks.length;
+        expect(resultBytes + Math.max(...peaks)).toBeLessThanOrEqual(budget);
+        expectClose(r.jacobians.y!.w!, full.jacobians.y!.w!, 1e-12);
+      }
+    }
+    // the tightest budget is refused, tight ones take more (smaller) chunks, a roomy one a single pass per group
+    expect(passes['forward@1500']).toBeUndefined();
+    expect(passes['forward@4000']).toBeGreaterThan(passes[`forward@${1 << 20}`]!);
+    expect(passes['reverse@4000']).toBeGreaterThan(passes[`reverse@${1 << 20}`]!);
+  });
+});
+
 describe('jacobian result', () => {
   it('has shape of.shape ++ wrt.shape, reports the mode and picks reverse only when of is smaller', async () => {
     const inputs = mlpInputs();
