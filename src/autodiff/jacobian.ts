@@ -115,7 +115,13 @@ export async function jacobianWithReport(
   if (opts.maxTensorElements !== undefined && maxElems > opts.maxTensorElements) {
     fail('TOO_LARGE', `${what} ${describe()} has a block of ${maxElems} elements, over the limit of ${opts.maxTensorElements}; ask for ${wayOut} instead`);
   }
-  if (opts.onPlan) await opts.onPlan({ flops: shapes.flops * 3 * Math.min(ofTotal, wrtTotal), peakBytes: working, totalBytes: working });
+  if (opts.onPlan) {
+    // Admission reserves before anything runs: the result, the forward pass, and chunks of derivative passes (each
+    // about a forward pass per basis vector, capped like the chunks themselves).
+    const basisMax = Math.max(0, ...(used === 'reverse' ? ofInfo : wrtInfo).map((v) => numel(v.shape)));
+    const peakBytes = Math.min(budget, working + Math.min(MAX_CHUNK_BYTES, basisMax * shapes.peakBytes));
+    await opts.onPlan({ flops: shapes.flops * 3 * Math.min(ofTotal, wrtTotal), peakBytes, totalBytes: peakBytes });
+  }
 
   const stats: ExecStats = { nodes: 0, flops: 0, bytes: 0 };
   const inner = innerOptions(opts, stats);
