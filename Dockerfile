@@ -57,7 +57,7 @@ ENV NODE_ENV=production \
 USER 1000:1000
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/v2/health/ready',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.GRADSERVE_PORT||process.env.PORT||8080)+'/v2/health/ready',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form: node is the process that receives SIGTERM (no shell in between) and drains in-flight requests.
 # Run with `--init` (docker/podman) so that a minimal init reaps zombies and forwards signals.
 STOPSIGNAL SIGTERM
