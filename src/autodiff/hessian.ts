@@ -40,7 +40,7 @@ export function checkWrt(values: Record<string, ValueInfo>, wrt: readonly string
 interface GradGraph { g: Graph; grads: string[]; shared: string[]; wanted: string[] }
 
 /** Symbolic grad graphs by (graph, of, wrt): an optimizer loop asking for HVPs pays for the transform once. */
-const gradGraphs = new LruCache<GradGraph>(128);
+const gradGraphs = new LruCache<GradGraph>(32);
 
 /** The grad graph with the original outputs it computes identically appended, so one pass also yields `outputs`. */
 function gradGraph(core: EngineCore, graph: Graph, of: string, wrt: string[]): GradGraph {
