@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { engine } from '../../src/index.js';
+import { jacobianWithReport } from '../../src/autodiff/jacobian.js';
 import { GradserveError } from '../../src/errors.js';
 import type { Graph } from '../../src/graph/types.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
@@ -74,6 +75,15 @@ describe('hessian', () => {
         for (let a = 0; a < ni; a++) for (let b = 0; b < nj; b++) expect(Math.abs(Number(ab[a * nj + b]) - Number(ba[b * ni + a]))).toBeLessThan(1e-12);
       }
     }
+  });
+
+  it('is vectorized: the forward-mode Jacobian of the grad graph takes one pass per wrt, not one per element', async () => {
+    const inputs = mlpInputs(4);
+    const g = engine.transform(MLP, { transform: 'grad', of: 'loss', wrt: WRT });
+    const { result, report } = await jacobianWithReport(engine, g, inputs, WRT.map((w) => `grad:${w}`), WRT, 'forward');
+    expect(report.groups.map((r) => [r.seed, r.batched, r.passes])).toEqual(WRT.map((w) => [`tangent:${w}`, true, 1]));
+    const h = await engine.hessian(MLP, inputs, 'loss', WRT);
+    for (const wi of WRT) for (const wj of WRT) expectClose(h.hessians[wi]![wj]!, result.jacobians[`grad:${wi}`]![wj]!, 0);
   });
 
   it('returns graph.outputs plus of, equal to evaluate', async () => {
