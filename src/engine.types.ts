@@ -34,6 +34,8 @@ export interface ExecStats {
   nodes: number;
   flops: number;
   bytes: number;
+  /** Measured peak of live tensor bytes during the run (distinct buffers, inputs included). */
+  peakBytes?: number;
 }
 
 export type Tensors = Record<string, Tensor>;

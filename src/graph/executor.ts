@@ -85,7 +85,30 @@ function nativeError(e: unknown, node: string, op: string, path: string, ins: Te
 export async function execute(plan: Plan, inputs: Record<string, Tensor>, opts?: RunOptions): Promise<Map<string, Tensor>> {
   const k = await opKernels();
   const env = new Map<string, Tensor>();
-  for (const l of plan.leaves) env.set(l, inputs[l] ?? plan.compiled.constants.get(l)!);
+  // live bytes counted per distinct buffer, since aliasing ops (reshape, identity) share their input's
+  const holders = new Map<ArrayBufferLike, number>();
+  let live = 0;
+  let peak = 0;
+  const hold = (t: Tensor): void => {
+    const b = t.data.buffer;
+    const n = holders.get(b) ?? 0;
+    if (n === 0) live += b.byteLength;
+    holders.set(b, n + 1);
+  };
+  const release = (t: Tensor): void => {
+    const b = t.data.buffer;
+    const n = (holders.get(b) ?? 1) - 1;
+    if (n === 0) {
+      holders.delete(b);
+      live -= b.byteLength;
+    } else holders.set(b, n);
+  };
+  for (const l of plan.leaves) {
+    const t = inputs[l] ?? plan.compiled.constants.get(l)!;
+    env.set(l, t);
+    hold(t);
+  }
+  peak = live;
   const signal = opts?.signal;
   let bytes = 0;
   for (const step of plan.steps) {
@@ -104,12 +127,17 @@ export async function execute(plan: Plan, inputs: Record<string, Tensor>, opts?:
     }
     bytes += out.data.byteLength;
     env.set(n.name, out);
-    for (const f of step.free) env.delete(f);
+    hold(out);
+    if (live > peak) peak = live;
+    for (const f of step.free) {
+      release(env.get(f)!);
+      env.delete(f);
+    }
   }
   if (signal?.aborted) throw abortError(signal);
   const result = new Map<string, Tensor>();
   for (const o of plan.outputs) result.set(o, env.get(o)!);
-  const stats: ExecStats = { nodes: plan.steps.length, flops: plan.cost.flops, bytes };
+  const stats: ExecStats = { nodes: plan.steps.length, flops: plan.cost.flops, bytes, peakBytes: peak };
   opts?.onExecuted?.(stats);
   return result;
 }

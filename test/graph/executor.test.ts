@@ -79,6 +79,10 @@ describe('execution', () => {
     expect(planned!.flops).toBe(stats!.flops);
     expect(planned!.peakBytes).toBeGreaterThan(0);
     expect(planned!.peakBytes).toBeLessThanOrEqual(planned!.totalBytes);
+    // the measured peak of live buffers agrees with the free-at-last-use estimate
+    const inputBytes = Object.values(mlpInputs(2)).reduce((s, t) => s + t.data.byteLength, 0);
+    expect(stats!.peakBytes).toBeGreaterThan(inputBytes);
+    expect(stats!.peakBytes).toBeLessThanOrEqual(planned!.peakBytes);
   });
 
   test('cancellation between nodes: CANCELLED, or the GradserveError given as reason', async () => {
