@@ -181,3 +181,30 @@ describe('runtime cast errors', () => {
     expect(e.errors?.[0]?.path).toBe('graph.nodes[0]');
   });
 });
+
+describe('large work goes through the thread pool', () => {
+  test('results and native errors are the same on the async path', async () => {
+    const n = 256; // 2 * 256² elements of input: above ASYNC_THRESHOLD
+    const a = tensor('FP64', [n, n], Array.from({ length: n * n }, (_, i) => ((i * 7) % 13) - 6));
+    const b = tensor('FP64', [n, n], Array.from({ length: n * n }, (_, i) => ((i * 5) % 11) - 5));
+    const graph: Graph = {
+      inputs: { a: { shape: [n, n], datatype: 'FP64' }, b: { shape: [n, n], datatype: 'FP64' }, i: { shape: [2], datatype: 'INT64' } },
+      nodes: [
+        { name: 'p', op: 'matmul', inputs: ['a', 'b'] },
+        { name: 'rows', op: 'gather', inputs: ['p', 'i'] },
+      ],
+      outputs: ['p', 'rows'],
+    };
+    const { outputs } = await evaluate(graph, { a, b, i: tensor('INT64', [2], [3n, -1n]) });
+    for (const [r, c] of [[0, 0], [3, 17], [255, 254]] as const) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += (a.data[r * n + k] as number) * (b.data[k * n + c] as number);
+      expect(outputs.p!.data[r * n + c]).toBe(s);
+    }
+    expect(outputs.rows!.shape).toEqual([2, n]);
+    expect(outputs.rows!.data[n + 5]).toBe(outputs.p!.data[(n - 1) * n + 5]);
+    const e = await failure(evaluate(graph, { a, b, i: tensor('INT64', [2], [0n, BigInt(n)]) }));
+    expect(e.code).toBe('INDEX_OUT_OF_RANGE');
+    expect(e.message).toContain('rows');
+  });
+});
