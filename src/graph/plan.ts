@@ -22,7 +22,7 @@ export interface Plan {
 
 /** Compiled graphs hold their decoded constants: bounded by count and by those bytes. */
 const compiledCache = new LruCache<CompiledGraph>(256, 1 << 30, constantBytes);
-const planCache = new LruCache<Plan>(512);
+const planCache = new LruCache<Plan>(512, 1 << 30, (p) => constantBytes(p.compiled));
 
 export const caches = { compiled: compiledCache, plans: planCache };
 
