@@ -10,6 +10,7 @@ import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Engine } from '../engine.types.js';
 import { MemoryAdmission } from './admission.js';
 import { installAuth } from './auth.js';
+import { stringifyBig } from './bigjson.js';
 import { installBodyParsing, validatorCompiler } from './body.js';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { createMetrics, installMetrics, type Metrics } from './metrics.js';
@@ -72,8 +73,10 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   });
 
   app.setValidatorCompiler(validatorCompiler);
-  // Responses are built by the handlers; a schema-driven serializer would walk every tensor element again.
-  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // Responses are built by the handlers; a schema-driven serializer would walk every tensor element again. Large
+  // b64 tensors are spliced into a Buffer instead of being copied through JSON.stringify and UTF-8 encoding.
+  app.setSerializerCompiler(() => (data) => stringifyBig(data) as string);
+  app.setReplySerializer((data) => stringifyBig(data) as string);
   installErrorHandling(app, config.bodyLimitBytes);
   installBodyParsing(app);
   installAuth(app, config.apiKeys);

@@ -1,7 +1,8 @@
 /**
  * Body parsing and schema validation.
  *
- * JSON: `JSON.parse`, then a prototype-poisoning check only when the body mentions `__proto__` or `prototype` (a
+ * JSON: `JSON.parse` (bodies over 1 MiB go through bigjson.ts, which cuts the large `b64` strings out of the bytes
+ * first), then a prototype-poisoning check only when the body mentions `__proto__` or `prototype` (a
  * substring search runs at memory speed; the regex scans of Fastify's default parser cost 10-40% on large bodies).
  * A byte-level parser of numeric arrays written in JS was measured and lost to V8's JSON.parse, so large tensors are
  * best sent as `b64` (bench/http/json-parse.mjs has the figures).
@@ -12,6 +13,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
 import { GradserveError } from '../errors.js';
+import { BIG_BODY_BYTES, parseBigJson } from './bigjson.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,7 +31,7 @@ export function parseJsonText(body: string | Buffer): unknown {
   if (empty) throw new GradserveError('INVALID_JSON', 'the request body is empty; send a JSON object');
   let value: unknown;
   try {
-    value = JSON.parse(buf === undefined ? (body as string) : buf.toString('utf8'));
+    value = buf === undefined ? JSON.parse(body as string) : buf.length >= BIG_BODY_BYTES ? parseBigJson(buf) : JSON.parse(buf.toString('utf8'));
   } catch (e) {
     const msg = (e as Error).message;
     const nonFinite = /\b(NaN|Infinity)\b/.test(msg) || /Unexpected token '?[NI]/.test(msg);

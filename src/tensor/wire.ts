@@ -262,12 +262,21 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
+// Objects whose `b64` was produced here: pure base64, safe to write into JSON without escaping (server/bigjson.ts).
+const ENCODED_B64 = new WeakSet<object>();
+
+export function isEncodedB64(o: object): boolean {
+  return ENCODED_B64.has(o);
+}
+
 /** Encodes for a response: upper-case datatype, flat data, non-finite floats as strings (never null). */
 export function encodeTensor(t: Tensor, encoding: TensorEncoding): WireTensorOut {
   const shape = [...t.shape];
   if (encoding === 'b64') {
     const d = t.data;
-    return { shape, datatype: t.dtype, b64: Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64') };
+    const out = { shape, datatype: t.dtype, b64: Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64') };
+    ENCODED_B64.add(out);
+    return out;
   }
   return { shape, datatype: t.dtype, data: jsonData(t) };
 }

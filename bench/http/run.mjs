@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+/**
+ * HTTP benchmark, loopback, bounded (every phase has a fixed duration or repetition count):
+ *  1. req/s and p50/p99 of a small /v1/grad against a bare Fastify hello-world route, same autocannon settings;
+ *  2. HTTP overhead: sequential /v1/grad latency minus the in-process engine.grad time for the same graph;
+ *  3. one vs two concurrent clients on an MLP (batch 64, b64) /v1/grad;
+ *  4. MB/s for a large tensor in JSON vs b64;
+ *  5. the seed-scale VJP (x[64,4096], w[4096,4096] FP32, b64) end to end vs PyTorch in-process.
+ *
+ *   npm run build:ts && node bench/http/run.mjs [--duration 8] [--connections 10] [--skip-seed]
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const { engine } = await import(join(root, 'dist', 'index.js'));
+const { decodeTensor } = await import(join(root, 'dist', 'tensor', 'wire.js'));
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const duration = arg('duration', 8);
+const connections = arg('connections', 10);
+const python = process.env.PYTHON ?? '/usr/bin/python3';
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+let seed = 11;
+const rand = () => {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return seed / 2147483648 - 0.5;
+};
+const f32 = (n) => Float32Array.from({ length: n }, rand);
+const b64 = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+
+// ---- servers ------------------------------------------------------------------------------------------------------
+function start(cmd, args, port, probe) {
+  const child = spawn(process.execPath, [cmd, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env } });
+  const url = `http://127.0.0.1:${port}`;
+  const ready = (async () => {
+    for (let i = 0; i < 200; i++) {
+      try {
+        if ((await fetch(`${url}${probe}`)).ok) return;
+      } catch { /* not up yet */ }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${cmd} did not come up`);
+  })();
+  return { child, url, ready };
+}
+const stop = (s) => new Promise((r) => { s.child.on('exit', r); s.child.kill('SIGTERM'); });
+
+const hello = start(join(here, 'hello.mjs'), ['18481'], 18481, '/hello');
+const gs = start(join(root, 'dist', 'cli.js'), ['serve', '--host', '127.0.0.1', '--port', '18482', '--log-level', 'silent'], 18482, '/v2/health/ready');
+await Promise.all([hello.ready, gs.ready]);
+
+const cannon = (opts) => new Promise((resolve, reject) => {
+  autocannon({ duration, connections, pipelining: 1, ...opts }, (err, res) => (err ? reject(err) : resolve(res)));
+});
+const fmt = (r) => `${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}`;
+
+// ---- 1. small /v1/grad vs hello-world ----------------------------------------------------------------------------
+const smallGraph = {
+  inputs: { x: { shape: [8, 16], datatype: 'FP32' }, w1: { shape: [16, 16], datatype: 'FP32' }, w2: { shape: [16, 1], datatype: 'FP32' } },
+  nodes: [
+    { name: 'h', op: 'matmul', inputs: ['x', 'w1'] },
+    { name: 'a', op: 'relu', inputs: ['h'] },
+    { name: 'o', op: 'matmul', inputs: ['a', 'w2'] },
+    { name: 'loss', op: 'mean', inputs: ['o'] },
+  ],
+  outputs: ['loss'],
+};
+const smallInputs = {
+  x: { shape: [8, 16], datatype: 'FP32', b64: b64(f32(128)) },
+  w1: { shape: [16, 16], datatype: 'FP32', b64: b64(f32(256)) },
+  w2: { shape: [16, 1], datatype: 'FP32', b64: b64(f32(16)) },
+};
+const smallBody = JSON.stringify({ graph: smallGraph, inputs: smallInputs, of: 'loss', wrt: ['w1', 'w2'] });
+const post = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+// Warm both servers.
+await cannon({ url: `${hello.url}/hello`, duration: 1 });
+await cannon({ url: `${gs.url}/v1/grad`, duration: 1, ...post(smallBody) });
+const rHello = await cannon({ url: `${hello.url}/hello` });
+const rGrad = await cannon({ url: `${gs.url}/v1/grad`, ...post(smallBody) });
+console.log(`\n## 1. throughput (autocannon, ${connections} connections, ${duration} s, loopback, same machine)`);
+console.log(`hello-world (bare Fastify): ${fmt(rHello)}`);
+console.log(`small /v1/grad (2-layer MLP, batch 8): ${fmt(rGrad)}`);
+console.log(`ratio grad/hello: ${(rGrad.requests.average / rHello.requests.average).toFixed(2)}`);
+
+// ---- 2. HTTP overhead ---------------------------------------------------------------------------------------------
+const seqHttp = await cannon({ url: `${gs.url}/v1/grad`, connections: 1, ...post(smallBody) });
+const decoded = Object.fromEntries(Object.entries(smallInputs).map(([k, v]) => [k, decodeTensor(v, `inputs.${k}`)]));
+const inproc = [];
+for (let i = 0; i < 200; i++) await engine.grad(smallGraph, decoded, 'loss', ['w1', 'w2']);
+for (let i = 0; i < 2000; i++) {
+  const t0 = performance.now();
+  await engine.grad(smallGraph, decoded, 'loss', ['w1', 'w2']);
+  inproc.push(performance.now() - t0);
+}
+const inP50 = median(inproc);
+console.log('\n## 2. HTTP overhead, small /v1/grad, one connection');
+console.log(`HTTP p50 ${seqHttp.latency.p50} ms (autocannon rounds to whole ms; mean ${seqHttp.latency.mean.toFixed(3)} ms), in-process engine.grad p50 ${inP50.toFixed(3)} ms`);
+console.log(`overhead ≈ ${(seqHttp.latency.mean - inP50).toFixed(3)} ms (mean HTTP − p50 in-process)`);
+
+// ---- 3. one vs two clients, MLP batch 64 b64 -----------------------------------------------------------------------
+const mlpGraph = {
+  inputs: { x: { shape: [64, 784], datatype: 'FP32' }, w1: { shape: [784, 256], datatype: 'FP32' }, w2: { shape: [256, 10], datatype: 'FP32' }, labels: { shape: [64], datatype: 'INT32' } },
+  nodes: [
+    { name: 'h', op: 'matmul', inputs: ['x', 'w1'] },
+    { name: 'a', op: 'relu', inputs: ['h'] },
+    { name: 'logits', op: 'matmul', inputs: ['a', 'w2'] },
+    { name: 'loss', op: 'softmax_cross_entropy', inputs: ['logits', 'labels'] },
+  ],
+  outputs: ['loss'],
+};
+const labels = Int32Array.from({ length: 64 }, (_, i) => i % 10);
+const mlpBody = JSON.stringify({
+  graph: mlpGraph,
+  inputs: {
+    x: { shape: [64, 784], datatype: 'FP32', b64: b64(f32(64 * 784)) },
+    w1: { shape: [784, 256], datatype: 'FP32', b64: b64(f32(784 * 256)) },
+    w2: { shape: [256, 10], datatype: 'FP32', b64: b64(f32(2560)) },
+    labels: { shape: [64], datatype: 'INT32', b64: b64(labels) },
+  },
+  of: 'loss', wrt: ['w1', 'w2'], encoding: 'b64',
+});
+await cannon({ url: `${gs.url}/v1/grad`, duration: 1, connections: 1, ...post(mlpBody) });
+const one = await cannon({ url: `${gs.url}/v1/grad`, connections: 1, ...post(mlpBody) });
+const two = await cannon({ url: `${gs.url}/v1/grad`, connections: 2, ...post(mlpBody) });
+console.log(`\n## 3. MLP 784-256-10, batch 64, b64 (${(mlpBody.length / 1e6).toFixed(2)} MB body)`);
+console.log(`1 client: ${fmt(one)}`);
+console.log(`2 clients: ${fmt(two)}`);
+console.log(`scaling 2 vs 1: ${(two.requests.average / one.requests.average).toFixed(2)}x`);
+
+// ---- 4. large tensors: JSON vs b64 --------------------------------------------------------------------------------
+const n = 1 << 22;
+const big = f32(n);
+const negGraph = { inputs: { x: { shape: [n], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'neg', inputs: ['x'] }], outputs: ['y'] };
+const bodies = {
+  json: JSON.stringify({ graph: negGraph, inputs: { x: { shape: [n], datatype: 'FP32', data: Array.from(big) } } }),
+  b64: JSON.stringify({ graph: negGraph, inputs: { x: { shape: [n], datatype: 'FP32', b64: b64(big) } }, encoding: 'b64' }),
+};
+console.log(`\n## 4. large tensor round trip: /v1/evaluate of neg on ${n} FP32 (${(n * 4 / 1e6).toFixed(1)} MB in, same out)`);
+for (const enc of ['json', 'b64']) {
+  const ts = [];
+  let wire = 0;
+  for (let i = 0; i < 4; i++) {
+    const t0 = performance.now();
+    const r = await fetch(`${gs.url}/v1/evaluate`, post(bodies[enc]));
+    const text = await r.text();
+    if (r.status !== 200) throw new Error(`${enc}: ${r.status} ${text.slice(0, 200)}`);
+    JSON.parse(text);
+    ts.push(performance.now() - t0);
+    wire = bodies[enc].length + text.length;
+  }
+  const ms = median(ts.slice(1));
+  console.log(`${enc.padEnd(4)}: ${ms.toFixed(0)} ms per round trip, ${(2 * n * 4 / 1e6 / (ms / 1e3)).toFixed(0)} MB/s of tensor data, ${(wire / 1e6).toFixed(0)} MB on the wire (${(wire / 1e6 / (ms / 1e3)).toFixed(0)} MB/s)`);
+}
+
+// ---- 5. seed-scale VJP vs PyTorch ---------------------------------------------------------------------------------
+if (!process.argv.includes('--skip-seed')) {
+  const [N, D, M] = [64, 4096, 4096];
+  const seedGraph = { inputs: { x: { shape: [N, D], datatype: 'FP32' }, w: { shape: [D, M], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'matmul', inputs: ['x', 'w'] }], outputs: ['y'] };
+  const seedBody = JSON.stringify({
+    graph: seedGraph,
+    inputs: { x: { shape: [N, D], datatype: 'FP32', b64: b64(f32(N * D)) }, w: { shape: [D, M], datatype: 'FP32', b64: b64(f32(D * M)) } },
+    cotangents: { y: { shape: [N, M], datatype: 'FP32', b64: b64(f32(N * M)) } },
+    wrt: ['x', 'w'], encoding: 'b64',
+  });
+  const ts = [];
+  for (let i = 0; i < 6; i++) {
+    const t0 = performance.now();
+    const r = await fetch(`${gs.url}/v1/vjp`, post(seedBody));
+    const text = await r.text();
+    if (r.status !== 200) throw new Error(`seed vjp: ${r.status} ${text.slice(0, 300)}`);
+    JSON.parse(text);
+    ts.push(performance.now() - t0);
+  }
+  const httpMs = median(ts.slice(1));
+  const peer = spawnSync(python, [join(here, 'torch_vjp.py'), String(N), String(D), String(M), '5', '2'], { encoding: 'utf8' });
+  console.log(`\n## 5. seed-scale VJP: x[${N},${D}], w[${D},${M}] FP32, b64, ${(seedBody.length / 1e6).toFixed(0)} MB request`);
+  console.log(`gradserve over HTTP, end to end: ${httpMs.toFixed(0)} ms`);
+  if (peer.status === 0) {
+    const t = JSON.parse(peer.stdout);
+    console.log(`PyTorch ${t.version} in-process (${t.threads} threads): ${t.ms.toFixed(0)} ms; ratio ${(httpMs / t.ms).toFixed(2)}x`);
+  } else {
+    console.log(`PyTorch peer unavailable (${python}): ${peer.stderr.split('\n').slice(-2).join(' ')}`);
+  }
+}
+
+await Promise.all([stop(hello), stop(gs)]);

@@ -1,0 +1,137 @@
+/**
+ * JSON for bodies that carry large `b64` tensors. A seed-scale request is ~90 MB, almost all of it two base64
+ * strings; `JSON.parse` would UTF-8-decode the whole body into one string, then scan and copy each base64 string
+ * again, and `JSON.stringify` + a string reply would copy and UTF-8-encode ~90 MB twice on the way out.
+ *
+ * Parsing: every string value of a `"b64"` key is cut out of the body bytes (located with native `indexOf`, taken
+ * as latin1, which is a plain copy since base64 is ASCII), and only the small remainder goes through `JSON.parse`.
+ * Serializing: long `b64` strings are replaced by placeholders, the small skeleton is stringified, and the response
+ * is assembled as one Buffer. Both give exactly what `JSON.parse` / `JSON.stringify` would.
+ */
+import { randomBytes } from 'node:crypto';
+import { isEncodedB64 } from '../tensor/wire.js';
+
+/** Below this size plain JSON.parse / JSON.stringify are as fast. */
+export const BIG_BODY_BYTES = 1 << 20;
+const MIN_LIFT = 4096;
+
+const KEY = Buffer.from('"b64"');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+function isWs(c: number | undefined): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+function placeholderTag(): string {
+  return `\u0000gradserve-b64:${randomBytes(6).toString('hex')}:`;
+}
+
+/** Same result as `JSON.parse(buf.toString('utf8'))`; throws its SyntaxError for invalid JSON. */
+export function parseBigJson(buf: Buffer): unknown {
+  const lifted: string[] = [];
+  const pieces: string[] = [];
+  const tag = placeholderTag();
+  let copied = 0;
+  let at = buf.indexOf(KEY, 0);
+  while (at >= 0) {
+    // The key's opening quote must be a real delimiter: not escaped by an odd run of backslashes.
+    let bs = 0;
+    for (let k = at - 1; k >= 0 && buf[k] === BACKSLASH; k--) bs++;
+    let j = at + KEY.length;
+    let lift = false;
+    let s = 0;
+    let e = 0;
+    if (bs % 2 === 0) {
+      while (isWs(buf[j])) j++;
+      if (buf[j] === 0x3a) {
+        j++;
+        while (isWs(buf[j])) j++;
+        if (buf[j] === QUOTE) {
+          s = j + 1;
+          e = buf.indexOf(QUOTE, s);
+          // Only escape-free strings are lifted, so the next quote is surely the end; others stay with JSON.parse.
+          const b = buf.indexOf(BACKSLASH, s);
+          lift = e >= 0 && e - s >= MIN_LIFT && (b < 0 || b > e);
+        }
+      }
+    }
+    if (lift) {
+      pieces.push(buf.toString('utf8', copied, s - 1), JSON.stringify(`${tag}${lifted.length}`));
+      lifted.push(buf.toString('latin1', s, e));
+      copied = e + 1;
+      at = buf.indexOf(KEY, copied);
+    } else {
+      at = buf.indexOf(KEY, at + 1);
+    }
+  }
+  if (lifted.length === 0) return JSON.parse(buf.toString('utf8'));
+  pieces.push(buf.toString('utf8', copied));
+  const root: unknown = JSON.parse(pieces.join(''));
+  let restored = 0;
+  walk(root, (o) => {
+    const v = o['b64'];
+    if (typeof v === 'string' && v.startsWith(tag)) {
+      o['b64'] = lifted[Number(v.slice(tag.length))];
+      restored++;
+    }
+  });
+  // Every cut-out string was the value of a real "b64" key, or the document was not what it seemed: start over.
+  if (restored !== lifted.length) return JSON.parse(buf.toString('utf8'));
+  return root;
+}
+
+/**
+ * Same bytes as `JSON.stringify(value)`, as a Buffer when long `b64` strings were spliced in directly. Only strings
+ * made by encodeTensor are spliced (they are pure base64, so they need no escaping); any other string, such as a
+ * constant echoed back from a request, is escaped by JSON.stringify as usual.
+ */
+export function stringifyBig(value: unknown): string | Buffer {
+  const lifted: string[] = [];
+  const tag = placeholderTag();
+  const undo: [Record<string, unknown>, string][] = [];
+  walk(value, (o) => {
+    const v = o['b64'];
+    if (typeof v === 'string' && v.length >= MIN_LIFT && isEncodedB64(o)) {
+      undo.push([o, v]);
+      o['b64'] = `${tag}${lifted.length}`;
+      lifted.push(v);
+    }
+  });
+  if (lifted.length === 0) return JSON.stringify(value);
+  let skeleton: string;
+  try {
+    skeleton = JSON.stringify(value);
+  } finally {
+    for (const [o, v] of undo) o['b64'] = v;
+  }
+  const parts: Buffer[] = [];
+  const marker = JSON.stringify(tag).slice(1, -1);
+  let from = 0;
+  for (let at = skeleton.indexOf(marker); at >= 0; at = skeleton.indexOf(marker, from)) {
+    const end = skeleton.indexOf('"', at); // the placeholder's closing quote stays in the output
+    parts.push(Buffer.from(skeleton.slice(from, at), 'utf8'), Buffer.from(lifted[Number(skeleton.slice(at + marker.length, end))]!, 'latin1'));
+    from = end;
+  }
+  parts.push(Buffer.from(skeleton.slice(from), 'utf8'));
+  return Buffer.concat(parts);
+}
+
+/** Visits every plain object, depth first, skipping arrays of primitives cheaply. */
+function walk(root: unknown, visit: (o: Record<string, unknown>) => void): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) continue;
+    if (Array.isArray(v)) {
+      for (const x of v) if (typeof x === 'object' && x !== null) stack.push(x);
+      continue;
+    }
+    const o = v as Record<string, unknown>;
+    visit(o);
+    for (const k in o) {
+      const x = o[k];
+      if (typeof x === 'object' && x !== null) stack.push(x);
+    }
+  }
+}

@@ -1,0 +1,60 @@
+/** Large-body JSON: identical results to JSON.parse / JSON.stringify, with the big b64 strings handled as bytes. */
+import { describe, expect, it } from 'vitest';
+import { parseBigJson, stringifyBig } from '../../src/server/bigjson.js';
+import { encodeTensor } from '../../src/tensor/wire.js';
+import { tensor } from '../../src/tensor/tensor.js';
+
+const b64 = (n: number, seed = 1) => Buffer.from(Float32Array.from({ length: n }, (_, i) => Math.sin(i * seed)).buffer).toString('base64');
+
+describe('parseBigJson', () => {
+  it('equals JSON.parse on bodies with large b64 strings, wherever they sit', () => {
+    const body = {
+      graph: { nodes: [{ name: 'b64', op: 'neg', inputs: ['x'] }], constants: { c: { shape: [5000], datatype: 'FP32', b64: b64(5000, 3) } } },
+      inputs: { x: { shape: [20000], datatype: 'FP32', b64: b64(20000) }, y: { b64: 'short' }, 'ü': { data: [1, 2] } },
+      note: 'a string with "b64": inside it',
+      list: [{ b64: b64(3000, 2) }],
+    };
+    for (const text of [JSON.stringify(body), JSON.stringify(body, null, 2)]) {
+      expect(parseBigJson(Buffer.from(text))).toStrictEqual(JSON.parse(text));
+    }
+  });
+
+  it('leaves escaped look-alikes and escaped strings to JSON.parse', () => {
+    const long = 'A'.repeat(5000);
+    const cases = [
+      `{"x\\"b64": "${long}"}`,
+      `{"k": "\\"b64\\": \\"${long}\\""}`,
+      `{"b64": "${long}\\n${long}"}`,
+      `{"b64" : \n "${long}", "b": {"b64":"${long}"}}`,
+      `{"b64": ["${long}"]}`,
+    ];
+    for (const text of cases) expect(parseBigJson(Buffer.from(text)), text.slice(0, 20)).toStrictEqual(JSON.parse(text));
+  });
+
+  it('throws SyntaxError for invalid JSON around lifted strings', () => {
+    const long = 'A'.repeat(5000);
+    for (const bad of [`{"b64": "${long}"`, `{"b64": "${long}" "x": 1}`, `{"b64": "${long}`, `{"a": NaN, "b64": "${long}"}`]) {
+      expect(() => parseBigJson(Buffer.from(bad))).toThrow(SyntaxError);
+    }
+  });
+});
+
+describe('stringifyBig', () => {
+  it('produces the bytes of JSON.stringify, as a Buffer when it spliced encoded tensors', () => {
+    const big = encodeTensor(tensor('FP32', [4000], Float32Array.from({ length: 4000 }, (_, i) => i)), 'b64');
+    const small = encodeTensor(tensor('FP64', [2], [1, NaN]), 'json');
+    const v = { outputs: { y: big, z: small, w: encodeTensor(tensor('INT32', [3000], new Int32Array(3000).fill(-7)), 'b64') }, note: 'é "quoted"' };
+    const out = stringifyBig(v);
+    expect(Buffer.isBuffer(out)).toBe(true);
+    expect(out.toString('utf8')).toBe(JSON.stringify(v));
+    // The value is left untouched.
+    expect(v.outputs.y.b64).toBe(big.b64);
+  });
+
+  it('escapes b64 strings it did not make', () => {
+    const v = { graph: { constants: { c: { b64: `${'A'.repeat(5000)}"\\\n` } } } };
+    const out = stringifyBig(v);
+    expect(typeof out === 'string' ? out : out.toString('utf8')).toBe(JSON.stringify(v));
+    expect(JSON.parse(String(out))).toStrictEqual(v);
+  });
+});
