@@ -26,8 +26,24 @@ const planCache = new LruCache<Plan>(512, 1 << 30, (p) => constantBytes(p.compil
 
 export const caches = { compiled: compiledCache, plans: planCache };
 
+/**
+ * Hashing is a walk over the whole graph, constants included (a 4096x4096 weight is ~90 MB of b64). A frozen graph
+ * (Object.freeze, deeply: e.g. a model repository's graph) cannot change, so its hash is remembered by identity.
+ */
+const frozenHashes = new WeakMap<Graph, string>();
+
+export function graphHash(graph: Graph): string {
+  if (!Object.isFrozen(graph)) return hashGraph(graph);
+  let h = frozenHashes.get(graph);
+  if (h === undefined) {
+    h = hashGraph(graph);
+    frozenHashes.set(graph, h);
+  }
+  return h;
+}
+
 export function compileCached(graph: Graph): CompiledGraph {
-  const hash = hashGraph(graph);
+  const hash = graphHash(graph);
   let c = compiledCache.get(hash);
   if (c === undefined) {
     c = compileGraph(graph, hash);

@@ -50,3 +50,16 @@ describe('LruCache', () => {
     expect(c.size).toBe(2);
   });
 });
+
+describe('frozen graphs', () => {
+  test('are hashed once by identity; unfrozen graphs are hashed on every call', async () => {
+    const { graphHash } = await import('../../src/graph/plan.js');
+    const g = { inputs: { x: { shape: [2], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'neg', inputs: ['x'] }] };
+    const h = graphHash(g);
+    g.nodes[0]!.op = 'exp';
+    expect(graphHash(g)).not.toBe(h);
+    const frozen = Object.freeze({ ...g, nodes: Object.freeze([Object.freeze({ ...g.nodes[0]! })]) });
+    expect(graphHash(frozen)).toBe(graphHash(g));
+    expect(graphHash(frozen)).toBe(hashGraph(g));
+  });
+});
