@@ -1,7 +1,24 @@
 /**
  * gradserve as a library: the engine behind the HTTP service, usable directly from Node.
  *
- *   import { evaluate, grad, vjp, GraphBuilder } from 'gradserve';
+ *   import { GraphBuilder, grad, tensor, transform } from 'gradserve';
+ *
+ *   const b = new GraphBuilder();
+ *   const x = b.input('x', [null, 2]);
+ *   const w = b.input('w', [2, 3]);
+ *   const loss = x.matmul(w).tanh().sum().as('loss');
+ *   const graph = b.output(loss).build();                 // API.md graph JSON
+ *
+ *   const { outputs, gradients } = await grad(graph, {
+ *     x: tensor('FP32', [1, 2], [1, 2]),
+ *     w: tensor('FP32', [2, 3], [1, 2, 3, 4, 5, 6]),
+ *   }, 'loss', ['w']);
+ *
+ *   const backward = transform(graph, { transform: 'grad', of: 'loss', wrt: ['w'] }); // a graph again
+ *
+ * Every function throws GradserveError (src/errors.ts) with a catalogue code and `errors[].path` into the request.
+ * Graphs are validated, planned and differentiated once per (graph, input shapes) and then served from caches; a
+ * deeply frozen graph object also skips re-hashing.
  */
 import type { Engine } from './engine.types.js';
 import { evaluate, shapes } from './graph/evaluate.js';
