@@ -82,26 +82,41 @@ GS_BIN(OpMulNoNan, mulNoNan(a, b))
 #undef GS_BIN
 
 template <typename Op, typename T, typename R>
+inline void binaryRow(const T* pa, int64_t sa, const T* pb, int64_t sb, R* po, int64_t so, int64_t n) {
+  if (sa == 1 && sb == 1 && so == 1) {
+    for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(pa[i], pb[i]));
+  } else if (sa == 0 && sb == 1 && so == 1) {
+    const T va = *pa;
+    for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(va, pb[i]));
+  } else if (sa == 1 && sb == 0 && so == 1) {
+    const T vb = *pb;
+    for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(pa[i], vb));
+  } else {
+    for (int64_t i = 0; i < n; i++) po[i * so] = R(Op::f(pa[i * sa], pb[i * sb]));
+  }
+}
+
+inline int64_t product(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+template <typename Op, typename T, typename R>
 void binaryRows(const T* a, const Shape& as, const T* b, const Shape& bs, const Shape& outShape, R* o) {
+  // Same-shape and scalar operands skip the stride machinery entirely (they are most calls, and tiny calls are
+  // dominated by its allocations otherwise).
+  const int64_t na = product(as), nb = product(bs), no = product(outShape);
+  if (no == 0) return;
+  if (na == no && nb == no) return binaryRow<Op>(a, 1, b, 1, o, 1, no);
+  if (na == 1 && nb == no) return binaryRow<Op>(a, 0, b, 1, o, 1, no);
+  if (nb == 1 && na == no) return binaryRow<Op>(a, 1, b, 0, o, 1, no);
   Shape shape = outShape, sa = broadcastStrides(as, outShape), sb = broadcastStrides(bs, outShape),
         so = contiguousStrides(outShape);
   collapseDims(shape, {&sa, &sb, &so});
   forEachRow<3>(shape, {&sa, &sb, &so}, [&](const std::array<int64_t, 3>& off, int64_t n,
                                              const std::array<int64_t, 3>& st) {
-    const T* pa = a + off[0];
-    const T* pb = b + off[1];
-    R* po = o + off[2];
-    if (st[0] == 1 && st[1] == 1) {
-      for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(pa[i], pb[i]));
-    } else if (st[0] == 0 && st[1] == 1) {
-      const T va = *pa;
-      for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(va, pb[i]));
-    } else if (st[0] == 1 && st[1] == 0) {
-      const T vb = *pb;
-      for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(pa[i], vb));
-    } else {
-      for (int64_t i = 0; i < n; i++) po[i * st[2]] = R(Op::f(pa[i * st[0]], pb[i * st[1]]));
-    }
+    binaryRow<Op>(a + off[0], st[0], b + off[1], st[1], o + off[2], st[2], n);
   });
 }
 

@@ -49,6 +49,12 @@ template <typename T> struct K {
 };
 
 template <typename T> inline T sigmoidS(T x) { return T(1) / (T(1) + std::exp(-x)); }
+// 1 - tanh(x)^2 as 4e / (1 + e)^2 with e = exp(-2|x|): no cancellation when tanh(x) rounds to +-1.
+template <typename T> inline T sech2(T x) {
+  T e = std::exp(T(-2) * std::fabs(x));
+  T d = T(1) + e;
+  return T(4) * e / (d * d);
+}
 
 template <typename T> inline T unaryScalar(UnaryOp op, T x) {
   using C = K<T>;
@@ -71,25 +77,23 @@ template <typename T> inline T unaryScalar(UnaryOp op, T x) {
     case UnaryOp::Softplus: return (x > 0 ? x : T(0)) + std::log1p(std::exp(-std::fabs(x)));
     case UnaryOp::Erf: return std::erf(x);
     case UnaryOp::Gelu: return T(0.5) * x * (T(1) + std::erf(x * C::kSqrt1_2));
-    case UnaryOp::GeluTanh:
-      return T(0.5) * x * (T(1) + std::tanh(C::kSqrt2OverPi * (x + C::kGeluC * x * x * x)));
+    case UnaryOp::GeluTanh:  // 0.5 x (1 + tanh u) = x sigmoid(2u), which does not cancel where tanh u -> -1
+      return x / (T(1) + std::exp(T(-2) * C::kSqrt2OverPi * (x + C::kGeluC * x * x * x)));
     case UnaryOp::SigmoidGrad: {
       // e/(1+e)^2 with e = exp(-|x|) is symmetric and never cancels, unlike s(1-s).
       T e = std::exp(-std::fabs(x));
       T d = T(1) + e;
       return e / (d * d);
     }
-    case UnaryOp::TanhGrad: {
-      T t = std::tanh(x);
-      return T(1) - t * t;
-    }
+    case UnaryOp::TanhGrad: return sech2(x);
     case UnaryOp::ReluGrad: return x > 0 ? T(1) : T(0);
     case UnaryOp::GeluGrad:
       return T(0.5) * (T(1) + std::erf(x * C::kSqrt1_2)) + x * C::kInvSqrt2Pi * std::exp(T(-0.5) * x * x);
     case UnaryOp::GeluTanhGrad: {
       T x2 = x * x;
-      T t = std::tanh(C::kSqrt2OverPi * (x + C::kGeluC * x2 * x));
-      return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * C::kSqrt2OverPi * (T(1) + T(3) * C::kGeluC * x2);
+      T u = C::kSqrt2OverPi * (x + C::kGeluC * x2 * x);
+      T s = T(1) / (T(1) + std::exp(T(-2) * u));  // 0.5 (1 + tanh u)
+      return s + T(0.5) * x * sech2(u) * C::kSqrt2OverPi * (T(1) + T(3) * C::kGeluC * x2);
     }
     case UnaryOp::ErfGrad: return C::k2OverSqrtPi * std::exp(-x * x);
   }

@@ -1,7 +1,8 @@
-// SIMD unary paths. The AVX2+FMA code lives in functions with target attributes (never a global -mavx2), chosen at
-// run time when the CPU has AVX2 and FMA and glibc's libmvec (loaded with dlopen, so the binary neither needs nor
-// links it) provides the vector functions. libmvec's vector variants keep IEEE special cases: NaN in, NaN out; +-Inf
-// and overflow give the scalar results. Everything without a vector path returns false and runs the scalar loop.
+// SIMD unary paths in tiers chosen at run time: AVX-512F, else AVX2+FMA, else none (the scalar loops). The vector
+// code lives in functions with target attributes (never a global -mavx2 / -march), one namespace per tier. Besides an
+// inline expf, the vector functions come from glibc's libmvec, opened with dlopen so the binary neither links nor
+// needs it; libmvec keeps IEEE special cases (NaN in, NaN out; +-Inf and overflow as the scalar functions).
+// GRADSERVE_SIMD=off|avx2 caps the tier (tests use it to check every tier against the scalar path).
 #include "vecmath.h"
 
 #include <dlfcn.h>
@@ -9,66 +10,108 @@
 
 #include <cstdlib>
 #include <cstring>
-
-#define GS_AVX2 __attribute__((target("avx2,fma")))
+#include <string>
 
 namespace gs {
 namespace {
 
-using VF = __m256 (*)(__m256);
-using VD = __m256d (*)(__m256d);
+bool hasVectorPath(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Exp: case UnaryOp::Log: case UnaryOp::Log1p: case UnaryOp::Expm1: case UnaryOp::Sin:
+    case UnaryOp::Cos: case UnaryOp::Tanh: case UnaryOp::Sigmoid: case UnaryOp::Softplus: case UnaryOp::Erf:
+    case UnaryOp::Gelu: case UnaryOp::GeluTanh: case UnaryOp::SigmoidGrad: case UnaryOp::TanhGrad:
+    case UnaryOp::GeluGrad: case UnaryOp::GeluTanhGrad: case UnaryOp::ErfGrad:
+      return true;
+    default:
+      return false;
+  }
+}
 
-struct Mvec {
-  VF expf = nullptr, logf = nullptr, log1pf = nullptr, expm1f = nullptr, sinf = nullptr, cosf = nullptr,
-     tanhf = nullptr, erff = nullptr;
-  VD exp = nullptr, log = nullptr, log1p = nullptr, expm1 = nullptr, sin = nullptr, cos = nullptr, tanh = nullptr,
-     erf = nullptr;
-  bool ok = false;
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own _mm512_undefined_* helpers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace avx2 {
+#include "vecmath_avx2.inc"
+}
+namespace avx512 {
+#include "vecmath_avx512.inc"
+}
+#pragma GCC diagnostic pop
+
+enum class Tier { None, Avx2, Avx512 };
+
+struct Simd {
+  Tier tier = Tier::None;
+  avx2::FnsF f8{};
+  avx2::FnsD d4{};
+  avx512::FnsF f16{};
+  avx512::FnsD d8{};
 };
 
-Mvec loadMvec() {
-  Mvec m;
-  if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return m;
-  if (const char* env = std::getenv("GRADSERVE_SIMD"); env && std::strcmp(env, "off") == 0) return m;
+// Resolves the 8 libmvec names (log, log1p, expm1, sin, cos, tanh, erf, exp) for one vector width; all or nothing.
+template <typename Fn> bool resolve(void* h, const char* prefix, const char* suffix, Fn* out[8]) {
+  static const char* const names[8] = {"log", "log1p", "expm1", "sin", "cos", "tanh", "erf", "exp"};
+  for (int i = 0; i < 8; i++) {
+    std::string sym = std::string(prefix) + names[i] + suffix;
+    *out[i] = reinterpret_cast<Fn>(dlsym(h, sym.c_str()));
+    if (*out[i] == nullptr) return false;
+  }
+  return true;
+}
+
+Simd detect() {
+  Simd s;
+  const char* env = std::getenv("GRADSERVE_SIMD");
+  if (env && std::strcmp(env, "off") == 0) return s;
+  if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return s;
+  // libmvec's tanh/erf/log1p/expm1 arrived in glibc 2.35; without them there is no vector path at all.
   void* h = dlopen("libmvec.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (h == nullptr) return m;
-  auto f = [h](const char* name) { return reinterpret_cast<VF>(dlsym(h, name)); };
-  auto d = [h](const char* name) { return reinterpret_cast<VD>(dlsym(h, name)); };
-  m.expf = f("_ZGVdN8v_expf"); m.logf = f("_ZGVdN8v_logf"); m.log1pf = f("_ZGVdN8v_log1pf");
-  m.expm1f = f("_ZGVdN8v_expm1f"); m.sinf = f("_ZGVdN8v_sinf"); m.cosf = f("_ZGVdN8v_cosf");
-  m.tanhf = f("_ZGVdN8v_tanhf"); m.erff = f("_ZGVdN8v_erff");
-  m.exp = d("_ZGVdN4v_exp"); m.log = d("_ZGVdN4v_log"); m.log1p = d("_ZGVdN4v_log1p");
-  m.expm1 = d("_ZGVdN4v_expm1"); m.sin = d("_ZGVdN4v_sin"); m.cos = d("_ZGVdN4v_cos");
-  m.tanh = d("_ZGVdN4v_tanh"); m.erf = d("_ZGVdN4v_erf");
-  // glibc < 2.35 lacks tanh/erf/log1p/expm1 variants: then no vector path at all, to keep one behaviour per build.
-  m.ok = m.expf && m.logf && m.log1pf && m.expm1f && m.sinf && m.cosf && m.tanhf && m.erff && m.exp && m.log &&
-         m.log1p && m.expm1 && m.sin && m.cos && m.tanh && m.erf;
-  return m;
+  if (h == nullptr) return s;
+  avx2::VF unusedF;
+  avx2::VF* f8[8] = {&s.f8.log_, &s.f8.log1p_, &s.f8.expm1_, &s.f8.sin_, &s.f8.cos_, &s.f8.tanh_, &s.f8.erf_, &unusedF};
+  avx2::VD* d4[8] = {&s.d4.log, &s.d4.log1p, &s.d4.expm1, &s.d4.sin, &s.d4.cos, &s.d4.tanh, &s.d4.erf, &s.d4.exp};
+  if (!resolve(h, "_ZGVdN8v_", "f", f8) || !resolve(h, "_ZGVdN4v_", "", d4)) return s;
+  s.tier = Tier::Avx2;
+  if (env && std::strcmp(env, "avx2") == 0) return s;
+  if (!__builtin_cpu_supports("avx512f")) return s;
+  avx512::VF unusedF16;
+  avx512::VF* f16[8] = {&s.f16.log_, &s.f16.log1p_, &s.f16.expm1_, &s.f16.sin_, &s.f16.cos_, &s.f16.tanh_,
+                        &s.f16.erf_, &unusedF16};
+  avx512::VD* d8[8] = {&s.d8.log, &s.d8.log1p, &s.d8.expm1, &s.d8.sin, &s.d8.cos, &s.d8.tanh, &s.d8.erf, &s.d8.exp};
+  if (resolve(h, "_ZGVeN16v_", "f", f16) && resolve(h, "_ZGVeN8v_", "", d8)) s.tier = Tier::Avx512;
+  return s;
 }
 
-const Mvec& mvec() {
-  static const Mvec m = loadMvec();
-  return m;
+const Simd& simd() {
+  static const Simd s = detect();
+  return s;
 }
-
-#include "vecmath_ops.inc"
 
 }  // namespace
 
-bool haveAvx2Fma() { return mvec().ok; }
-const char* simdName() { return haveAvx2Fma() ? "avx2+fma" : "sse2"; }
+bool haveAvx2Fma() { return simd().tier != Tier::None; }
+
+const char* simdName() {
+  switch (simd().tier) {
+    case Tier::Avx512: return "avx512f";
+    case Tier::Avx2: return "avx2+fma";
+    default: return "sse2";
+  }
+}
 
 bool vecUnaryF32(UnaryOp op, const float* x, float* y, int64_t n) {
-  const Mvec& m = mvec();
-  if (!m.ok || !hasVectorPath(op)) return false;
-  runF32(op, x, y, n, m);
+  const Simd& s = simd();
+  if (s.tier == Tier::None || !hasVectorPath(op)) return false;
+  if (s.tier == Tier::Avx512) avx512::runVec<avx512::LF>(op, x, y, n, s.f16);
+  else avx2::runVec<avx2::LF>(op, x, y, n, s.f8);
   return true;
 }
 
 bool vecUnaryF64(UnaryOp op, const double* x, double* y, int64_t n) {
-  const Mvec& m = mvec();
-  if (!m.ok || !hasVectorPath(op)) return false;
-  runF64(op, x, y, n, m);
+  const Simd& s = simd();
+  if (s.tier == Tier::None || !hasVectorPath(op)) return false;
+  if (s.tier == Tier::Avx512) avx512::runVec<avx512::LD>(op, x, y, n, s.d8);
+  else avx2::runVec<avx2::LD>(op, x, y, n, s.d4);
   return true;
 }
 

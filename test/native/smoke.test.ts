@@ -7,7 +7,7 @@ describe('native addon smoke', () => {
     const info = kernels.info();
     expect(typeof info.blas).toBe('string');
     expect(info.cblas).toBe(info.blas.includes('cblas'));
-    expect(['avx2+fma', 'sse2']).toContain(info.simd);
+    expect(['avx512f', 'avx2+fma', 'sse2']).toContain(info.simd);
     expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 
