@@ -4,7 +4,7 @@
  * is evaluated once. The second part is linear in the seed and is all that has to run per basis vector, which is what
  * makes a Jacobian cost one forward pass plus n cheap linear passes instead of n full passes.
  */
-import type { Engine, RunOptions, Tensors } from '../engine.types.js';
+import type { Engine, ExecStats, RunOptions, Tensors } from '../engine.types.js';
 import type { Graph, InputSpec, NodeSpec, ValueInfo, WireTensor } from '../graph/types.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -139,12 +139,14 @@ export function shareableValues(original: Graph, derived: Graph, names: readonly
 }
 
 /** Run options for the many inner passes: cancellation and limits, but admission and metrics are reported once. */
-export function innerOptions(opts: RunOptions, stats: { nodes: number; flops: number; bytes: number }): RunOptions {
+export function innerOptions(opts: RunOptions, stats: ExecStats): RunOptions {
   const inner: RunOptions = {
     onExecuted: (s) => {
       stats.nodes += s.nodes;
       stats.flops += s.flops;
       stats.bytes += s.bytes;
+      // passes run one after another, so the call's peak is the largest pass's peak
+      if (s.peakBytes !== undefined) stats.peakBytes = Math.max(stats.peakBytes ?? 0, s.peakBytes);
     },
   };
   if (opts.signal !== undefined) inner.signal = opts.signal;
