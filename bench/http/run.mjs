@@ -7,9 +7,10 @@
  *  4. MB/s for a large tensor in JSON vs b64;
  *  5. the seed-scale VJP (x[64,4096], w[4096,4096] FP32, b64) end to end vs PyTorch in-process.
  *
- *   npm run build:ts && node bench/http/run.mjs [--duration 8] [--connections 10] [--skip-seed]
+ *   npm run build:ts && node bench/http/run.mjs [--duration 8] [--connections 10] [--phases 1,2,3,4,5]
  */
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -24,6 +25,7 @@ const arg = (name, dflt) => {
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const duration = arg('duration', 8);
+const phases = new Set(String(process.argv.includes('--phases') ? process.argv[process.argv.indexOf('--phases') + 1] : '1,2,3,4,5').split(',').map(Number));
 const connections = arg('connections', 10);
 const python = process.env.PYTHON ?? '/usr/bin/python3';
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -81,6 +83,7 @@ const smallInputs = {
 const smallBody = JSON.stringify({ graph: smallGraph, inputs: smallInputs, of: 'loss', wrt: ['w1', 'w2'] });
 const post = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body });
 
+if (phases.has(1)) {
 // Warm both servers.
 await cannon({ url: `${hello.url}/hello`, duration: 1 });
 await cannon({ url: `${gs.url}/v1/grad`, duration: 1, ...post(smallBody) });
@@ -90,21 +93,46 @@ console.log(`\n## 1. throughput (autocannon, ${connections} connections, ${durat
 console.log(`hello-world (bare Fastify): ${fmt(rHello)}`);
 console.log(`small /v1/grad (2-layer MLP, batch 8): ${fmt(rGrad)}`);
 console.log(`ratio grad/hello: ${(rGrad.requests.average / rHello.requests.average).toFixed(2)}`);
+}
 
 // ---- 2. HTTP overhead ---------------------------------------------------------------------------------------------
-const seqHttp = await cannon({ url: `${gs.url}/v1/grad`, connections: 1, ...post(smallBody) });
+if (phases.has(2)) {
+// Sequential round trips over one keep-alive connection with node:http (lighter than fetch), p50 of 2000.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const roundTrip = (url, body) => new Promise((resolve, reject) => {
+  const u = new URL(url);
+  const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: body ? 'POST' : 'GET', agent, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+    res.on('data', () => {});
+    res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+  });
+  req.on('error', reject);
+  req.end(body);
+});
+const seq = async (url, body) => {
+  for (let i = 0; i < 2000; i++) await roundTrip(url, body);
+  const ts = [];
+  for (let i = 0; i < 2000; i++) {
+    const t0 = performance.now();
+    await roundTrip(url, body);
+    ts.push(performance.now() - t0);
+  }
+  return median(ts);
+};
+const helloRt = await seq(`${hello.url}/hello`);
+const gradRt = await seq(`${gs.url}/v1/grad`, smallBody);
 const decoded = Object.fromEntries(Object.entries(smallInputs).map(([k, v]) => [k, decodeTensor(v, `inputs.${k}`)]));
 const inproc = [];
-for (let i = 0; i < 200; i++) await engine.grad(smallGraph, decoded, 'loss', ['w1', 'w2']);
+for (let i = 0; i < 300; i++) await engine.grad(smallGraph, decoded, 'loss', ['w1', 'w2']);
 for (let i = 0; i < 2000; i++) {
   const t0 = performance.now();
   await engine.grad(smallGraph, decoded, 'loss', ['w1', 'w2']);
   inproc.push(performance.now() - t0);
 }
 const inP50 = median(inproc);
-console.log('\n## 2. HTTP overhead, small /v1/grad, one connection');
-console.log(`HTTP p50 ${seqHttp.latency.p50} ms (autocannon rounds to whole ms; mean ${seqHttp.latency.mean.toFixed(3)} ms), in-process engine.grad p50 ${inP50.toFixed(3)} ms`);
-console.log(`overhead ≈ ${(seqHttp.latency.mean - inP50).toFixed(3)} ms (mean HTTP − p50 in-process)`);
+console.log('\n## 2. HTTP overhead, small /v1/grad, sequential on one keep-alive connection (p50 of 2000)');
+console.log(`hello-world round trip ${helloRt.toFixed(3)} ms; /v1/grad round trip ${gradRt.toFixed(3)} ms; in-process engine.grad ${inP50.toFixed(3)} ms`);
+console.log(`HTTP overhead = ${gradRt.toFixed(3)} − ${inP50.toFixed(3)} = ${(gradRt - inP50).toFixed(3)} ms`);
+}
 
 // ---- 3. one vs two clients, MLP batch 64 b64 -----------------------------------------------------------------------
 const mlpGraph = {
@@ -128,6 +156,7 @@ const mlpBody = JSON.stringify({
   },
   of: 'loss', wrt: ['w1', 'w2'], encoding: 'b64',
 });
+if (phases.has(3)) {
 await cannon({ url: `${gs.url}/v1/grad`, duration: 1, connections: 1, ...post(mlpBody) });
 const one = await cannon({ url: `${gs.url}/v1/grad`, connections: 1, ...post(mlpBody) });
 const two = await cannon({ url: `${gs.url}/v1/grad`, connections: 2, ...post(mlpBody) });
@@ -135,8 +164,10 @@ console.log(`\n## 3. MLP 784-256-10, batch 64, b64 (${(mlpBody.length / 1e6).toF
 console.log(`1 client: ${fmt(one)}`);
 console.log(`2 clients: ${fmt(two)}`);
 console.log(`scaling 2 vs 1: ${(two.requests.average / one.requests.average).toFixed(2)}x`);
+}
 
 // ---- 4. large tensors: JSON vs b64 --------------------------------------------------------------------------------
+if (phases.has(4)) {
 const n = 1 << 22;
 const big = f32(n);
 const negGraph = { inputs: { x: { shape: [n], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'neg', inputs: ['x'] }], outputs: ['y'] };
@@ -160,9 +191,10 @@ for (const enc of ['json', 'b64']) {
   const ms = median(ts.slice(1));
   console.log(`${enc.padEnd(4)}: ${ms.toFixed(0)} ms per round trip, ${(2 * n * 4 / 1e6 / (ms / 1e3)).toFixed(0)} MB/s of tensor data, ${(wire / 1e6).toFixed(0)} MB on the wire (${(wire / 1e6 / (ms / 1e3)).toFixed(0)} MB/s)`);
 }
+}
 
 // ---- 5. seed-scale VJP vs PyTorch ---------------------------------------------------------------------------------
-if (!process.argv.includes('--skip-seed')) {
+if (phases.has(5)) {
   const [N, D, M] = [64, 4096, 4096];
   const seedGraph = { inputs: { x: { shape: [N, D], datatype: 'FP32' }, w: { shape: [D, M], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'matmul', inputs: ['x', 'w'] }], outputs: ['y'] };
   const seedBody = JSON.stringify({

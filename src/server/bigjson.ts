@@ -23,8 +23,11 @@ function isWs(c: number | undefined): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
+// A process-wide secret makes placeholders unguessable, so no request can forge one.
+const TAG = `\u0000gradserve-b64:${randomBytes(8).toString('hex')}:`;
+
 function placeholderTag(): string {
-  return `\u0000gradserve-b64:${randomBytes(6).toString('hex')}:`;
+  return TAG;
 }
 
 /** Same result as `JSON.parse(buf.toString('utf8'))`; throws its SyntaxError for invalid JSON. */
@@ -97,7 +100,7 @@ export function stringifyBig(value: unknown): string | Buffer {
       o['b64'] = `${tag}${lifted.length}`;
       lifted.push(v);
     }
-  });
+  }, 6);
   if (lifted.length === 0) return JSON.stringify(value);
   let skeleton: string;
   try {
@@ -117,21 +120,28 @@ export function stringifyBig(value: unknown): string | Buffer {
   return Buffer.concat(parts);
 }
 
-/** Visits every plain object, depth first, skipping arrays of primitives cheaply. */
-function walk(root: unknown, visit: (o: Record<string, unknown>) => void): void {
+/**
+ * Visits every plain object, depth first, down to `maxDepth` levels (responses keep tensors within a few levels; a
+ * request's tensors sit deeper inside graph constants, so parsing walks everything).
+ */
+function walk(root: unknown, visit: (o: Record<string, unknown>) => void, maxDepth = Infinity): void {
   const stack: unknown[] = [root];
+  const depth: number[] = [0];
   while (stack.length > 0) {
     const v = stack.pop();
-    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) continue;
+    const d = depth.pop()!;
+    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v) || d > maxDepth) continue;
     if (Array.isArray(v)) {
-      for (const x of v) if (typeof x === 'object' && x !== null) stack.push(x);
+      // Tensor data arrays hold numbers: skip them without looking at every element when the first is a number.
+      if (v.length > 0 && typeof v[0] !== 'object') continue;
+      for (const x of v) if (typeof x === 'object' && x !== null) { stack.push(x); depth.push(d + 1); }
       continue;
     }
     const o = v as Record<string, unknown>;
     visit(o);
     for (const k in o) {
       const x = o[k];
-      if (typeof x === 'object' && x !== null) stack.push(x);
+      if (typeof x === 'object' && x !== null) { stack.push(x); depth.push(d + 1); }
     }
   }
 }
