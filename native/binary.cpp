@@ -6,6 +6,7 @@
 
 #include "kernels.h"
 #include "strided.h"
+#include "vecmath.h"
 
 namespace gs {
 
@@ -81,8 +82,23 @@ GS_BIN(OpGe, uint8_t(a >= b))
 GS_BIN(OpMulNoNan, mulNoNan(a, b))
 #undef GS_BIN
 
+template <typename Op> constexpr BinaryOp kVecOp = BinaryOp::Pow;  // Pow: "no vector path"
+template <> constexpr BinaryOp kVecOp<OpAdd> = BinaryOp::Add;
+template <> constexpr BinaryOp kVecOp<OpSub> = BinaryOp::Sub;
+template <> constexpr BinaryOp kVecOp<OpMul> = BinaryOp::Mul;
+template <> constexpr BinaryOp kVecOp<OpDiv> = BinaryOp::Div;
+
 template <typename Op, typename T, typename R>
 inline void binaryRow(const T* pa, int64_t sa, const T* pb, int64_t sb, R* po, int64_t so, int64_t n) {
+  if constexpr (kVecOp<Op> != BinaryOp::Pow && std::is_same<T, R>::value) {
+    if (so == 1 && n >= 64) {
+      if constexpr (std::is_same<T, float>::value) {
+        if (vecBinaryF32(kVecOp<Op>, pa, sa, pb, sb, po, n)) return;
+      } else if constexpr (std::is_same<T, double>::value) {
+        if (vecBinaryF64(kVecOp<Op>, pa, sa, pb, sb, po, n)) return;
+      }
+    }
+  }
   if (sa == 1 && sb == 1 && so == 1) {
     for (int64_t i = 0; i < n; i++) po[i] = R(Op::f(pa[i], pb[i]));
   } else if (sa == 0 && sb == 1 && so == 1) {

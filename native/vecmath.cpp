@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 namespace gs {
 namespace {
@@ -105,6 +106,31 @@ bool vecUnaryF32(UnaryOp op, const float* x, float* y, int64_t n) {
   if (s.tier == Tier::Avx512) avx512::runVec<avx512::LF>(op, x, y, n, s.f16);
   else avx2::runVec<avx2::LF>(op, x, y, n, s.f8);
   return true;
+}
+
+namespace {
+template <typename T>
+bool vecBinaryT(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* o, int64_t n) {
+  const Simd& s = simd();
+  if (s.tier == Tier::None || n <= 0) return false;
+  if (op != BinaryOp::Add && op != BinaryOp::Sub && op != BinaryOp::Mul && op != BinaryOp::Div) return false;
+  if ((sa != 0 && sa != 1) || (sb != 0 && sb != 1)) return false;
+  if constexpr (std::is_same<T, float>::value) {
+    if (s.tier == Tier::Avx512) avx512::runBinary<avx512::LF>(op, a, sa, b, sb, o, n);
+    else avx2::runBinary<avx2::LF>(op, a, sa, b, sb, o, n);
+  } else {
+    if (s.tier == Tier::Avx512) avx512::runBinary<avx512::LD>(op, a, sa, b, sb, o, n);
+    else avx2::runBinary<avx2::LD>(op, a, sa, b, sb, o, n);
+  }
+  return true;
+}
+}  // namespace
+
+bool vecBinaryF32(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* o, int64_t n) {
+  return vecBinaryT(op, a, sa, b, sb, o, n);
+}
+bool vecBinaryF64(BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* o, int64_t n) {
+  return vecBinaryT(op, a, sa, b, sb, o, n);
 }
 
 bool vecUnaryF64(UnaryOp op, const double* x, double* y, int64_t n) {
