@@ -7,6 +7,7 @@
 import { GradserveError, fail } from '../errors.js';
 import type { Metas } from '../graph/infer.js';
 import { inferNode } from '../graph/infer.js';
+import { stableStringify } from '../graph/hash.js';
 import type { Graph, InputSpec, NodeSpec, WireTensor } from '../graph/types.js';
 import { compileGraph, type CompiledGraph } from '../graph/validate.js';
 import { getOp } from '../ops/registry.js';
@@ -32,9 +33,16 @@ export class GraphWriter {
   private readonly scalars = new Map<string, Ref>();
   private counter = 0;
 
+  /**
+   * Ops are pure, so a node with the same op, inputs and attrs as an existing one is that node (common
+   * subexpressions): derivatives of derivatives otherwise rebuild the same local derivatives again and again.
+   */
+  private readonly memo = new Map<string, string>();
+
   constructor(readonly base: CompiledGraph, metas: Metas) {
     this.metas = new Map(metas);
     this.names = new Set(base.kinds.keys());
+    for (const n of base.graph.nodes) this.memo.set(memoKey(n.op, n.inputs, n.attrs), n.name);
   }
 
   ref(name: string): Ref {
@@ -68,6 +76,11 @@ export class GraphWriter {
   node(prefix: string, op: string, inputs: Ref[], attrs: Record<string, unknown> | undefined, name?: string, path?: string): Ref {
     const def = getOp(op);
     if (def === undefined) throw new GradserveError('INTERNAL', `derivative rule at ${prefix} uses unknown op "${op}"`);
+    const key = memoKey(op, inputs.map((r) => r.name), attrs);
+    if (name === undefined) {
+      const same = this.memo.get(key);
+      if (same !== undefined) return this.ref(same);
+    }
     if (name !== undefined) this.claim(name, path);
     const nodeName = name ?? this.fresh(prefix);
     const parsed = def.attrs.safeParse(attrs ?? {});
@@ -89,6 +102,7 @@ export class GraphWriter {
     if (attrs !== undefined && Object.keys(attrs).length > 0) spec.attrs = attrs;
     this.newNodes.push(spec);
     this.metas.set(nodeName, meta);
+    if (!this.memo.has(key)) this.memo.set(key, nodeName);
     return { name: nodeName, shape: meta.shape, dtype: meta.dtype };
   }
 
@@ -136,6 +150,11 @@ export class GraphWriter {
     if (Object.keys(constants).length > 0) out.constants = constants;
     return out;
   }
+}
+
+function memoKey(op: string, inputs: readonly string[], attrs: Record<string, unknown> | undefined): string {
+  const a = attrs === undefined || Object.keys(attrs).length === 0 ? '' : stableStringify(attrs);
+  return JSON.stringify([op, inputs, a]);
 }
 
 /** Shapes agree where both are known (symbolic transforms may know a dim on one side only). */

@@ -52,6 +52,17 @@ describe('reverse mode', () => {
     expect(Object.keys(d.inputs!)).toEqual(['x', 'w']);
   });
 
+  test('common subexpressions are built once: d/dx sum(x*x) multiplies g by x a single time', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', [3], 'FP64');
+    const g = b.output(x.mul(x).sum().as('f')).build();
+    const d = transform(g, { transform: 'grad', of: 'f', wrt: ['x'] });
+    const products = d.nodes.filter((n) => n.name.startsWith('vjp/') && (n.op === 'mul' || n.op === 'mul_no_nan'));
+    expect(products).toHaveLength(1);
+    const r = await evaluate(d, { x: f64([3], [1, -2, 0.5]) });
+    expect([...r.outputs['grad:x']!.data]).toEqual([2, -4, 1]);
+  });
+
   test('integer paths carry no gradient; non-differentiable ops pass zeros', async () => {
     const b = new GraphBuilder();
     const x = b.input('x', [3], 'FP64');
