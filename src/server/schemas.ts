@@ -29,8 +29,8 @@ export const TensorOut = z.unknown().meta({
 });
 
 const Name = z.string().min(1);
-/** A list of names; a single name is accepted as a one-element list. */
-const Names = z.union([Name, z.array(Name)]).transform((v) => (typeof v === 'string' ? [v] : v));
+/** A list of names, exactly as API.md types it (a bare string is a schema violation, not a one-element list). */
+const Names = z.array(Name);
 
 export const InputSpec = z.object({
   shape: z.array(z.int().min(0).nullable()).optional().describe('`null` for a dimension of any size; omit for any rank'),

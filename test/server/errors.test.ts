@@ -282,3 +282,19 @@ describe('errors from limits and failures', () => {
     }
   });
 });
+
+describe('schema strictness', () => {
+  it('wants lists where API.md says [names]', async () => {
+    const app = await makeApp();
+    try {
+      const r = await call(app, '/v1/grad', { graph: linearGraph, inputs: {}, of: 'y', wrt: 'x' });
+      expect(expectProblem(r, 'INVALID_REQUEST').errors[0].path).toBe('wrt');
+      const j = await call(app, '/v1/jacobian', { graph: linearGraph, inputs: {}, of: 'y', wrt: ['x'] });
+      expect(expectProblem(j, 'INVALID_REQUEST').errors[0].path).toBe('of');
+      const m = await call(app, '/v1/jacobian', { graph: linearGraph, inputs: {}, of: ['y'], wrt: ['x'], mode: 'sideways' });
+      expect(expectProblem(m, 'INVALID_REQUEST').errors[0].path).toBe('mode');
+    } finally {
+      await app.close();
+    }
+  });
+});

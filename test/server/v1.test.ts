@@ -226,3 +226,19 @@ describe('graph-only endpoints', () => {
     expect(ops.find((o) => o.name === 'sum')!.attrs.type).toBe('object');
   });
 });
+
+describe('large responses', () => {
+  it('writes a large b64 response as valid JSON with the right content type', async () => {
+    const n = 100_000;
+    const x = Float32Array.from({ length: n }, (_, i) => i / 7);
+    const g = { inputs: { x: { shape: [n], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'neg', inputs: ['x'] }], outputs: ['y'] };
+    const r = await app.inject({ method: 'POST', url: '/v1/evaluate', payload: { graph: g, inputs: { x: { shape: [n], datatype: 'FP32', b64: b64(x) } }, encoding: 'b64' } });
+    expect(r.statusCode).toBe(200);
+    expect(String(r.headers['content-type'])).toMatch(/^application\/json/);
+    expect(Number(r.headers['content-length'])).toBe(r.rawPayload.length);
+    const y = fromB64(r.json().outputs.y.b64);
+    expect(y.length).toBe(n);
+    expect(y[7]).toBe(-Math.fround(1));
+    expect(y[n - 1]).toBe(-Math.fround((n - 1) / 7));
+  });
+});
