@@ -331,6 +331,10 @@ export function tensorFromBytes(bytes: Uint8Array, shape: number[], datatype: un
   }
   const out = allocArray(dtype, n);
   new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
+  if (dtype === 'BOOL') {
+    const o = out as Uint8Array;
+    for (let i = 0; i < n; i++) if (o[i]! > 1) o[i] = 1;
+  }
   return { dtype, shape: [...shape], data: out };
 }
 

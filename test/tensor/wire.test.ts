@@ -190,3 +190,19 @@ describe('encodeTensor', () => {
     );
   });
 });
+
+describe('tensorFromBytes / tensorBytes', () => {
+  it('copies raw little-endian bytes into an aligned tensor and back', async () => {
+    const { tensorFromBytes, tensorBytes } = await import('../../src/tensor/wire.js');
+    const src = new Float64Array([1.5, -2, NaN, 4]);
+    const raw = Buffer.concat([Buffer.from([9]), Buffer.from(src.buffer)]).subarray(1); // deliberately misaligned
+    const t = tensorFromBytes(raw, [2, 2], 'FP64', 'inputs[0]');
+    expect(t.data.byteOffset % 8).toBe(0);
+    expect(Array.from(t.data as Float64Array)).toEqual(Array.from(src));
+    expect(Buffer.compare(tensorBytes(t), Buffer.from(src.buffer))).toBe(0);
+    const b = tensorFromBytes(Buffer.from([0, 2, 1]), [3], 'BOOL', 'p');
+    expect(Array.from(b.data as Uint8Array)).toEqual([0, 1, 1]);
+    invalidTensor(() => tensorFromBytes(Buffer.alloc(7), [2], 'FP32', 'p'));
+    invalidTensor(() => tensorFromBytes(Buffer.alloc(8), [2], 'BYTES', 'p'));
+  });
+});
