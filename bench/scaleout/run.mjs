@@ -6,7 +6,7 @@
 //   node bench/scaleout/run.mjs                     # defaults below
 //   REPLICAS=1,2,3 CPUS=0.5 DURATION=15 node bench/scaleout/run.mjs
 //
-// Env: REPLICAS (1,2), CPUS per replica (a quarter of the machine's CPUs, at most 1), DURATION seconds per measurement (10), CONNECTIONS (16), ROUNDS (3: the
+// Env: REPLICAS (1,2), CPUS per replica (a quarter of the machine's CPUs, at most 1), DURATION seconds per measurement (6), CONNECTIONS (16), ROUNDS (5: the
 // replica counts are measured in turn this many times and the median is reported, so that drift in the machine's
 // background load hits every count alike), GRADSERVE_IMAGE (localhost/gradserve:latest; built when missing).
 // Needs root for installing nginx (Debian package) when it is missing; everything else runs as any user with podman.
@@ -27,9 +27,9 @@ const REPLICAS = (process.env.REPLICAS ?? '1,2').split(',').map(Number);
 // Replicas together must leave CPU to the load generator and nginx, which run on the same machine: otherwise the
 // machine, not the replica count, is the limit. A quarter of the cores each (at most 1) leaves half for them at 2.
 const CPUS = process.env.CPUS ?? String(Math.min(1, os.cpus().length / 4));
-const DURATION = Number(process.env.DURATION ?? 10);
+const DURATION = Number(process.env.DURATION ?? 6);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const log = (m) => console.log(`[scaleout] ${m}`);
 
 const cleanups = [];
@@ -217,6 +217,17 @@ async function main() {
   const base = rows[0].reqPerSec;
   for (const r of rows) {
     console.log(`${String(r.replicas).padEnd(9)} ${r.reqPerSec.toFixed(1).padEnd(9)} ${String(r.p50).padEnd(7)} ${String(r.p99).padEnd(7)} ${String(r.bad).padEnd(7)} ${(r.reqPerSec / base).toFixed(2)}x`);
+  }
+  // Each round measures every replica count back to back, so a ratio within a round is the least disturbed by
+  // background load that drifts between rounds.
+  for (const r of rows.slice(1)) {
+    const ratios = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const inRound = runs.slice(round * REPLICAS.length, (round + 1) * REPLICAS.length);
+      ratios.push(inRound.find((x) => x.replicas === r.replicas).reqPerSec / inRound.find((x) => x.replicas === REPLICAS[0]).reqPerSec);
+    }
+    r.roundRatios = ratios;
+    console.log(`${r.replicas} vs ${REPLICAS[0]} replica(s), per round: ${ratios.map((x) => x.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)}x`);
   }
   const out = path.join(ROOT, '.bench-out');
   mkdirSync(out, { recursive: true });
