@@ -6,9 +6,10 @@
 //   node bench/scaleout/run.mjs                     # defaults below
 //   REPLICAS=1,2,3 CPUS=0.5 DURATION=15 node bench/scaleout/run.mjs
 //
-// Env: REPLICAS (1,2), CPUS per replica (a quarter of the machine's CPUs, at most 1), DURATION seconds per measurement (6), CONNECTIONS (16), ROUNDS (5: the
-// replica counts are measured in turn this many times and the median is reported, so that drift in the machine's
-// background load hits every count alike), GRADSERVE_IMAGE (localhost/gradserve:latest; built when missing).
+// Env: REPLICAS (1,2); CPUS per replica (a quarter of the machine's CPUs, at most 1); DURATION seconds per
+// measurement (6); CONNECTIONS (16); ROUNDS (5: the replica counts are measured in turn this many times and medians
+// are reported, so that drift in the machine's background load hits every count alike); GRADSERVE_IMAGE
+// (localhost/gradserve:latest; built when missing).
 // Needs root for installing nginx (Debian package) when it is missing; everything else runs as any user with podman.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
