@@ -37,6 +37,7 @@ export async function evaluate(graph: Graph, inputs: Tensors, outputs?: string[]
   const c = compileRequest(graph, opts);
   let outs = c.outputs;
   if (outputs !== undefined) {
+    if (!Array.isArray(outputs)) fail('INVALID_REQUEST', 'outputs must be a list of value names', 'outputs');
     checkValueNames(c, outputs, 'outputs', 'output');
     outs = outputs;
   }

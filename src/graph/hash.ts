@@ -44,7 +44,11 @@ export function hashGraph(graph: unknown): string {
 export function tensorsSignature(tensors: Record<string, Pick<Tensor, 'dtype' | 'shape'>>): string {
   return Object.keys(tensors)
     .sort()
-    .map((k) => `${JSON.stringify(k)}:${tensors[k]!.dtype}[${tensors[k]!.shape.join(',')}]`)
+    .map((k) => {
+      // never throws: malformed entries are reported by the input checks that follow a cache miss
+      const t = tensors[k] as Partial<Tensor> | undefined;
+      return `${JSON.stringify(k)}:${String(t?.dtype)}[${Array.isArray(t?.shape) ? t.shape.join(',') : '?'}]`;
+    })
     .join(';');
 }
 

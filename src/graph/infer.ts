@@ -29,6 +29,9 @@ export function checkAgainstDeclaration(name: string, t: TensorLike, decl: { dty
 
 /** Metas of the graph inputs from the request's tensors (`inputs.x` paths). Extra tensors are UNKNOWN_VALUE. */
 export function inputMetasFromTensors(c: CompiledGraph, tensors: Record<string, TensorLike>, prefix = 'inputs'): Metas {
+  if (typeof tensors !== 'object' || tensors === null || Array.isArray(tensors)) {
+    fail('INVALID_REQUEST', `${prefix} must be an object {name: tensor}`, prefix);
+  }
   const metas: Metas = new Map();
   for (const name of Object.keys(tensors)) {
     if (!c.inputs.has(name)) {
@@ -39,6 +42,9 @@ export function inputMetasFromTensors(c: CompiledGraph, tensors: Record<string, 
   for (const [name, decl] of c.inputs) {
     const t = Object.hasOwn(tensors, name) ? tensors[name] : undefined;
     if (t === undefined) fail('MISSING_INPUT', `graph input "${name}" has no tensor`, `${prefix}.${name}`);
+    if (typeof t !== 'object' || t === null || typeof t.dtype !== 'string' || !Array.isArray(t.shape)) {
+      fail('INVALID_TENSOR', `${prefix}.${name}: expected a tensor {dtype, shape, data}`, `${prefix}.${name}`);
+    }
     checkAgainstDeclaration(name, t, decl, `${prefix}.${name}`);
     metas.set(name, { shape: [...t.shape], dtype: t.dtype });
   }

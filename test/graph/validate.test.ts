@@ -169,3 +169,15 @@ describe('graph validation', () => {
     expect(e.errors?.[0]?.path).toBe('graph.nodes[0].inputs');
   });
 });
+
+describe('library callers passing malformed arguments get request errors', () => {
+  const graph = g([{ name: 'y', op: 'neg', inputs: ['x'] }]);
+  test('inputs, outputs and tensors of the wrong kind', async () => {
+    expect((await failure(evaluate(graph, null as never))).code).toBe('INVALID_REQUEST');
+    expect((await failure(evaluate(graph, { x: x23 }, 'y' as never))).errors?.[0]?.path).toBe('outputs');
+    const e = await failure(evaluate(graph, { x: 3 as never }));
+    expect(e.code).toBe('INVALID_TENSOR');
+    expect(e.errors?.[0]?.path).toBe('inputs.x');
+    expect((await failure(grad(graph, { x: x23 }, 'y', 'x' as never))).errors?.[0]?.path).toBe('wrt');
+  });
+});
