@@ -50,35 +50,54 @@ gs::Arr arrayArg(Task& t, const Napi::CallbackInfo& info, size_t i, const char* 
   return arrayValue(t, at(info, i, name), name);
 }
 
+namespace {
+// Raw napi calls: this runs for every shape entry of every call, where node-addon-api's checked wrappers and eager
+// message strings showed up in profiles of tiny kernels. Messages are only built on failure.
+bool safeInt(napi_env env, napi_value v, int64_t& out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(std::fabs(d) <= kMaxSafe) || std::trunc(d) != d) return false;
+  out = int64_t(d);
+  return true;
+}
+}  // namespace
+
 int64_t intValue(Napi::Value v, const std::string& name) {
-  if (!v.IsNumber()) invalid(name + " must be an integer");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(std::fabs(d) <= kMaxSafe) || std::trunc(d) != d) invalid(name + " must be a safe integer");
-  return int64_t(d);
+  int64_t x;
+  if (!safeInt(v.Env(), v, x)) invalid(name + " must be a safe integer");
+  return x;
 }
 
-static std::vector<int64_t> intList(Napi::Value v, const std::string& name, bool nonNegative) {
-  if (!v.IsArray()) invalid(name + " must be an array of integers");
-  Napi::Array arr = v.As<Napi::Array>();
-  uint32_t n = arr.Length();
-  if (n > kMaxRank) invalid(name + " has more than 64 entries");
+static std::vector<int64_t> intList(Napi::Value v, const char* name, bool nonNegative) {
+  napi_env env = v.Env();
+  bool isArray = false;
+  if (napi_is_array(env, v, &isArray) != napi_ok || !isArray) invalid(std::string(name) + " must be an array of integers");
+  uint32_t n = 0;
+  napi_get_array_length(env, v, &n);
+  if (n > kMaxRank) invalid(std::string(name) + " has more than 64 entries");
   std::vector<int64_t> out(n);
   for (uint32_t k = 0; k < n; k++) {
-    int64_t x = intValue(arr.Get(k), name + "[" + std::to_string(k) + "]");
-    if (nonNegative && x < 0) invalid(name + "[" + std::to_string(k) + "] must be non-negative");
+    napi_value e;
+    int64_t x = 0;
+    bool ok = napi_get_element(env, v, k, &e) == napi_ok && safeInt(env, e, x);
+    if (!ok || (nonNegative && x < 0))
+      invalid(std::string(name) + "[" + std::to_string(k) + "] must be a " + (nonNegative ? "non-negative " : "") +
+              "safe integer");
     out[k] = x;
   }
   return out;
 }
 
 gs::Shape shapeValue(Napi::Value v, const std::string& name) {
-  gs::Shape s = intList(v, name, true);
+  gs::Shape s = intList(v, name.c_str(), true);
   gs::numel(s, name.c_str());
   return s;
 }
 
 gs::Shape shapeArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  return shapeValue(at(info, i, name), name);
+  gs::Shape s = intList(at(info, i, name), name, true);
+  gs::numel(s, name);
+  return s;
 }
 
 std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i, const char* name) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <napi.h>
 
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,18 +43,43 @@ class Held {
 
 Napi::Error makeError(Napi::Env env, const char* code, const std::string& msg);
 
-// Runs `fn` and converts any C++ exception into a JS error with a stable `code` (never lets one escape).
+// A JS exception raised while reading an argument (a throwing getter on an exotic array) is still pending when the
+// validation error reaches the boundary; it must win, since no second exception can be thrown over it.
+inline bool takePendingException(Napi::Env env, Napi::Value* out) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return false;
+  napi_value e;
+  napi_get_and_clear_last_exception(env, &e);
+  *out = Napi::Value(env, e);
+  return true;
+}
+
+// Converts any C++ exception into a JS error value with a stable `code` (never lets one escape).
+inline Napi::Value errorFor(Napi::Env env, std::exception_ptr ep) {
+  Napi::Value pending;
+  if (takePendingException(env, &pending)) return pending;
+  try {
+    std::rethrow_exception(ep);
+  } catch (const Napi::Error& e) {
+    return e.Value();
+  } catch (const gs::KernelError& e) {
+    return makeError(env, gs::errCodeName(e.code), e.what()).Value();
+  } catch (const std::bad_alloc&) {
+    return makeError(env, "INTERNAL", "out of memory").Value();
+  } catch (const std::exception& e) {
+    return makeError(env, "INTERNAL", e.what()).Value();
+  } catch (...) {
+    return makeError(env, "INTERNAL", "unknown error").Value();
+  }
+}
+
 template <typename F> Napi::Value guarded(Napi::Env env, F&& fn) {
   try {
     return fn();
-  } catch (const Napi::Error&) {
-    throw;  // already a JS exception (e.g. thrown by a getter on an exotic argument)
-  } catch (const gs::KernelError& e) {
-    throw makeError(env, gs::errCodeName(e.code), e.what());
-  } catch (const std::bad_alloc&) {
-    throw makeError(env, "INTERNAL", "out of memory");
-  } catch (const std::exception& e) {
-    throw makeError(env, "INTERNAL", e.what());
+  } catch (...) {
+    Napi::Value err = errorFor(env, std::current_exception());
+    napi_throw(env, err);
+    return env.Undefined();
   }
 }
 
@@ -86,8 +112,8 @@ class Worker : public Napi::AsyncWorker {
     }
     try {
       deferred_.Resolve(task_->result(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+    } catch (...) {
+      deferred_.Reject(errorFor(env, std::current_exception()));
     }
   }
 
@@ -111,15 +137,13 @@ template <typename T> Napi::Value callAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto deferred = Napi::Promise::Deferred::New(env);
   try {
-    guarded(env, [&]() {
-      auto t = std::make_unique<T>();
-      t->async = true;
-      t->parse(info);
-      (new Worker(env, deferred, std::move(t)))->Queue();
-      return env.Undefined();
-    });
-  } catch (const Napi::Error& e) {
-    deferred.Reject(e.Value());
+    auto t = std::make_unique<T>();
+    t->async = true;
+    t->parse(info);
+    (new Worker(env, deferred, std::move(t)))->Queue();
+  } catch (...) {
+    // Argument errors reject like run-time errors do: callers only handle one failure path.
+    deferred.Reject(errorFor(env, std::current_exception()));
   }
   return deferred.Promise();
 }
