@@ -1,5 +1,5 @@
 /** The registry: one definition per name, complete against OPS.md v1, consistent catalogue. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
@@ -26,6 +26,23 @@ describe('op registry', () => {
   test('no op name is defined twice', () => {
     expect(duplicateOpNames()).toEqual([]);
     expect(OPS.size).toBe(ALL_OPS.length);
+  });
+
+  test('every op exported by a file of src/ops is registered (a new family file cannot be forgotten)', async () => {
+    const dir = join(repoRoot, 'src', 'ops');
+    const registered = new Set(ALL_OPS);
+    const missing: string[] = [];
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const mod = (await import(join(dir, f))) as Record<string, unknown>;
+      const visit = (v: unknown): void => {
+        if (Array.isArray(v)) v.forEach(visit);
+        else if (typeof v === 'object' && v !== null && typeof (v as { infer?: unknown }).infer === 'function' && typeof (v as { run?: unknown }).run === 'function') {
+          if (!registered.has(v as never)) missing.push(`${f}: ${(v as { name: string }).name}`);
+        }
+      };
+      Object.values(mod).forEach(visit);
+    }
+    expect(missing).toEqual([]);
   });
 
   test('the internal ops derivative rules rely on are registered and hidden from the catalogue', () => {
