@@ -41,8 +41,21 @@ export class ModelRepository {
       const first = parsed.error.issues[0]!;
       throw new GradserveError('INTERNAL', `model "${name}": ${file} is not a graph: ${formatPath(first.path)}: ${first.message}`);
     }
-    const graph = parsed.data as GraphT;
+    // Deeply frozen: the engine then hashes the graph (constants included) once, by identity, not per request.
+    const graph = deepFreeze(parsed.data as GraphT);
     this.cache.set(name, { mtimeMs, graph });
     return graph;
   }
+}
+
+function deepFreeze<T>(root: T): T {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
+    Object.freeze(v);
+    if (Array.isArray(v) && v.length > 0 && typeof v[0] !== 'object') continue;
+    for (const x of Object.values(v)) if (typeof x === 'object' && x !== null) stack.push(x);
+  }
+  return root;
 }
