@@ -108,16 +108,22 @@ export function stringifyBig(value: unknown): string | Buffer {
   } finally {
     for (const [o, v] of undo) o['b64'] = v;
   }
-  const parts: Buffer[] = [];
+  // Cut the skeleton at the placeholders, size the reply once, and write every piece straight into it.
   const marker = JSON.stringify(tag).slice(1, -1);
+  const pieces: { text: string; latin1: boolean }[] = [];
   let from = 0;
   for (let at = skeleton.indexOf(marker); at >= 0; at = skeleton.indexOf(marker, from)) {
     const end = skeleton.indexOf('"', at); // the placeholder's closing quote stays in the output
-    parts.push(Buffer.from(skeleton.slice(from, at), 'utf8'), Buffer.from(lifted[Number(skeleton.slice(at + marker.length, end))]!, 'latin1'));
+    pieces.push({ text: skeleton.slice(from, at), latin1: false }, { text: lifted[Number(skeleton.slice(at + marker.length, end))]!, latin1: true });
     from = end;
   }
-  parts.push(Buffer.from(skeleton.slice(from), 'utf8'));
-  return Buffer.concat(parts);
+  pieces.push({ text: skeleton.slice(from), latin1: false });
+  let size = 0;
+  for (const p of pieces) size += p.latin1 ? p.text.length : Buffer.byteLength(p.text, 'utf8');
+  const out = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (const p of pieces) off += out.write(p.text, off, p.latin1 ? 'latin1' : 'utf8');
+  return out;
 }
 
 /**
