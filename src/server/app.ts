@@ -2,6 +2,7 @@
  * buildApp(config): the whole HTTP service as a Fastify instance that is never listening (tests use `inject`; only
  * src/cli.ts listens).
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -40,6 +41,8 @@ function packageVersion(): string {
 }
 
 let requestCounter = 0;
+// Distinguishes the ids of replicas and restarts in aggregated logs.
+const bootId = randomBytes(3).toString('hex');
 
 export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp> {
   const { engine: given, logger, ...partial } = options;
@@ -52,7 +55,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
     bodyLimit: config.bodyLimitBytes,
     // Request ids: honour a caller's X-Request-Id so logs can be joined across services.
     requestIdHeader: 'x-request-id',
-    genReqId: () => `req-${(++requestCounter).toString(36)}`,
+    genReqId: () => `req-${bootId}-${(++requestCounter).toString(36)}`,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }) as unknown as GradserveApp;
