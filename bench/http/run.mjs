@@ -213,9 +213,21 @@ if (phases.has(5)) {
     ts.push(performance.now() - t0);
   }
   const httpMs = median(ts.slice(1));
+  // The same VJP in-process, on already decoded tensors: the difference to httpMs is what HTTP and JSON cost.
+  const parsedSeed = JSON.parse(seedBody);
+  const dec = (w, p) => decodeTensor(w, p);
+  const ins = { x: dec(parsedSeed.inputs.x, 'inputs.x'), w: dec(parsedSeed.inputs.w, 'inputs.w') };
+  const cts = { y: dec(parsedSeed.cotangents.y, 'cotangents.y') };
+  const its = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await engine.vjp(seedGraph, ins, cts, ['x', 'w']);
+    its.push(performance.now() - t0);
+  }
+  const inMs = median(its.slice(1));
   const peer = spawnSync(python, [join(here, 'torch_vjp.py'), String(N), String(D), String(M), '5', '2'], { encoding: 'utf8' });
   console.log(`\n## 5. seed-scale VJP: x[${N},${D}], w[${D},${M}] FP32, b64, ${(seedBody.length / 1e6).toFixed(0)} MB request`);
-  console.log(`gradserve over HTTP, end to end: ${httpMs.toFixed(0)} ms`);
+  console.log(`gradserve over HTTP, end to end: ${httpMs.toFixed(0)} ms; in-process engine.vjp: ${inMs.toFixed(0)} ms; HTTP + JSON + b64: ${(httpMs - inMs).toFixed(0)} ms`);
   if (peer.status === 0) {
     const t = JSON.parse(peer.stdout);
     console.log(`PyTorch ${t.version} in-process (${t.threads} threads): ${t.ms.toFixed(0)} ms; ratio ${(httpMs / t.ms).toFixed(2)}x`);
