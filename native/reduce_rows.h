@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "vecmath.h"
 
 namespace gs {
 
@@ -47,19 +48,46 @@ template <typename T> Acc<T> sumRow(const T* p, int64_t n) {
   }
 }
 
+// max/min of a row, NaN if any element is NaN. Eight independent lanes (and NaN tracked beside them) break the
+// compare-select dependency chain; a plain `m = v > m ? v : m` loop measured ~1.5 ns per element.
 template <typename T> T extremeRow(bool isMax, const T* p, int64_t n) {
-  T m = p[0];
-  for (int64_t i = 1; i < n; i++) {
-    T v = p[i];
-    if constexpr (kIsFloat<T>) {
-      if (v != v) return v;
-    }
-    m = isMax ? (v > m ? v : m) : (v < m ? v : m);
-  }
   if constexpr (kIsFloat<T>) {
-    if (m != m) return m;
+    T m[8];
+    int nan[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int k = 0; k < 8; k++) m[k] = p[0];
+    int64_t i = 0;
+    if (isMax) {
+      for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+          T v = p[i + k];
+          nan[k] |= v != v;
+          m[k] = v > m[k] ? v : m[k];
+        }
+    } else {
+      for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+          T v = p[i + k];
+          nan[k] |= v != v;
+          m[k] = v < m[k] ? v : m[k];
+        }
+    }
+    T r = m[0];
+    bool anyNan = false;
+    for (int k = 0; k < 8; k++) {
+      anyNan = anyNan || nan[k] || m[k] != m[k];
+      r = isMax ? (m[k] > r ? m[k] : r) : (m[k] < r ? m[k] : r);
+    }
+    for (; i < n; i++) {
+      T v = p[i];
+      anyNan = anyNan || v != v;
+      r = isMax ? (v > r ? v : r) : (v < r ? v : r);
+    }
+    return anyNan ? std::numeric_limits<T>::quiet_NaN() : r;
+  } else {
+    T m = p[0];
+    for (int64_t i = 1; i < n; i++) m = isMax ? (p[i] > m ? p[i] : m) : (p[i] < m ? p[i] : m);
+    return m;
   }
-  return m;
 }
 
 template <typename T> T reduceRow(ReduceOp op, const T* p, int64_t n) {
@@ -128,27 +156,42 @@ bool reduceLeading(ReduceOp op, const T* src, const Shape& shape, const std::vec
   return true;
 }
 
-// One softmax row of length n with element stride `st` (max-shifted, fused).
+// One softmax row of length n with element stride `st` (max-shifted, fused). Contiguous rows compute exp(x - m)
+// into the output with the SIMD exp (identical to unary exp), then sum in double and scale (or subtract the log).
 template <typename T> void softmaxRow(const T* x, T* y, int64_t n, int64_t st, bool log) {
-  T m = -std::numeric_limits<T>::infinity();
-  bool nan = false;
-  for (int64_t i = 0; i < n; i++) {
-    T v = x[i * st];
-    if (v != v) nan = true;
-    if (v > m) m = v;
-  }
-  if (nan || m == -std::numeric_limits<T>::infinity() || m == std::numeric_limits<T>::infinity()) {
-    // Degenerate rows follow the unshifted formula's IEEE result (NaN for all -Inf, NaN/Inf mixtures).
-    if (nan) {
-      for (int64_t i = 0; i < n; i++) y[i * st] = std::numeric_limits<T>::quiet_NaN();
-      return;
+  if (n == 0) return;
+  T m;
+  if (st == 1) {
+    m = extremeRow(true, x, n);
+  } else {
+    m = x[0];
+    for (int64_t i = 1; i < n; i++) {
+      T v = x[i * st];
+      if (v != v || v > m) m = v;
+      if (m != m) break;
     }
   }
+  if (m != m) {
+    for (int64_t i = 0; i < n; i++) y[i * st] = std::numeric_limits<T>::quiet_NaN();
+    return;
+  }
   double s = 0;
-  for (int64_t i = 0; i < n; i++) {
-    T e = std::exp(x[i * st] - m);
-    if (!log) y[i * st] = e;
-    s += double(e);
+  if (st == 1) {
+    // All -Inf (m = -Inf) gives NaN rows through -Inf - -Inf, as the unfused formula and PyTorch do.
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] - m;
+    bool vec;
+    if constexpr (std::is_same<T, float>::value) vec = vecUnaryF32(UnaryOp::Exp, y, y, n);
+    else vec = vecUnaryF64(UnaryOp::Exp, y, y, n);
+    if (!vec)
+      for (int64_t i = 0; i < n; i++) y[i] = std::exp(y[i]);
+    if constexpr (std::is_same<T, float>::value) s = sumF32(y, n);
+    else s = pairwiseSum(y, n);
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      T e = std::exp(x[i * st] - m);
+      y[i * st] = e;
+      s += double(e);
+    }
   }
   if (log) {
     T ls = T(std::log(s));
