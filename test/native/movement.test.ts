@@ -35,11 +35,13 @@ describe('transpose and broadcastTo', () => {
 
   it('takes the cache-blocked path on large matrices and batched transposes', () => {
     const r = rng(2);
-    for (const shape of [[300, 257], [3, 70, 90], [64, 3, 65]]) {
-      const data = randData(r, numel(shape), 'FP64');
-      for (const perm of [[1, 0], [0, 2, 1], [2, 1, 0], [1, 2, 0]].filter((p) => p.length === shape.length)) {
-        const y = kernels.transpose(Float64Array.from(data), shape, perm);
-        expect(mismatch(y, transposeRef({ data, shape }, perm).data)).toBeUndefined();
+    for (const dtype of ALL) {
+      for (const shape of [[300, 257], [3, 70, 90], [64, 3, 65]]) {
+        const data = randData(r, numel(shape), dtype);
+        for (const perm of [[1, 0], [0, 2, 1], [2, 1, 0], [1, 2, 0]].filter((p) => p.length === shape.length)) {
+          const y = kernels.transpose(toTyped(dtype, data), shape, perm);
+          expect(mismatch(y, transposeRef({ data, shape }, perm).data), `${dtype} ${JSON.stringify(shape)} ${JSON.stringify(perm)}`).toBeUndefined();
+        }
       }
     }
   });
