@@ -168,7 +168,8 @@ async function testRunningContainer(eng) {
   const ready = await check('ready (GET /v2/health/ready = 200)', async () => {
     const t0 = Date.now();
     const ok = await waitReady(`${base}/v2/health/ready`, { timeoutMs: 90_000, alive: () => containerRunning(eng, name) });
-    assert(ok, `not ready within 90 s; logs:\n${containerLogs(eng, name)}`);
+    const why = containerRunning(eng, name) ? 'not ready within 90 s' : 'the container exited before it was ready';
+    assert(ok, `${why}; logs:\n${containerLogs(eng, name)}`);
     const live = await fetch(`${base}/v2/health/live`, { signal: AbortSignal.timeout(5_000) });
     assert(live.status === 200, `GET /v2/health/live answered ${live.status}`);
     return `${((Date.now() - t0) / 1000).toFixed(1)} s after start`;
@@ -263,7 +264,8 @@ async function testKubePlay(eng) {
     const play = eng.exec(['kube', 'play', '--configmap', CONFIGMAP_FILE, rendered], { timeoutMs: 180_000 });
     assert(play.code === 0, `kube play failed: ${play.stderr.trim()}`);
     const ok = await waitReady(`${base}/v2/health/ready`, { timeoutMs: 90_000, alive: () => containerRunning(eng, ctr) });
-    assert(ok, `pod not ready through 127.0.0.1:${port} within 90 s; logs:\n${containerLogs(eng, ctr)}`);
+    const why = containerRunning(eng, ctr) ? `not ready through 127.0.0.1:${port} within 90 s` : 'the pod\'s container exited before it was ready';
+    assert(ok, `${why}; logs:\n${containerLogs(eng, ctr)}`);
     await checkSeedVjp(base);
     const meta = await fetch(`${base}/v2/models/linear`, { signal: AbortSignal.timeout(10_000) });
     const metaText = await meta.text();
@@ -294,7 +296,7 @@ function checkImage(eng, buildSeconds) {
     const fmt = eng.podman
       ? '{{.Config.User}}\t{{json .Config.ExposedPorts}}\t{{json .Config.Entrypoint}}\t{{json .Config.Cmd}}\t{{json .HealthCheck}}'
       : '{{.Config.User}}\t{{json .Config.ExposedPorts}}\t{{json .Config.Entrypoint}}\t{{json .Config.Cmd}}\t{{json .Config.Healthcheck}}';
-    const [user, ports, entry, cmd, health] = eng.exec(['image', 'inspect', '--format', fmt, TAG], { timeoutMs: 30_000 }).stdout.trim().split('\t');
+    const [user, ports, entry, cmd, health] = eng.exec(['image', 'inspect', '--format', fmt, TAG], { timeoutMs: 30_000 }).stdout.replace(/\n$/, '').split('\t');
     assert(size <= MAX_IMAGE_BYTES, `image is ${(size / 1e6).toFixed(1)} MB, over 300 MB`);
     assert(user !== '' && !/^(0|root)(:|$)/.test(user), `image runs as "${user || 'root'}", want a non-root user`);
     assert(ports.includes('8080/tcp'), `exposed ports ${ports}, want 8080/tcp`);
