@@ -272,6 +272,16 @@ async function testKubePlay(eng) {
     assert(meta.status === 200, `GET /v2/models/linear answered ${meta.status}: ${metaText.slice(0, 300)}`);
     const inputs = (JSON.parse(metaText).inputs ?? []).map((i) => i.name).sort().join(',');
     assert(inputs === 'w,x', `model metadata lists inputs "${inputs}", want w,x`);
+    const oipTensor = (name, rows) => ({ name, shape: [rows.length, rows[0].length], datatype: 'FP32', data: rows.flat() });
+    const infer = await fetch(`${base}/v2/models/linear/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [oipTensor('x', SEED.x), oipTensor('w', SEED.w)] }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const inferText = await infer.text();
+    assert(infer.status === 200, `POST /v2/models/linear/infer answered ${infer.status}: ${inferText.slice(0, 300)}`);
+    expectTensor(JSON.parse(inferText).outputs?.find((o) => o.name === 'y'), matmul(SEED.x, SEED.w), 'infer outputs y');
     const env = eng.exec(['exec', ctr, 'printenv', 'GRADSERVE_SERVER_MEMORY'], { timeoutMs: 20_000 }).stdout.trim();
     const cm = /GRADSERVE_SERVER_MEMORY:\s*(\S+)/.exec(readFileSync(CONFIGMAP_FILE, 'utf8'))?.[1];
     assert(env === cm, `GRADSERVE_SERVER_MEMORY in the pod is "${env}", the ConfigMap says "${cm}"`);
@@ -279,7 +289,7 @@ async function testKubePlay(eng) {
     assert(write.code !== 0, 'the model repository is writable from the pod; it must be mounted read-only');
     const rootWrite = eng.exec(['exec', ctr, 'sh', '-c', 'touch /app/probe'], { timeoutMs: 20_000 });
     assert(rootWrite.code !== 0, 'the root filesystem is writable from the pod; readOnlyRootFilesystem is not applied');
-    return `port ${port}: ready, seed VJP ok, /v2/models/linear from the read-only repository, read-only root, ConfigMap applied`;
+    return `port ${port}: ready, seed VJP ok, /v2/models/linear metadata and infer from the read-only repository, read-only root, ConfigMap applied`;
   });
   await check('podman kube down removes the pod', () => {
     const down = eng.exec(['kube', 'down', rendered], { timeoutMs: 120_000 });
