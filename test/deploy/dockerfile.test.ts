@@ -11,7 +11,8 @@ const instructions = dockerfile
   .split('\n')
   .map((l) => l.trim())
   .filter((l) => l !== '' && !l.startsWith('#'));
-const runtime = instructions.slice(instructions.findLastIndex((l) => l.startsWith('FROM ')));
+const stageStarts = instructions.flatMap((l, i) => (l.startsWith('FROM ') ? [i] : []));
+const runtime = instructions.slice(stageStarts[stageStarts.length - 1]);
 
 describe('Dockerfile', () => {
   it('every stage starts from node:20-bookworm-slim, and there is a separate runtime stage', () => {
