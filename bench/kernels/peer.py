@@ -1,6 +1,11 @@
-"""numpy and PyTorch CPU timings for bench/kernels/run.mjs. Reads the plan (JSON) on stdin, prints results as JSON.
+"""numpy and PyTorch CPU timings for bench/kernels/run.mjs, as a line server so the two runtimes can be measured
+alternately (the machine may be busy; paired, interleaved runs keep the ratios fair).
 
-Timing matches run.mjs: adaptive batches of at least `min_batch_s`, best batch average of `batches`.
+stdin: one JSON plan line, then commands, one per line:
+  "case <name>" (e.g. "case gemm/float32/512", "case exp/1048576", "case tiny"): set up, warm up and calibrate
+      each peer's repetitions so one batch lasts at least min_batch_s; replies {"ok": true}
+  "batch": run one batch of the current case per peer; replies {"numpy": seconds per call, "torch": ... | null}
+run.mjs alternates one gradserve batch with one peer batch, so both see the same machine load.
 """
 import json
 import sys
@@ -14,7 +19,7 @@ except ImportError:  # numpy alone still gives a peer
     torch = None
 
 
-def best_time(fn, min_batch_s, batches):
+def calibrate(fn, min_batch_s):
     fn()
     fn()
     reps = 1
@@ -22,71 +27,76 @@ def best_time(fn, min_batch_s, batches):
         t = time.perf_counter()
         for _ in range(reps):
             fn()
-        dt = time.perf_counter() - t
-        if dt >= min_batch_s:
-            break
+        if time.perf_counter() - t >= min_batch_s:
+            return reps
         reps *= 2
-    best = dt / reps
-    for _ in range(batches - 1):
-        t = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - t) / reps)
-    return best
+
+
+def batch(fn, reps):
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t) / reps
+
+
+def case_fns(name, rng, plan):
+    """(numpy fn, torch fn or None) for one case."""
+    parts = name.split("/")
+    if parts[0] == "gemm":
+        dt, n = parts[1], int(parts[2])
+        a = rng.standard_normal((n, n)).astype(dt)
+        b = rng.standard_normal((n, n)).astype(dt)
+        tfn = None
+        if torch:
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            tfn = lambda: ta @ tb
+        return (lambda: a @ b), tfn, plan["gemm_threads"]
+    if parts[0] == "tiny":
+        small = np.ones(4, np.float32)
+        ts = torch.from_numpy(small) if torch else None
+        return (lambda: np.negative(small)), ((lambda: torch.neg(ts)) if torch else None), 1
+    op, n = parts[0], int(parts[1])
+    x = rng.uniform(-4, 4, n).astype(np.float32)
+    y = rng.uniform(-4, 4, n).astype(np.float32)
+    p = rng.uniform(0.01, 8, n).astype(np.float32)
+    np_ops = {
+        "add": lambda: np.add(x, y),
+        "mul": lambda: np.multiply(x, y),
+        "exp": lambda: np.exp(x),
+        "tanh": lambda: np.tanh(x),
+        "sigmoid": lambda: 1 / (1 + np.exp(-x)),  # numpy has no fused sigmoid
+        "log": lambda: np.log(p),
+    }
+    tfn = None
+    if torch:
+        tx, ty, tp = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(p)
+        tfn = {
+            "add": lambda: torch.add(tx, ty),
+            "mul": lambda: torch.mul(tx, ty),
+            "exp": lambda: torch.exp(tx),
+            "tanh": lambda: torch.tanh(tx),
+            "sigmoid": lambda: torch.sigmoid(tx),
+            "log": lambda: torch.log(tp),
+        }[op]
+    return np_ops[op], tfn, 1
 
 
 def main():
-    plan = json.load(sys.stdin)
-    mb, nb = plan["min_batch_s"], plan["batches"]
-    out = {"numpy": {}, "torch": {}, "versions": {"numpy": np.__version__, "torch": torch.__version__ if torch else None}}
+    plan = json.loads(sys.stdin.readline())
     rng = np.random.default_rng(0)
-
-    for n in plan["gemm_sizes"]:
-        for dt in ("float32", "float64"):
-            a = rng.standard_normal((n, n)).astype(dt)
-            b = rng.standard_normal((n, n)).astype(dt)
-            key = f"gemm/{dt}/{n}"
-            out["numpy"][key] = best_time(lambda: a @ b, mb, nb)
+    print(json.dumps({"numpy": np.__version__, "torch": torch.__version__ if torch else None}), flush=True)
+    current = None
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd.startswith("case "):
+            nfn, tfn, threads = case_fns(cmd[5:], rng, plan)
             if torch:
-                torch.set_num_threads(plan["gemm_threads"])
-                ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-                out["torch"][key] = best_time(lambda: ta @ tb, mb, nb)
-
-    if torch:
-        torch.set_num_threads(1)
-    for n in plan["elementwise_sizes"]:
-        x = rng.uniform(-4, 4, n).astype(np.float32)
-        y = rng.uniform(-4, 4, n).astype(np.float32)
-        p = rng.uniform(0.01, 8, n).astype(np.float32)
-        np_ops = {
-            "add": lambda: np.add(x, y),
-            "mul": lambda: np.multiply(x, y),
-            "exp": lambda: np.exp(x),
-            "tanh": lambda: np.tanh(x),
-            "sigmoid": lambda: 1 / (1 + np.exp(-x)),
-            "log": lambda: np.log(p),
-        }
-        for name, fn in np_ops.items():
-            out["numpy"][f"{name}/{n}"] = best_time(fn, mb, nb)
-        if torch:
-            tx, ty, tp = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(p)
-            t_ops = {
-                "add": lambda: torch.add(tx, ty),
-                "mul": lambda: torch.mul(tx, ty),
-                "exp": lambda: torch.exp(tx),
-                "tanh": lambda: torch.tanh(tx),
-                "sigmoid": lambda: torch.sigmoid(tx),
-                "log": lambda: torch.log(tp),
-            }
-            for name, fn in t_ops.items():
-                out["torch"][f"{name}/{n}"] = best_time(fn, mb, nb)
-
-    small = np.ones(4, np.float32)
-    out["numpy"]["tiny"] = best_time(lambda: np.negative(small), mb, nb)
-    if torch:
-        ts = torch.from_numpy(small)
-        out["torch"]["tiny"] = best_time(lambda: torch.neg(ts), mb, nb)
-    json.dump(out, sys.stdout)
+                torch.set_num_threads(threads)
+            current = [(nfn, calibrate(nfn, plan["min_batch_s"])), (tfn, calibrate(tfn, plan["min_batch_s"]) if tfn else 0)]
+            print(json.dumps({"ok": True}), flush=True)
+        elif cmd == "batch":
+            (nfn, nreps), (tfn, treps) = current
+            print(json.dumps({"numpy": batch(nfn, nreps), "torch": batch(tfn, treps) if tfn else None}), flush=True)
 
 
 main()

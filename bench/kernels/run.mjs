@@ -1,11 +1,13 @@
 // Kernel benchmark: gradserve vs numpy and PyTorch CPU in one run (`npm run bench:kernels`).
 // gemm in GFLOP/s (higher is better), elementwise in ns/element (lower is better), tiny call in µs.
-// Ratios are "gradserve speed / peer speed": above 1.00 means gradserve is faster.
+// Ratios are "gradserve speed / peer speed": above 1.00 means gradserve is faster. Batches of gradserve and of the
+// peers (a numpy/torch line server, peer.py) alternate and each side keeps its best, so both see the same load.
 // Options: --quick (smaller sizes, for a smoke run), --json <file> (also write raw results).
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -22,28 +24,23 @@ const plan = {
   elementwise_sizes: quick ? [1 << 20] : [1 << 20, 1 << 24],
   gemm_threads: 2,
   min_batch_s: quick ? 0.02 : 0.05,
-  batches: quick ? 3 : 7,
+  batches: quick ? 3 : 10,
 };
 
-function bestTime(fn) {
+function calibrate(fn) {
   fn();
   fn();
-  let reps = 1;
-  let dt;
-  for (;;) {
+  for (let reps = 1; ; reps *= 2) {
     const t = process.hrtime.bigint();
     for (let i = 0; i < reps; i++) fn();
-    dt = Number(process.hrtime.bigint() - t) / 1e9;
-    if (dt >= plan.min_batch_s) break;
-    reps *= 2;
+    if (Number(process.hrtime.bigint() - t) / 1e9 >= plan.min_batch_s) return reps;
   }
-  let best = dt / reps;
-  for (let b = 1; b < plan.batches; b++) {
-    const t = process.hrtime.bigint();
-    for (let i = 0; i < reps; i++) fn();
-    best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e9 / reps);
-  }
-  return best;
+}
+
+function batch(fn, reps) {
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < reps; i++) fn();
+  return Number(process.hrtime.bigint() - t) / 1e9 / reps;
 }
 
 // Same distributions as peer.py (values differ; the kernels' speed does not depend on them beyond their range).
@@ -51,12 +48,13 @@ let seed = 1;
 const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
 const fill = (a, lo, hi) => { for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * rand(); return a; };
 
-const gs = {};
+// One closure per case.
+const cases = new Map();
 for (const n of plan.gemm_sizes) {
   for (const [dt, Ctor] of [['float32', Float32Array], ['float64', Float64Array]]) {
     const a = fill(new Ctor(n * n), -2, 2);
     const b = fill(new Ctor(n * n), -2, 2);
-    gs[`gemm/${dt}/${n}`] = bestTime(() => k.matmul(a, [n, n], b, [n, n], false, false));
+    cases.set(`gemm/${dt}/${n}`, () => k.matmul(a, [n, n], b, [n, n], false, false));
   }
 }
 for (const n of plan.elementwise_sizes) {
@@ -64,20 +62,51 @@ for (const n of plan.elementwise_sizes) {
   const y = fill(new Float32Array(n), -4, 4);
   const p = fill(new Float32Array(n), 0.01, 8);
   const s = [n];
-  gs[`add/${n}`] = bestTime(() => k.binary('add', x, s, y, s));
-  gs[`mul/${n}`] = bestTime(() => k.binary('mul', x, s, y, s));
-  for (const op of ['exp', 'tanh', 'sigmoid']) gs[`${op}/${n}`] = bestTime(() => k.unary(op, x));
-  gs[`log/${n}`] = bestTime(() => k.unary('log', p));
+  cases.set(`add/${n}`, () => k.binary('add', x, s, y, s));
+  cases.set(`mul/${n}`, () => k.binary('mul', x, s, y, s));
+  for (const op of ['exp', 'tanh', 'sigmoid']) cases.set(`${op}/${n}`, () => k.unary(op, x));
+  cases.set(`log/${n}`, () => k.unary('log', p));
 }
 const small = new Float32Array(4).fill(1);
-gs.tiny = bestTime(() => k.unary('neg', small));
 const s4 = [4];
-gs.tinyBinary = bestTime(() => k.binary('add', small, s4, small, s4));
+cases.set('tiny', () => k.unary('neg', small));
+const tinyBinary = () => k.binary('add', small, s4, small, s4);
 
-const py = spawnSync('/usr/bin/python3', [join(here, 'peer.py')], { input: JSON.stringify(plan), encoding: 'utf8', maxBuffer: 1 << 24 });
-let peers = { numpy: {}, torch: {}, versions: {} };
-if (py.status === 0) peers = JSON.parse(py.stdout);
-else console.error(`peer.py failed (status ${py.status}): ${py.stderr.slice(-2000)}`);
+const child = spawn('/usr/bin/python3', [join(here, 'peer.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+const ask = async (msg) => {
+  child.stdin.write(`${msg}\n`);
+  const r = await lines.next();
+  if (r.done) throw new Error('peer.py exited early');
+  return JSON.parse(r.value);
+};
+const min = (a, b) => (a === undefined || a === null ? b : b === undefined || b === null ? a : Math.min(a, b));
+const gs = {};
+const peers = { numpy: {}, torch: {}, versions: {} };
+let peerOk = true;
+try {
+  child.stdin.write(`${JSON.stringify(plan)}\n`);
+  peers.versions = JSON.parse((await lines.next()).value);
+} catch (e) {
+  peerOk = false;
+  console.error(`peer.py unavailable: ${e.message}`);
+}
+// Best batch of each side, batches alternating gradserve / peers so load spikes hit both alike.
+cases.set('tinyBinary', tinyBinary);
+for (const [key, fn] of cases) {
+  const reps = calibrate(fn);
+  const hasPeer = peerOk && key !== 'tinyBinary';
+  if (hasPeer) await ask(`case ${key}`);
+  for (let b = 0; b < plan.batches; b++) {
+    gs[key] = min(gs[key], batch(fn, reps));
+    if (hasPeer) {
+      const r = await ask('batch');
+      peers.numpy[key] = min(peers.numpy[key], r.numpy);
+      peers.torch[key] = min(peers.torch[key], r.torch ?? undefined);
+    }
+  }
+}
+child.stdin.end();
 
 const info = k.info();
 console.log(`gradserve ${info.version}  blas: ${info.blas}  simd: ${info.simd}  blas threads: ${info.threads}`);
