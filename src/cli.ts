@@ -34,6 +34,8 @@ function reexecWithPool(workers: number): boolean {
 }
 
 async function serve(config: ServerConfig): Promise<void> {
+  // OpenBLAS reads its thread count when the addon is loaded, which happens inside buildApp: set it before.
+  if (config.blasThreads > 0) process.env.OPENBLAS_NUM_THREADS = String(config.blasThreads);
   const { buildApp } = await import('./server/app.js');
   const logger = config.prettyLogs
     ? { level: config.logLevel, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
@@ -60,7 +62,7 @@ async function serve(config: ServerConfig): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   await app.listen({ host: config.host, port: config.port });
-  app.log.info({ workers: config.workers, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL }, 'gradserve ready');
+  app.log.info({ workers: config.workers, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL, blasThreads: process.env.OPENBLAS_NUM_THREADS ?? 'default' }, 'gradserve ready');
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -23,6 +23,8 @@ export interface ServerConfig {
   shutdownTimeoutMs: number;
   /** libuv thread pool size: the native kernels run there. */
   workers: number;
+  /** Threads per BLAS call (OPENBLAS_NUM_THREADS); 0 keeps the library's default (all cores). */
+  blasThreads: number;
   apiKeys: string[];
   logLevel: string;
   prettyLogs: boolean;
@@ -58,6 +60,7 @@ export function defaultConfig(): ServerConfig {
     requestTimeoutMs: 60_000,
     shutdownTimeoutMs: 10_000,
     workers: Math.max(4, cpus),
+    blasThreads: 0,
     apiKeys: [],
     logLevel: 'info',
     prettyLogs: false,
@@ -77,6 +80,7 @@ export const SETTINGS: Setting[] = [
   { key: 'requestTimeoutMs', env: ['GRADSERVE_REQUEST_TIMEOUT_MS'], flag: '--request-timeout-ms', kind: 'int', doc: 'Time limit per request; past it the run is cancelled with 504 `DEADLINE_EXCEEDED`.' },
   { key: 'shutdownTimeoutMs', env: ['GRADSERVE_SHUTDOWN_TIMEOUT_MS'], flag: '--shutdown-timeout-ms', kind: 'int', doc: 'On SIGTERM/SIGINT, how long in-flight requests get to finish.' },
   { key: 'workers', env: ['GRADSERVE_WORKERS', 'UV_THREADPOOL_SIZE'], flag: '--workers', kind: 'int', doc: 'Threads running native kernels (the libuv pool size).' },
+  { key: 'blasThreads', env: ['GRADSERVE_BLAS_THREADS'], flag: '--blas-threads', kind: 'int', doc: 'Threads per BLAS call (sets OPENBLAS_NUM_THREADS); 0 keeps the library default, all cores. 1 serves many concurrent requests better, the default serves single large ones faster.' },
   { key: 'apiKeys', env: ['GRADSERVE_API_KEYS'], flag: '--api-keys', kind: 'list', doc: 'Comma-separated API keys; when set, every endpoint except health needs `Authorization: Bearer <key>`.' },
   { key: 'logLevel', env: ['GRADSERVE_LOG_LEVEL', 'LOG_LEVEL'], flag: '--log-level', kind: 'string', doc: 'pino log level (`fatal` … `trace`, or `silent`).' },
   { key: 'prettyLogs', env: ['GRADSERVE_LOG_PRETTY'], flag: '--pretty', kind: 'bool', doc: 'Human-readable logs instead of JSON lines.' },
