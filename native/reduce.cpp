@@ -67,6 +67,9 @@ void reduce(ReduceOp op, const Arr& x, const Shape& shape, const std::vector<int
         src = tmp.get();
       }
       T* o = out.as<T>();
+      if constexpr (kIsFloat<T>) {
+        if (op == ReduceOp::LogSumExp && R > 0) return logSumExpRows(src, outer, R, o);
+      }
       for (int64_t i = 0; i < outer; i++) o[i] = reduceRow<T>(op, src + i * R, R);
     }
   });

@@ -156,6 +156,30 @@ bool reduceLeading(ReduceOp op, const T* src, const Shape& shape, const std::vec
   return true;
 }
 
+// logsumexp of `rows` contiguous rows of length n: max-shift, SIMD exp into a scratch row, double sum.
+template <typename T> void logSumExpRows(const T* src, int64_t rows, int64_t n, T* out) {
+  std::vector<T> scratch(static_cast<size_t>(n));
+  T* e = scratch.data();
+  for (int64_t r = 0; r < rows; r++) {
+    const T* p = src + r * n;
+    T m = extremeRow(true, p, n);
+    if (m != m || std::isinf(m)) {  // NaN, all -Inf (-> -Inf) or some +Inf (-> +Inf)
+      out[r] = m;
+      continue;
+    }
+    for (int64_t i = 0; i < n; i++) e[i] = p[i] - m;
+    bool vec;
+    if constexpr (std::is_same<T, float>::value) vec = vecUnaryF32(UnaryOp::Exp, e, e, n);
+    else vec = vecUnaryF64(UnaryOp::Exp, e, e, n);
+    if (!vec)
+      for (int64_t i = 0; i < n; i++) e[i] = std::exp(e[i]);
+    double s;
+    if constexpr (std::is_same<T, float>::value) s = sumF32(e, n);
+    else s = pairwiseSum(e, n);
+    out[r] = T(double(m) + std::log(s));
+  }
+}
+
 // One softmax row of length n with element stride `st` (max-shifted, fused). Contiguous rows compute exp(x - m)
 // into the output with the SIMD exp (identical to unary exp), then sum in double and scale (or subtract the log).
 template <typename T> void softmaxRow(const T* x, T* y, int64_t n, int64_t st, bool log) {
