@@ -13,7 +13,15 @@ export interface V1Options extends RunDeps {
   engine: Engine;
 }
 
-const errorResponses = { 400: S.ProblemResponse, 413: S.ProblemResponse, 422: S.ProblemResponse, 503: S.ProblemResponse, 504: S.ProblemResponse };
+const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: S.ProblemResponse } } });
+const errorResponses = {
+  400: problem('INVALID_JSON, INVALID_REQUEST or INVALID_TENSOR'),
+  401: problem('UNAUTHORIZED (when API keys are configured)'),
+  413: problem('TOO_LARGE: body, tensor, node count or estimated memory over its limit'),
+  422: problem('the graph or the request does not make sense: UNKNOWN_OP, SHAPE_MISMATCH, NOT_DIFFERENTIABLE, ...'),
+  503: problem('OVERLOADED: the server-wide memory budget is taken (see Retry-After)'),
+  504: problem('DEADLINE_EXCEEDED'),
+};
 
 function figures(f: GradcheckFigures): { ok: boolean; maxAbsError: number | string; maxRelError: number | string } {
   return { ok: f.ok, maxAbsError: jsonNumber(f.maxAbsError), maxRelError: jsonNumber(f.maxRelError) };
