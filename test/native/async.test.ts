@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { kernels } from '../../src/kernels.js';
 import type { KernelFns } from '../../src/kernels.js';
-import { numel, randData, rng, toTyped } from './reference.js';
+import { fromTyped, mismatch, numel, randData, rng, toTyped } from './reference.js';
 
 type Call = { [K in keyof KernelFns]: [K, Parameters<KernelFns[K]>] }[keyof KernelFns];
 
@@ -53,6 +53,26 @@ describe('async kernels', () => {
     await expect(kernels.async.gather(new Float32Array(2), [2], new Int32Array([2]), [1], 0)).rejects.toMatchObject({ code: 'INDEX_OUT_OF_RANGE' });
     await expect(kernels.async.cast(new Float64Array([1e20]), 'INT32')).rejects.toMatchObject({ code: 'INVALID_CAST' });
     await expect((kernels.async.unary as (...a: unknown[]) => Promise<unknown>)()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('concurrent matmuls on the thread pool (CBLAS called from several threads) match the sync results', async () => {
+    const r = rng(9);
+    const jobs = Array.from({ length: 8 }, (_, i) => {
+      const n = 150 + i * 10;
+      return { n, a: Float64Array.from(randData(r, n * n, 'FP64')), b: Float32Array.from(randData(r, n * n, 'FP32')) };
+    });
+    const got = await Promise.all(jobs.flatMap(({ n, a, b }) => [
+      kernels.async.matmul(a, [n, n], a, [n, n], false, true),
+      kernels.async.matmul(b, [n, n], b, [n, n], true, false),
+    ]));
+    // OpenBLAS may split a call differently when several run at once, so allow reassociation-level differences.
+    jobs.forEach(({ n, a, b }, i) => {
+      const d = kernels.matmul(a, [n, n], a, [n, n], false, true);
+      const f = kernels.matmul(b, [n, n], b, [n, n], true, false);
+      expect(got[2 * i]?.shape).toEqual(d.shape);
+      expect(mismatch(got[2 * i]!.data, fromTyped(d.data), 1e-12, 1e-12)).toBeUndefined();
+      expect(mismatch(got[2 * i + 1]!.data, fromTyped(f.data), 1e-5, 1e-4)).toBeUndefined();
+    });
   });
 
   it('many concurrent calls all complete correctly', async () => {
