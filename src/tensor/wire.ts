@@ -26,6 +26,7 @@ const FP32_MAX = 3.4028234663852886e38;
 // Values exactly representable in FP32 round to at most FP32_MAX; anything rounding past it overflows to Infinity.
 const FP32_OVERFLOW = 3.4028235677973366e38;
 const INT64_JSON_LIMIT = 2 ** 53;
+const MAX_RANK = 64;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -93,6 +94,7 @@ export function decodeTensor(wire: unknown, path: string, declared?: DeclaredTen
 
 function checkShape(s: unknown, path: string): number[] {
   if (!Array.isArray(s)) invalid(path, 'shape', `shape must be an array of non-negative integers, got ${describe(s)}`);
+  if (s.length > MAX_RANK) invalid(path, 'shape', `rank ${s.length} is over the limit of ${MAX_RANK}`);
   for (let i = 0; i < s.length; i++) {
     const d = s[i];
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
@@ -108,6 +110,8 @@ function nestedShape(a: unknown[], path: string, field: string): number[] {
   let level: unknown = a[0];
   while (Array.isArray(level)) {
     shape.push(level.length);
+    // Deeper nesting is never a real tensor, and the raggedness check below recurses once per level.
+    if (shape.length > MAX_RANK) invalid(path, field, `nesting is deeper than ${MAX_RANK} dimensions`);
     level = level[0];
   }
   if (shape.length > 1) checkRagged(a, shape, 0, path, field, '');

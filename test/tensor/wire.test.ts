@@ -206,3 +206,12 @@ describe('tensorFromBytes / tensorBytes', () => {
     invalidTensor(() => tensorFromBytes(Buffer.alloc(8), [2], 'BYTES', 'p'));
   });
 });
+
+describe('hostile nesting', () => {
+  it('refuses absurdly deep nesting and rank with INVALID_TENSOR instead of overflowing the stack', () => {
+    let deep: unknown = [1];
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(invalidTensor(() => decodeTensor(deep, 'inputs.x')).detail).toMatch(/deeper than 64/);
+    expect(invalidTensor(() => decodeTensor({ shape: new Array(65).fill(1), data: [1] }, 'inputs.x')).errors?.[0]?.path).toBe('inputs.x.shape');
+  });
+});
