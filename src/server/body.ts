@@ -39,7 +39,36 @@ export function parseJsonText(body: string | Buffer): unknown {
     throw new GradserveError('INVALID_JSON', `the request body is not valid JSON: ${msg}${hint}`);
   }
   if (body.includes('__proto__') || body.includes('prototype')) checkPoison(value);
+  checkDepth(value);
   return value;
+}
+
+/** Far deeper than any tensor (rank <= 64) inside a request; recursive code downstream must never see worse. */
+export const MAX_JSON_DEPTH = 128;
+
+function checkDepth(root: unknown): void {
+  const stack: unknown[] = [root];
+  const depth: number[] = [1];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    const d = depth.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d > MAX_JSON_DEPTH) {
+      throw new GradserveError('INVALID_REQUEST', `the request is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
+    if (Array.isArray(v)) {
+      // Every element is looked at (a typeof per number is cheap), so [1, {deep}] cannot slip through.
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        if (typeof x === 'object' && x !== null) { stack.push(x); depth.push(d + 1); }
+      }
+      continue;
+    }
+    for (const k in v) {
+      const x = (v as Record<string, unknown>)[k];
+      if (typeof x === 'object' && x !== null) { stack.push(x); depth.push(d + 1); }
+    }
+  }
 }
 
 function isBlank(buf: Buffer): boolean {

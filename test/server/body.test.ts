@@ -50,3 +50,13 @@ describe('formatPath', () => {
     expect(formatPath([])).toBe('');
   });
 });
+
+describe('nesting depth', () => {
+  it('refuses bodies nested deeper than any request needs, before recursive code sees them', () => {
+    const deep = `{"graph": {"nodes": [{"name": "a", "op": "neg", "inputs": ["x"], "attrs": {"k": ${'['.repeat(5000)}${']'.repeat(5000)}}}]}}`;
+    expect(code(() => parseJsonText(deep))).toBe('INVALID_REQUEST');
+    const rank64 = `{"x": ${'['.repeat(64)}1${']'.repeat(64)}}`;
+    expect(code(() => parseJsonText(rank64))).toBe('none');
+    expect(code(() => parseJsonText(`{"x": [1, 2, ${'['.repeat(500)}${']'.repeat(500)}]}`))).toBe('INVALID_REQUEST');
+  });
+});
