@@ -1,6 +1,12 @@
 #include "args.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace gsb {
 
@@ -153,6 +159,25 @@ napi_typedarray_type typedArrayType(gs::DType dt) {
 }
 }  // namespace
 
+// Large outputs are fresh heap memory whose first write page-faults every 4 KiB; transparent huge pages (opt-in via
+// madvise on most distributions, as NumPy does for arrays >= 4 MiB) cut that 512-fold.
+void adviseHugePages(void* data, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+  static const bool enabled = [] {
+    const char* env = std::getenv("GRADSERVE_HUGEPAGES");
+    return !(env && std::strcmp(env, "0") == 0);
+  }();
+  if (!enabled || bytes < (size_t(4) << 20)) return;
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
 Napi::Function allocUnsafeSlow(Napi::Env env) {
   auto* ref = env.GetInstanceData<Napi::FunctionReference>();
   if (ref == nullptr) {
@@ -182,6 +207,7 @@ gs::Arr allocOut(Task& t, Napi::Env env, gs::DType dt, int64_t n, Held& out) {
         napi_get_typedarray_info(env, buf, nullptr, nullptr, nullptr, &abv, &off) != napi_ok || off != 0)
       throw Napi::Error::New(env, "Buffer.allocUnsafeSlow did not return a fresh buffer");
     ab = Napi::ArrayBuffer(env, abv);
+    adviseHugePages(ab.Data(), bytes);
   }
   napi_value ta;
   if (napi_create_typedarray(env, typedArrayType(dt), size_t(n), ab, 0, &ta) != napi_ok)

@@ -48,29 +48,34 @@ let seed = 1;
 const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
 const fill = (a, lo, hi) => { for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * rand(); return a; };
 
-// One closure per case.
+// One factory per case, so each case's inputs exist only while it runs (as in peer.py): a heap full of other cases'
+// arrays would make V8's GC, which shares the two cores with OpenBLAS, part of every measurement.
 const cases = new Map();
 for (const n of plan.gemm_sizes) {
   for (const [dt, Ctor] of [['float32', Float32Array], ['float64', Float64Array]]) {
-    const a = fill(new Ctor(n * n), -2, 2);
-    const b = fill(new Ctor(n * n), -2, 2);
-    cases.set(`gemm/${dt}/${n}`, () => k.matmul(a, [n, n], b, [n, n], false, false));
+    cases.set(`gemm/${dt}/${n}`, () => {
+      const a = fill(new Ctor(n * n), -2, 2);
+      const b = fill(new Ctor(n * n), -2, 2);
+      return () => k.matmul(a, [n, n], b, [n, n], false, false);
+    });
   }
 }
 for (const n of plan.elementwise_sizes) {
-  const x = fill(new Float32Array(n), -4, 4);
-  const y = fill(new Float32Array(n), -4, 4);
-  const p = fill(new Float32Array(n), 0.01, 8);
   const s = [n];
-  cases.set(`add/${n}`, () => k.binary('add', x, s, y, s));
-  cases.set(`mul/${n}`, () => k.binary('mul', x, s, y, s));
-  for (const op of ['exp', 'tanh', 'sigmoid']) cases.set(`${op}/${n}`, () => k.unary(op, x));
-  cases.set(`log/${n}`, () => k.unary('log', p));
+  const pair = () => [fill(new Float32Array(n), -4, 4), fill(new Float32Array(n), -4, 4)];
+  cases.set(`add/${n}`, () => { const [x, y] = pair(); return () => k.binary('add', x, s, y, s); });
+  cases.set(`mul/${n}`, () => { const [x, y] = pair(); return () => k.binary('mul', x, s, y, s); });
+  for (const op of ['exp', 'tanh', 'sigmoid']) {
+    cases.set(`${op}/${n}`, () => { const x = fill(new Float32Array(n), -4, 4); return () => k.unary(op, x); });
+  }
+  cases.set(`log/${n}`, () => { const p = fill(new Float32Array(n), 0.01, 8); return () => k.unary('log', p); });
 }
-const small = new Float32Array(4).fill(1);
-const s4 = [4];
-cases.set('tiny', () => k.unary('neg', small));
-const tinyBinary = () => k.binary('add', small, s4, small, s4);
+cases.set('tiny', () => { const small = new Float32Array(4).fill(1); return () => k.unary('neg', small); });
+cases.set('tinyBinary', () => {
+  const small = new Float32Array(4).fill(1);
+  const s4 = [4];
+  return () => k.binary('add', small, s4, small, s4);
+});
 
 const child = spawn('/usr/bin/python3', [join(here, 'peer.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
 const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -92,8 +97,8 @@ try {
   console.error(`peer.py unavailable: ${e.message}`);
 }
 // Best batch of each side, batches alternating gradserve / peers so load spikes hit both alike.
-cases.set('tinyBinary', tinyBinary);
-for (const [key, fn] of cases) {
+for (const [key, setup] of cases) {
+  const fn = setup();
   const reps = calibrate(fn);
   const hasPeer = peerOk && key !== 'tinyBinary';
   if (hasPeer) await ask(`case ${key}`);
