@@ -152,9 +152,25 @@ export const ops: OpDef[] = [
   comparison('less_equal', 'Elementwise a <= b (BOOL).'),
   comparison('greater', 'Elementwise a > b (BOOL).'),
   comparison('greater_equal', 'Elementwise a >= b (BOOL).'),
-  binaryOp({
-    name: 'mul_no_nan', doc: 'a * b, but exactly 0 where a == 0 even if b is not finite.', internal: true,
-    // both partials go through mul_no_nan again: where the cotangent is zero the contribution is zero
-    partials: (_e, a, b) => [b, a], samples: broadcastSamples(),
-  }),
+  mulNoNan(),
 ];
+
+/**
+ * y = a * b, pinned to 0 where a == 0. Each derivative term keeps its own zero factor first: the a-term is zero where
+ * the tangent/cotangent of a is zero (b may be non-finite there), the b-term is zero where a is zero (y does not depend
+ * on b there, so a non-finite tangent of b, e.g. the derivative of sqrt' on the untaken branch of a `where`, must not
+ * leak into second derivatives).
+ */
+function mulNoNan(): OpDef {
+  const def = binaryOp({
+    name: 'mul_no_nan', doc: 'a * b, but exactly 0 where a == 0 even if b is not finite.', internal: true,
+    samples: broadcastSamples(),
+  });
+  def.vjp = ({ e, inputs: [a, b], g }) => [
+    unbroadcast(e, op(e, 'mul_no_nan', g, b!), a!),
+    unbroadcast(e, op(e, 'mul_no_nan', a!, g), b!),
+  ];
+  def.jvp = ({ e, inputs: [a, b], output, tangents: [ta, tb] }) =>
+    sumTerms(e, [ta && op(e, 'mul_no_nan', ta, b!), tb && op(e, 'mul_no_nan', a!, tb)], output);
+  return def;
+}
