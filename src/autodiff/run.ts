@@ -121,7 +121,8 @@ export async function jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?:
       const m = metas.get(x)!;
       checkAgainstDeclaration(`tangent of ${x}`, tangents[x]!, { dtype: m.dtype, shape: m.shape }, path);
     }
-    const forward = [...c.outputs];
+    // API.md: outputs hold graph.outputs plus the `of` values not among them
+    const forward = unique([...c.outputs, ...outs]);
     const b = buildJvp(c, metas, wrt, wrt.map((x) => `tangents.${x}`), outs, forward);
     d = { compiled: compileGraph(b.graph, undefined, c), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
     derivativeCache.set(key, d);
