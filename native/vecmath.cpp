@@ -21,7 +21,8 @@ bool hasVectorPath(UnaryOp op) {
     case UnaryOp::Exp: case UnaryOp::Log: case UnaryOp::Log1p: case UnaryOp::Expm1: case UnaryOp::Sin:
     case UnaryOp::Cos: case UnaryOp::Tanh: case UnaryOp::Sigmoid: case UnaryOp::Softplus: case UnaryOp::Erf:
     case UnaryOp::Gelu: case UnaryOp::GeluTanh: case UnaryOp::SigmoidGrad: case UnaryOp::TanhGrad:
-    case UnaryOp::GeluGrad: case UnaryOp::GeluTanhGrad: case UnaryOp::ErfGrad:
+    case UnaryOp::GeluGrad: case UnaryOp::GeluTanhGrad: case UnaryOp::ErfGrad: case UnaryOp::Relu:
+    case UnaryOp::ReluGrad: case UnaryOp::Sign:
       return true;
     default:
       return false;
