@@ -3,6 +3,7 @@
 // Ratios are "gradserve speed / peer speed": above 1.00 means gradserve is faster. Batches of gradserve and of the
 // peers (a numpy/torch line server, peer.py) alternate and each side keeps its best, so both see the same load.
 // Options: --quick (smaller sizes, for a smoke run), --json <file> (also write raw results).
+// OPENBLAS_NUM_THREADS=1 gives a gemm comparison that a busy machine disturbs far less than the 2-thread default.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,7 +23,8 @@ const k = createRequire(import.meta.url)(process.env.GRADSERVE_ADDON ?? join(roo
 const plan = {
   gemm_sizes: quick ? [256, 512] : [256, 512, 1024, 2048],
   elementwise_sizes: quick ? [1 << 20] : [1 << 20, 1 << 24],
-  gemm_threads: 2,
+  // OpenBLAS reads OPENBLAS_NUM_THREADS at load, in this process and in peer.py alike; torch is told the same.
+  gemm_threads: Number(process.env.OPENBLAS_NUM_THREADS) || k.info().threads || 2,
   min_batch_s: quick ? 0.02 : 0.05,
   batches: quick ? 3 : 10,
 };
