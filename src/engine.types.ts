@@ -77,7 +77,10 @@ export interface Engine {
   hessian(graph: Graph, inputs: Tensors, of: string, wrt: string[], opts?: RunOptions): Promise<HessianResult>;
   gradcheck(graph: Graph, inputs: Tensors, of: string, wrt: string[], check?: GradcheckOptions, opts?: RunOptions): Promise<GradcheckResult>;
   transform(graph: Graph, spec: TransformSpec): Graph;
-  /** `inputs` may be decoded tensors or bare {shape, datatype} specs. */
-  shapes(graph: Graph, inputs: Record<string, Tensor | ValueInfo>): ShapesResult;
+  /**
+   * `inputs` may be decoded tensors or bare {shape, datatype} specs. With `opts`, maxNodes and maxTensorElements
+   * (on every value) apply as for evaluate (TOO_LARGE).
+   */
+  shapes(graph: Graph, inputs: Record<string, Tensor | ValueInfo>, opts?: RunOptions): ShapesResult;
   ops(): OpCatalogueEntry[];
 }

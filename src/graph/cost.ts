@@ -10,7 +10,7 @@ import type { ValueMeta } from '../ops/types.js';
 import { BYTES_PER_ELEMENT } from '../tensor/dtype.js';
 import { symNumel } from '../tensor/shape.js';
 import type { Metas } from './infer.js';
-import type { CompiledNode } from './validate.js';
+import type { CompiledGraph, CompiledNode } from './validate.js';
 
 export interface PlannedStep {
   node: CompiledNode;
@@ -90,5 +90,21 @@ export function checkLimits(steps: readonly PlannedStep[], metas: Metas, cost: C
   const budget = opts?.memoryBudgetBytes;
   if (budget !== undefined && cost.peakBytes > budget) {
     fail('TOO_LARGE', `running this graph needs ${fmtBytes(cost.peakBytes)} at its peak, over the memory budget of ${fmtBytes(budget)}`);
+  }
+}
+
+/**
+ * The per-tensor element limit on every value a shapes request reports (inputs, constants, nodes): `shapes` allocates
+ * nothing, but a graph it accepts should also be one that evaluate would run, so a shape bomb is refused the same way.
+ */
+export function checkValueElements(c: CompiledGraph, metas: Metas, opts: RunOptions, inputsPrefix = 'inputs'): void {
+  const maxEl = opts.maxTensorElements ?? DEFAULT_MAX_TENSOR_ELEMENTS;
+  for (const [name, m] of metas) {
+    const n = symNumel(m.shape) ?? 0;
+    if (n <= maxEl) continue;
+    const kind = c.kinds.get(name);
+    const what = kind === 'node' ? `node "${name}" (${c.nodes.get(name)!.op.name}) would produce` : `${kind} "${name}" has`;
+    const path = kind === 'node' ? c.nodes.get(name)!.path : kind === 'constant' ? `graph.constants.${name}` : `${inputsPrefix}.${name}`;
+    fail('TOO_LARGE', `${what} ${fmtShape(m.shape as number[])} = ${n} elements (${fmtBytes(bytesOf(m))}), over the limit of ${maxEl} elements per tensor`, path);
   }
 }

@@ -6,7 +6,7 @@ import { fail } from '../errors.js';
 import type { EvaluateResult, RunOptions, ShapesResult, Tensors } from '../engine.types.js';
 import { parseDType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { checkLimits } from './cost.js';
+import { checkLimits, checkValueElements } from './cost.js';
 import { execute } from './executor.js';
 import type { TensorLike } from './infer.js';
 import { compileCached, planFor } from './plan.js';
@@ -60,8 +60,10 @@ export function shapes(graph: Graph, inputs: Record<string, Tensor | ValueInfo>,
   const c = compileRequest(graph, opts);
   const likes: Record<string, TensorLike> = {};
   for (const [k, v] of Object.entries(inputs)) likes[k] = asTensorLike(k, v);
-  // nothing is allocated here, so huge shapes are reported rather than refused
   const plan = planFor(c, likes, c.outputs);
+  // Nothing is allocated here. With RunOptions (a request) the element limit applies as for evaluate; without them
+  // (the engine's own size checks before a Jacobian or Hessian) huge shapes are reported, not refused.
+  if (opts !== undefined) checkValueElements(c, plan.metas, opts);
   const values: Record<string, ValueInfo> = {};
   for (const [name, m] of plan.metas) values[name] = { shape: m.shape as number[], datatype: m.dtype };
   return { values, flops: plan.cost.flops, peakBytes: plan.cost.peakBytes };
