@@ -1,6 +1,13 @@
 /**
  * The one place that loads the native addon (build/Release/gradserve.node). The path is resolved from the package
  * root, which is one level above this file both in src/ (vitest, tsx) and in dist/ (after tsc).
+ *
+ * Environment knobs, read once when the addon loads (all optional):
+ *   GRADSERVE_ADDON=<path>        load another build (e.g. one configured with -DGRADSERVE_PORTABLE_GEMM=ON)
+ *   GRADSERVE_SIMD=off|avx2       cap the run-time SIMD tier (default: the best of avx512f, avx2+fma, sse2)
+ *   GRADSERVE_MALLOC_TUNING=0     keep glibc's malloc defaults (by default freed output blocks are kept for reuse)
+ *   GRADSERVE_HUGEPAGES=0         no transparent-huge-page advice for outputs >= 4 MiB
+ *   OPENBLAS_NUM_THREADS=<n>      gemm threads (OpenBLAS's own variable; `info().threads` reports it)
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
