@@ -53,9 +53,7 @@ function checkDepth(root: unknown): void {
     const v = stack.pop();
     const d = depth.pop()!;
     if (typeof v !== 'object' || v === null) continue;
-    if (d > MAX_JSON_DEPTH) {
-      throw new GradserveError('INVALID_REQUEST', `the request is nested deeper than ${MAX_JSON_DEPTH} levels`);
-    }
+    if (d > MAX_JSON_DEPTH) throw depthError(root);
     if (Array.isArray(v)) {
       // Every element is looked at (a typeof per number is cheap), so [1, {deep}] cannot slip through.
       for (let i = 0; i < v.length; i++) {
@@ -69,6 +67,41 @@ function checkDepth(root: unknown): void {
       if (typeof x === 'object' && x !== null) { stack.push(x); depth.push(d + 1); }
     }
   }
+}
+
+/** Tensors have at most this many dimensions (src/tensor/wire.ts). */
+const MAX_TENSOR_RANK = 64;
+/** Top-level request fields whose values are tensors (v1 maps, and the OIP `inputs` list). */
+const TENSOR_FIELDS = new Set(['inputs', 'cotangents', 'tangents', 'vectors']);
+
+/**
+ * The error for an over-deep request, found again with paths (only on this failure path). A long run of nested arrays
+ * is tensor data (`inputs.x.data`, or a shorthand `inputs.x`), so it is the tensor's error and names it.
+ */
+function depthError(root: unknown): GradserveError {
+  const stack: { v: unknown; path: PropertyKey[] }[] = [{ v: root, path: [] }];
+  let found: PropertyKey[] = [];
+  while (stack.length > 0) {
+    const { v, path } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (path.length >= MAX_JSON_DEPTH) { found = path; break; }
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) if (typeof v[i] === 'object' && v[i] !== null) stack.push({ v: v[i], path: [...path, i] });
+      continue;
+    }
+    for (const k in v) stack.push({ v: (v as Record<string, unknown>)[k], path: [...path, k] });
+  }
+  let start = found.length;
+  while (start > 0 && typeof found[start - 1] === 'number') start--;
+  const inTensor = TENSOR_FIELDS.has(String(found[0])) || (found[0] === 'graph' && found[1] === 'constants');
+  if (inTensor && found.length - start > MAX_TENSOR_RANK && start > 1) {
+    const where = formatPath(found.slice(0, start));
+    const message = `nesting is deeper than ${MAX_TENSOR_RANK} dimensions`;
+    return new GradserveError('INVALID_TENSOR', `${where}: ${message}`, { errors: [{ path: where, message }] });
+  }
+  const where = formatPath(found) || '(body)';
+  const message = `the request is nested deeper than ${MAX_JSON_DEPTH} levels`;
+  return new GradserveError('INVALID_REQUEST', message, { errors: [{ path: where, message }] });
 }
 
 function isBlank(buf: Buffer): boolean {
@@ -117,6 +150,11 @@ export function installBodyParsing(app: FastifyInstance): void {
   app.decorateRequest('binaryPayload', null);
   app.removeAllContentTypeParsers();
   const parser = (req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void => {
+    // Route matching wins over the body: an unknown route is 404 whatever its body looks like.
+    if (req.is404) {
+      done(null, undefined);
+      return;
+    }
     try {
       done(null, parseBody(req, body));
     } catch (e) {
@@ -127,7 +165,7 @@ export function installBodyParsing(app: FastifyInstance): void {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, parser);
   // A POST without a body (and so without a content type) never reaches a parser: it is still "empty".
   app.addHook('preValidation', async (req) => {
-    if (req.method === 'POST' && req.body === undefined) {
+    if (req.method === 'POST' && req.body === undefined && !req.is404) {
       throw new GradserveError('INVALID_JSON', 'the request body is empty; send a JSON object');
     }
   });

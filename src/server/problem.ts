@@ -52,30 +52,52 @@ export function toGradserveError(err: unknown, bodyLimit: number): GradserveErro
   return new GradserveError('INTERNAL', 'internal error; see the server log for this request id', { cause: err });
 }
 
-/** True for routes that speak the Open Inference Protocol error shape. */
-function isOipRoute(req: FastifyRequest): boolean {
-  const url = req.routeOptions?.url ?? '';
-  return url.startsWith('/v2/models');
+/**
+ * True for requests under /v2, which speak the Open Inference Protocol error shape: every route there, unknown ones
+ * and 401s included (the raw URL, since unknown routes and auth failures have no matched route).
+ */
+function isOipRequest(req: FastifyRequest): boolean {
+  const path = req.url.split('?')[0]!;
+  return path === '/v2' || path.startsWith('/v2/');
+}
+
+/**
+ * The status on the OIP surface: a request the model cannot run (missing input, wrong shape or datatype, unknown
+ * output; 422 on v1) is 400 there, as in KServe and Triton. Size, auth, overload and deadline statuses are kept.
+ */
+export function oipStatus(status: number): number {
+  return status === 422 ? 400 : status;
 }
 
 export function sendError(req: FastifyRequest, reply: FastifyReply, e: GradserveError): FastifyReply {
   if (e.headers !== undefined) reply.headers(e.headers);
-  reply.code(e.status);
-  if (isOipRoute(req) && e.code !== 'UNAUTHORIZED') {
-    return reply.type('application/json; charset=utf-8').send({ error: e.detail });
+  if (isOipRequest(req)) {
+    return reply.code(oipStatus(e.status)).type('application/json; charset=utf-8').send({ error: e.detail });
   }
-  return reply.type('application/problem+json; charset=utf-8').send(problemOf(e));
+  return reply.code(e.status).type('application/problem+json; charset=utf-8').send(problemOf(e));
+}
+
+/**
+ * Fastify answers a body over the limit at once and closes the connection. A client that writes its whole body
+ * before reading (Python's urllib) then gets a broken pipe instead of the 413. When the declared Content-Length is
+ * at most twice the limit, the connection is kept: Node discards the rest of the body (bounded by that length and by
+ * the server's request timeout) and the client reads the 413. Larger or chunked bodies are still cut off.
+ */
+function lingerOnTooLarge(err: unknown, req: FastifyRequest, reply: FastifyReply, bodyLimit: number): void {
+  if ((err as Partial<FastifyError> | undefined)?.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') return;
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared <= 2 * bodyLimit) reply.removeHeader('connection');
 }
 
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err, req, reply) => {
+    lingerOnTooLarge(err, req, reply, bodyLimit);
     const e = toGradserveError(err, bodyLimit);
     if (e.code === 'INTERNAL') req.log.error({ err, reqId: req.id }, 'unhandled error');
     else req.log.info({ code: e.code, status: e.status }, e.detail);
     return sendError(req, reply, e);
   });
   app.setNotFoundHandler((req, reply) => {
-    const e = new GradserveError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
-    return reply.code(404).type('application/problem+json; charset=utf-8').send(problemOf(e));
+    return sendError(req, reply, new GradserveError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 }

@@ -94,6 +94,8 @@ export function decodeShapeInputs(graph: Graph, wire: Record<string, unknown>, m
         const message = 'a tensor spec without data needs a shape of non-negative integers';
         throw new GradserveError('INVALID_TENSOR', `${path}: ${message}`, { errors: [{ path: `${path}.shape`, message }] });
       }
+      // Nothing is allocated for a spec, but the values inferred from it would be: the same limit as for a tensor.
+      checkElements(w, path, maxElements);
       let dtype = declaredDType(graph, name) ?? 'FP32';
       if (datatype !== undefined) {
         const d = typeof datatype === 'string' ? parseDType(datatype) : undefined;

@@ -25,7 +25,6 @@ export interface WireTensorOut {
 const FP32_MAX = 3.4028234663852886e38;
 // Values exactly representable in FP32 round to at most FP32_MAX; anything rounding past it overflows to Infinity.
 const FP32_OVERFLOW = 3.4028235677973366e38;
-const INT64_JSON_LIMIT = 2 ** 53;
 const MAX_RANK = 64;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -89,6 +88,10 @@ export function decodeTensor(wire: unknown, path: string, declared?: DeclaredTen
   }
   const nested = nestedShape(data, path, 'data');
   if (shape === undefined) shape = nested;
+  // Flat data fits any shape (a scalar's `[5]` too); nesting may add structure but never more levels than the rank.
+  else if (nested.length > 1 && nested.length > shape.length) {
+    invalid(path, 'data', `data is nested ${nested.length} levels deep but shape ${fmtShape(shape)} has rank ${shape.length}`);
+  }
   return fromJsonData(data, shape, dtype, path, 'data', nested);
 }
 
@@ -219,8 +222,10 @@ function intSlow(v: unknown, i: number, dtype: DType, path: string, field: strin
 function int64Value(v: unknown, i: number, path: string, field: string): bigint {
   if (typeof v === 'number') {
     if (!Number.isInteger(v)) invalid(path, field, `element ${i}: ${describe(v)} is not an integer (INT64)`);
-    if (v > INT64_JSON_LIMIT || v < -INT64_JSON_LIMIT) {
-      invalid(path, field, `element ${i}: ${v} is beyond ±2^53, where JSON numbers lose precision; send INT64 values this large as b64`);
+    // JSON.parse has already rounded the digits by now: 2^53 + 1 arrives as 2^53. Only safe integers are surely what
+    // the client wrote, so anything with |v| > 2^53 - 1 is refused rather than silently changed.
+    if (!Number.isSafeInteger(v)) {
+      invalid(path, field, `element ${i}: ${v} is outside ±(2^53 - 1), beyond which JSON numbers are not exact; send INT64 values this large as b64 or as decimal strings`);
     }
     return BigInt(v);
   }
@@ -273,9 +278,29 @@ export function isEncodedB64(o: object): boolean {
   return ENCODED_B64.has(o);
 }
 
+/**
+ * How a `json` response writes INT64 values beyond ±(2^53 - 1), which a JSON number cannot carry exactly: `b64`
+ * writes that whole tensor as b64 (the v1 API: API.md says "use b64 beyond"), `string` writes just those elements as
+ * decimal strings (the Open Inference Protocol has no b64 field; the strings are what requests accept too).
+ */
+export type UnsafeInt64 = 'b64' | 'string';
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function hasUnsafeInt64(t: Tensor): boolean {
+  if (t.dtype !== 'INT64') return false;
+  const d = t.data as BigInt64Array;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (v > MAX_SAFE || v < -MAX_SAFE) return true;
+  }
+  return false;
+}
+
 /** Encodes for a response: upper-case datatype, flat data, non-finite floats as strings (never null). */
-export function encodeTensor(t: Tensor, encoding: TensorEncoding): WireTensorOut {
+export function encodeTensor(t: Tensor, encoding: TensorEncoding, unsafeInt64: UnsafeInt64 = 'b64'): WireTensorOut {
   const shape = [...t.shape];
+  if (encoding === 'json' && unsafeInt64 === 'b64' && hasUnsafeInt64(t)) encoding = 'b64';
   if (encoding === 'b64') {
     const d = t.data;
     const out = { shape, datatype: t.dtype, b64: Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64') };
@@ -309,7 +334,10 @@ function jsonData(t: Tensor): (number | boolean | string)[] {
     }
     case 'INT64': {
       const f = d as BigInt64Array;
-      for (let i = 0; i < n; i++) out[i] = Number(f[i]!);
+      for (let i = 0; i < n; i++) {
+        const v = f[i]!;
+        out[i] = v > MAX_SAFE || v < -MAX_SAFE ? v.toString() : Number(v);
+      }
       return out;
     }
     case 'BOOL': {

@@ -59,4 +59,27 @@ describe('nesting depth', () => {
     expect(code(() => parseJsonText(rank64))).toBe('none');
     expect(code(() => parseJsonText(`{"x": [1, 2, ${'['.repeat(500)}${']'.repeat(500)}]}`))).toBe('INVALID_REQUEST');
   });
+
+  it('names the tensor when the over-deep part is tensor data', () => {
+    const err = (text: string): GradserveError => {
+      try {
+        parseJsonText(text);
+      } catch (e) {
+        return e as GradserveError;
+      }
+      throw new Error('expected an error');
+    };
+    const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
+    const data = err(`{"inputs": {"x": {"shape": [1], "datatype": "FP32", "data": ${deep(5000)}}}}`);
+    expect(data.code).toBe('INVALID_TENSOR');
+    expect(data.errors).toEqual([{ path: 'inputs.x.data', message: expect.stringMatching(/deeper than 64/) }]);
+    expect(data.detail).toContain('inputs.x');
+    const shorthand = err(`{"graph": {}, "inputs": {"x": ${deep(100_000)}}}`);
+    expect(shorthand.code).toBe('INVALID_TENSOR');
+    expect(shorthand.errors?.[0]?.path).toBe('inputs.x');
+    expect(err(`{"graph": {"constants": {"c": {"data": ${deep(300)}}}}}`).errors?.[0]?.path).toBe('graph.constants.c.data');
+    expect(err(`{"inputs": [{"name": "x", "data": ${deep(300)}}]}`).errors?.[0]?.path).toBe('inputs[0].data');
+    // Deep nesting outside tensor fields stays a schema problem.
+    expect(err(`{"graph": {"nodes": [{"attrs": {"k": ${deep(300)}}}]}}`).code).toBe('INVALID_REQUEST');
+  });
 });

@@ -79,8 +79,8 @@ describe('decodeTensor: json', () => {
   it('reads BOOL and INT64 values', () => {
     const b = decodeTensor({ shape: [3], datatype: 'BOOL', data: [true, false, true] }, 'p');
     expect(Array.from(b.data as Uint8Array)).toEqual([1, 0, 1]);
-    const i = decodeTensor({ shape: [3], datatype: 'INT64', data: [2 ** 53, -(2 ** 53), 5] }, 'p');
-    expect(Array.from(i.data as BigInt64Array)).toEqual([2n ** 53n, -(2n ** 53n), 5n]);
+    const i = decodeTensor({ shape: [3], datatype: 'INT64', data: [2 ** 53 - 1, -(2 ** 53 - 1), 5] }, 'p');
+    expect(Array.from(i.data as BigInt64Array)).toEqual([2n ** 53n - 1n, -(2n ** 53n - 1n), 5n]);
   });
 
   it('rejects a length that does not match the shape, naming the input', () => {
@@ -213,5 +213,57 @@ describe('hostile nesting', () => {
     for (let i = 0; i < 100_000; i++) deep = [deep];
     expect(invalidTensor(() => decodeTensor(deep, 'inputs.x')).detail).toMatch(/deeper than 64/);
     expect(invalidTensor(() => decodeTensor({ shape: new Array(65).fill(1), data: [1] }, 'inputs.x')).errors?.[0]?.path).toBe('inputs.x.shape');
+  });
+});
+
+describe('INT64 beyond the exact range of JSON numbers', () => {
+  it('refuses every INT64 JSON number that is not a safe integer, since JSON.parse may already have rounded it', () => {
+    // 2^53 + 1 parses to 2^53: the only way to refuse it is to refuse 2^53 as well.
+    const parsed = JSON.parse('{"shape":[1],"datatype":"INT64","data":[9007199254740993]}');
+    const e = invalidTensor(() => decodeTensor(parsed, 'inputs.x'));
+    expect(e.errors?.[0]?.path).toBe('inputs.x.data');
+    expect(e.detail).toContain('inputs.x');
+    expect(e.detail).toMatch(/b64/);
+    for (const v of [2 ** 53, -(2 ** 53), -9007199254740993, 2 ** 60]) {
+      invalidTensor(() => decodeTensor({ shape: [1], datatype: 'INT64', data: [v] }, 'p'));
+    }
+    // Shorthand declared INT64 (a bare scalar and a bare array) follows the same rule.
+    expect(invalidTensor(() => decodeTensor(JSON.parse('[9007199254740993]'), 'inputs.x', { dtype: 'INT64' })).errors?.[0]?.path).toBe('inputs.x');
+    invalidTensor(() => decodeTensor(JSON.parse('9007199254740993'), 'inputs.x', { dtype: 'INT64' }));
+    // The safe edge and exact decimal strings still work.
+    const ok = decodeTensor({ shape: [3], datatype: 'INT64', data: [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, '9007199254740993'] }, 'p');
+    expect(Array.from(ok.data as BigInt64Array)).toEqual([2n ** 53n - 1n, -(2n ** 53n - 1n), 2n ** 53n + 1n]);
+  });
+
+  it('writes a json response tensor with values beyond the safe range as b64 (exact), others as numbers', () => {
+    const big = tensor('INT64', [3], [2n ** 60n + 1n, -5n, 2n ** 53n - 1n]);
+    const w = encodeTensor(big, 'json');
+    expect(w.data).toBeUndefined();
+    expect(w.datatype).toBe('INT64');
+    const back = decodeTensor(JSON.parse(JSON.stringify(w)), 'p');
+    expect(Array.from(back.data as BigInt64Array)).toEqual([2n ** 60n + 1n, -5n, 2n ** 53n - 1n]);
+    expect(encodeTensor(tensor('INT64', [2], [2n ** 53n - 1n, -(2n ** 53n - 1n)]), 'json').data).toEqual([2 ** 53 - 1, -(2 ** 53 - 1)]);
+  });
+
+  it('with the string rule writes just the unsafe elements as exact decimal strings', () => {
+    const w = encodeTensor(tensor('INT64', [3], [2n ** 53n, -(2n ** 63n), 7n]), 'json', 'string');
+    expect(w.data).toEqual(['9007199254740992', '-9223372036854775808', 7]);
+    const back = decodeTensor({ ...JSON.parse(JSON.stringify(w)) }, 'p');
+    expect(Array.from(back.data as BigInt64Array)).toEqual([2n ** 53n, -(2n ** 63n), 7n]);
+  });
+});
+
+describe('nesting against the declared shape', () => {
+  it('refuses data nested deeper than the rank of its shape, while flat data fits any shape', () => {
+    const e = invalidTensor(() => decodeTensor({ shape: [4], datatype: 'FP32', data: [[1, 2], [3, 4]] }, 'inputs.x'));
+    expect(e.errors?.[0]?.path).toBe('inputs.x.data');
+    expect(e.detail).toMatch(/nested 2 levels.*\[4\].*rank 1/);
+    let deep: unknown = [1];
+    for (let i = 0; i < 5000; i++) deep = [deep];
+    expect(invalidTensor(() => decodeTensor({ shape: [1], datatype: 'FP32', data: deep }, 'inputs.x')).errors?.[0]?.path).toBe('inputs.x.data');
+    invalidTensor(() => decodeTensor({ shape: [], datatype: 'FP32', data: [[5]] }, 'inputs.x'));
+    expect(Array.from(decodeTensor({ shape: [], datatype: 'FP32', data: [5] }, 'p').data)).toEqual([5]);
+    expect(Array.from(decodeTensor({ shape: [2, 2], datatype: 'FP32', data: [1, 2, 3, 4] }, 'p').data)).toEqual([1, 2, 3, 4]);
+    expect(decodeTensor({ shape: [1, 2, 2], datatype: 'FP32', data: [[1, 2], [3, 4]] }, 'p').shape).toEqual([1, 2, 2]);
   });
 });

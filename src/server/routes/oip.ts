@@ -37,6 +37,7 @@ const InferBody = z.object({
   })),
   outputs: z.array(z.object({ name: z.string().min(1), parameters: Params })).optional(),
 });
+const VERSIONS = ['1'];
 const ModelParams = z.object({ name: z.string(), version: z.string().optional() });
 
 /** Metadata shapes use -1 for a dimension of any size, as the protocol does. */
@@ -85,27 +86,36 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
     extensions: ['binary_tensor_data'],
   }));
 
-  const metadata = async (name: string) => {
-    const graph = await models.get(name);
+  // A repository file is one model with exactly one version, "1"; any other version does not exist (404).
+  const model = async (p: { name: string; version?: string | undefined }): Promise<Graph> => {
+    const graph = await models.get(p.name);
+    if (p.version !== undefined && !VERSIONS.includes(p.version)) {
+      throw new GradserveError('NOT_FOUND', `model "${p.name}" has no version "${p.version}" (its versions: ${VERSIONS.map((v) => `"${v}"`).join(', ')})`);
+    }
+    return graph;
+  };
+  const metadata = async (p: { name: string; version?: string | undefined }) => {
+    const graph = await model(p);
+    const name = p.name;
     return {
       name,
-      versions: ['1'],
+      versions: VERSIONS,
       platform: 'gradserve',
       inputs: Object.entries(graph.inputs ?? {}).map(([n, s]) => ({ name: n, datatype: parseDType(s.datatype ?? 'FP32') ?? s.datatype ?? 'FP32', shape: metaShape(s.shape) })),
       outputs: modelOutputsMeta(engine, graph),
     };
   };
   for (const url of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
-    r.get(url, { schema: { tags: ['v2'], summary: 'Model metadata', params: ModelParams } }, async (req) => metadata(req.params.name));
+    r.get(url, { schema: { tags: ['v2'], summary: 'Model metadata', params: ModelParams } }, async (req) => metadata(req.params));
     r.get(`${url}/ready`, { schema: { tags: ['v2'], summary: 'Model readiness', params: ModelParams } }, async (req) => {
-      await models.get(req.params.name);
+      await model(req.params);
       return { name: req.params.name, ready: true };
     });
     r.post(`${url}/infer`, {
       schema: { tags: ['v2'], summary: 'Inference (and gradients via outputs named grad:<wrt>)', params: ModelParams, body: InferBody },
     }, async (req, reply) => {
       const body = req.body;
-      const graph = await models.get(req.params.name);
+      const graph = await model(req.params);
       checkGraphSize(graph, config.maxNodes);
 
       // Inputs: JSON data, or bytes from the binary section in the order the inputs are listed.
@@ -165,7 +175,7 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
           binaries.push(bytes);
           return { name: o.name, datatype: t.dtype, shape: [...t.shape], parameters: { binary_data_size: bytes.length } };
         }
-        return { name: o.name, ...encodeTensor(t, 'json') };
+        return { name: o.name, ...encodeTensor(t, 'json', 'string') };
       });
       const result = { model_name: req.params.name, model_version: req.params.version ?? '1', ...(body.id === undefined ? {} : { id: body.id }), outputs };
       if (binaries.length === 0) return result;
