@@ -64,6 +64,9 @@ export interface OpCatalogueEntry {
   outputDatatype: string;
   differentiable: boolean;
   conventions: string[];
+  doc: string;
+  /** true for the ops derivative rules emit (they appear in /v1/transform output); false for the OPS.md op set */
+  internal: boolean;
 }
 
 /** Implemented by src/index.ts (re-exported from src/autodiff/ and src/graph/). */

@@ -228,6 +228,17 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
       // Depends on the shape only; the batch axis must not be counted.
       emit(name, op, [x.name], { ...attrs, axes: normAxes(attrs.axes, x.shape.length).map((a) => a + 1) });
       set(false);
+    } else if (op === 'one_hot_like') {
+      // The logits only carry the class count and datatype, which every basis vector shares.
+      const [labels, logits] = ins as [Val, Val];
+      const axis = axisOf(attrs.axis, logits.shape.length, -1);
+      if (labels.batched) {
+        const carrier = logits.batched ? logits.name : zerosOf(name, logits.dtype, [K, ...logits.shape]);
+        emit(name, op, [labels.name, carrier], { ...attrs, axis: axis + 1 });
+      } else {
+        emit(name, op, [labels.name, zerosOf(name, logits.dtype, logits.shape)], { ...attrs, axis });
+      }
+      set(labels.batched);
     } else if (op === 'concat_part' && x.batched) {
       const axis = axisOf(attrs.axis, x.shape.length, 0);
       const index = attrs.index as number;

@@ -198,6 +198,11 @@ const oneHotLike: OpDef<AxisAttrs> = {
   infer([lab, x], attrs, ctx) {
     needDtype(lab!.dtype, 'labels', INDEX, ctx);
     axisOrFail(attrs.axis, x!.shape.length, ctx);
+    // user graphs may call it too (it is in the catalogue), so the kernel must never see labels of the wrong shape
+    const axis = normAxis(attrs.axis, x!.shape.length);
+    const want = x!.shape.filter((_, i) => i !== axis);
+    const fits = lab!.shape.length === want.length && lab!.shape.every((d, i) => d === null || want[i] === null || d === want[i]);
+    if (!fits) failNode('SHAPE_MISMATCH', ctx, `labels ${fmt(lab!.shape)} must be logits ${fmt(x!.shape)} without axis ${axis}, i.e. ${fmt(want)}`);
     return { shape: [...x!.shape], dtype: x!.dtype };
   },
   async run([lab, x], attrs, k) {
@@ -206,7 +211,10 @@ const oneHotLike: OpDef<AxisAttrs> = {
     return { dtype: x!.dtype, shape: [...x!.shape], data };
   },
   flops: ([, x]) => elements(x!.shape),
-  samples: [],
+  samples: [
+    { inputs: [{ shape: [3], dtype: 'INT64', values: [0, 3, 1] }, { shape: [3, 4] }], attrs: { axis: -1 }, note: 'INT64 labels, last axis' },
+    { inputs: [{ shape: [2], dtype: 'INT32', values: [2, 0] }, { shape: [3, 2] }], attrs: { axis: 0 }, note: 'INT32 labels, axis 0' },
+  ],
 };
 
 function binaryLossInfer(names: [string, string], needSame: boolean) {

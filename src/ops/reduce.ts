@@ -238,7 +238,11 @@ const numelLike: OpDef<NumelAttrs> = {
     return { dtype: x!.dtype, shape: [], data };
   },
   flops: () => 1,
-  samples: [],
+  samples: [
+    { inputs: [{ shape: [2, 3, 4] }], attrs: { axes: [0, 2] }, note: 'axes [0, 2] of [2, 3, 4]' },
+    { inputs: [{ shape: [3, 5] }], attrs: { axes: null }, note: 'all axes' },
+    { inputs: [{ shape: [2, 3], dtype: 'INT32' }], attrs: { axes: -1 }, note: 'INT32, negative axis' },
+  ],
 };
 
 export const ops: OpDef[] = [

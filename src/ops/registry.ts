@@ -57,10 +57,16 @@ export function duplicateOpNames(): string[] {
 
 let catalogue: OpCatalogueEntry[] | undefined;
 
-/** GET /v1/ops: the public (non-internal) ops with their attrs as JSON Schema, sorted by name. */
+/** What an internal op's catalogue doc adds: where users meet it, and that it is not part of the OPS.md op set. */
+const INTERNAL_NOTE = 'Internal: appears in derivative graphs (transform output) and may be used in graphs, but is not part of the OPS.md op set.';
+
+/**
+ * GET /v1/ops: every op with its attrs as JSON Schema, sorted by name. Internal ops (those derivative rules emit) are
+ * listed too, flagged `internal: true`, because every op of a graph /v1/transform returns must be in the catalogue.
+ */
 export function opCatalogue(): OpCatalogueEntry[] {
   if (catalogue === undefined) {
-    catalogue = ALL_OPS.filter((op) => !op.internal)
+    catalogue = ALL_OPS
       .map((op) => ({
         name: op.name,
         inputs: op.inputs,
@@ -68,7 +74,8 @@ export function opCatalogue(): OpCatalogueEntry[] {
         outputDatatype: op.outputDatatype,
         differentiable: op.differentiable,
         conventions: op.conventions ?? [],
-        doc: op.doc,
+        doc: op.internal ? `${op.doc} ${INTERNAL_NOTE}` : op.doc,
+        internal: op.internal === true,
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }

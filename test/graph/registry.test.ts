@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { ops } from '../../src/index.js';
+import { GraphBuilder, evaluate, ops, tensor, transform } from '../../src/index.js';
 import { ALL_OPS, OPS, duplicateOpNames } from '../../src/ops/registry.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -45,12 +45,59 @@ describe('op registry', () => {
     expect(missing).toEqual([]);
   });
 
-  test('the internal ops derivative rules rely on are registered and hidden from the catalogue', () => {
-    const listed = new Set(ops().map((o) => o.name));
-    for (const name of ['sum_to_like', 'broadcast_like', 'reshape_like', 'zeros_like', 'ones_like']) {
-      expect(OPS.get(name)?.internal, name).toBe(true);
-      expect(listed.has(name), name).toBe(false);
+  test('internal ops are listed with internal: true and a doc saying where they appear; public ops say internal: false', () => {
+    const cat = new Map(ops().map((o) => [o.name, o]));
+    expect(cat.size).toBe(ALL_OPS.length);
+    const internal = ALL_OPS.filter((op) => op.internal).map((op) => op.name);
+    for (const name of ['sum_to_like', 'broadcast_like', 'reshape_like', 'zeros_like', 'ones_like', 'mul_no_nan', 'numel_like', 'one_hot_like', 'matmul_t', 'gelu_grad']) {
+      expect(internal, name).toContain(name);
     }
+    for (const op of ALL_OPS) {
+      const entry = cat.get(op.name)!;
+      expect(entry.internal, op.name).toBe(op.internal === true);
+      expect(entry.doc.startsWith(op.doc), op.name).toBe(true);
+      expect(entry.doc.includes('derivative graphs'), op.name).toBe(op.internal === true);
+    }
+    expect(cat.get('add')!.internal).toBe(false);
+  });
+
+  test('every op of a transformed graph is in the catalogue, and the graph evaluates', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', [2, 3], 'FP64');
+    const w = b.input('w', [3, 2], 'FP64');
+    const labels = b.input('l', [2], 'INT64');
+    const h = x.matmul(w).gelu().sqrt().mean(1, true);
+    const z = b.concat([h, x.slice([0], [2], [1]).mean(1, true)], 1);
+    const loss = z.softmaxCrossEntropy(labels).add(x.mean()).as('loss');
+    const g = b.output(loss).build();
+    const listed = new Set(ops().map((o) => o.name));
+    const used = new Set<string>();
+    const rev = transform(g, { transform: 'grad', of: 'loss', wrt: ['x', 'w'] });
+    const fwd = transform(g, { transform: 'jvp', wrt: ['x', 'w'], of: ['loss'] });
+    const second = [
+      transform(rev, { transform: 'jvp', wrt: ['x'] }),
+      transform(fwd, { transform: 'grad', of: 'tangent:loss', wrt: ['x'] }),
+    ];
+    for (const t of [rev, fwd, ...second]) for (const n of t.nodes) used.add(n.op);
+    expect([...used].filter((n) => !listed.has(n))).toEqual([]);
+    expect([...used].filter((n) => OPS.get(n)!.internal).length).toBeGreaterThan(3);
+    const r = await evaluate(transform(g, { transform: 'grad', of: 'loss', wrt: ['x'] }), {
+      x: tensor('FP64', [2, 3], [1, 2, 3, 4, 5, 6]), w: tensor('FP64', [3, 2], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]), l: tensor('INT64', [2], [1n, 0n]),
+    });
+    expect(r.outputs['grad:x']!.shape).toEqual([2, 3]);
+  });
+
+  test('one_hot_like in a user graph checks the labels against the logits', async () => {
+    const g = {
+      inputs: { l: { shape: [3], datatype: 'INT64' }, z: { shape: [2, 4], datatype: 'FP32' } },
+      nodes: [{ name: 'y', op: 'one_hot_like', inputs: ['l', 'z'] }],
+      outputs: ['y'],
+    };
+    await expect(evaluate(g, { l: tensor('INT64', [3], [0n, 1n, 2n]), z: tensor('FP32', [2, 4], new Array(8).fill(0)) }))
+      .rejects.toMatchObject({ code: 'SHAPE_MISMATCH', message: expect.stringContaining('labels [3] must be logits [2, 4] without axis 1, i.e. [2]') });
+    const ok = await evaluate({ ...g, inputs: { ...g.inputs, l: { shape: [2], datatype: 'INT64' } } },
+      { l: tensor('INT64', [2], [3n, 1n]), z: tensor('FP32', [2, 4], new Array(8).fill(0)) });
+    expect([...(ok.outputs.y!.data as Float32Array)]).toEqual([0, 0, 0, 1, 0, 1, 0, 0]);
   });
 
   test('every OPS.md v1 op is in the catalogue', () => {
