@@ -3,6 +3,7 @@
 // Ratios are "gradserve speed / peer speed": above 1.00 means gradserve is faster. Batches of gradserve and of the
 // peers (a numpy/torch line server, peer.py) alternate and each side keeps its best, so both see the same load.
 // Options: --quick (smaller sizes, for a smoke run), --json <file> (also write raw results).
+// PYTHON=<interpreter> picks the peers' python (default /usr/bin/python3).
 // OPENBLAS_NUM_THREADS=1 gives a gemm comparison that a busy machine disturbs far less than the 2-thread default.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -79,7 +80,10 @@ cases.set('tinyBinary', () => {
   return () => k.binary('add', small, s4, small, s4);
 });
 
-const child = spawn('/usr/bin/python3', [join(here, 'peer.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+const python = process.env.PYTHON ?? '/usr/bin/python3';
+const child = spawn(python, [join(here, 'peer.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+child.on('error', (e) => console.error(`cannot start ${python}: ${e.message} (gradserve numbers only)`));
+child.stdin.on('error', () => {});
 const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
 const ask = async (msg) => {
   child.stdin.write(`${msg}\n`);
@@ -103,10 +107,16 @@ for (const [key, setup] of cases) {
   const fn = setup();
   const reps = calibrate(fn);
   const hasPeer = peerOk && key !== 'tinyBinary';
-  if (hasPeer) await ask(`case ${key}`);
+  let withPeer = hasPeer;
+  try {
+    if (withPeer) await ask(`case ${key}`);
+  } catch (e) {
+    console.error(`peer.py failed on ${key}: ${e.message}`);
+    withPeer = peerOk = false;
+  }
   for (let b = 0; b < plan.batches; b++) {
     gs[key] = min(gs[key], batch(fn, reps));
-    if (hasPeer) {
+    if (withPeer) {
       const r = await ask('batch');
       peers.numpy[key] = min(peers.numpy[key], r.numpy);
       peers.torch[key] = min(peers.torch[key], r.torch ?? undefined);
