@@ -178,15 +178,31 @@ void adviseHugePages(void* data, size_t bytes) {
 #endif
 }
 
-Napi::Function allocUnsafeSlow(Napi::Env env) {
-  auto* ref = env.GetInstanceData<Napi::FunctionReference>();
-  if (ref == nullptr) {
+// JS functions the binding calls, made once per environment.
+struct JsHelpers {
+  Napi::FunctionReference allocUnsafeSlow;
+  // ({data, shape}) built by JS: an object literal gets its final map at once, where two napi_set_named_property
+  // calls (name internalization plus a map transition each) were the largest cost of a tiny binary() call.
+  Napi::FunctionReference makeShaped;
+};
+
+JsHelpers& helpers(Napi::Env env) {
+  auto* h = env.GetInstanceData<JsHelpers>();
+  if (h == nullptr) {
+    h = new JsHelpers();
     Napi::Function f = env.Global().Get("Buffer").As<Napi::Object>().Get("allocUnsafeSlow").As<Napi::Function>();
-    ref = new Napi::FunctionReference(Napi::Persistent(f));
-    env.SetInstanceData(ref);
+    h->allocUnsafeSlow = Napi::Persistent(f);
+    napi_value script, fn;
+    napi_create_string_utf8(env, "(function makeShaped(data, shape) { return { data, shape }; })", NAPI_AUTO_LENGTH,
+                            &script);
+    if (napi_run_script(env, script, &fn) != napi_ok) throw Napi::Error::New(env, "cannot compile makeShaped");
+    h->makeShaped = Napi::Persistent(Napi::Function(env, fn));
+    env.SetInstanceData(h);
   }
-  return ref->Value();
+  return *h;
 }
+
+Napi::Function allocUnsafeSlow(Napi::Env env) { return helpers(env).allocUnsafeSlow.Value(); }
 
 gs::Arr allocOut(Task& t, Napi::Env env, gs::DType dt, int64_t n, Held& out) {
   if (n < 0 || n > gs::kMaxElements) invalid("output has too many elements");
@@ -223,10 +239,11 @@ Napi::Value shapeToJs(Napi::Env env, const gs::Shape& s) {
 }
 
 Napi::Value shaped(Napi::Env env, const Held& data, const gs::Shape& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("data", data.get());
-  o.Set("shape", shapeToJs(env, s));
-  return o;
+  napi_value args[2] = {data.get(), shapeToJs(env, s)};
+  napi_value result;
+  if (napi_call_function(env, env.Undefined(), helpers(env).makeShaped.Value(), 2, args, &result) != napi_ok)
+    throw Napi::Error::New(env);
+  return Napi::Value(env, result);
 }
 
 }  // namespace gsb
