@@ -9,7 +9,7 @@ const ALIASES: Record<string, DType> = {
   float32: 'FP32', float64: 'FP64', int32: 'INT32', int64: 'INT64', bool: 'BOOL',
 };
 const BYTES: Record<DType, number> = { FP32: 4, FP64: 8, INT32: 4, INT64: 8, BOOL: 1 };
-const MAX_SAFE = 2 ** 53;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1: the server refuses INT64 JSON numbers past it (JSON.parse may have rounded them)
 
 export function normalizeDType(d: string): DType {
   const t = Object.prototype.hasOwnProperty.call(ALIASES, d) ? ALIASES[d] : undefined;
@@ -163,7 +163,7 @@ export function encodeTyped(shape: readonly number[], dtype: DType, data: TypedA
   if (dtypeOf(data) !== dtype) throw new TypeError(`datatype ${dtype} does not match a ${data.constructor.name}`);
   if (numel(shape) !== data.length) throw new RangeError(`data has ${data.length} elements, shape [${shape.join(', ')}] needs ${numel(shape)}`);
   let useB64 = data.length > opts.b64Threshold;
-  // INT64 beyond ±2^53 cannot be a JSON number (API.md): only b64 carries it exactly.
+  // INT64 beyond ±(2^53 - 1) cannot be a JSON number (API.md): only b64 carries it exactly.
   if (!useB64 && data instanceof BigInt64Array) useB64 = data.some((x) => x > BigInt(MAX_SAFE) || x < -BigInt(MAX_SAFE));
   if (useB64) {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GradserveApp } from '../../src/server/app.js';
+import { encodeTyped } from '../../src/client/codec.js';
 import { makeApp } from './helpers.js';
 
 type Res = { status: number; type: string; text: string; body: any };
@@ -87,6 +88,19 @@ describe('INT64 beyond ±(2^53 - 1) in JSON', () => {
     const oip = await post(app, '/v2/models/ids/infer', `{"inputs":[{"name":"x","shape":[2],"datatype":"INT64","data":["${big}", 5]}]}`);
     expect(oip.status, oip.text).toBe(200);
     expect(oip.body.outputs[0].data).toEqual([big.toString(), 5]);
+  });
+});
+
+describe('INT64 from the TypeScript client', () => {
+  it('sends ±2^53 as b64 (the server refuses it as a JSON number), and the value arrives exactly', async () => {
+    const data = new BigInt64Array([2n ** 53n, -(2n ** 53n), 2n ** 53n - 1n]);
+    const wire = encodeTyped([3], 'INT64', data, { b64Threshold: Infinity });
+    expect(wire.b64).toBeDefined();
+    const r = await post(app, '/v1/evaluate', JSON.stringify({ graph: identity(), inputs: { x: wire }, encoding: 'b64' }));
+    expect(r.status, r.text).toBe(200);
+    const bytes = Buffer.from(r.body.outputs.y.b64, 'base64');
+    expect([0, 8, 16].map((o) => bytes.readBigInt64LE(o))).toEqual(Array.from(data));
+    expect(encodeTyped([1], 'INT64', new BigInt64Array([2n ** 53n - 1n]), { b64Threshold: Infinity }).data).toEqual([2 ** 53 - 1]);
   });
 });
 
