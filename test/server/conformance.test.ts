@@ -197,6 +197,16 @@ describe('/v1/shapes limits', () => {
     expect(ok.status, ok.text).toBe(200);
     expect(ok.body.values.y.shape).toEqual([1000, 1000]);
   });
+
+  it('holds every inferred value to the element limit, as evaluate would', async () => {
+    const graph = { inputs: { a: { datatype: 'FP32' }, b: { datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'add', inputs: ['a', 'b'] }], outputs: ['y'] };
+    const r = await post(app, '/v1/shapes', JSON.stringify({ graph, inputs: { a: { shape: [2000, 1] }, b: { shape: [1, 2000] } } }));
+    expectProblem(r, 413, 'TOO_LARGE');
+    expect(r.body.errors[0].path).toBe('graph.nodes[0]');
+    expect(r.body.detail).toContain('[2000, 2000]');
+    const ok = await post(app, '/v1/shapes', JSON.stringify({ graph, inputs: { a: { shape: [500, 1] }, b: { shape: [1, 500] } } }));
+    expect(ok.body.values.y.shape).toEqual([500, 500]);
+  });
 });
 
 describe('body limit on a real socket', () => {

@@ -140,7 +140,9 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req) => {
     const b = req.body;
     checkGraphSize(b.graph, config.maxNodes);
-    return engine.shapes(b.graph, decodeShapeInputs(b.graph, b.inputs, config.maxTensorElements));
+    const inputs = decodeShapeInputs(b.graph, b.inputs, config.maxTensorElements);
+    // Nothing runs, but a graph this accepts should be one evaluate would run: the same limits on every value.
+    return engine.shapes(b.graph, inputs, { maxTensorElements: config.maxTensorElements, maxNodes: config.maxNodes });
   });
 
   r.get('/v1/ops', {
