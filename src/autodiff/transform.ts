@@ -9,6 +9,7 @@ import { compileCached } from '../graph/plan.js';
 import type { Graph } from '../graph/types.js';
 import { checkValueNames } from '../graph/validate.js';
 import { buildJvp } from './jvp.js';
+import { transformRankFree, unshapedInputs } from './rank_free.js';
 import { buildVjp, type Seed } from './vjp.js';
 
 function names(v: unknown, path: string): string[] {
@@ -17,6 +18,13 @@ function names(v: unknown, path: string): string[] {
 }
 
 export function transform(graph: Graph, spec: TransformSpec): Graph {
+  const c = compileCached(graph);
+  const unshaped = unshapedInputs(c);
+  if (unshaped.length > 0) return transformRankFree(graph, c, unshaped, (g) => transformShaped(g, spec));
+  return transformShaped(graph, spec);
+}
+
+function transformShaped(graph: Graph, spec: TransformSpec): Graph {
   const c = compileCached(graph);
   const metas = inferAll(c, inputMetasFromDeclarations(c));
   switch (spec.transform) {

@@ -12,14 +12,14 @@ import { normalizeAxis } from '../tensor/shape.js';
 import { topoNodes } from './linear_plan.js';
 
 /** Ops applied elementwise with NumPy broadcasting and no shape-dependent attributes. */
-const ELEMENTWISE = new Set([
+export const ELEMENTWISE = new Set([
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'mul_no_nan',
   'equal', 'not_equal', 'less', 'less_equal', 'greater', 'greater_equal', 'where',
   'neg', 'exp', 'log', 'log1p', 'expm1', 'sqrt', 'square', 'reciprocal', 'abs', 'sign', 'sin', 'cos', 'tanh',
   'sigmoid', 'relu', 'softplus', 'erf', 'gelu', 'gelu_tanh', 'sigmoid_grad', 'tanh_grad', 'relu_grad', 'gelu_grad',
   'gelu_tanh_grad', 'erf_grad', 'identity', 'stop_gradient', 'cast', 'clip',
 ]);
-const REDUCTIONS = new Set(['sum', 'mean', 'max', 'min', 'prod', 'logsumexp']);
+export const REDUCTIONS = new Set(['sum', 'mean', 'max', 'min', 'prod', 'logsumexp']);
 /** Ops whose batched form is a reshape of the batched input to [K, ...output shape]. */
 const RESHAPES = new Set(['reshape', 'squeeze', 'unsqueeze', 'reshape_like']);
 
@@ -30,7 +30,7 @@ const RESHAPES = new Set(['reshape', 'squeeze', 'unsqueeze', 'reshape_like']);
  */
 const SMALL_PRODUCT = 16384;
 
-const LOSSES = new Set(['mse', 'binary_cross_entropy_with_logits', 'softmax_cross_entropy']);
+export const LOSSES = new Set(['mse', 'binary_cross_entropy_with_logits', 'softmax_cross_entropy']);
 
 /** Rank of a loss's per-example output (reduction 'none'), from the unbatched operand shapes. */
 function perExampleRank(op: string, ins: { shape: number[] }[]): number {

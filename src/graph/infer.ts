@@ -51,17 +51,17 @@ export function inputMetasFromTensors(c: CompiledGraph, tensors: Record<string, 
   return metas;
 }
 
-/** Metas of the graph inputs from their declarations only (symbolic transforms). */
+/**
+ * Metas of the graph inputs from their declarations only (symbolic transforms). An undeclared datatype is FP32, the
+ * wire format's default; an undeclared shape is resolved by the caller (src/autodiff/rank_free.ts) before this runs.
+ */
 export function inputMetasFromDeclarations(c: CompiledGraph): Metas {
   const metas: Metas = new Map();
   for (const [name, decl] of c.inputs) {
     if (decl.shape === undefined) {
-      fail('SHAPE_MISMATCH', `input "${name}" declares no shape; a symbolic transform needs its rank (use null for dims of any size)`, decl.path);
+      fail('SHAPE_MISMATCH', `input "${name}" declares no shape; declare its shape (null for unknown sizes) to transform this graph`, decl.path);
     }
-    if (decl.dtype === undefined) {
-      fail('DATATYPE_MISMATCH', `input "${name}" declares no datatype; a symbolic transform needs it`, decl.path);
-    }
-    metas.set(name, { shape: [...decl.shape], dtype: decl.dtype });
+    metas.set(name, { shape: [...decl.shape], dtype: decl.dtype ?? 'FP32' });
   }
   return metas;
 }

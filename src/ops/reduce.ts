@@ -27,6 +27,14 @@ function negInfMask(e: Emitter, x: Ref): Ref {
   return e.op('less', [x, e.scalar(-max, x.dtype)]);
 }
 
+/**
+ * The axes attr of a node a rule emits: null when every axis is reduced, so the rule stays valid for inputs of any
+ * rank (transforms of graphs whose inputs declare no shape; see src/autodiff/rank_free.ts).
+ */
+function axesAttr(axes: readonly number[], x: Ref): number[] | null {
+  return axes.length === x.shape.length ? null : [...axes];
+}
+
 /** exp(x - out) with the reduced axes of `out` re-inserted, 0 where x = -Inf (so an all -Inf slice gives 0, not NaN). */
 function lseWeights(e: Emitter, x: Ref, out: Ref, axes: number[], keepdims: boolean): Ref {
   const p = e.op('exp', [e.op('sub', [x, keepDims(e, out, axes, keepdims)])]);
@@ -37,7 +45,7 @@ function lseWeights(e: Emitter, x: Ref, out: Ref, axes: number[], keepdims: bool
 function tieWeights(e: Emitter, x: Ref, out: Ref, axes: number[], keepdims: boolean): Ref {
   const hit = e.op('equal', [x, keepDims(e, out, axes, keepdims)]);
   const mask = e.op('where', [hit, e.op('ones_like', [x]), e.op('zeros_like', [x])]);
-  const count = e.op('sum', [mask], { axes, keepdims: true });
+  const count = e.op('sum', [mask], { axes: axesAttr(axes, x), keepdims: true });
   return e.op('div', [mask, count]);
 }
 
@@ -55,11 +63,11 @@ function prodPartials(e: Emitter, x: Ref, axes: number[]): Ref {
   const one = e.op('ones_like', [x]);
   const isZero = e.op('equal', [x, zero]);
   const safe = e.op('where', [isZero, one, x]);
-  const nonzeroProd = e.op('prod', [safe], { axes, keepdims: true });
-  const zeroProd = e.op('prod', [e.op('where', [isZero, x, one])], { axes, keepdims: true });
-  const zeros = e.op('sum', [e.op('where', [isZero, one, zero])], { axes, keepdims: true });
+  const nonzeroProd = e.op('prod', [safe], { axes: axesAttr(axes, x), keepdims: true });
+  const zeroProd = e.op('prod', [e.op('where', [isZero, x, one])], { axes: axesAttr(axes, x), keepdims: true });
+  const zeros = e.op('sum', [e.op('where', [isZero, one, zero])], { axes: axesAttr(axes, x), keepdims: true });
   const elsewhere = e.op('div', [e.op('mul', [nonzeroProd, zeroProd]), safe]);
-  const otherZero = e.op('sub', [e.op('sum', [e.op('where', [isZero, x, zero])], { axes, keepdims: true }), x]);
+  const otherZero = e.op('sub', [e.op('sum', [e.op('where', [isZero, x, zero])], { axes: axesAttr(axes, x), keepdims: true }), x]);
   const twoZeros = e.op('where', [e.op('equal', [zeros, e.scalar(2, x.dtype)]), e.op('mul', [nonzeroProd, otherZero]), zero]);
   const atZero = e.op('where', [e.op('equal', [zeros, e.scalar(1, x.dtype)]), e.op('broadcast_like', [nonzeroProd, x]), twoZeros]);
   return e.op('where', [isZero, atZero, elsewhere]);
@@ -138,7 +146,7 @@ function reduceOp(op: ReduceOp): OpDef<ReduceAttrs> {
       const axes = normAxes(attrs.axes, x!.shape.length);
       if (op === 'sum' || op === 'mean') return e.op(op, [t!], { axes: attrs.axes, keepdims: attrs.keepdims });
       const w = localWeights(op, e, x!, output, axes, attrs.keepdims)!;
-      return e.op('sum', [e.op('mul', [w, t!])], { axes, keepdims: attrs.keepdims });
+      return e.op('sum', [e.op('mul', [w, t!])], { axes: axesAttr(axes, x!), keepdims: attrs.keepdims });
     },
     samples: reduceSamples(op),
   };

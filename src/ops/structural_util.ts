@@ -113,9 +113,12 @@ export function reshapeToLike(e: Emitter, v: Ref, x: Ref): Ref {
   return e.op('reshape_like', [v, x]);
 }
 
-/** A reduced value with its reduced axes re-inserted as size 1, so it broadcasts against the input. */
+/**
+ * A reduced value with its reduced axes re-inserted as size 1, so it broadcasts against the input. A 0-d value
+ * broadcasts as it is, and leaving it alone keeps the rule free of the input's rank.
+ */
 export function keepDims(e: Emitter, v: Ref, axes: readonly number[], keepdims: boolean): Ref {
-  if (keepdims || axes.length === 0) return v;
+  if (keepdims || axes.length === 0 || v.shape.length === 0) return v;
   return e.op('unsqueeze', [v], { axes: [...axes] });
 }
 
@@ -124,7 +127,8 @@ export function countOf(e: Emitter, x: Ref, axes: readonly number[]): Ref {
   let n = 1;
   for (const a of axes) {
     const d = x.shape[a];
-    if (d === null || d === undefined) return e.op('numel_like', [x], { axes: [...axes] });
+    // every axis: null, so the count is right whatever rank x turns out to have
+    if (d === null || d === undefined) return e.op('numel_like', [x], { axes: axes.length === x.shape.length ? null : [...axes] });
     n *= d;
   }
   return e.scalar(n, x.dtype);

@@ -215,13 +215,18 @@ describe('composed transforms and transform errors', () => {
     expect([...viaGraph.outputs['tangent:grad:x']!.data]).toEqual([...r.tangents['grad:x']!.data]);
   });
 
-  test('symbolic transforms need declared ranks and datatypes; bad specs are request errors', () => {
-    const undeclared: Graph = { inputs: { x: { datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'sum', inputs: ['x'] }] };
+  test('symbolic transforms need declared ranks where a rule uses them; bad specs are request errors', () => {
+    const undeclared: Graph = {
+      inputs: { x: { datatype: 'FP32' } },
+      nodes: [{ name: 'r', op: 'sum', inputs: ['x'], attrs: { axes: [0] } }, { name: 'y', op: 'sum', inputs: ['r'] }],
+    };
     expect(() => transform(undeclared, { transform: 'grad', of: 'y', wrt: ['x'] })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH', errors: [expect.objectContaining({ path: 'graph.inputs.x' })] }));
     const g: Graph = { inputs: { x: { shape: [null], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'exp', inputs: ['x'] }] };
     expect(() => transform(g, { transform: 'grad', of: 'y', wrt: ['x'] })).toThrow(expect.objectContaining({ code: 'NOT_SCALAR' }));
     expect(() => transform(g, { transform: 'vjp', of: ['y'], wrt: ['q'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_VALUE', errors: [expect.objectContaining({ path: 'wrt[0]' })] }));
     expect(() => transform(g, { transform: 'jvp', wrt: ['y'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_VALUE', errors: [expect.objectContaining({ path: 'wrt[0]' })] }));
+    const unshaped: Graph = { inputs: { x: {} }, nodes: [{ name: 'y', op: 'exp', inputs: ['x'] }] };
+    expect(() => transform(unshaped, { transform: 'grad', of: 'y', wrt: ['x'] })).toThrow(expect.objectContaining({ code: 'NOT_SCALAR' }));
     expect(() => transform(g, { transform: 'hessian' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', errors: [expect.objectContaining({ path: 'transform' })] }));
   });
 });
