@@ -5,8 +5,8 @@
  * Errors carry `errors[].path` into the HTTP request body (`graph.nodes[2].inputs[1]`). Choices made here:
  * - a node with the wrong number of inputs is INVALID_REQUEST (400, a malformed request: the arity is part of the
  *   op's request schema) at `graph.nodes[i].inputs`, naming the op's input names;
- * - attrs failing the op's zod schema or its `check` are INVALID_ATTRS at `graph.nodes[i].attrs`, the message naming
- *   the attribute;
+ * - attrs failing the op's zod schema or its `check` are INVALID_ATTRS at the attribute (`graph.nodes[i].attrs.axes`,
+ *   one error item per failing attribute; `graph.nodes[i].attrs` when no attribute can be named), the message naming it;
  * - a graph without `outputs` outputs its sinks (nodes nothing else consumes), in node order.
  */
 import { GradserveError, fail } from '../errors.js';
@@ -107,11 +107,22 @@ function declaredInput(name: string, spec: unknown): DeclaredInput {
   return out;
 }
 
+/** `axes`, `pads[0][1]` style suffix of a zod issue path. */
+function attrPath(p: readonly PropertyKey[]): string {
+  return p.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');
+}
+
 function parseAttrs(op: OpDef, raw: unknown, node: string, path: string): unknown {
   const r = op.attrs.safeParse(raw ?? {});
   if (!r.success) {
     const msgs = r.error.issues.map((iss) => (iss.path.length ? `${iss.path.join('.')}: ${iss.message}` : iss.message));
-    fail('INVALID_ATTRS', `node "${node}" (${op.name}): invalid attrs: ${msgs.join('; ')}`, `${path}.attrs`);
+    const detail = `node "${node}" (${op.name}): invalid attrs: ${msgs.join('; ')}`;
+    // one item per issue, at the attribute itself (an unknown key is its own path)
+    const errors = r.error.issues.map((iss) => {
+      const at = iss.path.length === 0 && iss.code === 'unrecognized_keys' && iss.keys.length > 0 ? [iss.keys[0]!] : iss.path;
+      return { path: `${path}.attrs${attrPath(at)}`, message: detail };
+    });
+    throw new GradserveError('INVALID_ATTRS', detail, { errors });
   }
   try {
     op.check?.(r.data, { node, op: op.name, path });

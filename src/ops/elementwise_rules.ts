@@ -21,9 +21,9 @@ function failAt(code: 'DATATYPE_MISMATCH' | 'SHAPE_MISMATCH' | 'INVALID_ATTRS', 
   throw new GradserveError(code, detail, { errors: [{ path, message: detail }] });
 }
 
-/** An attribute constraint beyond the schema (points at the node's attrs). */
-export function failAttrs(ctx: InferContext, message: string): never {
-  failAt('INVALID_ATTRS', ctx, message, `${ctx.path}.attrs`);
+/** An attribute constraint beyond the schema: points at `attr` when given, else at the node's attrs. */
+export function failAttrs(ctx: InferContext, message: string, attr?: string): never {
+  failAt('INVALID_ATTRS', ctx, message, attr === undefined ? `${ctx.path}.attrs` : `${ctx.path}.attrs.${attr}`);
 }
 
 /**
@@ -53,7 +53,15 @@ export function requireDtype(dtype: DType, name: string, allowed: readonly DType
 export function broadcastOrFail(inputs: readonly ValueMeta[], ctx: InferContext): SymShape {
   const out = broadcastShapes(...inputs.map((v) => v.shape));
   if (out === undefined) {
-    failAt('SHAPE_MISMATCH', ctx, `shapes ${inputs.map((v) => fmtSymShape(v.shape)).join(', ')} do not broadcast`);
+    // the first operand that does not broadcast against the ones before it is the one to point at
+    let bad = inputs.length - 1;
+    for (let i = 1; i < inputs.length; i++) {
+      if (broadcastShapes(...inputs.slice(0, i + 1).map((v) => v.shape)) === undefined) {
+        bad = i;
+        break;
+      }
+    }
+    failAt('SHAPE_MISMATCH', ctx, `shapes ${inputs.map((v) => fmtSymShape(v.shape)).join(', ')} do not broadcast`, `${ctx.path}.inputs[${bad}]`);
   }
   return out;
 }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { broadcastShapes, type Dim, type SymShape } from '../tensor/shape.js';
 import type { Emitter, InferContext, OpDef, Ref, ValueMeta } from './types.js';
-import { failNode, fmt, NUMERIC, ANY, sameDtype, sumTo, normAxis, orZeros } from './structural_util.js';
+import { attrAt, failNode, fmt, inputAt, NUMERIC, ANY, sameDtype, sumTo, normAxis, orZeros } from './structural_util.js';
 
 /** Shape of op(a)·op(b) for operands of rank >= 2, op = transpose of the last two dims when asked. */
 function matmul2Shape(a: SymShape, b: SymShape, ta: boolean, tb: boolean, ctx: InferContext): SymShape {
@@ -14,17 +14,17 @@ function matmul2Shape(a: SymShape, b: SymShape, ta: boolean, tb: boolean, ctx: I
   const [m, ka] = ta ? [a[ra - 1]!, a[ra - 2]!] : [a[ra - 2]!, a[ra - 1]!];
   const [kb, n] = tb ? [b[rb - 1]!, b[rb - 2]!] : [b[rb - 2]!, b[rb - 1]!];
   if (ka !== null && kb !== null && ka !== kb) {
-    failNode('SHAPE_MISMATCH', ctx, `contraction dims differ: ${fmt(a)} x ${fmt(b)} (${ka} vs ${kb})`);
+    failNode('SHAPE_MISMATCH', ctx, `contraction dims differ: ${fmt(a)} x ${fmt(b)} (${ka} vs ${kb})`, inputAt(1));
   }
   const batch = broadcastShapes(a.slice(0, ra - 2), b.slice(0, rb - 2));
-  if (batch === undefined) failNode('SHAPE_MISMATCH', ctx, `batch dims of ${fmt(a)} and ${fmt(b)} do not broadcast`);
+  if (batch === undefined) failNode('SHAPE_MISMATCH', ctx, `batch dims of ${fmt(a)} and ${fmt(b)} do not broadcast`, inputAt(1));
   return [...batch, m, n];
 }
 
 function matmulInfer([a, b]: ValueMeta[], ctx: InferContext): ValueMeta {
   const dtype = sameDtype([a!, b!], ['a', 'b'], NUMERIC, ctx);
   if (a!.shape.length === 0 || b!.shape.length === 0) {
-    failNode('SHAPE_MISMATCH', ctx, `operands must have rank >= 1, got ${fmt(a!.shape)} x ${fmt(b!.shape)}`);
+    failNode('SHAPE_MISMATCH', ctx, `operands must have rank >= 1, got ${fmt(a!.shape)} x ${fmt(b!.shape)}`, inputAt(a!.shape.length === 0 ? 0 : 1));
   }
   const aShape: SymShape = a!.shape.length === 1 ? [1, a!.shape[0]!] : a!.shape;
   const bShape: SymShape = b!.shape.length === 1 ? [b!.shape[0]!, 1] : b!.shape;
@@ -63,7 +63,7 @@ const matmulT: OpDef<MatmulTAttrs> = {
   doc: 'op(a)·op(b) for operands of rank >= 2, op transposing the last two dims when trans_a / trans_b is set.',
   infer([a, b], attrs, ctx) {
     const dtype = sameDtype([a!, b!], ['a', 'b'], NUMERIC, ctx);
-    if (a!.shape.length < 2 || b!.shape.length < 2) failNode('SHAPE_MISMATCH', ctx, `operands must have rank >= 2, got ${fmt(a!.shape)} x ${fmt(b!.shape)}`);
+    if (a!.shape.length < 2 || b!.shape.length < 2) failNode('SHAPE_MISMATCH', ctx, `operands must have rank >= 2, got ${fmt(a!.shape)} x ${fmt(b!.shape)}`, inputAt(a!.shape.length < 2 ? 0 : 1));
     return { shape: matmul2Shape(a!.shape, b!.shape, attrs.trans_a, attrs.trans_b, ctx), dtype };
   },
   async run([a, b], attrs, k) {
@@ -177,12 +177,12 @@ const transpose: OpDef<TransposeAttrs> = {
   infer([x], attrs, ctx) {
     const rank = x!.shape.length;
     if (attrs.perm !== null) {
-      if (attrs.perm.length !== rank) failNode('INVALID_ATTRS', ctx, `perm [${attrs.perm.join(', ')}] has ${attrs.perm.length} entries for rank ${rank}`);
+      if (attrs.perm.length !== rank) failNode('INVALID_ATTRS', ctx, `perm [${attrs.perm.join(', ')}] has ${attrs.perm.length} entries for rank ${rank}`, attrAt('perm'));
       const seen = new Set<number>();
       for (const p of attrs.perm) {
         const n = normAxis(p, rank);
-        if (n < 0 || n >= rank) failNode('INVALID_ATTRS', ctx, `perm axis ${p} is out of range for rank ${rank}`);
-        if (seen.has(n)) failNode('INVALID_ATTRS', ctx, `perm axis ${p} is repeated in [${attrs.perm.join(', ')}] (rank ${rank})`);
+        if (n < 0 || n >= rank) failNode('INVALID_ATTRS', ctx, `perm axis ${p} is out of range for rank ${rank}`, attrAt('perm'));
+        if (seen.has(n)) failNode('INVALID_ATTRS', ctx, `perm axis ${p} is repeated in [${attrs.perm.join(', ')}] (rank ${rank})`, attrAt('perm'));
         seen.add(n);
       }
     }

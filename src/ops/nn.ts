@@ -11,7 +11,7 @@ import { broadcastShapes, type SymShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { OpDef, OpKernels, Ref } from './types.js';
 import {
-  axisOrFail, failNode, FP, fmt, INDEX, intSchema, keepDims, lossCotangent, needDtype, normAxis, reduceLoss,
+  axisOrFail, failNode, FP, fmt, INDEX, inputAt, intSchema, keepDims, lossCotangent, needDtype, normAxis, reduceLoss,
   reductionSchema, sameDtype, sumTo, type Reduction,
   indexError,
 } from './structural_util.js';
@@ -115,11 +115,11 @@ const softmaxCrossEntropy: OpDef<CeAttrs> = {
     const perEx = x!.shape.filter((_, i) => i !== axis);
     if (INDEX.includes(lab!.dtype)) {
       const ok = lab!.shape.length === perEx.length && lab!.shape.every((d, i) => d === null || perEx[i] === null || d === perEx[i]);
-      if (!ok) failNode('SHAPE_MISMATCH', ctx, `class labels ${fmt(lab!.shape)} must have the logits shape ${fmt(x!.shape)} without axis ${axis}: ${fmt(perEx)}`);
+      if (!ok) failNode('SHAPE_MISMATCH', ctx, `class labels ${fmt(lab!.shape)} must have the logits shape ${fmt(x!.shape)} without axis ${axis}: ${fmt(perEx)}`, inputAt(1));
     } else {
       sameDtype([x!, lab!], ['logits', 'labels'], FP, ctx);
       const ok = lab!.shape.length === x!.shape.length && lab!.shape.every((d, i) => d === null || x!.shape[i] === null || d === x!.shape[i]);
-      if (!ok) failNode('SHAPE_MISMATCH', ctx, `probability labels ${fmt(lab!.shape)} must have the logits shape ${fmt(x!.shape)}`);
+      if (!ok) failNode('SHAPE_MISMATCH', ctx, `probability labels ${fmt(lab!.shape)} must have the logits shape ${fmt(x!.shape)}`, inputAt(1));
     }
     return { shape: lossShape(perEx, attrs.reduction), dtype: x!.dtype };
   },
@@ -202,7 +202,7 @@ const oneHotLike: OpDef<AxisAttrs> = {
     const axis = normAxis(attrs.axis, x!.shape.length);
     const want = x!.shape.filter((_, i) => i !== axis);
     const fits = lab!.shape.length === want.length && lab!.shape.every((d, i) => d === null || want[i] === null || d === want[i]);
-    if (!fits) failNode('SHAPE_MISMATCH', ctx, `labels ${fmt(lab!.shape)} must be logits ${fmt(x!.shape)} without axis ${axis}, i.e. ${fmt(want)}`);
+    if (!fits) failNode('SHAPE_MISMATCH', ctx, `labels ${fmt(lab!.shape)} must be logits ${fmt(x!.shape)} without axis ${axis}, i.e. ${fmt(want)}`, inputAt(0));
     return { shape: [...x!.shape], dtype: x!.dtype };
   },
   async run([lab, x], attrs, k) {
@@ -223,7 +223,7 @@ function binaryLossInfer(names: [string, string], needSame: boolean) {
     const shape = broadcastShapes(a!.shape, b!.shape);
     const same = a!.shape.length === b!.shape.length && a!.shape.every((d, i) => d === null || b!.shape[i] === null || d === b!.shape[i]);
     if (shape === undefined || (needSame && !same)) {
-      failNode('SHAPE_MISMATCH', ctx, `${names[0]} ${fmt(a!.shape)} and ${names[1]} ${fmt(b!.shape)} ${needSame ? 'must have the same shape' : 'do not broadcast'}`);
+      failNode('SHAPE_MISMATCH', ctx, `${names[0]} ${fmt(a!.shape)} and ${names[1]} ${fmt(b!.shape)} ${needSame ? 'must have the same shape' : 'do not broadcast'}`, inputAt(1));
     }
     return { shape: lossShape(shape, attrs.reduction), dtype };
   };

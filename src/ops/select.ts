@@ -86,7 +86,7 @@ const clip: OpDef<ClipAttrs> = {
   conventions: ['gradient 1 where min <= x <= max (bounds inclusive), else 0', 'min > max is INVALID_ATTRS'],
   check(attrs, ctx) {
     if (attrs.min !== null && attrs.max !== null && attrs.min > attrs.max) {
-      failAttrs(ctx, `min (${attrs.min}) is greater than max (${attrs.max})`);
+      failAttrs(ctx, `min (${attrs.min}) is greater than max (${attrs.max})`, 'min');
     }
   },
   infer(inputs, _attrs, ctx) {

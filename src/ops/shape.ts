@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { symNumel, type SymShape } from '../tensor/shape.js';
 import type { OpDef } from './types.js';
 import {
-  ANY, axesOrFail, axisOrFail, failNode, fmt, intSchema, normAxes, normAxis, orZeros, reshapeToLike, sameDtype, sumTo,
+  ANY, attrAt, axesOrFail, axisOrFail, failNode, fmt, inputAt, intSchema, normAxes, normAxis, orZeros, reshapeToLike, sameDtype, sumTo,
 } from './structural_util.js';
 import { ops as indexOps } from './shape_index.js';
 
@@ -38,9 +38,9 @@ const reshape: OpDef<ReshapeAttrs> = {
   doc: 'Reshape (NumPy semantics: one -1 inferred, 0 is a literal zero-size dim); the data is shared, not copied.',
   infer([x], attrs, ctx) {
     sameDtype([x!], ['x'], ANY, ctx);
-    if (attrs.shape.filter((d) => d === -1).length > 1) failNode('INVALID_ATTRS', ctx, `shape [${attrs.shape.join(', ')}] has more than one -1`);
+    if (attrs.shape.filter((d) => d === -1).length > 1) failNode('INVALID_ATTRS', ctx, `shape [${attrs.shape.join(', ')}] has more than one -1`, attrAt('shape'));
     const bad = attrs.shape.find((d) => d < -1);
-    if (bad !== undefined) failNode('INVALID_ATTRS', ctx, `shape [${attrs.shape.join(', ')}] has the negative dim ${bad}`);
+    if (bad !== undefined) failNode('INVALID_ATTRS', ctx, `shape [${attrs.shape.join(', ')}] has the negative dim ${bad}`, attrAt('shape'));
     const r = reshapeTarget(x!.shape, attrs.shape);
     if (r.error !== undefined) failNode('SHAPE_MISMATCH', ctx, `cannot reshape ${fmt(x!.shape)}: ${r.error}`);
     return { shape: r.shape, dtype: x!.dtype };
@@ -189,11 +189,11 @@ const pad: OpDef<PadAttrs> = {
   infer([x], attrs, ctx) {
     const dtype = sameDtype([x!], ['x'], ANY, ctx);
     const rank = x!.shape.length;
-    if (attrs.pads.length !== rank) failNode('INVALID_ATTRS', ctx, `pads has ${attrs.pads.length} pairs for ${fmt(x!.shape)} (rank ${rank}); give one [before, after] per axis`);
+    if (attrs.pads.length !== rank) failNode('INVALID_ATTRS', ctx, `pads has ${attrs.pads.length} pairs for ${fmt(x!.shape)} (rank ${rank}); give one [before, after] per axis`, attrAt('pads'));
     const neg = attrs.pads.findIndex(([b, a]) => b < 0 || a < 0);
-    if (neg >= 0) failNode('INVALID_ATTRS', ctx, `pads for axis ${neg} are negative: [${attrs.pads[neg]!.join(', ')}]`);
-    if (dtype !== 'FP32' && dtype !== 'FP64' && !Number.isInteger(attrs.value)) failNode('INVALID_ATTRS', ctx, `value ${attrs.value} is not representable in ${dtype}`);
-    if (dtype === 'BOOL' && attrs.value !== 0 && attrs.value !== 1) failNode('INVALID_ATTRS', ctx, `value ${attrs.value} is not a BOOL (0 or 1)`);
+    if (neg >= 0) failNode('INVALID_ATTRS', ctx, `pads for axis ${neg} are negative: [${attrs.pads[neg]!.join(', ')}]`, attrAt('pads'));
+    if (dtype !== 'FP32' && dtype !== 'FP64' && !Number.isInteger(attrs.value)) failNode('INVALID_ATTRS', ctx, `value ${attrs.value} is not representable in ${dtype}`, attrAt('value'));
+    if (dtype === 'BOOL' && attrs.value !== 0 && attrs.value !== 1) failNode('INVALID_ATTRS', ctx, `value ${attrs.value} is not a BOOL (0 or 1)`, attrAt('value'));
     return { shape: x!.shape.map((d, i) => (d === null ? null : d + attrs.pads[i]![0] + attrs.pads[i]![1])), dtype };
   },
   async run([x], attrs, k) {
@@ -223,7 +223,7 @@ function concatInfer(xs: { shape: SymShape }[], axis: number, ctx: Parameters<Op
   for (let i = 1; i < xs.length; i++) {
     const s = xs[i]!.shape;
     const same = s.length === first.length && s.every((d, j) => j === axis || d === null || out[j] === null || d === out[j]);
-    if (!same) failNode('SHAPE_MISMATCH', ctx, `xs[${i}] ${fmt(s)} does not match xs[0] ${fmt(first)} outside axis ${axis}`);
+    if (!same) failNode('SHAPE_MISMATCH', ctx, `xs[${i}] ${fmt(s)} does not match xs[0] ${fmt(first)} outside axis ${axis}`, inputAt(i));
     s.forEach((d, j) => { if (j !== axis && out[j] === null) out[j] = d; });
     out[axis] = out[axis] === null || s[axis] === null ? null : out[axis]! + s[axis]!;
   }
@@ -285,7 +285,7 @@ const concatPart: OpDef<PartAttrs> = {
   doc: 'Slice of g along axis holding the part of concat(xs) that came from xs[index].',
   infer([g, ...xs], attrs, ctx) {
     const axis = axisOrFail(attrs.axis, g!.shape.length, ctx);
-    if (attrs.index >= xs.length) failNode('INVALID_ATTRS', ctx, `index ${attrs.index} is out of range for ${xs.length} parts`);
+    if (attrs.index >= xs.length) failNode('INVALID_ATTRS', ctx, `index ${attrs.index} is out of range for ${xs.length} parts`, attrAt('index'));
     const shape = [...g!.shape];
     shape[axis] = xs[attrs.index]!.shape[axis]!;
     return { shape, dtype: g!.dtype };
@@ -325,7 +325,7 @@ const stack: OpDef<AxisAttrs> = {
     const shape = [...first];
     xs.forEach((x, i) => {
       const same = x.shape.length === first.length && x.shape.every((d, j) => d === null || shape[j] === null || d === shape[j]);
-      if (!same) failNode('SHAPE_MISMATCH', ctx, `xs[${i}] ${fmt(x.shape)} differs from xs[0] ${fmt(first)}; stack needs equal shapes`);
+      if (!same) failNode('SHAPE_MISMATCH', ctx, `xs[${i}] ${fmt(x.shape)} differs from xs[0] ${fmt(first)}; stack needs equal shapes`, inputAt(i));
       x.shape.forEach((d, j) => { if (shape[j] === null) shape[j] = d; });
     });
     shape.splice(axis, 0, xs.length);

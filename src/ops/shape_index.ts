@@ -9,7 +9,7 @@ import { DTYPE_ALIASES, parseDType, type DType } from '../tensor/dtype.js';
 import type { Dim, SymShape } from '../tensor/shape.js';
 import type { InferContext, OpDef } from './types.js';
 import {
-  ANY, axisOrFail, bigIntSchema, failNode, FP, fmt, INDEX, intSchema, needDtype, normAxis, sameDtype,
+  ANY, attrAt, axisOrFail, bigIntSchema, failNode, FP, fmt, INDEX, intSchema, needDtype, normAxis, sameDtype,
   indexError,
 } from './structural_util.js';
 
@@ -45,16 +45,16 @@ export function sliceIndices(start: number, end: number, step: number, n: number
 
 function checkSlice(rank: number, a: SliceAttrs, ctx: InferContext): number[] {
   const n = a.starts.length;
-  if (a.ends.length !== n) failNode('INVALID_ATTRS', ctx, `starts has ${n} entries but ends has ${a.ends.length}`);
-  if (a.steps !== null && a.steps.length !== n) failNode('INVALID_ATTRS', ctx, `starts has ${n} entries but steps has ${a.steps.length}`);
-  if (a.axes !== null && a.axes.length !== n) failNode('INVALID_ATTRS', ctx, `starts has ${n} entries but axes has ${a.axes.length}`);
-  if (a.axes === null && n > rank) failNode('INVALID_ATTRS', ctx, `${n} starts for rank ${rank}`);
+  if (a.ends.length !== n) failNode('INVALID_ATTRS', ctx, `starts has ${n} entries but ends has ${a.ends.length}`, attrAt('ends'));
+  if (a.steps !== null && a.steps.length !== n) failNode('INVALID_ATTRS', ctx, `starts has ${n} entries but steps has ${a.steps.length}`, attrAt('steps'));
+  if (a.axes !== null && a.axes.length !== n) failNode('INVALID_ATTRS', ctx, `starts has ${n} entries but axes has ${a.axes.length}`, attrAt('axes'));
+  if (a.axes === null && n > rank) failNode('INVALID_ATTRS', ctx, `${n} starts for rank ${rank}`, attrAt('starts'));
   const zero = a.steps?.findIndex((s) => s === 0) ?? -1;
-  if (zero >= 0) failNode('INVALID_ATTRS', ctx, `steps[${zero}] is 0; a slice step must be non-zero`);
+  if (zero >= 0) failNode('INVALID_ATTRS', ctx, `steps[${zero}] is 0; a slice step must be non-zero`, attrAt(`steps[${zero}]`));
   const axes: number[] = [];
   for (const ax of a.axes ?? Array.from({ length: n }, (_, i) => i)) {
-    const m = axisOrFail(ax, rank, ctx);
-    if (axes.includes(m)) failNode('INVALID_ATTRS', ctx, `axis ${ax} is repeated in axes (rank ${rank})`);
+    const m = axisOrFail(ax, rank, ctx, 'axis', 'axes');
+    if (axes.includes(m)) failNode('INVALID_ATTRS', ctx, `axis ${ax} is repeated in axes (rank ${rank})`, attrAt('axes'));
     axes.push(m);
   }
   return axes;

@@ -20,13 +20,22 @@ export function label(ctx: InferContext): string {
   return `node "${ctx.node}" (${ctx.op})`;
 }
 
-export function failNode(code: ShapeCode, ctx: InferContext, message: string): never {
+/**
+ * A shape/datatype/attrs error of a node. `at` is where in the node the fault is, when the rule can tell:
+ * `inputs[1]` (use inputAt) or `attrs.axes` (use attrAt); else the node itself, or its attrs for INVALID_ATTRS.
+ */
+export function failNode(code: ShapeCode, ctx: InferContext, message: string, at?: string): never {
   const detail = `${label(ctx)}: ${message}`;
-  const path = code === 'INVALID_ATTRS' ? `${ctx.path}.attrs` : ctx.path;
+  const path = at !== undefined ? `${ctx.path}.${at}` : code === 'INVALID_ATTRS' ? `${ctx.path}.attrs` : ctx.path;
   throw new GradserveError(code, detail, { errors: [{ path, message: detail }] });
 }
 
 export const fmt = fmtSymShape;
+
+/** Path suffix of a node's i-th input, for failNode. */
+export const inputAt = (i: number): string => `inputs[${i}]`;
+/** Path suffix of a node's attribute, for failNode. */
+export const attrAt = (name: string): string => `attrs.${name}`;
 
 /** The shared datatype of `inputs`, which must be one of `allowed` (no implicit promotion). */
 export function sameDtype(inputs: readonly ValueMeta[], names: readonly string[], allowed: readonly DType[], ctx: InferContext): DType {
@@ -46,9 +55,9 @@ export function needDtype(d: DType, name: string, allowed: readonly DType[], ctx
 }
 
 /** One axis normalized against `rank`, or INVALID_ATTRS naming the axis and the rank. */
-export function axisOrFail(axis: number, rank: number, ctx: InferContext, what = 'axis'): number {
+export function axisOrFail(axis: number, rank: number, ctx: InferContext, what = 'axis', attr = what): number {
   const a = normalizeAxis(axis, rank);
-  if (a === undefined) failNode('INVALID_ATTRS', ctx, `${what} ${axis} is out of range for rank ${rank}`);
+  if (a === undefined) failNode('INVALID_ATTRS', ctx, `${what} ${axis} is out of range for rank ${rank}`, attrAt(attr));
   return a;
 }
 
@@ -58,8 +67,8 @@ export function axesOrFail(axes: number | number[] | null | undefined, rank: num
   const list = typeof axes === 'number' ? [axes] : axes;
   const out: number[] = [];
   for (const a of list) {
-    const n = axisOrFail(a, rank, ctx);
-    if (out.includes(n)) failNode('INVALID_ATTRS', ctx, `axis ${a} is repeated in axes [${list.join(', ')}] (rank ${rank})`);
+    const n = axisOrFail(a, rank, ctx, 'axis', 'axes');
+    if (out.includes(n)) failNode('INVALID_ATTRS', ctx, `axis ${a} is repeated in axes [${list.join(', ')}] (rank ${rank})`, attrAt('axes'));
     out.push(n);
   }
   return out.sort((x, y) => x - y);

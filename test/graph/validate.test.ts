@@ -55,11 +55,16 @@ describe('graph validation', () => {
   test('attrs failing the schema or the op constraints', async () => {
     let e = await failure(evaluate(g([{ name: 'y', op: 'sum', inputs: ['x'], attrs: { axes: 'rows' } }]), { x: x23 }));
     expect(e.code).toBe('INVALID_ATTRS');
-    expect(e.errors?.[0]?.path).toBe('graph.nodes[0].attrs');
-    expect(e.message).toContain('axes');
+    expect(e.errors?.[0]?.path).toBe('graph.nodes[0].attrs.axes');
+    expect(e.message).toContain('node "y" (sum): invalid attrs: axes');
     e = await failure(evaluate(g([{ name: 'y', op: 'clip', inputs: ['x'], attrs: { min: 2, max: 1 } }]), { x: x23 }));
     expect(e.code).toBe('INVALID_ATTRS');
-    expect(e.errors?.[0]?.path).toBe('graph.nodes[0].attrs');
+    expect(e.errors?.[0]?.path).toBe('graph.nodes[0].attrs.min');
+    // one item per failing attribute; nested entries and unknown keys are paths of their own
+    e = await failure(evaluate(g([{ name: 'y', op: 'pad', inputs: ['x'], attrs: { pads: [[0, 0], [0, 'x']], value: 'v' } }]), { x: x23 }));
+    expect(e.errors?.map((i) => i.path).sort()).toEqual(['graph.nodes[0].attrs.pads[1][1]', 'graph.nodes[0].attrs.value']);
+    e = await failure(evaluate(g([{ name: 'y', op: 'sum', inputs: ['x'], attrs: { axis: 0 } }]), { x: x23 }));
+    expect(e.errors?.[0]?.path).toBe('graph.nodes[0].attrs.axis');
   });
 
   test('unknown values: node inputs, outputs', async () => {
@@ -124,7 +129,15 @@ describe('graph validation', () => {
     expect(e.code).toBe('SHAPE_MISMATCH');
     expect(e.message).toContain('mm');
     expect(e.message).toContain('[2, 3]');
-    expect(e.errors?.[0]?.path).toBe('graph.nodes[0]');
+    expect(e.errors?.[0]?.path).toBe('graph.nodes[0].inputs[1]');
+    // n-ary broadcasting points at the first operand that does not fit the ones before it
+    e = await failure(evaluate({
+      inputs: { c: { shape: [2], datatype: 'BOOL' }, a: { shape: [2, 1], datatype: 'FP32' }, b: { shape: [3], datatype: 'FP32' } },
+      nodes: [{ name: 'w', op: 'where', inputs: ['c', 'a', 'b'] }],
+    }, { c: tensor('BOOL', [2], [1, 0]), a: tensor('FP32', [2, 1]), b: tensor('FP32', [3]) }));
+    expect(e.code).toBe('SHAPE_MISMATCH');
+    expect(e.message).toBe('node "w" (where): shapes [2], [2, 1], [3] do not broadcast');
+    expect(e.errors?.[0]?.path).toBe('graph.nodes[0].inputs[2]');
     e = await failure(evaluate({ inputs: { i: { datatype: 'INT32' } }, nodes: [{ name: 'e', op: 'exp', inputs: ['i'] }] }, { i: tensor('INT32', [2], [1, 2]) }));
     expect(e.code).toBe('DATATYPE_MISMATCH');
     expect(e.message).toContain('INT32');

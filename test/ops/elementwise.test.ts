@@ -271,7 +271,7 @@ describe('datatype, shape and attribute errors', () => {
     const err = await rejection(binaryGraph('mul', ['FP64', [2, 3]], ['FP64', [4]]), { a: zerosOf('FP64', [2, 3]), b: zerosOf('FP64', [4]) });
     expect(err.code).toBe('SHAPE_MISMATCH');
     expect(err.detail).toBe('node "y" (mul): shapes [2, 3], [4] do not broadcast');
-    expect(err.errors?.[0]?.path).toBe('graph.nodes[0]');
+    expect(err.errors?.[0]?.path).toBe('graph.nodes[0].inputs[1]');
   });
 
   it('unknown (null) dims only fail against a known conflicting size', () => {
@@ -290,7 +290,7 @@ describe('datatype, shape and attribute errors', () => {
     const clip = await rejection(unaryGraph('clip', 'FP32', [2], { min: 2, max: 1 }), { x: zerosOf('FP32', [2]) });
     expect(clip.code).toBe('INVALID_ATTRS');
     expect(clip.detail).toContain('min (2) is greater than max (1)');
-    expect(clip.errors?.[0]?.path).toBe('graph.nodes[0].attrs');
+    expect(clip.errors?.[0]?.path).toBe('graph.nodes[0].attrs.min');
     for (const [op, attrs] of [['gelu', { approximate: 'fast' }], ['cast', { to: 'float16' }], ['cast', {}], ['exp', { alpha: 1 }]] as const) {
       const err = await rejection(unaryGraph(op, 'FP32', [2], attrs), { x: zerosOf('FP32', [2]) });
       expect(err.code).toBe('INVALID_ATTRS');
