@@ -5,7 +5,8 @@ import type { EngineCore } from '../../src/autodiff/linear_plan.js';
 import { GradserveError } from '../../src/errors.js';
 import type { Graph } from '../../src/graph/types.js';
 import { tensor } from '../../src/tensor/tensor.js';
-import { randTensor, rng } from './helpers.js';
+import { rng } from '../support/random.js';
+import { randTensor } from './helpers.js';
 
 /** An FP32 MLP with a constant in json and one in b64, a cast and a one_hot: everything promotion must rewrite. */
 const F32: Graph = {

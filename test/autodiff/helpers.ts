@@ -6,17 +6,7 @@ import { expect } from 'vitest';
 import type { Graph, NodeSpec } from '../../src/graph/types.js';
 import { broadcastShapes } from '../../src/tensor/shape.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
-
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../support/random.js';
 
 export function randTensor(r: () => number, shape: number[], lo = -1.5, hi = 1.5, dtype: 'FP64' | 'FP32' = 'FP64'): Tensor {
   return tensor(dtype, shape, Array.from({ length: numel(shape) }, () => lo + (hi - lo) * r()));

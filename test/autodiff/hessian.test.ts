@@ -5,7 +5,8 @@ import { jacobianWithReport } from '../../src/autodiff/jacobian.js';
 import { GradserveError } from '../../src/errors.js';
 import type { Graph } from '../../src/graph/types.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { expectClose, maxDiff, randTensor, rng } from './helpers.js';
+import { rng } from '../support/random.js';
+import { expectClose, maxDiff, randTensor } from './helpers.js';
 import type { Fixture } from './jacobian.test.js';
 
 /** loss = mean((tanh(x·w1 + b1)·w2)^2): a two-layer MLP with tanh. */

@@ -7,7 +7,8 @@ import { GradserveError } from '../../src/errors.js';
 import type { RunOptions } from '../../src/engine.types.js';
 import type { Graph } from '../../src/graph/types.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { basis, expectClose, randTensor, randomProblem, rng } from './helpers.js';
+import { rng } from '../support/random.js';
+import { basis, expectClose, randTensor, randomProblem } from './helpers.js';
 
 /** J[of][wrt] stacked from one engine.vjp per element of `of` (the definition the Jacobian must match). */
 async function stackedVjps(graph: Graph, inputs: Record<string, Tensor>, of: string[], wrt: string[]): Promise<Record<string, Record<string, Tensor>>> {

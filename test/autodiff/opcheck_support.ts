@@ -7,17 +7,6 @@ import type { OpDef, OpSample, SampleInput } from '../../src/ops/types.js';
 import { isFloat, type DType } from '../../src/tensor/dtype.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
 
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function sampleTensor(s: SampleInput, r: () => number): Tensor {
   const dtype: DType = s.dtype ?? 'FP64';
   const n = numel(s.shape);

@@ -8,7 +8,8 @@ import { evaluate, grad, jvp, vjp } from '../../src/index.js';
 import type { Graph, NodeSpec } from '../../src/graph/types.js';
 import { broadcastShapes } from '../../src/tensor/shape.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { dot, numericGrad, randomLike, seeded, worst } from './opcheck_support.js';
+import { rng } from '../support/random.js';
+import { dot, numericGrad, randomLike, worst } from './opcheck_support.js';
 
 const fill = (shape: number[], r: () => number, lo: number, hi: number): Tensor =>
   tensor('FP64', shape, Array.from({ length: numel(shape) }, () => lo + (hi - lo) * r()));
@@ -37,7 +38,7 @@ describe('broadcasting binary ops', () => {
   test('VJP matches finite differences; gradients have the operand shapes', async () => {
     await fc.assert(
       fc.asyncProperty(broadcastPair, fc.constantFrom(...BINARY), fc.integer({ min: 1, max: 1e6 }), async ({ a, b }, op, seed) => {
-        const r = seeded(seed);
+        const r = rng(seed);
         const graph: Graph = {
           inputs: { a: { shape: a, datatype: 'FP64' }, b: { shape: b, datatype: 'FP64' } },
           nodes: [{ name: 'y', op, inputs: ['a', 'b'] }],
@@ -109,7 +110,7 @@ describe('random small graphs', () => {
     await fc.assert(
       fc.asyncProperty(program, fc.integer({ min: 1, max: 1e6 }), async (steps, seed) => {
         const graph = buildGraph(steps);
-        const r = seeded(seed);
+        const r = rng(seed);
         const ins = { a: fill([2, 3], r, -1, 1), b: fill([3], r, -1, 1) };
         const g = await grad(graph, ins, 'loss', ['a', 'b']);
         const f = async (t: Record<string, Tensor>) => Number((await evaluate(graph, t)).outputs.loss!.data[0]);

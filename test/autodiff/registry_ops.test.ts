@@ -10,7 +10,8 @@ import { evaluate, jvp, transform, vjp } from '../../src/index.js';
 import { ALL_OPS } from '../../src/ops/registry.js';
 import type { OpDef, OpSample } from '../../src/ops/types.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { dot, floatInputs, numericGrad, opGraph, randomLike, sampleTensor, seeded, worst } from './opcheck_support.js';
+import { rng } from '../support/random.js';
+import { dot, floatInputs, numericGrad, opGraph, randomLike, sampleTensor, worst } from './opcheck_support.js';
 
 const ATOL = 1e-7;
 const RTOL = 1e-5;
@@ -31,7 +32,7 @@ afterAll(() => {
 const cases: Case[] = ALL_OPS.flatMap((op) => op.samples.map((sample, k) => ({ op, sample, k })));
 
 function setup(c: Case, seed: number): { graph: ReturnType<typeof opGraph>; inputs: Record<string, Tensor>; wrt: string[] } {
-  const r = seeded(seed);
+  const r = rng(seed);
   const ts = c.sample.inputs.map((s) => sampleTensor(s, r));
   const graph = opGraph(c.op, c.sample, ts);
   const inputs = Object.fromEntries(ts.map((t, i) => [`in${i}`, t]));
@@ -51,7 +52,7 @@ describe('registry ops: first order', () => {
     const { graph, inputs, wrt } = setup(c, 1234 + c.k);
     const y = (await evaluate(graph, inputs)).outputs.y!;
     if (wrt.length === 0 || !(y.dtype === 'FP64' || y.dtype === 'FP32')) return;
-    const r = seeded(99);
+    const r = rng(99);
     const cot = randomLike(y, r);
     const back = await vjp(graph, inputs, { y: cot }, wrt);
     for (const w of wrt) expect(back.gradients[w]!.shape, `${w} gradient shape`).toEqual(inputs[w]!.shape);
@@ -83,7 +84,7 @@ describe('registry ops: second order', () => {
     const { graph, inputs, wrt } = setup(c, 777 + c.k);
     const y = (await evaluate(graph, inputs)).outputs.y!;
     if (wrt.length === 0 || y.dtype !== 'FP64') return;
-    const r = seeded(5);
+    const r = rng(5);
     const cot = randomLike(y, r);
     const g1 = transform(graph, { transform: 'vjp', of: ['y'], wrt });
     const ins1 = { ...inputs, 'cotangent:y': cot };

@@ -12,7 +12,8 @@ import { ALL_OPS } from '../../src/ops/registry.js';
 import type { SampleInput } from '../../src/ops/types.js';
 import { isFloat, type DType } from '../../src/tensor/dtype.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { expectClose, rng } from './helpers.js';
+import { rng } from '../support/random.js';
+import { expectClose } from './helpers.js';
 
 function sampleTensor(s: SampleInput, r: () => number): Tensor {
   const dtype: DType = s.dtype ?? 'FP64';

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import { kernels } from '../../src/kernels.js';
 import type { KernelFns } from '../../src/kernels.js';
-import { fromTyped, mismatch, numel, randData, rng, toTyped } from './reference.js';
+import { rng } from '../support/random.js';
+import { fromTyped, mismatch, numel, randData, toTyped } from './reference.js';
 
 type Call = { [K in keyof KernelFns]: [K, Parameters<KernelFns[K]>] }[keyof KernelFns];
 

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 
 import { BINARY_OPS, UNARY_OPS, kernels } from '../../src/kernels.js';
 import type { DType } from '../../src/tensor/dtype.js';
+import { rng } from '../support/random.js';
 import {
-  binaryRef, broadcastPair, broadcastRef, fromTyped, kindOf, mismatch, numel, randData, randShape, rng, toTyped,
+  binaryRef, broadcastPair, broadcastRef, fromTyped, kindOf, mismatch, numel, randData, randShape, toTyped,
   unaryRef,
 } from './reference.js';
 

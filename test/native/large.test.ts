@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { kernels } from '../../src/kernels.js';
-import { fromTyped, rng } from './reference.js';
+import { rng } from '../support/random.js';
+import { fromTyped } from './reference.js';
 
 const N = (1 << 20) + 13; // not a multiple of any vector width
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import { kernels } from '../../src/kernels.js';
 import type { DType } from '../../src/tensor/dtype.js';
-import { bcastAt, fromTyped, kindOf, mismatch, numel, randData, randInt, randShape, rng, toTyped, unravel } from './reference.js';
+import { rng } from '../support/random.js';
+import { bcastAt, fromTyped, kindOf, mismatch, numel, randData, randInt, randShape, toTyped, unravel } from './reference.js';
 import {
   concatRef, gatherRef, oneHotRef, padRef, scatterAddRef, sliceBackwardRef, sliceRef, transposeRef,
 } from './reference_ops.js';

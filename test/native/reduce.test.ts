@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { kernels } from '../../src/kernels.js';
 import type { ReduceOp } from '../../src/kernels.js';
 import type { DType } from '../../src/tensor/dtype.js';
-import { fromTyped, kindOf, mismatch, numel, randData, randInt, randShape, rng, toTyped } from './reference.js';
+import { rng } from '../support/random.js';
+import { fromTyped, kindOf, mismatch, numel, randData, randInt, randShape, toTyped } from './reference.js';
 import { argReduceRef, matmulRef, reduceRef, softmaxRef } from './reference_ops.js';
 
 const randomAxes = (r: () => number, rank: number): number[] =>

@@ -1,6 +1,6 @@
 /**
  * Plain TypeScript reference implementations of the native kernels (float64 arithmetic on number[] in row-major
- * order), plus a seeded RNG and comparison helpers. Deliberately naive: one multi-index loop per kernel.
+ * order), plus seeded random shapes/data and comparison helpers. Deliberately naive: one multi-index loop per kernel.
  */
 import type { DType, TypedArray } from '../../src/tensor/dtype.js';
 
@@ -9,17 +9,7 @@ export interface Ref {
   shape: number[];
 }
 
-// ---------- seeded randomness ----------
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// ---------- seeded randomness (the generator itself is test/support/random.ts) ----------
 export const randInt = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
 export function randShape(r: () => number, maxRank = 4, maxDim = 5, zeroChance = 0): number[] {
   const rank = randInt(r, 0, maxRank);

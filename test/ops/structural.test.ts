@@ -9,7 +9,8 @@ import type { Tensor } from '../../src/tensor/tensor.js';
 import {
   concatRef, matmulRef, padRef, REDUCERS, reduceRef, sliceRef, softmaxRef, takeRef, transposeRef, type Arr,
 } from './structural_ref.js';
-import { f32, f64, i32, i64, rng, runOp, values, vjpOf } from './structural_support.js';
+import { rng } from '../support/random.js';
+import { f32, f64, i32, i64, runOp, values, vjpOf } from './structural_support.js';
 
 const rand = rng(7);
 function randArr(shape: number[]): Arr {

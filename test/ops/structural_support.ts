@@ -9,6 +9,7 @@ import { getOp } from '../../src/ops/registry.js';
 import type { Emitter, OpDef, OpSample, Ref } from '../../src/ops/types.js';
 import type { DType } from '../../src/tensor/dtype.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
+import { rng } from '../support/random.js';
 
 export function opDef(name: string): OpDef {
   const d = getOp(name);
@@ -83,18 +84,6 @@ export const f32 = (shape: number[], data: number[]): Tensor => tensor('FP32', s
 export const i32 = (shape: number[], data: number[]): Tensor => tensor('INT32', shape, data);
 export const i64 = (shape: number[], data: number[]): Tensor => tensor('INT64', shape, data.map(BigInt));
 export const values = (t: Tensor | null): number[] => (t === null ? [] : Array.from(t.data as ArrayLike<number | bigint>, Number));
-
-/** Deterministic uniform numbers (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function sampleTensors(s: OpSample, rand: () => number): Tensor[] {
   return s.inputs.map((inp) => {
