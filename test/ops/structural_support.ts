@@ -1,88 +1,16 @@
 /**
- * Test support for the structural op families: an Emitter that records wire-graph nodes (so an op and its derivative
- * rules run through the engine's own `evaluate`, on the native kernels), and a rule checker: VJP against central
- * differences and <u, J v> = <Jᵀ u, v>.
+ * Test support for the structural op families: the shared Recorder kit (./recorder.ts), which runs an op and its
+ * derivative rules through the engine's own `evaluate`, and a rule checker: VJP against central differences and
+ * <u, J v> = <Jᵀ u, v>.
  */
-import { evaluate } from '../../src/index.js';
-import type { Graph } from '../../src/graph/types.js';
-import { getOp } from '../../src/ops/registry.js';
-import type { Emitter, OpDef, OpSample, Ref } from '../../src/ops/types.js';
-import type { DType } from '../../src/tensor/dtype.js';
+import type { OpSample } from '../../src/ops/types.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../support/random.js';
+import { f64, i64, jvpOf, runOp, vjpOf } from './recorder.js';
 
-export function opDef(name: string): OpDef {
-  const d = getOp(name);
-  if (d === undefined) throw new Error(`op ${name} is not registered`);
-  return d;
-}
+export { f32, f64, i32, i64, jvpOf, opDef, Recorder, runOp, vjpOf } from './recorder.js';
 
-export class Recorder implements Emitter {
-  readonly graph: Required<Pick<Graph, 'inputs' | 'constants' | 'nodes'>> = { inputs: {}, constants: {}, nodes: [] };
-  readonly feeds: Record<string, Tensor> = {};
-  private n = 0;
-
-  /** A graph input fed with `t`; `declared` (null = unknown dim) makes the rules see a symbolic shape. */
-  input(t: Tensor, declared?: (number | null)[]): Ref {
-    const name = `in${this.n++}`;
-    const shape = declared ?? [...t.shape];
-    this.graph.inputs[name] = { shape, datatype: t.dtype };
-    this.feeds[name] = t;
-    return { name, shape, dtype: t.dtype };
-  }
-
-  scalar(value: number, dtype: DType): Ref {
-    const name = `c${this.n++}`;
-    this.graph.constants[name] = { shape: [], datatype: dtype, data: [value] };
-    return { name, shape: [], dtype };
-  }
-
-  op(op: string, inputs: Ref[], attrs: Record<string, unknown> = {}): Ref {
-    const def = opDef(op);
-    const name = `n${this.n++}`;
-    const ctx = { node: name, op, path: `graph.nodes[${this.graph.nodes.length}]` };
-    const parsed = def.attrs.parse(attrs);
-    def.check?.(parsed, ctx);
-    const meta = def.infer(inputs, parsed, ctx);
-    this.graph.nodes.push({ name, op, inputs: inputs.map((r) => r.name), attrs });
-    return { name, ...meta };
-  }
-
-  async run(refs: (Ref | null)[]): Promise<(Tensor | null)[]> {
-    const live = refs.filter((r): r is Ref => r !== null).map((r) => r.name).filter((n) => !(n in this.feeds));
-    const r = live.length ? await evaluate({ ...this.graph, outputs: [...new Set(live)] }, this.feeds) : { outputs: {} };
-    return refs.map((ref) => (ref === null ? null : (this.feeds[ref.name] ?? r.outputs[ref.name]!)));
-  }
-}
-
-export async function runOp(op: string, inputs: Tensor[], attrs: Record<string, unknown> = {}): Promise<Tensor> {
-  const rec = new Recorder();
-  const y = rec.op(op, inputs.map((t) => rec.input(t)), attrs);
-  return (await rec.run([y]))[0]!;
-}
-
-export async function vjpOf(op: string, inputs: Tensor[], g: Tensor, attrs: Record<string, unknown> = {}): Promise<(Tensor | null)[]> {
-  const def = opDef(op);
-  const rec = new Recorder();
-  const xs = inputs.map((t) => rec.input(t));
-  const y = rec.op(op, xs, attrs);
-  const cot = rec.input(g);
-  return rec.run(def.vjp!({ e: rec, inputs: xs, output: y, g: cot, attrs: def.attrs.parse(attrs) }));
-}
-
-export async function jvpOf(op: string, inputs: Tensor[], tangents: (Tensor | null)[], attrs: Record<string, unknown> = {}): Promise<Tensor | null> {
-  const def = opDef(op);
-  const rec = new Recorder();
-  const xs = inputs.map((t) => rec.input(t));
-  const y = rec.op(op, xs, attrs);
-  const ts = tangents.map((t) => (t === null ? null : rec.input(t)));
-  return (await rec.run([def.jvp!({ e: rec, inputs: xs, output: y, tangents: ts, attrs: def.attrs.parse(attrs) })]))[0]!;
-}
-
-export const f64 = (shape: number[], data: number[]): Tensor => tensor('FP64', shape, data);
-export const f32 = (shape: number[], data: number[]): Tensor => tensor('FP32', shape, data);
-export const i32 = (shape: number[], data: number[]): Tensor => tensor('INT32', shape, data);
-export const i64 = (shape: number[], data: number[]): Tensor => tensor('INT64', shape, data.map(BigInt));
+/** Plain numbers with signed zeros kept (toEqual tells -0 from 0), unlike elementwise_support's `values`. */
 export const values = (t: Tensor | null): number[] => (t === null ? [] : Array.from(t.data as ArrayLike<number | bigint>, Number));
 
 export function sampleTensors(s: OpSample, rand: () => number): Tensor[] {
