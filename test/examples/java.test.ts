@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTensorLines, run, startServer, which, type LiveServer } from './live-server.js';
-import { expectClose, seedReference } from './reference.js';
+import { expectSeedTensors } from './reference.js';
 
 const DIR = join(import.meta.dirname, '../../examples/java');
 const JAVAC = which('javac');
@@ -36,14 +36,7 @@ describe.skipIf(!present)(title, () => {
 
     const r = await run(JAVA!, ['-cp', out, 'SeedExample', server.url]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    const t = parseTensorLines(r.stdout);
-    const ref = seedReference();
-    expect(t.get('y')?.shape).toEqual([1, 3]);
-    expectClose(t.get('y')!.values, ref.y);
-    expect(t.get('dL/dx')?.shape).toEqual([1, 2]);
-    expectClose(t.get('dL/dx')!.values, ref.dx);
-    expect(t.get('dL/dw')?.shape).toEqual([2, 3]);
-    expectClose(t.get('dL/dw')!.values, ref.dw);
+    expectSeedTensors(parseTensorLines(r.stdout));
     const batch = /^batch y \[100, 3\] via b64: max abs error ([\d.eE+-]+)$/m.exec(r.stdout);
     expect(batch, r.stdout).not.toBeNull();
     expect(Number(batch![1])).toBeLessThan(1e-4);

@@ -1,4 +1,6 @@
 /** Plain-array references the example outputs are checked against (row-major, no broadcasting needed here). */
+import { expect } from 'vitest';
+import type { parseTensorLines } from './live-server.js';
 
 export function matmul(a: number[], b: number[], n: number, k: number, m: number): number[] {
   const out = new Array<number>(n * m).fill(0);
@@ -37,4 +39,15 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     const e = Number(expected[i]);
     if (!(Math.abs(a - e) <= tol * (1 + Math.abs(e)))) throw new Error(`element ${i}: ${a} != ${e}\nactual   ${Array.from(actual)}\nexpected ${Array.from(expected)}`);
   }
+}
+
+/** The y, dL/dx and dL/dw lines that every language's seed example prints, checked by shape and by value. */
+export function expectSeedTensors(t: ReturnType<typeof parseTensorLines>): void {
+  const ref = seedReference();
+  expect(t.get('y')?.shape).toEqual([1, 3]);
+  expectClose(t.get('y')!.values, ref.y);
+  expect(t.get('dL/dx')?.shape).toEqual([1, 2]);
+  expectClose(t.get('dL/dx')!.values, ref.dx);
+  expect(t.get('dL/dw')?.shape).toEqual([2, 3]);
+  expectClose(t.get('dL/dw')!.values, ref.dw);
 }
