@@ -1,18 +1,15 @@
 /**
  * Tensor encoding between typed arrays and the wire (API.md "Tensors"). Uses only what Node 20 and browsers both
- * provide as globals, so nothing here imports a Node module.
+ * provide as globals, so nothing here imports a Node module. The datatype tables come from src/tensor/dtype.ts, which is
+ * plain TypeScript with no imports, so client and server read aliases and widths from one place.
  */
+import { allocArray, BYTES_PER_ELEMENT, parseDType } from '../tensor/dtype.js';
 import type { DType, DTypeAlias, Tensor, TensorInput, TypedArray, WireNested, WireScalar, WireTensor } from './types.js';
 
-const ALIASES: Record<string, DType> = {
-  FP32: 'FP32', FP64: 'FP64', INT32: 'INT32', INT64: 'INT64', BOOL: 'BOOL',
-  float32: 'FP32', float64: 'FP64', int32: 'INT32', int64: 'INT64', bool: 'BOOL',
-};
-const BYTES: Record<DType, number> = { FP32: 4, FP64: 8, INT32: 4, INT64: 8, BOOL: 1 };
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1: the server refuses INT64 JSON numbers past it (JSON.parse may have rounded them)
 
 export function normalizeDType(d: string): DType {
-  const t = Object.prototype.hasOwnProperty.call(ALIASES, d) ? ALIASES[d] : undefined;
+  const t = parseDType(d);
   if (t === undefined) throw new TypeError(`unknown datatype "${d}" (expected FP32, FP64, INT32, INT64 or BOOL)`);
   return t;
 }
@@ -30,16 +27,6 @@ export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
-}
-
-function alloc(dtype: DType, n: number): TypedArray {
-  switch (dtype) {
-    case 'FP32': return new Float32Array(n);
-    case 'FP64': return new Float64Array(n);
-    case 'INT32': return new Int32Array(n);
-    case 'INT64': return new BigInt64Array(n);
-    case 'BOOL': return new Uint8Array(n);
-  }
 }
 
 /** Build a tensor from a typed array (datatype from its type) and a shape (default: 1-D). */
@@ -102,7 +89,7 @@ function toLittleEndian(bytes: Uint8Array, width: number): Uint8Array {
 }
 
 function typedFromBytes(dtype: DType, bytes: Uint8Array): TypedArray {
-  const w = BYTES[dtype];
+  const w = BYTES_PER_ELEMENT[dtype];
   if (bytes.byteLength % w !== 0) throw new RangeError(`b64 payload of ${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
   const le = toLittleEndian(bytes, w);
   const aligned = le.byteOffset % w === 0 ? le : new Uint8Array(le);
@@ -167,7 +154,7 @@ export function encodeTyped(shape: readonly number[], dtype: DType, data: TypedA
   if (!useB64 && data instanceof BigInt64Array) useB64 = data.some((x) => x > BigInt(MAX_SAFE) || x < -BigInt(MAX_SAFE));
   if (useB64) {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return { shape: [...shape], datatype: dtype, b64: bytesToBase64(toLittleEndian(bytes, BYTES[dtype])) };
+    return { shape: [...shape], datatype: dtype, b64: bytesToBase64(toLittleEndian(bytes, BYTES_PER_ELEMENT[dtype])) };
   }
   let flat: WireScalar[];
   if (data instanceof BigInt64Array) flat = Array.from(data, (x) => Number(x));
@@ -221,7 +208,7 @@ export function decodeTensor(w: unknown): Tensor {
   } else {
     const flat: unknown[] = [];
     flattenInto(wt.data ?? [], flat);
-    data = alloc(dtype, flat.length);
+    data = allocArray(dtype, flat.length);
     if (data instanceof BigInt64Array) for (let i = 0; i < flat.length; i++) data[i] = BigInt(fromWireNumber(flat[i]));
     else for (let i = 0; i < flat.length; i++) (data as Float64Array)[i] = fromWireNumber(flat[i]);
   }
