@@ -45,13 +45,8 @@ export function toTyped(dtype: DType, data: readonly number[]): TypedArray {
 export function fromTyped(a: TypedArray): number[] {
   return a instanceof BigInt64Array ? Array.from(a, (v) => Number(v)) : Array.from(a as ArrayLike<number>);
 }
-export function kindOf(a: TypedArray): DType {
-  if (a instanceof Float32Array) return 'FP32';
-  if (a instanceof Float64Array) return 'FP64';
-  if (a instanceof Int32Array) return 'INT32';
-  if (a instanceof BigInt64Array) return 'INT64';
-  return 'BOOL';
-}
+/** The datatype a kernel's output array stands for. */
+export { dtypeOfArray as kindOf } from '../../src/tensor/dtype.js';
 
 /** First mismatch as a message, or undefined when every element is close (NaN matches NaN, Inf matches Inf). */
 export function mismatch(actual: TypedArray, expected: readonly number[], rtol = 0, atol = 0): string | undefined {
