@@ -32,6 +32,14 @@ function placeholderTag(): string {
 
 /** Same result as `JSON.parse(buf.toString('utf8'))`; throws its SyntaxError for invalid JSON. */
 export function parseBigJson(buf: Buffer): unknown {
+  return parseBigJsonText(buf).value;
+}
+
+/**
+ * parseBigJson, also returning the JSON text that was really parsed (the body without the cut-out strings): every
+ * key of the document is in it, so key checks can scan it instead of ~90 MB of base64.
+ */
+export function parseBigJsonText(buf: Buffer): { value: unknown; text: string } {
   const lifted: string[] = [];
   const pieces: string[] = [];
   const tag = placeholderTag();
@@ -54,8 +62,8 @@ export function parseBigJson(buf: Buffer): unknown {
           s = j + 1;
           e = buf.indexOf(QUOTE, s);
           // Only escape-free strings are lifted, so the next quote is surely the end; others stay with JSON.parse.
-          const b = buf.indexOf(BACKSLASH, s);
-          lift = e >= 0 && e - s >= MIN_LIFT && (b < 0 || b > e);
+          // The backslash search is bounded by the string: unbounded, it scanned the rest of the body once per tensor.
+          lift = e >= 0 && e - s >= MIN_LIFT && buf.subarray(s, e).indexOf(BACKSLASH) < 0;
         }
       }
     }
@@ -68,9 +76,10 @@ export function parseBigJson(buf: Buffer): unknown {
       at = buf.indexOf(KEY, at + 1);
     }
   }
-  if (lifted.length === 0) return JSON.parse(buf.toString('utf8'));
+  if (lifted.length === 0) return whole(buf);
   pieces.push(buf.toString('utf8', copied));
-  const root: unknown = JSON.parse(pieces.join(''));
+  const text = pieces.join('');
+  const root: unknown = JSON.parse(text);
   let restored = 0;
   walk(root, (o) => {
     const v = o['b64'];
@@ -80,8 +89,13 @@ export function parseBigJson(buf: Buffer): unknown {
     }
   });
   // Every cut-out string was the value of a real "b64" key, or the document was not what it seemed: start over.
-  if (restored !== lifted.length) return JSON.parse(buf.toString('utf8'));
-  return root;
+  if (restored !== lifted.length) return whole(buf);
+  return { value: root, text };
+}
+
+function whole(buf: Buffer): { value: unknown; text: string } {
+  const text = buf.toString('utf8');
+  return { value: JSON.parse(text), text };
 }
 
 /**

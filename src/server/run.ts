@@ -49,24 +49,22 @@ export async function runWithLimits<T>(
     onExecuted: (stats) => metrics.recordExec(stats),
   };
 
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => {});
-
+  // One promise settled by whichever comes first, the engine or the abort (no Promise.race and its extra promises:
+  // this runs on every request).
   const work = (async () => call(opts))();
-  work.then(
-    () => {},
-    () => {},
-  ).finally(() => {
+  const settle = (): void => {
     settled = true;
     release?.();
-  });
+  };
+  work.then(settle, settle);
+  let onAbort: (() => void) | undefined;
   try {
-    return await Promise.race([work, aborted]);
+    return await new Promise<T>((resolve, reject) => {
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      work.then(resolve, reject);
+    });
   } finally {
     clearTimeout(timer);
     reply.raw.off('close', onClose);

@@ -31,6 +31,11 @@ describe('parseBigJson', () => {
     for (const text of cases) expect(parseBigJson(Buffer.from(text)), text.slice(0, 20)).toStrictEqual(JSON.parse(text));
   });
 
+  it('lifts an escape-free string even when a later string has escapes', () => {
+    const text = `{"a": {"b64": "${b64(4000)}"}, "b": {"b64": "${'B'.repeat(5000)}\\u0041"}, "c": {"b64": "${b64(3000, 5)}"}}`;
+    expect(parseBigJson(Buffer.from(text))).toStrictEqual(JSON.parse(text));
+  });
+
   it('throws SyntaxError for invalid JSON around lifted strings', () => {
     const long = 'A'.repeat(5000);
     for (const bad of [`{"b64": "${long}"`, `{"b64": "${long}" "x": 1}`, `{"b64": "${long}`, `{"a": NaN, "b64": "${long}"}`]) {

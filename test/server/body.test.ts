@@ -40,6 +40,22 @@ describe('parseJsonText', () => {
     expect(parseJsonText('{"name": "__proto__ and prototype are fine as values"}')).toEqual({ name: '__proto__ and prototype are fine as values' });
     expect(parseJsonText('{"constructor": 1}')).toEqual({ constructor: 1 });
   });
+
+  it('rejects a __proto__ key spelled with escapes, which no substring search sees', () => {
+    expect(code(() => parseJsonText('{"a": {"\\u005f_proto__": {"x": 1}}}'))).toBe('INVALID_JSON');
+    expect(code(() => parseJsonText('{"a": {"constructor": {"prot\\u006ftype": {"x": 1}}}}'))).toBe('INVALID_JSON');
+    expect(parseJsonText('{"name": "caf\\u00e9"}')).toEqual({ name: 'café' });
+  });
+
+  it('checks the keys of large bodies whose base64 strings were cut out before parsing', () => {
+    const big = 'QUJD'.repeat(1 << 18); // 1 MiB of base64, so the body takes the large-body path
+    const tensorJson = `{"shape": [786432], "datatype": "BOOL", "b64": "${big}"}`;
+    expect(code(() => parseJsonText(Buffer.from(`{"inputs": {"x": ${tensorJson}}, "a": {"__proto__": {"x": 1}}}`)))).toBe('INVALID_JSON');
+    expect(code(() => parseJsonText(Buffer.from(`{"inputs": {"x": ${tensorJson}}, "a": {"\\u005f_proto__": 1}}`)))).toBe('INVALID_JSON');
+    const ok = parseJsonText(Buffer.from(`{"inputs": {"x": ${tensorJson}}, "note": "prototype"}`)) as { inputs: { x: { b64: string } }; note: string };
+    expect(ok.inputs.x.b64).toBe(big);
+    expect(ok.note).toBe('prototype');
+  });
 });
 
 describe('formatPath', () => {
