@@ -50,6 +50,8 @@ export interface HessianResult { outputs: Tensors; hessians: Record<string, Tens
 export interface GradcheckFigures { ok: boolean; maxAbsError: number; maxRelError: number }
 export interface GradcheckResult extends GradcheckFigures { perInput: Record<string, GradcheckFigures> }
 export interface GradcheckOptions { eps?: number; atol?: number; rtol?: number }
+/** A bare input spec for `shapes`: like ValueInfo, but `datatype` may be any wire spelling (API.md aliases, `float32`). */
+export interface ShapeSpec { shape: number[]; datatype: string }
 export interface ShapesResult { values: Record<string, ValueInfo>; flops: number; peakBytes: number }
 
 export type TransformSpec =
@@ -84,6 +86,6 @@ export interface Engine {
    * `inputs` may be decoded tensors or bare {shape, datatype} specs. With `opts`, maxNodes and maxTensorElements
    * (on every value) apply as for evaluate (TOO_LARGE).
    */
-  shapes(graph: Graph, inputs: Record<string, Tensor | ValueInfo>, opts?: RunOptions): ShapesResult;
+  shapes(graph: Graph, inputs: Record<string, Tensor | ValueInfo | ShapeSpec>, opts?: RunOptions): ShapesResult;
   ops(): OpCatalogueEntry[];
 }

@@ -50,4 +50,5 @@ export { GraphBuilder, Value, type Operand } from './builder.js';
 export type * from './engine.types.js';
 export type { Graph, NodeSpec, InputSpec, WireTensor, ValueInfo } from './graph/types.js';
 export type { Tensor } from './tensor/tensor.js';
+export type { DType } from './tensor/dtype.js';
 export { tensor } from './tensor/tensor.js';

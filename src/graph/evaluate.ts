@@ -3,7 +3,7 @@
  * cost estimate, nothing executed).
  */
 import { fail } from '../errors.js';
-import type { EvaluateResult, RunOptions, ShapesResult, Tensors } from '../engine.types.js';
+import type { EvaluateResult, RunOptions, ShapeSpec, ShapesResult, Tensors } from '../engine.types.js';
 import { parseDType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checkLimits, checkValueElements } from './cost.js';
@@ -45,9 +45,9 @@ export async function evaluate(graph: Graph, inputs: Tensors, outputs?: string[]
   return { outputs: Object.fromEntries(r) };
 }
 
-function asTensorLike(name: string, v: Tensor | ValueInfo): TensorLike {
+function asTensorLike(name: string, v: Tensor | ValueInfo | ShapeSpec): TensorLike {
   if ('dtype' in v && 'data' in v) return v;
-  const info = v as ValueInfo;
+  const info = v as ShapeSpec;
   const dtype = typeof info.datatype === 'string' ? parseDType(info.datatype) : undefined;
   if (dtype === undefined) fail('INVALID_REQUEST', `inputs.${name}.datatype: unknown datatype ${JSON.stringify(info.datatype)}`, `inputs.${name}.datatype`);
   if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isInteger(d) && d >= 0)) {
@@ -56,7 +56,7 @@ function asTensorLike(name: string, v: Tensor | ValueInfo): TensorLike {
   return { dtype, shape: info.shape };
 }
 
-export function shapes(graph: Graph, inputs: Record<string, Tensor | ValueInfo>, opts?: RunOptions): ShapesResult {
+export function shapes(graph: Graph, inputs: Record<string, Tensor | ValueInfo | ShapeSpec>, opts?: RunOptions): ShapesResult {
   const c = compileRequest(graph, opts);
   const likes: Record<string, TensorLike> = {};
   for (const [k, v] of Object.entries(inputs)) likes[k] = asTensorLike(k, v);

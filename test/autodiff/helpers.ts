@@ -100,3 +100,10 @@ export function randomProblem(seed: number): RandomProblem {
   const inputs = Object.fromEntries(Object.entries(shapesIn).map(([n, s]) => [n, randTensor(r, s)]));
   return { graph, inputs, of, wrt };
 }
+
+/** A tensor's elements as plain numbers (INT64 through Number()), for `toEqual` and arithmetic in expectations. */
+export function toNumbers(t: Tensor): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < t.data.length; i++) out.push(Number(t.data[i]));
+  return out;
+}

@@ -7,8 +7,7 @@
 import { describe, expect, test } from 'vitest';
 import { GraphBuilder, grad, hessian, hvp, tensor, transform } from '../../src/index.js';
 import type { DType, Graph } from '../../src/index.js';
-
-const all = (t: { data: ArrayLike<number | bigint> }) => [...(t.data as ArrayLike<number>)] as number[];
+import { toNumbers } from './helpers.js';
 
 function whereSqrt(dtype: DType, n: number): Graph {
   const b = new GraphBuilder();
@@ -20,13 +19,13 @@ function whereSqrt(dtype: DType, n: number): Graph {
 async function secondOrder(g: Graph, x: number[], dtype: DType): Promise<{ hess: number[]; hvps: number[]; rr: number[] }> {
   const n = x.length;
   const inputs = { x: tensor(dtype, [n], x) };
-  const hess = all((await hessian(g, inputs, 'f', ['x'])).hessians.x!.x!);
+  const hess = toNumbers((await hessian(g, inputs, 'f', ['x'])).hessians.x!.x!);
   const hvps: number[] = [];
   const rr: number[] = [];
   const gg = transform(g, { transform: 'grad', of: 'f', wrt: ['x'] });
   for (let i = 0; i < n; i++) {
     const e = Array.from({ length: n }, (_, j) => (j === i ? 1 : 0));
-    hvps.push(...all((await hvp(g, inputs, 'f', { x: tensor(dtype, [n], e) })).hvp.x!));
+    hvps.push(...toNumbers((await hvp(g, inputs, 'f', { x: tensor(dtype, [n], e) })).hvp.x!));
     // row i of the Hessian: d/dx of grad:x[i], reverse mode over the grad graph
     rr.push(...await rowByReverse(gg, inputs, e, dtype));
   }
@@ -45,7 +44,7 @@ async function rowByReverse(gg: Graph, inputs: Record<string, ReturnType<typeof 
     ],
     outputs: ['pin:s'],
   } as Graph;
-  return all((await grad(pick, inputs, 'pin:s', ['x'])).gradients.x!);
+  return toNumbers((await grad(pick, inputs, 'pin:s', ['x'])).gradients.x!);
 }
 
 describe('second derivatives through the where pin', () => {

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { base64ToBytes, bytesToBase64, decodeTensor, encodeTensor, toTensor, tensor } from '../../src/client/index.js';
+import { base64ToBytes, bytesToBase64, decodeTensor, encodeTensor, toTensor, tensor, type WireTensor } from '../../src/client/index.js';
 
 describe('client tensor codec', () => {
   it('b64 uses little-endian row-major bytes and round-trips FP32/FP64 exactly, non-finite included', () => {
@@ -34,7 +34,7 @@ describe('client tensor codec', () => {
   it('small tensors travel as JSON with non-finite values as strings; large ones as b64', () => {
     const small = encodeTensor(tensor(new Float64Array([1, NaN, -Infinity]), [3]), { b64Threshold: 64 });
     expect(small).toEqual({ shape: [3], datatype: 'FP64', data: [1, 'NaN', '-Infinity'] });
-    const large = encodeTensor(tensor(new Float32Array(65), [5, 13]), { b64Threshold: 64 }) as Record<string, unknown>;
+    const large = encodeTensor(tensor(new Float32Array(65), [5, 13]), { b64Threshold: 64 }) as WireTensor;
     expect(large.shape).toEqual([5, 13]);
     expect(typeof large.b64).toBe('string');
     expect(large.data).toBeUndefined();
@@ -42,7 +42,7 @@ describe('client tensor codec', () => {
 
   it('INT64 beyond ±2^53 is forced to b64 (JSON numbers would round it); BOOL is JSON true/false', () => {
     const big = new BigInt64Array([2n ** 60n + 1n, -3n]);
-    const w = encodeTensor(big, { b64Threshold: 64 }) as Record<string, unknown>;
+    const w = encodeTensor(big, { b64Threshold: 64 }) as WireTensor;
     expect(typeof w.b64).toBe('string');
     expect(Array.from(decodeTensor(w).data as BigInt64Array)).toEqual([2n ** 60n + 1n, -3n]);
     expect(encodeTensor(new BigInt64Array([5n]), { b64Threshold: 64 })).toEqual({ shape: [1], datatype: 'INT64', data: [5] });

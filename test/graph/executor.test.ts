@@ -5,6 +5,7 @@ import { GraphBuilder, evaluate, grad, shapes, tensor } from '../../src/index.js
 import { caches } from '../../src/graph/plan.js';
 import { buildSteps } from '../../src/graph/plan.js';
 import { compileGraph } from '../../src/graph/validate.js';
+import type { CostEstimate, ExecStats } from '../../src/engine.types.js';
 import type { Graph } from '../../src/graph/types.js';
 
 async function failure(p: Promise<unknown>): Promise<GradserveError> {
@@ -72,8 +73,8 @@ describe('execution', () => {
     }));
     expect(refused.code).toBe('OVERLOADED');
     expect(seen).toEqual(['plan']);
-    let stats: { nodes: number; flops: number; bytes: number } | undefined;
-    let planned: { flops: number; peakBytes: number; totalBytes: number } | undefined;
+    let stats: ExecStats | undefined;
+    let planned: CostEstimate | undefined;
     await evaluate(mlp(), mlpInputs(2), undefined, { onPlan: (c) => void (planned = c), onExecuted: (s) => void (stats = s) });
     expect(stats!.nodes).toBe(6); // matmul, add, tanh, matmul, square, mean
     expect(planned!.flops).toBe(stats!.flops);

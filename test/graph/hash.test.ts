@@ -2,6 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { LruCache, hashGraph, stableStringify, tensorsSignature } from '../../src/graph/hash.js';
 import { tensor } from '../../src/tensor/tensor.js';
+import type { Graph, NodeSpec } from '../../src/graph/types.js';
 
 describe('graph hash', () => {
   test('independent of object key order, sensitive to content', () => {
@@ -58,7 +59,9 @@ describe('frozen graphs', () => {
     const h = graphHash(g);
     g.nodes[0]!.op = 'exp';
     expect(graphHash(g)).not.toBe(h);
-    const frozen = Object.freeze({ ...g, nodes: Object.freeze([Object.freeze({ ...g.nodes[0]! })]) });
+    const nodes: NodeSpec[] = [Object.freeze({ ...g.nodes[0]! })];
+    Object.freeze(nodes); // in place: the array stays typed NodeSpec[] as Graph asks, and is frozen all the same
+    const frozen: Graph = Object.freeze({ ...g, nodes });
     expect(graphHash(frozen)).toBe(graphHash(g));
     expect(graphHash(frozen)).toBe(hashGraph(g));
   });

@@ -262,8 +262,8 @@ describe('nesting against the declared shape', () => {
     for (let i = 0; i < 5000; i++) deep = [deep];
     expect(invalidTensor(() => decodeTensor({ shape: [1], datatype: 'FP32', data: deep }, 'inputs.x')).errors?.[0]?.path).toBe('inputs.x.data');
     invalidTensor(() => decodeTensor({ shape: [], datatype: 'FP32', data: [[5]] }, 'inputs.x'));
-    expect(Array.from(decodeTensor({ shape: [], datatype: 'FP32', data: [5] }, 'p').data)).toEqual([5]);
-    expect(Array.from(decodeTensor({ shape: [2, 2], datatype: 'FP32', data: [1, 2, 3, 4] }, 'p').data)).toEqual([1, 2, 3, 4]);
+    expect(Array.from(decodeTensor({ shape: [], datatype: 'FP32', data: [5] }, 'p').data as Float32Array)).toEqual([5]);
+    expect(Array.from(decodeTensor({ shape: [2, 2], datatype: 'FP32', data: [1, 2, 3, 4] }, 'p').data as Float32Array)).toEqual([1, 2, 3, 4]);
     expect(decodeTensor({ shape: [1, 2, 2], datatype: 'FP32', data: [[1, 2], [3, 4]] }, 'p').shape).toEqual([1, 2, 2]);
   });
 });
