@@ -11,6 +11,7 @@
  * Extra server flags go after `--`, e.g. `-- --blas-threads 1`. Bounded: fixed durations and repetition counts.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +53,16 @@ function start(cmd, args, port, probe) {
   })();
   return { child, url, ready };
 }
+/** CPU seconds (user + system) used so far by a child process, from /proc (Linux); NaN elsewhere. */
+const cpuOf = (s) => {
+  try {
+    const f = readFileSync(`/proc/${s.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+};
+const CLK_TCK = 100;
 const stop = (s) => new Promise((r) => { s.child.on('exit', r); s.child.kill('SIGTERM'); });
 
 const hello = start(join(here, 'hello.mjs'), ['18581'], 18581, '/hello');
@@ -63,11 +74,17 @@ await Promise.all([hello.ready, servers.A.ready, servers.B.ready]);
 const order = [];
 for (let r = 0; r < rounds; r++) order.push(...(r % 2 === 0 ? ['A', 'B'] : ['B', 'A']));
 
-const cannon = (opts) => new Promise((res, rej) => {
-  autocannon({ duration, connections: 10, pipelining: 1, ...opts }, (err, r) => (err ? rej(err) : res(r)));
-});
+/** autocannon against `server`; also the server's CPU time per request, which other load on the machine hardly moves. */
+const cannon = async (server, opts) => {
+  const c0 = cpuOf(server);
+  const r = await new Promise((res, rej) => {
+    autocannon({ duration, connections: 10, pipelining: 1, ...opts }, (err, x) => (err ? rej(err) : res(x)));
+  });
+  r.cpuUs = ((cpuOf(server) - c0) / r.requests.total) * 1e6;
+  return r;
+};
 const post = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body });
-const fmt = (r) => `${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}`;
+const fmt = (r) => `${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}, server CPU ${r.cpuUs.toFixed(0)} µs/req`;
 
 const smallGraph = {
   inputs: { x: { shape: [8, 16], datatype: 'FP32' }, w1: { shape: [16, 16], datatype: 'FP32' }, w2: { shape: [16, 1], datatype: 'FP32' } },
@@ -88,12 +105,12 @@ const smallBody = JSON.stringify({ graph: smallGraph, inputs: smallInputs, of: '
 
 if (phases.has(1)) {
   console.log(`\n## 1. small /v1/grad throughput (autocannon, 10 connections, ${duration} s)`);
-  await cannon({ url: `${hello.url}/hello`, duration: 1 });
-  for (const k of ['A', 'B']) await cannon({ url: `${servers[k].url}/v1/grad`, duration: 1, ...post(smallBody) });
+  await cannon(hello, { url: `${hello.url}/hello`, duration: 1 });
+  for (const k of ['A', 'B']) await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, duration: 1, ...post(smallBody) });
   for (const k of order) {
-    const h = await cannon({ url: `${hello.url}/hello` });
-    const g = await cannon({ url: `${servers[k].url}/v1/grad`, ...post(smallBody) });
-    console.log(`${k}: /v1/grad ${fmt(g)} | hello ${h.requests.average.toFixed(0)} req/s | ratio ${(g.requests.average / h.requests.average).toFixed(3)}`);
+    const h = await cannon(hello, { url: `${hello.url}/hello` });
+    const g = await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, ...post(smallBody) });
+    console.log(`${k}: /v1/grad ${fmt(g)} | hello ${h.requests.average.toFixed(0)} req/s, CPU ${h.cpuUs.toFixed(0)} µs/req | ratio ${(g.requests.average / h.requests.average).toFixed(3)}`);
   }
 }
 
@@ -151,10 +168,10 @@ if (phases.has(3)) {
     of: 'loss', wrt: ['w1', 'w2'], encoding: 'b64',
   });
   console.log(`\n## 3. MLP 784-256-10 batch 64, b64: 1 vs 2 clients (${duration} s each)`);
-  for (const k of ['A', 'B']) await cannon({ url: `${servers[k].url}/v1/grad`, duration: 1, connections: 1, ...post(mlpBody) });
+  for (const k of ['A', 'B']) await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, duration: 1, connections: 1, ...post(mlpBody) });
   for (const k of order) {
-    const one = await cannon({ url: `${servers[k].url}/v1/grad`, connections: 1, ...post(mlpBody) });
-    const two = await cannon({ url: `${servers[k].url}/v1/grad`, connections: 2, ...post(mlpBody) });
+    const one = await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, connections: 1, ...post(mlpBody) });
+    const two = await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, connections: 2, ...post(mlpBody) });
     console.log(`${k}: 1 client ${fmt(one)} | 2 clients ${fmt(two)} | ${(two.requests.average / one.requests.average).toFixed(2)}x`);
   }
 }

@@ -213,6 +213,28 @@ if (phases.has(5)) {
     ts.push(performance.now() - t0);
   }
   const httpMs = median(ts.slice(1));
+  // The same request from a lean node:http client (body sent as bytes, response kept as bytes): fetch's text() and
+  // JSON.parse of 65 MB cost the client ~0.3 s, which is the client's share, not the server's.
+  const seedBytes = Buffer.from(seedBody);
+  const leanAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const lean = () => new Promise((resolve, reject) => {
+    const u = new URL(`${gs.url}/v1/vjp`);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: leanAgent, headers: { 'content-type': 'application/json', 'content-length': seedBytes.length } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`status ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(seedBytes);
+  });
+  const lts = [];
+  for (let i = 0; i < 6; i++) {
+    const t0 = performance.now();
+    await lean();
+    lts.push(performance.now() - t0);
+  }
+  leanAgent.destroy();
+  const leanMs = median(lts.slice(1));
   // The same VJP in-process, on already decoded tensors: the difference to httpMs is what HTTP and JSON cost.
   const parsedSeed = JSON.parse(seedBody);
   const dec = (w, p) => decodeTensor(w, p);
@@ -227,10 +249,10 @@ if (phases.has(5)) {
   const inMs = median(its.slice(1));
   const peer = spawnSync(python, [join(here, 'torch_vjp.py'), String(N), String(D), String(M), '5', '2'], { encoding: 'utf8' });
   console.log(`\n## 5. seed-scale VJP: x[${N},${D}], w[${D},${M}] FP32, b64, ${(seedBody.length / 1e6).toFixed(0)} MB request`);
-  console.log(`gradserve over HTTP, end to end: ${httpMs.toFixed(0)} ms; in-process engine.vjp: ${inMs.toFixed(0)} ms; HTTP + JSON + b64: ${(httpMs - inMs).toFixed(0)} ms`);
+  console.log(`gradserve over HTTP, end to end: fetch + text() + JSON.parse ${httpMs.toFixed(0)} ms; lean node:http client (bytes in, bytes out) ${leanMs.toFixed(0)} ms; in-process engine.vjp: ${inMs.toFixed(0)} ms; HTTP + JSON + b64 (lean): ${(leanMs - inMs).toFixed(0)} ms`);
   if (peer.status === 0) {
     const t = JSON.parse(peer.stdout);
-    console.log(`PyTorch ${t.version} in-process (${t.threads} threads): ${t.ms.toFixed(0)} ms; ratio ${(httpMs / t.ms).toFixed(2)}x`);
+    console.log(`PyTorch ${t.version} in-process (${t.threads} threads): ${t.ms.toFixed(0)} ms; ratio fetch ${(httpMs / t.ms).toFixed(2)}x, lean ${(leanMs / t.ms).toFixed(2)}x`);
   } else {
     console.log(`PyTorch peer unavailable (${python}): ${peer.stderr.split('\n').slice(-2).join(' ')}`);
   }
