@@ -5,7 +5,7 @@
  *
  *   node bench/http/compare.mjs --a /path/to/old/checkout --b . [--duration 5] [--phases 1,2,3,5] [--rounds 2]
  *
- * 1. autocannon req/s of a small /v1/grad (and hello-world); 2. sequential round-trip p50 of the same request;
+ * 0. in-process app.inject time per small /v1/grad; 1. autocannon req/s of a small /v1/grad (and hello-world); 2. sequential round-trip p50 of the same request;
  * 3. MLP batch 64 b64 with 1 and 2 concurrent clients; 5. the seed-scale VJP end to end with a lean node:http client
  * (body sent as a Buffer, response collected as Buffers), so that the figure is the server's, not fetch's.
  * Extra server flags go after `--`, e.g. `-- --blas-threads 1`. Bounded: fixed durations and repetition counts.
@@ -28,7 +28,7 @@ const opt = (name, dflt) => {
 const roots = { A: resolve(opt('a', '.')), B: resolve(opt('b', '.')) };
 const duration = Number(opt('duration', 5));
 const rounds = Number(opt('rounds', 2));
-const phases = new Set(String(opt('phases', '1,2,3,5')).split(',').map(Number));
+const phases = new Set(String(opt('phases', '0,1,2,3,5')).split(',').map(Number));
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 let seed = 11;
@@ -102,6 +102,33 @@ const smallInputs = {
   w2: { shape: [16, 1], datatype: 'FP32', b64: b64(f32(16)) },
 };
 const smallBody = JSON.stringify({ graph: smallGraph, inputs: smallInputs, of: 'loss', wrt: ['w1', 'w2'] });
+
+if (phases.has(0)) {
+  // In-process, no sockets: both apps built in this process and driven with inject, rounds interleaved. The
+  // steadiest figure of the per-request fixed cost (light-my-request's own overhead included, the same for both).
+  console.log('\n## 0. in-process small /v1/grad through app.inject (µs per request, 10 rounds of 1000)');
+  const apps = {};
+  for (const k of ['A', 'B']) {
+    const { buildApp } = await import(join(roots[k], 'dist', 'server', 'app.js'));
+    apps[k] = await buildApp({ logLevel: 'silent' });
+    await apps[k].ready();
+  }
+  const one = async (k) => {
+    const r = await apps[k].inject({ method: 'POST', url: '/v1/grad', headers: { 'content-type': 'application/json' }, payload: smallBody });
+    if (r.statusCode !== 200) throw new Error(r.body);
+  };
+  const per = { A: [], B: [] };
+  for (const k of ['A', 'B']) for (let i = 0; i < 3000; i++) await one(k);
+  for (let round = 0; round < 10; round++) {
+    for (const k of round % 2 ? ['A', 'B'] : ['B', 'A']) {
+      const t = performance.now();
+      for (let i = 0; i < 1000; i++) await one(k);
+      per[k].push(performance.now() - t);
+    }
+  }
+  for (const k of ['A', 'B']) console.log(`${k}: median ${median(per[k]).toFixed(0)} µs, best ${Math.min(...per[k]).toFixed(0)} µs`);
+  for (const k of ['A', 'B']) await apps[k].close();
+}
 
 if (phases.has(1)) {
   console.log(`\n## 1. small /v1/grad throughput (autocannon, 10 connections, ${duration} s)`);
@@ -196,6 +223,18 @@ if (phases.has(5)) {
     }
   }
   for (const k of ['A', 'B']) console.log(`${k}: median ${median(ts[k]).toFixed(0)} ms (${ts[k].map((t) => t.toFixed(0)).join(', ')})`);
+  // The body parse alone, in this process: steadier than the end-to-end figure.
+  const parse = {};
+  for (const k of ['A', 'B']) parse[k] = (await import(join(roots[k], 'dist', 'server', 'body.js'))).parseJsonText;
+  const pt = { A: [], B: [] };
+  for (let i = 0; i < 8; i++) {
+    for (const k of i % 2 ? ['A', 'B'] : ['B', 'A']) {
+      const t0 = performance.now();
+      parse[k](seedBody);
+      pt[k].push(performance.now() - t0);
+    }
+  }
+  for (const k of ['A', 'B']) console.log(`${k}: parsing the body in-process, median of 8: ${median(pt[k]).toFixed(0)} ms`);
 }
 
 agent.destroy();
