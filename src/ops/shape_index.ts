@@ -70,8 +70,10 @@ function planSlice(shape: readonly Dim[], a: SliceAttrs): SlicePlan {
   a.starts.forEach((s, i) => {
     const ax = normAxis(a.axes?.[i] ?? i, rank);
     const step = a.steps?.[i] ?? 1;
-    steps[ax] = step;
     const d = shape[ax];
+    // A step of at least the axis size selects one element whatever its size, and the kernels take only safe
+    // integers: so |step| is capped at max(d, 1) (same positions, no 2^53+ step reaching the native boundary).
+    steps[ax] = d === null || d === undefined ? step : Math.sign(step) * Math.min(Math.abs(step), Math.max(d, 1));
     if (d === null || d === undefined) { out[ax] = null; return; }
     const r = sliceIndices(s, a.ends[i]!, step, d);
     starts[ax] = r.start;

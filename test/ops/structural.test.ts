@@ -118,12 +118,21 @@ describe('shape ops', () => {
     [[6], [5], [2], null, [1]],
     [[6], [0], [2 ** 62], null, [4]],
     [[3, 6], [2, 8], [0, -9], [0, 1], [-1, -3]],
+    // steps past 2^53 (any integer is accepted) select one element, as in NumPy; the kernel only takes safe integers
+    [[6], [1], [6], null, [2 ** 62]],
+    [[3, 6], [2, -1], [-100, 0], null, [-(2 ** 60), -1e300]],
   ];
   it.each(sliceCases)('slice %j starts %j ends %j axes %j steps %j (NumPy clamping)', async (shape, starts, ends, axes, steps) => {
     const x = randArr(shape);
     const y = await runOp('slice', [t64(x)], { starts, ends, axes, steps });
     const ax = axes ?? starts.map((_, i) => i);
     expectArr(y, sliceRef(x, starts, ends, ax, steps ?? starts.map(() => 1)));
+  });
+
+  it('slice_grad scatters back with a step past 2^53', async () => {
+    const [dx] = await vjpOf('slice', [f64([2, 3], [1, 2, 3, 4, 5, 6])], f64([1, 1], [7]), { starts: [1, -1], ends: [2, -9], steps: [1, -(2 ** 62)] });
+    expect([...dx!.shape]).toEqual([2, 3]);
+    expect(values(dx!)).toEqual([0, 0, 0, 0, 0, 7]);
   });
 
   it('gather is np.take with negative indices and duplicates', async () => {
