@@ -136,6 +136,19 @@ describe('models', () => {
     closeTo(loss.data, [matmul(Array.from(x), W, 2, 2, 3).reduce((s, v) => s + v, 0)]);
   });
 
+  it.each([-4, 16.5, '16'])('refuses binary_data_size %j (a byte count is a non-negative integer)', async (size) => {
+    // 20 bytes: a size of -4 or 16.5 would otherwise slice out exactly the 16 bytes a [2, 2] FP32 tensor needs
+    const x = new Float32Array([1, 2, 3, 4, 5]);
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', parameters: { binary_data_size: size } }] }));
+    const r = await app.inject({
+      method: 'POST', url: '/v2/models/linear/infer',
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+      payload: Buffer.concat([header, Buffer.from(x.buffer)]),
+    });
+    expect(r.statusCode).toBe(400);
+    expect(r.json()).toEqual({ error: expect.stringContaining(`binary_data_size ${String(size)}`) });
+  });
+
   it('reports errors as {"error": ...} with the catalogue status', async () => {
     const bad = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload: { inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3] }] } });
     expect(bad.statusCode).toBe(400);

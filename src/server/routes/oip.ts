@@ -127,7 +127,7 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
         checkElements(inp, path, config.maxTensorElements);
         const size = inp.parameters?.binary_data_size;
         if (size !== undefined) {
-          if (bin === null || typeof size !== 'number' || offset + size > bin.length) {
+          if (bin === null || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || offset + size > bin.length) {
             throw new GradserveError('INVALID_TENSOR', `input "${inp.name}": binary_data_size ${String(size)} does not fit the binary section of the body`, { errors: [{ path: `${path}.parameters.binary_data_size`, message: 'does not fit the binary data' }] });
           }
           inputs[inp.name] = tensorFromBytes(bin.subarray(offset, offset + size), inp.shape, inp.datatype, path);
