@@ -28,14 +28,31 @@ Napi::Value at(const Napi::CallbackInfo& info, size_t i, const char* name) {
 }
 }  // namespace
 
+namespace {
+bool isResizable(napi_env env, napi_value buffer) {
+  napi_value r;
+  bool yes = false;
+  // A throwing `resizable` getter leaves its exception pending, which errorFor() then reports.
+  if (napi_get_named_property(env, buffer, "resizable", &r) != napi_ok) invalid("cannot read the input buffer");
+  napi_valuetype kind;
+  return napi_typeof(env, r, &kind) == napi_ok && kind == napi_boolean && napi_get_value_bool(env, r, &yes) == napi_ok &&
+         yes;
+}
+}  // namespace
+
 gs::Arr arrayValue(Task& t, Napi::Value v, const std::string& name) {
   if (!v.IsTypedArray())
     invalid(name + " must be a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array");
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  napi_status st = napi_get_typedarray_info(v.Env(), v, &type, &length, &data, nullptr, nullptr);
+  napi_value buffer;
+  napi_status st = napi_get_typedarray_info(v.Env(), v, &type, &length, &data, &buffer, nullptr);
   if (st != napi_ok) invalid(name + " is not a readable typed array");
+  // A worker thread reads the input after this call returns; shrinking a resizable ArrayBuffer in the meantime
+  // decommits the pages under it (a segfault, not an error). Only the async form is exposed: sync calls finish first.
+  if (t.async && isResizable(v.Env(), buffer))
+    invalid(name + " is backed by a resizable ArrayBuffer, which an async kernel cannot use (copy it, or call the sync kernel)");
   gs::Arr a;
   switch (type) {
     case napi_float32_array: a.dt = gs::DType::F32; break;

@@ -1,6 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
-import { kernels } from '../../src/kernels.js';
+import { ADDON_PATH, kernels } from '../../src/kernels.js';
 import type { KernelFns } from '../../src/kernels.js';
 import { rng } from '../support/random.js';
 import { fromTyped, mismatch, numel, randData, toTyped } from './reference.js';
@@ -80,5 +81,27 @@ describe('async kernels', () => {
     const xs = Array.from({ length: 64 }, (_, i) => new Float32Array(10_000).fill(i));
     const sums = await Promise.all(xs.map((x) => kernels.async.reduce('sum', x, [x.length], [0])));
     sums.forEach((s, i) => expect(s[0]).toBe(i * 10_000));
+  });
+
+  it('refuses a resizable input buffer, which could shrink under the worker thread (in a child: it used to segfault)', () => {
+    // The buffer is shrunk right after the call returns, while the worker reads it; the sync form stays allowed.
+    const script = `
+      const k = require(${JSON.stringify(ADDON_PATH)});
+      const ab = new ArrayBuffer(8 << 20, { maxByteLength: 8 << 20 });
+      const x = new Float64Array(ab).fill(0.5);
+      const sync = k.unary('tanh', x);
+      const p = k.async.unary('tanh', x);
+      ab.resize(0);
+      p.then((o) => console.log(JSON.stringify({ resolved: o.length })),
+             (e) => console.log(JSON.stringify({ code: e.code, message: e.message, sync: sync.length, first: sync[0] })));
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout.trim()) as { code: string; message: string; sync: number; first: number };
+    expect(out.code).toBe('INVALID_ARGUMENT');
+    expect(out.message).toContain('resizable ArrayBuffer');
+    expect(out.sync).toBe(1 << 20);
+    expect(out.first).toBeCloseTo(Math.tanh(0.5), 6);
   });
 });
