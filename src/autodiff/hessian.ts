@@ -39,8 +39,27 @@ export function checkWrt(values: Record<string, ValueInfo>, wrt: readonly string
 
 interface GradGraph { g: Graph; grads: string[]; shared: string[]; wanted: string[] }
 
-/** Symbolic grad graphs by (graph, of, wrt): an optimizer loop asking for HVPs pays for the transform once. */
-const gradGraphs = new LruCache<GradGraph>(32);
+/** Bytes the wire constants of a graph hold: a b64 string's length, or 8 per number of a `data` array. */
+export function wireConstantBytes(g: Graph): number {
+  let n = 0;
+  for (const c of Object.values(g.constants ?? {})) {
+    const w = c as { b64?: unknown; data?: unknown };
+    if (typeof w.b64 === 'string') n += w.b64.length;
+    const stack: unknown[] = [w.data];
+    while (stack.length > 0) {
+      const v = stack.pop();
+      if (Array.isArray(v)) for (const e of v) stack.push(e);
+      else if (v !== undefined) n += 8;
+    }
+  }
+  return n;
+}
+
+/**
+ * Symbolic grad graphs by (graph, of, wrt): an optimizer loop asking for HVPs pays for the transform once. An entry
+ * holds the request's wire constants (b64 strings of up to the body limit), so the cache is bounded by their bytes too.
+ */
+export const gradGraphs = new LruCache<GradGraph>(32, 1 << 28, (e) => wireConstantBytes(e.g));
 
 /** The grad graph with the original outputs it computes identically appended, so one pass also yields `outputs`. */
 function gradGraph(core: EngineCore, graph: Graph, of: string, wrt: string[]): GradGraph {

@@ -99,6 +99,11 @@ export class LruCache<V> {
     return this.map.size;
   }
 
+  /** Sum of the entries' weights (what `maxWeight` bounds). */
+  get totalWeight(): number {
+    return this.weight;
+  }
+
   clear(): void {
     this.map.clear();
     this.weights.clear();

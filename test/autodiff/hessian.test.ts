@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { engine } from '../../src/index.js';
+import { gradGraphs, wireConstantBytes } from '../../src/autodiff/hessian.js';
 import { jacobianWithReport } from '../../src/autodiff/jacobian.js';
 import { GradserveError } from '../../src/errors.js';
 import type { Graph } from '../../src/graph/types.js';
@@ -202,4 +203,35 @@ describe('torch fixtures (torch.autograd.functional.hvp / hessian)', () => {
       });
     }
   }
+});
+
+describe('hvp grad-graph cache', () => {
+  it('weighs entries by the bytes of their wire constants, under a byte bound', async () => {
+    const w = new Float64Array(1024).map((_, i) => Math.sin(i));
+    const b64 = Buffer.from(w.buffer).toString('base64');
+    const graph = (name: string): Graph => ({
+      inputs: { x: { shape: [1024], datatype: 'FP64' } },
+      constants: { w: { shape: [1024], datatype: 'FP64', b64 } },
+      nodes: [
+        { name, op: 'mul', inputs: ['x', 'w'] },
+        { name: 's', op: 'square', inputs: [name] },
+        { name: 'loss', op: 'sum', inputs: ['s'], attrs: { axes: null } },
+      ],
+      outputs: ['loss'],
+    });
+    const x = tensor('FP64', [1024], Array.from({ length: 1024 }, (_, i) => i / 1024));
+    gradGraphs.clear();
+    const res = await engine.hvp(graph('p'), { x }, 'loss', { x });
+    // d²/dx² sum((x·w)²) · v = 2 w² v
+    expectClose(res.hvp.x!, tensor('FP64', [1024], Array.from(w, (wi, i) => 2 * wi * wi * (i / 1024))), 1e-12);
+    expect(gradGraphs.size).toBe(1);
+    // the grad graph keeps w and may add small scalar constants of its own (8 bytes per JSON number)
+    const one = gradGraphs.totalWeight;
+    expect(one).toBeGreaterThanOrEqual(b64.length);
+    expect(one).toBeLessThan(b64.length + 100);
+    await engine.hvp(graph('q'), { x }, 'loss', { x });
+    expect(gradGraphs.totalWeight).toBe(2 * one);
+    expect(gradGraphs.maxWeight).toBeLessThanOrEqual(1 << 30);
+    expect(wireConstantBytes({ constants: { a: { shape: [2, 2], datatype: 'FP64', data: [[1, 2], [3, 4]] }, b: { shape: [], datatype: 'FP32', b64: 'AACAPw==' } } } as unknown as Graph)).toBe(4 * 8 + 8);
+  });
 });
