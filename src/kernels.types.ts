@@ -12,7 +12,10 @@
  *
  * `kernels.async` has the same functions returning Promises; the work runs on the libuv thread pool (an AsyncWorker
  * that holds references to its input buffers until it finishes). The executor uses it above ASYNC_THRESHOLD elements
- * of work so the event loop stays free, and the synchronous form below it.
+ * of work so the event loop stays free, and the synchronous form below it. A reference keeps a buffer from being
+ * collected, not from being detached: until the promise settles, an input's ArrayBuffer must not be transferred
+ * (postMessage / structuredClone transfer lists), or the worker reads freed memory. Inputs backed by a resizable
+ * ArrayBuffer are refused by the async form (INVALID_ARGUMENT), since shrinking one would do the same.
  */
 import type { DType, TypedArray } from './tensor/dtype.js';
 
