@@ -7,6 +7,7 @@ import type { HessianResult, HvpResult, RunOptions, Tensors } from '../engine.ty
 import { fail, fmtShape } from '../errors.js';
 import { engineCore } from './core.js';
 import { LruCache, hashGraph } from '../graph/hash.js';
+import { wireConstantBytes } from '../graph/validate.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
 import { BYTES_PER_ELEMENT } from '../tensor/dtype.js';
 import { numel } from '../tensor/tensor.js';
@@ -38,22 +39,6 @@ export function checkWrt(values: Record<string, ValueInfo>, wrt: readonly string
 }
 
 interface GradGraph { g: Graph; grads: string[]; shared: string[]; wanted: string[] }
-
-/** Bytes the wire constants of a graph hold: a b64 string's length, or 8 per number of a `data` array. */
-export function wireConstantBytes(g: Graph): number {
-  let n = 0;
-  for (const c of Object.values(g.constants ?? {})) {
-    const w = c as { b64?: unknown; data?: unknown };
-    if (typeof w.b64 === 'string') n += w.b64.length;
-    const stack: unknown[] = [w.data];
-    while (stack.length > 0) {
-      const v = stack.pop();
-      if (Array.isArray(v)) for (const e of v) stack.push(e);
-      else if (v !== undefined) n += 8;
-    }
-  }
-  return n;
-}
 
 /**
  * Symbolic grad graphs by (graph, of, wrt): an optimizer loop asking for HVPs pays for the transform once. An entry

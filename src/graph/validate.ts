@@ -266,8 +266,28 @@ export function compileGraph(graph: Graph, hash?: string, reuse?: CompiledGraph)
 }
 
 /** `outputs` of a request checked against the graph (path `outputs[k]` or the given prefix). */
-export function constantBytes(c: CompiledGraph): number {
+/** Bytes the wire constants of a graph hold: a b64 string's length, or 8 per number of a `data` array. */
+export function wireConstantBytes(g: Graph): number {
   let n = 0;
+  for (const c of Object.values(g.constants ?? {})) {
+    const w = c as { b64?: unknown; data?: unknown };
+    if (typeof w.b64 === 'string') n += w.b64.length;
+    const stack: unknown[] = [w.data];
+    while (stack.length > 0) {
+      const v = stack.pop();
+      if (Array.isArray(v)) for (const e of v) stack.push(e);
+      else if (v !== undefined) n += 8;
+    }
+  }
+  return n;
+}
+
+/**
+ * What a cached compiled graph keeps alive: its decoded constants and the wire graph it was compiled from (whose b64
+ * strings are a third larger than the bytes they decode to).
+ */
+export function constantBytes(c: CompiledGraph): number {
+  let n = wireConstantBytes(c.graph);
   for (const t of c.constants.values()) n += t.data.byteLength;
   return n;
 }

@@ -1,7 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { engine } from '../../src/index.js';
-import { gradGraphs, wireConstantBytes } from '../../src/autodiff/hessian.js';
+import { gradGraphs } from '../../src/autodiff/hessian.js';
+import { wireConstantBytes } from '../../src/graph/validate.js';
 import { jacobianWithReport } from '../../src/autodiff/jacobian.js';
 import { GradserveError } from '../../src/errors.js';
 import type { Graph } from '../../src/graph/types.js';

@@ -2,6 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { LruCache, hashGraph, stableStringify, tensorsSignature } from '../../src/graph/hash.js';
 import { tensor } from '../../src/tensor/tensor.js';
+import { compileGraph, constantBytes } from '../../src/graph/validate.js';
 import type { Graph, NodeSpec } from '../../src/graph/types.js';
 
 describe('graph hash', () => {
@@ -64,5 +65,20 @@ describe('frozen graphs', () => {
     const frozen: Graph = Object.freeze({ ...g, nodes });
     expect(graphHash(frozen)).toBe(graphHash(g));
     expect(graphHash(frozen)).toBe(hashGraph(g));
+  });
+});
+
+describe('cache weights', () => {
+  test('a compiled graph weighs its decoded constants plus the wire form it keeps (b64 text, data numbers)', () => {
+    const w = new Float32Array(4096).fill(0.5);
+    const b64 = Buffer.from(w.buffer).toString('base64');
+    const c = compileGraph({
+      inputs: { x: { shape: [4096], datatype: 'FP32' } },
+      constants: { w: { shape: [4096], datatype: 'FP32', b64 }, k: { shape: [2, 2], datatype: 'FP64', data: [[1, 2], [3, 4]] } },
+      nodes: [{ name: 'y', op: 'mul', inputs: ['x', 'w'] }, { name: 'z', op: 'sum', inputs: ['k'] }],
+      outputs: ['y', 'z'],
+    });
+    expect(b64.length).toBe(21848);
+    expect(constantBytes(c)).toBe(4096 * 4 + 4 * 8 + b64.length + 4 * 8);
   });
 });
