@@ -10,12 +10,12 @@
  * (body sent as a Buffer, response collected as Buffers), so that the figure is the server's, not fetch's.
  * Extra server flags go after `--`, e.g. `-- --blas-threads 1`. Bounded: fixed durations and repetition counts.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { b64, f32, median, post, smallBody, start, stop } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -29,30 +29,8 @@ const roots = { A: resolve(opt('a', '.')), B: resolve(opt('b', '.')) };
 const duration = Number(opt('duration', 5));
 const rounds = Number(opt('rounds', 2));
 const phases = new Set(String(opt('phases', '0,1,2,3,5')).split(',').map(Number));
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-let seed = 11;
-const rand = () => {
-  seed = (seed * 1103515245 + 12345) % 2147483648;
-  return seed / 2147483648 - 0.5;
-};
-const f32 = (n) => Float32Array.from({ length: n }, rand);
-const b64 = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 
-function start(cmd, args, port, probe) {
-  const child = spawn(process.execPath, [cmd, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const url = `http://127.0.0.1:${port}`;
-  const ready = (async () => {
-    for (let i = 0; i < 200; i++) {
-      try {
-        if ((await fetch(`${url}${probe}`)).ok) return;
-      } catch { /* not up yet */ }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`${cmd} did not come up`);
-  })();
-  return { child, url, ready };
-}
 /** CPU seconds (user + system) used so far by a child process, from /proc (Linux); NaN elsewhere. */
 const cpuOf = (s) => {
   try {
@@ -63,7 +41,6 @@ const cpuOf = (s) => {
   }
 };
 const CLK_TCK = 100;
-const stop = (s) => new Promise((r) => { s.child.on('exit', r); s.child.kill('SIGTERM'); });
 
 const hello = start(join(here, 'hello.mjs'), ['18581'], 18581, '/hello');
 const servers = {
@@ -83,25 +60,8 @@ const cannon = async (server, opts) => {
   r.cpuUs = ((cpuOf(server) - c0) / r.requests.total) * 1e6;
   return r;
 };
-const post = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body });
 const fmt = (r) => `${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}, server CPU ${r.cpuUs.toFixed(0)} µs/req`;
 
-const smallGraph = {
-  inputs: { x: { shape: [8, 16], datatype: 'FP32' }, w1: { shape: [16, 16], datatype: 'FP32' }, w2: { shape: [16, 1], datatype: 'FP32' } },
-  nodes: [
-    { name: 'h', op: 'matmul', inputs: ['x', 'w1'] },
-    { name: 'a', op: 'relu', inputs: ['h'] },
-    { name: 'o', op: 'matmul', inputs: ['a', 'w2'] },
-    { name: 'loss', op: 'mean', inputs: ['o'] },
-  ],
-  outputs: ['loss'],
-};
-const smallInputs = {
-  x: { shape: [8, 16], datatype: 'FP32', b64: b64(f32(128)) },
-  w1: { shape: [16, 16], datatype: 'FP32', b64: b64(f32(256)) },
-  w2: { shape: [16, 1], datatype: 'FP32', b64: b64(f32(16)) },
-};
-const smallBody = JSON.stringify({ graph: smallGraph, inputs: smallInputs, of: 'loss', wrt: ['w1', 'w2'] });
 
 if (phases.has(0)) {
   // In-process, no sockets: both apps built in this process and driven with inject, rounds interleaved. The

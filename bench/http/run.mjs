@@ -9,11 +9,12 @@
  *
  *   npm run build:ts && node bench/http/run.mjs [--duration 8] [--connections 10] [--phases 1,2,3,4,5]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { b64, f32, median, post, smallBody, smallGraph, smallInputs, start, stop } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -28,32 +29,9 @@ const duration = arg('duration', 8);
 const phases = new Set(String(process.argv.includes('--phases') ? process.argv[process.argv.indexOf('--phases') + 1] : '1,2,3,4,5').split(',').map(Number));
 const connections = arg('connections', 10);
 const python = process.env.PYTHON ?? '/usr/bin/python3';
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-let seed = 11;
-const rand = () => {
-  seed = (seed * 1103515245 + 12345) % 2147483648;
-  return seed / 2147483648 - 0.5;
-};
-const f32 = (n) => Float32Array.from({ length: n }, rand);
-const b64 = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 
 // ---- servers ------------------------------------------------------------------------------------------------------
-function start(cmd, args, port, probe) {
-  const child = spawn(process.execPath, [cmd, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env } });
-  const url = `http://127.0.0.1:${port}`;
-  const ready = (async () => {
-    for (let i = 0; i < 200; i++) {
-      try {
-        if ((await fetch(`${url}${probe}`)).ok) return;
-      } catch { /* not up yet */ }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`${cmd} did not come up`);
-  })();
-  return { child, url, ready };
-}
-const stop = (s) => new Promise((r) => { s.child.on('exit', r); s.child.kill('SIGTERM'); });
 
 const hello = start(join(here, 'hello.mjs'), ['18481'], 18481, '/hello');
 const gs = start(join(root, 'dist', 'cli.js'), ['serve', '--host', '127.0.0.1', '--port', '18482', '--log-level', 'silent'], 18482, '/v2/health/ready');
@@ -65,23 +43,6 @@ const cannon = (opts) => new Promise((resolve, reject) => {
 const fmt = (r) => `${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}`;
 
 // ---- 1. small /v1/grad vs hello-world ----------------------------------------------------------------------------
-const smallGraph = {
-  inputs: { x: { shape: [8, 16], datatype: 'FP32' }, w1: { shape: [16, 16], datatype: 'FP32' }, w2: { shape: [16, 1], datatype: 'FP32' } },
-  nodes: [
-    { name: 'h', op: 'matmul', inputs: ['x', 'w1'] },
-    { name: 'a', op: 'relu', inputs: ['h'] },
-    { name: 'o', op: 'matmul', inputs: ['a', 'w2'] },
-    { name: 'loss', op: 'mean', inputs: ['o'] },
-  ],
-  outputs: ['loss'],
-};
-const smallInputs = {
-  x: { shape: [8, 16], datatype: 'FP32', b64: b64(f32(128)) },
-  w1: { shape: [16, 16], datatype: 'FP32', b64: b64(f32(256)) },
-  w2: { shape: [16, 1], datatype: 'FP32', b64: b64(f32(16)) },
-};
-const smallBody = JSON.stringify({ graph: smallGraph, inputs: smallInputs, of: 'loss', wrt: ['w1', 'w2'] });
-const post = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body });
 
 if (phases.has(1)) {
 // Warm both servers.
