@@ -49,3 +49,27 @@ export const smallInputs = {
   w2: { shape: [16, 1], datatype: 'FP32', b64: b64(f32(16)) },
 };
 export const smallBody = JSON.stringify({ graph: smallGraph, inputs: smallInputs, of: 'loss', wrt: ['w1', 'w2'] });
+
+/** MLP 784-256-10 at batch 64 with softmax cross entropy, b64 in and out: the "medium" /v1/grad of the HTTP targets. */
+export function mlpBody() {
+  const labels = Int32Array.from({ length: 64 }, (_, i) => i % 10);
+  return JSON.stringify({
+    graph: {
+      inputs: { x: { shape: [64, 784], datatype: 'FP32' }, w1: { shape: [784, 256], datatype: 'FP32' }, w2: { shape: [256, 10], datatype: 'FP32' }, labels: { shape: [64], datatype: 'INT32' } },
+      nodes: [
+        { name: 'h', op: 'matmul', inputs: ['x', 'w1'] },
+        { name: 'a', op: 'relu', inputs: ['h'] },
+        { name: 'logits', op: 'matmul', inputs: ['a', 'w2'] },
+        { name: 'loss', op: 'softmax_cross_entropy', inputs: ['logits', 'labels'] },
+      ],
+      outputs: ['loss'],
+    },
+    inputs: {
+      x: { shape: [64, 784], datatype: 'FP32', b64: b64(f32(64 * 784)) },
+      w1: { shape: [784, 256], datatype: 'FP32', b64: b64(f32(784 * 256)) },
+      w2: { shape: [256, 10], datatype: 'FP32', b64: b64(f32(2560)) },
+      labels: { shape: [64], datatype: 'INT32', b64: b64(labels) },
+    },
+    of: 'loss', wrt: ['w1', 'w2'], encoding: 'b64',
+  });
+}

@@ -15,7 +15,7 @@ import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { b64, f32, median, post, smallBody, start, stop } from './common.mjs';
+import { b64, f32, median, mlpBody, post, smallBody, start, stop } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -134,31 +134,12 @@ if (phases.has(2)) {
 }
 
 if (phases.has(3)) {
-  const labels = Int32Array.from({ length: 64 }, (_, i) => i % 10);
-  const mlpBody = JSON.stringify({
-    graph: {
-      inputs: { x: { shape: [64, 784], datatype: 'FP32' }, w1: { shape: [784, 256], datatype: 'FP32' }, w2: { shape: [256, 10], datatype: 'FP32' }, labels: { shape: [64], datatype: 'INT32' } },
-      nodes: [
-        { name: 'h', op: 'matmul', inputs: ['x', 'w1'] },
-        { name: 'a', op: 'relu', inputs: ['h'] },
-        { name: 'logits', op: 'matmul', inputs: ['a', 'w2'] },
-        { name: 'loss', op: 'softmax_cross_entropy', inputs: ['logits', 'labels'] },
-      ],
-      outputs: ['loss'],
-    },
-    inputs: {
-      x: { shape: [64, 784], datatype: 'FP32', b64: b64(f32(64 * 784)) },
-      w1: { shape: [784, 256], datatype: 'FP32', b64: b64(f32(784 * 256)) },
-      w2: { shape: [256, 10], datatype: 'FP32', b64: b64(f32(2560)) },
-      labels: { shape: [64], datatype: 'INT32', b64: b64(labels) },
-    },
-    of: 'loss', wrt: ['w1', 'w2'], encoding: 'b64',
-  });
+  const body = mlpBody();
   console.log(`\n## 3. MLP 784-256-10 batch 64, b64: 1 vs 2 clients (${duration} s each)`);
-  for (const k of ['A', 'B']) await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, duration: 1, connections: 1, ...post(mlpBody) });
+  for (const k of ['A', 'B']) await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, duration: 1, connections: 1, ...post(body) });
   for (const k of order) {
-    const one = await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, connections: 1, ...post(mlpBody) });
-    const two = await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, connections: 2, ...post(mlpBody) });
+    const one = await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, connections: 1, ...post(body) });
+    const two = await cannon(servers[k], { url: `${servers[k].url}/v1/grad`, connections: 2, ...post(body) });
     console.log(`${k}: 1 client ${fmt(one)} | 2 clients ${fmt(two)} | ${(two.requests.average / one.requests.average).toFixed(2)}x`);
   }
 }

@@ -14,7 +14,7 @@ import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { b64, f32, median, post, smallBody, smallGraph, smallInputs, start, stop } from './common.mjs';
+import { b64, f32, median, mlpBody, post, smallBody, smallGraph, smallInputs, start, stop } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -96,32 +96,12 @@ console.log(`HTTP overhead = ${gradRt.toFixed(3)} − ${inP50.toFixed(3)} = ${(g
 }
 
 // ---- 3. one vs two clients, MLP batch 64 b64 -----------------------------------------------------------------------
-const mlpGraph = {
-  inputs: { x: { shape: [64, 784], datatype: 'FP32' }, w1: { shape: [784, 256], datatype: 'FP32' }, w2: { shape: [256, 10], datatype: 'FP32' }, labels: { shape: [64], datatype: 'INT32' } },
-  nodes: [
-    { name: 'h', op: 'matmul', inputs: ['x', 'w1'] },
-    { name: 'a', op: 'relu', inputs: ['h'] },
-    { name: 'logits', op: 'matmul', inputs: ['a', 'w2'] },
-    { name: 'loss', op: 'softmax_cross_entropy', inputs: ['logits', 'labels'] },
-  ],
-  outputs: ['loss'],
-};
-const labels = Int32Array.from({ length: 64 }, (_, i) => i % 10);
-const mlpBody = JSON.stringify({
-  graph: mlpGraph,
-  inputs: {
-    x: { shape: [64, 784], datatype: 'FP32', b64: b64(f32(64 * 784)) },
-    w1: { shape: [784, 256], datatype: 'FP32', b64: b64(f32(784 * 256)) },
-    w2: { shape: [256, 10], datatype: 'FP32', b64: b64(f32(2560)) },
-    labels: { shape: [64], datatype: 'INT32', b64: b64(labels) },
-  },
-  of: 'loss', wrt: ['w1', 'w2'], encoding: 'b64',
-});
+const mlp = mlpBody();
 if (phases.has(3)) {
-await cannon({ url: `${gs.url}/v1/grad`, duration: 1, connections: 1, ...post(mlpBody) });
-const one = await cannon({ url: `${gs.url}/v1/grad`, connections: 1, ...post(mlpBody) });
-const two = await cannon({ url: `${gs.url}/v1/grad`, connections: 2, ...post(mlpBody) });
-console.log(`\n## 3. MLP 784-256-10, batch 64, b64 (${(mlpBody.length / 1e6).toFixed(2)} MB body)`);
+await cannon({ url: `${gs.url}/v1/grad`, duration: 1, connections: 1, ...post(mlp) });
+const one = await cannon({ url: `${gs.url}/v1/grad`, connections: 1, ...post(mlp) });
+const two = await cannon({ url: `${gs.url}/v1/grad`, connections: 2, ...post(mlp) });
+console.log(`\n## 3. MLP 784-256-10, batch 64, b64 (${(mlp.length / 1e6).toFixed(2)} MB body)`);
 console.log(`1 client: ${fmt(one)}`);
 console.log(`2 clients: ${fmt(two)}`);
 console.log(`scaling 2 vs 1: ${(two.requests.average / one.requests.average).toFixed(2)}x`);
