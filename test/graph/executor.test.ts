@@ -7,16 +7,7 @@ import { buildSteps } from '../../src/graph/plan.js';
 import { compileGraph } from '../../src/graph/validate.js';
 import type { CostEstimate, ExecStats } from '../../src/engine.types.js';
 import type { Graph } from '../../src/graph/types.js';
-
-async function failure(p: Promise<unknown>): Promise<GradserveError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(GradserveError);
-    return e as GradserveError;
-  }
-  throw new Error('expected a GradserveError');
-}
+import { failure } from '../support/errors.js';
 
 function mlp(): Graph {
   const b = new GraphBuilder();

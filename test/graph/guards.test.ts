@@ -4,11 +4,11 @@
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import { z } from 'zod';
-import { GradserveError } from '../../src/errors.js';
 import { evaluate, grad, jvp, tensor } from '../../src/index.js';
 import { OPS } from '../../src/ops/registry.js';
 import type { OpDef } from '../../src/ops/types.js';
 import type { Graph } from '../../src/graph/types.js';
+import { failure } from '../support/errors.js';
 
 const added: string[] = [];
 function register(op: OpDef): void {
@@ -32,16 +32,6 @@ function passThrough(name: string, extra: Partial<OpDef>): OpDef {
     samples: [],
     ...extra,
   };
-}
-
-async function failure(p: Promise<unknown>): Promise<GradserveError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(GradserveError);
-    return e as GradserveError;
-  }
-  throw new Error('expected a GradserveError');
 }
 
 // compiled graphs are cached by content, so each test names its own op

@@ -1,18 +1,8 @@
 /** Validation before anything runs: every error code with its path into the request body and a message naming it. */
 import { describe, expect, test } from 'vitest';
-import { GradserveError } from '../../src/errors.js';
 import { evaluate, grad, jvp, tensor, vjp } from '../../src/index.js';
 import type { Graph } from '../../src/graph/types.js';
-
-async function failure(p: Promise<unknown> | (() => unknown)): Promise<GradserveError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    expect(e).toBeInstanceOf(GradserveError);
-    return e as GradserveError;
-  }
-  throw new Error('expected a GradserveError');
-}
+import { failure } from '../support/errors.js';
 
 const x23 = tensor('FP32', [2, 3], [1, 2, 3, 4, 5, 6]);
 
