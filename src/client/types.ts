@@ -75,7 +75,8 @@ export interface WireGraph {
   outputs?: string[];
 }
 
-export type Encoding = 'json' | 'b64';
+/** How the service writes response tensors: JSON numbers, base64, or binary framing (raw bytes after a JSON header). */
+export type Encoding = 'json' | 'b64' | 'binary';
 
 interface BaseRequest {
   graph: GraphSpec;
@@ -122,11 +123,12 @@ export interface GradcheckRequest extends BaseRequest {
   rtol?: number;
 }
 export type TransformRequest =
-  | { graph: GraphSpec; transform: 'grad'; of: string; wrt: string[] }
-  | { graph: GraphSpec; transform: 'vjp'; of: string[]; wrt: string[] }
-  | { graph: GraphSpec; transform: 'jvp'; wrt: string[]; of?: string[] };
+  | { graph: GraphSpec; transform: 'grad'; of: string; wrt: string[]; encoding?: Encoding }
+  | { graph: GraphSpec; transform: 'vjp'; of: string[]; wrt: string[]; encoding?: Encoding }
+  | { graph: GraphSpec; transform: 'jvp'; wrt: string[]; of?: string[]; encoding?: Encoding };
 export interface ShapesRequest {
   graph: GraphSpec;
+  encoding?: Encoding;
   /** Either real tensors or just `{shape, datatype}`: nothing is executed. */
   inputs?: Record<string, TensorInput | { shape: number[]; datatype?: DTypeAlias }>;
 }

@@ -17,8 +17,10 @@ import { BIG_BODY_BYTES, parseBigJsonText } from './bigjson.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Raw tensor bytes after the JSON header (Triton binary tensor data extension), else null. */
+    /** Raw tensor bytes after the JSON header (binary framing, the Triton binary tensor data extension), else null. */
     binaryPayload: Buffer | null;
+    /** The JSON header of a framed body (its first Inference-Header-Content-Length bytes), else null. */
+    binaryHeader: Buffer | null;
   }
 }
 
@@ -139,21 +141,41 @@ function checkPoison(root: unknown): void {
   }
 }
 
+/**
+ * Binary framing (API.md "Binary framing"): the first Inference-Header-Content-Length bytes are the JSON body, the
+ * rest is the binary section. Both stay views of the one body buffer, so tensors can be viewed in place.
+ */
+function parseFramedBody(req: FastifyRequest, buf: Buffer, header: string | string[]): unknown {
+  const text = String(header).trim();
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n > buf.length) {
+    const message = Number.isSafeInteger(n)
+      ? `Inference-Header-Content-Length is ${n} but the body has only ${buf.length} bytes; it gives the length of the JSON part that starts the body`
+      : `Inference-Header-Content-Length ${JSON.stringify(String(header))} is not a byte count (a non-negative integer)`;
+    throw new GradserveError('INVALID_REQUEST', message, { errors: [{ path: 'Inference-Header-Content-Length', message }] });
+  }
+  req.binaryHeader = buf.subarray(0, n);
+  req.binaryPayload = buf.subarray(n);
+  return parseJsonText(req.binaryHeader);
+}
+
 function parseBody(req: FastifyRequest, buf: Buffer): unknown {
   const header = req.headers[BINARY_HEADER];
-  if (header !== undefined) {
-    const n = Number(header);
-    if (!Number.isInteger(n) || n < 0 || n > buf.length) {
-      throw new GradserveError('INVALID_REQUEST', `Inference-Header-Content-Length ${String(header)} does not fit a body of ${buf.length} bytes`);
+  if (header !== undefined) return parseFramedBody(req, buf, header);
+  try {
+    return parseJsonText(buf);
+  } catch (e) {
+    // A framed body without its header length is raw bytes followed by JSON: say what is missing.
+    if ((e as GradserveError).code === 'INVALID_JSON' && req.headers['content-type']?.startsWith('application/octet-stream') && buf.length > 0) {
+      throw new GradserveError('INVALID_JSON', `${(e as GradserveError).detail}; a binary-framed body (application/octet-stream) needs the Inference-Header-Content-Length header giving the length of its JSON part`);
     }
-    req.binaryPayload = buf.subarray(n);
-    return parseJsonText(buf.subarray(0, n));
+    throw e;
   }
-  return parseJsonText(buf);
 }
 
 export function installBodyParsing(app: FastifyInstance): void {
   app.decorateRequest('binaryPayload', null);
+  app.decorateRequest('binaryHeader', null);
   app.removeAllContentTypeParsers();
   const parser = (req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void => {
     // Route matching wins over the body: an unknown route is 404 whatever its body looks like.

@@ -18,14 +18,31 @@ const tensorObjectJson = {
   },
 };
 
+const byteCount = { type: 'integer', minimum: 0 };
+/** A tensor whose bytes are in the binary section of a framed body (API.md "Binary framing"). */
+const binaryTensorJson = {
+  type: 'object',
+  description: 'Binary framing only (Content-Type application/octet-stream with Inference-Header-Content-Length): the little-endian row-major bytes are in the binary section after the JSON header',
+  required: ['shape', 'datatype', 'binary_data_size'],
+  properties: {
+    shape: tensorObjectJson.properties.shape,
+    datatype: tensorObjectJson.properties.datatype,
+    binary_data_size: { ...byteCount, description: 'exactly the product of shape times the datatype width (BOOL 1, INT32/FP32 4, INT64/FP64 8)' },
+    binary_data_offset: { ...byteCount, description: 'from the start of the binary section; default: right after the previous binary tensor in the JSON text (the first at 0). Every byte of the section belongs to exactly one tensor.' },
+  },
+};
+
 export const Tensor = z.unknown().meta({
-  description: 'A tensor: {shape, datatype, data | b64}; inside `inputs` also a bare number (scalar) or a nested array.',
-  anyOf: [tensorObjectJson, { type: 'number' }, { type: 'array' }],
+  description: 'A tensor: {shape, datatype, data | b64}, or in a framed body {shape, datatype, binary_data_size, binary_data_offset?}; inside `inputs` also a bare number (scalar) or a nested array.',
+  anyOf: [tensorObjectJson, binaryTensorJson, { type: 'number' }, { type: 'array' }],
 });
 
 export const TensorOut = z.unknown().meta({
-  description: 'A tensor as returned: {shape, datatype, data} (flat) or {shape, datatype, b64} with `encoding: "b64"`.',
-  ...tensorObjectJson,
+  description: 'A tensor as returned: {shape, datatype, data} (flat), {shape, datatype, b64} with `encoding: "b64"`, or in a framed answer (`encoding: "binary"` or `Accept: application/octet-stream`) {shape, datatype, binary_data_offset, binary_data_size} with each blob 64-byte aligned in the binary section.',
+  anyOf: [
+    tensorObjectJson,
+    { ...binaryTensorJson, description: 'binary framing: the bytes are in the binary section of the answer', required: ['shape', 'datatype', 'binary_data_offset', 'binary_data_size'] },
+  ],
 });
 
 const Name = z.string().min(1);
@@ -53,7 +70,10 @@ export const Graph = z
   })
   .meta({ description: 'A computation graph (API.md "Graphs").' });
 
-const Encoding = z.enum(['json', 'b64']).optional().describe('How every tensor of the response is written (default json)');
+const Encoding = z
+  .enum(['json', 'b64', 'binary'])
+  .optional()
+  .describe('How every tensor of the response is written: json (flat data), b64, or binary (a framed answer, see Inference-Header-Content-Length). Default json, or binary when Accept names application/octet-stream');
 const Tensors = z.record(z.string(), Tensor);
 
 const base = {
@@ -79,13 +99,14 @@ export const GradcheckBody = z.object({
 });
 
 export const TransformBody = z.discriminatedUnion('transform', [
-  z.object({ graph: Graph, transform: z.literal('grad'), of: Name, wrt: Names }),
-  z.object({ graph: Graph, transform: z.literal('vjp'), of: Names, wrt: Names }),
-  z.object({ graph: Graph, transform: z.literal('jvp'), wrt: Names, of: Names.optional() }),
+  z.object({ graph: Graph, transform: z.literal('grad'), of: Name, wrt: Names, encoding: Encoding }),
+  z.object({ graph: Graph, transform: z.literal('vjp'), of: Names, wrt: Names, encoding: Encoding }),
+  z.object({ graph: Graph, transform: z.literal('jvp'), wrt: Names, of: Names.optional(), encoding: Encoding }),
 ]);
 
 export const ShapesBody = z.object({
   graph: Graph,
+  encoding: Encoding,
   inputs: z
     .record(z.string(), Tensor)
     .default({})

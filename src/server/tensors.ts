@@ -1,10 +1,12 @@
 /** Request tensors in, response tensors out: the HTTP layer's use of src/tensor/wire.ts. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Engine, Tensors } from '../engine.types.js';
 import { GradserveError, fmtShape } from '../errors.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
 import { parseDType, type DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { decodeTensor, encodeTensor, type TensorEncoding, type WireTensorOut } from '../tensor/wire.js';
+import { acceptsBinary, FrameBuilder, type FramedTensor, sendFrame } from './framing.js';
 
 /** Refuses a tensor whose declared shape is over the element limit before anything is allocated. */
 export function checkElements(wire: unknown, path: string, maxElements: number): void {
@@ -112,6 +114,47 @@ export function decodeShapeInputs(graph: Graph, wire: Record<string, unknown>, m
     out[name] = decodeTensor(w, path, { dtype: declaredDType(graph, name) });
   }
   return out;
+}
+
+/** How a response writes its tensors: JSON `data`, `b64`, or binary framing (API.md "Binary framing"). */
+export type ResponseEncoding = TensorEncoding | 'binary';
+
+/** The request's `encoding` when it has one, else binary when `Accept` asks for application/octet-stream. */
+export function responseEncoding(req: FastifyRequest, asked: ResponseEncoding | undefined): ResponseEncoding {
+  return asked ?? (acceptsBinary(req.headers.accept) ? 'binary' : 'json');
+}
+
+/**
+ * The tensors of one response, written in one encoding. In binary, each tensor's JSON is its place in the binary
+ * section, and `send` writes the framed response; otherwise `send` returns the JSON body for Fastify to serialize.
+ */
+export class ResponseTensors {
+  private readonly frame: FrameBuilder | undefined;
+
+  constructor(readonly encoding: ResponseEncoding) {
+    this.frame = encoding === 'binary' ? new FrameBuilder() : undefined;
+  }
+
+  tensor(t: Tensor): WireTensorOut | FramedTensor {
+    return this.frame !== undefined ? this.frame.tensor(t) : encodeTensor(t, this.encoding as TensorEncoding);
+  }
+
+  map(tensors: Tensors): Record<string, WireTensorOut | FramedTensor> {
+    const out: Record<string, WireTensorOut | FramedTensor> = {};
+    for (const [k, t] of Object.entries(tensors)) out[k] = this.tensor(t);
+    return out;
+  }
+
+  nested(m: Record<string, Tensors>): Record<string, Record<string, WireTensorOut | FramedTensor>> {
+    const out: Record<string, Record<string, WireTensorOut | FramedTensor>> = {};
+    for (const [k, v] of Object.entries(m)) out[k] = this.map(v);
+    return out;
+  }
+
+  /** What the handler returns: the body itself, or the reply once the framed body has been sent. */
+  send<T extends object>(reply: FastifyReply, body: T): T | FastifyReply {
+    return this.frame !== undefined ? sendFrame(reply, body, this.frame) : body;
+  }
 }
 
 export function encodeMap(tensors: Tensors, enc: TensorEncoding): Record<string, WireTensorOut> {

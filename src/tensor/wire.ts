@@ -44,6 +44,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * engine's job (SHAPE_MISMATCH), not this function's.
  */
 export function decodeTensor(wire: unknown, path: string, declared?: DeclaredTensor): Tensor {
+  if (typeof wire === 'object' && wire !== null) {
+    const bound = DECODED.get(wire);
+    if (bound !== undefined) return bound;
+  }
   const fallback: DType = declared?.dtype ?? 'FP32';
   if (typeof wire === 'number' || typeof wire === 'boolean' || typeof wire === 'string') {
     const data = allocArray(fallback, 1);
@@ -348,26 +352,64 @@ function jsonData(t: Tensor): (number | boolean | string)[] {
   }
 }
 
-/**
- * A tensor from raw little-endian bytes (Triton binary tensor data extension). The bytes are copied into a fresh
- * typed array so the result is aligned and does not pin the request body.
- */
-export function tensorFromBytes(bytes: Uint8Array, shape: number[], datatype: unknown, path: string): Tensor {
+// Request tensor objects already decoded elsewhere (binary framing): decodeTensor hands back their tensor.
+const DECODED = new WeakMap<object, Tensor>();
+
+/** Marks a request's wire tensor object as decoded: decodeTensor(wire) then returns `t` as it is. */
+export function bindDecoded(wire: object, t: Tensor): void {
+  DECODED.set(wire, t);
+}
+
+export interface FromBytesOptions {
+  /**
+   * View `bytes` in place when their offset suits the element type (no copy; the tensor then keeps the whole
+   * underlying buffer alive and BOOL bytes are normalised to 0/1 in place). Otherwise, and by default, the bytes are
+   * copied into a fresh typed array, which is aligned and pins nothing.
+   */
+  view?: boolean;
+  /** Field of `path` that holds the byte count, for errors (default `parameters.binary_data_size`, the OIP spelling). */
+  sizeField?: string;
+}
+
+/** Checks a binary tensor's datatype and shape; returns the datatype and the byte count they need. */
+export function binaryTensorSpec(shape: unknown, datatype: unknown, path: string): { dtype: DType; shape: number[]; bytes: number } {
   const dtype = typeof datatype === 'string' ? parseDType(datatype) : undefined;
   if (dtype === undefined) invalid(path, 'datatype', `unknown datatype ${describe(datatype)} (expected FP32, FP64, INT32, INT64 or BOOL)`);
-  checkShape(shape, path);
-  const n = numel(shape);
-  const need = n * BYTES_PER_ELEMENT[dtype];
-  if (bytes.byteLength !== need) {
-    invalid(path, 'parameters.binary_data_size', `binary data has ${bytes.byteLength} bytes but shape ${fmtShape(shape)} of ${dtype} needs ${need}`);
+  const s = checkShape(shape, path);
+  return { dtype, shape: s, bytes: numel(s) * BYTES_PER_ELEMENT[dtype] };
+}
+
+/** A tensor from raw little-endian row-major bytes (binary framing, the Triton binary tensor data extension). */
+export function tensorFromBytes(bytes: Uint8Array, shape: unknown, datatype: unknown, path: string, opts: FromBytesOptions = {}): Tensor {
+  const spec = binaryTensorSpec(shape, datatype, path);
+  const { dtype } = spec;
+  const n = numel(spec.shape);
+  if (bytes.byteLength !== spec.bytes) {
+    invalid(path, opts.sizeField ?? 'parameters.binary_data_size', `binary data has ${bytes.byteLength} bytes but shape ${fmtShape(spec.shape)} of ${dtype} needs ${spec.bytes}`);
   }
-  const out = allocArray(dtype, n);
-  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
+  const width = BYTES_PER_ELEMENT[dtype];
+  let out: TypedArray;
+  if (opts.view === true && bytes.byteOffset % width === 0) {
+    out = viewArray(dtype, bytes.buffer, bytes.byteOffset, n);
+  } else {
+    out = allocArray(dtype, n);
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
+  }
   if (dtype === 'BOOL') {
     const o = out as Uint8Array;
     for (let i = 0; i < n; i++) if (o[i]! > 1) o[i] = 1;
   }
-  return { dtype, shape: [...shape], data: out };
+  return { dtype, shape: [...spec.shape], data: out };
+}
+
+function viewArray(dtype: DType, buffer: ArrayBufferLike, offset: number, n: number): TypedArray {
+  switch (dtype) {
+    case 'FP32': return new Float32Array(buffer, offset, n);
+    case 'FP64': return new Float64Array(buffer, offset, n);
+    case 'INT32': return new Int32Array(buffer, offset, n);
+    case 'INT64': return new BigInt64Array(buffer, offset, n);
+    case 'BOOL': return new Uint8Array(buffer, offset, n);
+  }
 }
 
 /** The raw little-endian bytes of a tensor (a view, no copy). */

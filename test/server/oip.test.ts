@@ -149,6 +149,32 @@ describe('models', () => {
     expect(r.json()).toEqual({ error: expect.stringContaining(`binary_data_size ${String(size)}`) });
   });
 
+  it('binary: outputs back to back (no padding, as Triton clients add up sizes), unclaimed input bytes refused', async () => {
+    const x = new Float32Array([1, 2, 3, 4, 5, 6]);
+    const send = (inputs: unknown[], bytes: Buffer, outputs?: unknown[]) => {
+      const header = Buffer.from(JSON.stringify({ inputs, outputs, parameters: { binary_data_output: true } }));
+      return app.inject({
+        method: 'POST', url: '/v2/models/linear/infer',
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+        payload: Buffer.concat([header, bytes]),
+      });
+    };
+    const r = await send([{ name: 'x', shape: [3, 2], datatype: 'FP32', parameters: { binary_data_size: 24 } }], Buffer.from(x.buffer));
+    expect(r.statusCode).toBe(200);
+    const n = Number(r.headers['inference-header-content-length']);
+    const head = JSON.parse(r.rawPayload.subarray(0, n).toString('utf8'));
+    expect(head.outputs.map((o: { name: string; parameters: { binary_data_size: number } }) => [o.name, o.parameters.binary_data_size])).toEqual([['y', 36], ['loss', 4]]);
+    expect(r.rawPayload.length).toBe(n + 40);
+    const y = new Float32Array(r.rawPayload.buffer.slice(r.rawPayload.byteOffset + n, r.rawPayload.byteOffset + n + 36));
+    closeTo(Array.from(y), matmul(Array.from(x), W, 3, 2, 3));
+    expect(new Float32Array(r.rawPayload.buffer.slice(r.rawPayload.byteOffset + n + 36, r.rawPayload.byteOffset + n + 40))[0]).toBeCloseTo(y.reduce((s, v) => s + v, 0), 3);
+    const extra = await send([{ name: 'x', shape: [3, 2], datatype: 'FP32', parameters: { binary_data_size: 24 } }], Buffer.concat([Buffer.from(x.buffer), Buffer.alloc(4)]));
+    expect(extra.statusCode).toBe(400);
+    expect(extra.json()).toEqual({ error: expect.stringMatching(/bytes 24 to 28 of the binary section belong to no tensor/) });
+    const none = await send([{ name: 'x', shape: [3, 2], datatype: 'FP32', data: Array.from(x) }], Buffer.alloc(4));
+    expect(none.statusCode).toBe(400);
+  });
+
   it('reports errors as {"error": ...} with the catalogue status', async () => {
     const bad = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload: { inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3] }] } });
     expect(bad.statusCode).toBe(400);

@@ -207,6 +207,43 @@ describe('tensorFromBytes / tensorBytes', () => {
   });
 });
 
+describe('tensorFromBytes: views and copies (binary framing)', () => {
+  it('views bytes in place when their offset suits the datatype, and copies them once otherwise', async () => {
+    const { tensorFromBytes } = await import('../../src/tensor/wire.js');
+    const body = new Uint8Array(64);
+    new Float64Array(body.buffer, 8, 2).set([1.5, -2]);
+    const view = tensorFromBytes(body.subarray(8, 24), [2], 'FP64', 'p', { view: true });
+    expect(view.data.buffer).toBe(body.buffer);
+    expect(Array.from(view.data as Float64Array)).toEqual([1.5, -2]);
+    // Without the option, or at an offset a Float64Array cannot start at: a fresh array of its own.
+    expect(tensorFromBytes(body.subarray(8, 24), [2], 'FP64', 'p').data.buffer).not.toBe(body.buffer);
+    body.copyWithin(12, 8, 24);
+    const copy = tensorFromBytes(body.subarray(12, 28), [2], 'FP64', 'p', { view: true });
+    expect(copy.data.buffer).not.toBe(body.buffer);
+    expect(copy.data.byteOffset).toBe(0);
+    expect(Array.from(copy.data as Float64Array)).toEqual([1.5, -2]);
+    // BOOL bytes are 0/1 afterwards, in place for a view; INT64 views as BigInt64Array.
+    const bools = new Uint8Array([0, 7, 1]);
+    expect(Array.from(tensorFromBytes(bools, [3], 'BOOL', 'p', { view: true }).data)).toEqual([0, 1, 1]);
+    expect(Array.from(bools)).toEqual([0, 1, 1]);
+    const i64 = new BigInt64Array([2n ** 62n, -1n]);
+    const t = tensorFromBytes(new Uint8Array(i64.buffer), [2], 'INT64', 'p', { view: true });
+    expect(t.data).toBeInstanceOf(BigInt64Array);
+    expect(t.data.buffer).toBe(i64.buffer);
+    expect(invalidTensor(() => tensorFromBytes(new Uint8Array(4), [2], 'FP32', 'inputs.x', { sizeField: 'binary_data_size' })).errors?.[0]?.path).toBe('inputs.x.binary_data_size');
+  });
+
+  it('bindDecoded: decodeTensor hands back the tensor bound to a wire object', async () => {
+    const { bindDecoded } = await import('../../src/tensor/wire.js');
+    const wire = { shape: [2], datatype: 'FP32', binary_data_size: 8 };
+    const t = tensor('FP32', [2], [1, 2]);
+    bindDecoded(wire, t);
+    expect(decodeTensor(wire, 'p')).toBe(t);
+    expect(decodeTensor(wire, 'p', { dtype: 'FP64' })).toBe(t);
+    invalidTensor(() => decodeTensor({ ...wire }, 'p'));
+  });
+});
+
 describe('hostile nesting', () => {
   it('refuses absurdly deep nesting and rank with INVALID_TENSOR instead of overflowing the stack', () => {
     let deep: unknown = [1];

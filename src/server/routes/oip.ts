@@ -11,7 +11,8 @@ import { GradserveError } from '../../errors.js';
 import type { Graph } from '../../graph/types.js';
 import { parseDType } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { decodeTensor, encodeTensor, tensorBytes, tensorFromBytes } from '../../tensor/wire.js';
+import { decodeTensor, encodeTensor, tensorFromBytes } from '../../tensor/wire.js';
+import { type BlobRef, FrameBuilder, layoutBlobs, sendFrame } from '../framing.js';
 import type { ModelRepository } from '../models.js';
 import { runWithLimits, type RunDeps } from '../run.js';
 import { Tensor as TensorSchema } from '../schemas.js';
@@ -118,24 +119,34 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
       const graph = await model(req.params);
       checkGraphSize(graph, config.maxNodes);
 
-      // Inputs: JSON data, or bytes from the binary section in the order the inputs are listed.
+      // Inputs: JSON data, or bytes from the binary section, back to back in the order the inputs are listed (the
+      // Triton binary tensor data extension); each viewed in place when aligned for its datatype.
       const inputs: Tensors = {};
-      let offset = 0;
       const bin = req.binaryPayload;
+      const refs: BlobRef[] = [];
+      const binary: number[] = [];
       body.inputs.forEach((inp, i) => {
         const path = `inputs[${i}]`;
         checkElements(inp, path, config.maxTensorElements);
         const size = inp.parameters?.binary_data_size;
-        if (size !== undefined) {
-          if (bin === null || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || offset + size > bin.length) {
-            throw new GradserveError('INVALID_TENSOR', `input "${inp.name}": binary_data_size ${String(size)} does not fit the binary section of the body`, { errors: [{ path: `${path}.parameters.binary_data_size`, message: 'does not fit the binary data' }] });
-          }
-          inputs[inp.name] = tensorFromBytes(bin.subarray(offset, offset + size), inp.shape, inp.datatype, path);
-          offset += size;
-        } else {
+        if (size === undefined) {
           inputs[inp.name] = decodeTensor({ shape: inp.shape, datatype: inp.datatype, data: inp.data }, path);
+          return;
         }
+        const sizePath = `${path}.parameters.binary_data_size`;
+        if (bin === null) {
+          throw new GradserveError('INVALID_TENSOR', `input "${inp.name}": binary_data_size ${String(size)} needs a binary section (Inference-Header-Content-Length)`, { errors: [{ path: sizePath, message: 'the body has no binary section' }] });
+        }
+        refs.push({ label: `input "${inp.name}"`, sizePath, offsetPath: sizePath, size, offset: undefined });
+        binary.push(i);
       });
+      if (bin !== null) {
+        const spans = layoutBlobs(refs, bin.length);
+        binary.forEach((i, k) => {
+          const inp = body.inputs[i]!;
+          inputs[inp.name] = tensorFromBytes(bin.subarray(spans[k]!.start, spans[k]!.end), inp.shape, inp.datatype, `inputs[${i}]`, { view: true });
+        });
+      }
 
       const requested = body.outputs ?? (graph.outputs ?? []).map((name) => ({ name, parameters: undefined }));
       const allBinary = body.parameters?.binary_data_output === true;
@@ -166,22 +177,20 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
         }
       });
 
-      const binaries: Buffer[] = [];
+      // Binary outputs back to back (alignment 1): Triton clients find each blob by adding up the sizes before it.
+      const frame = new FrameBuilder(1);
+      let framed = false;
       const outputs = requested.map((o) => {
         const t = values.get(o.name);
         if (t === undefined) throw new GradserveError('UNKNOWN_VALUE', `output "${o.name}" names no value of model "${req.params.name}"`);
         if (o.parameters?.binary_data === true || (allBinary && o.parameters?.binary_data !== false)) {
-          const bytes = tensorBytes(t);
-          binaries.push(bytes);
-          return { name: o.name, datatype: t.dtype, shape: [...t.shape], parameters: { binary_data_size: bytes.length } };
+          framed = true;
+          return { name: o.name, datatype: t.dtype, shape: [...t.shape], parameters: { binary_data_size: frame.add(t).binary_data_size } };
         }
         return { name: o.name, ...encodeTensor(t, 'json', 'string') };
       });
       const result = { model_name: req.params.name, model_version: req.params.version ?? '1', ...(body.id === undefined ? {} : { id: body.id }), outputs };
-      if (binaries.length === 0) return result;
-      const header = Buffer.from(JSON.stringify(result), 'utf8');
-      reply.header('Inference-Header-Content-Length', String(header.length));
-      return reply.type('application/octet-stream').send(Buffer.concat([header, ...binaries]));
+      return framed ? sendFrame(reply, result, frame) : result;
     });
   }
 }

@@ -2,12 +2,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Engine, GradcheckFigures, RunOptions, Tensors } from '../../engine.types.js';
-import type { Graph } from '../../graph/types.js';
-import type { TensorEncoding } from '../../tensor/wire.js';
+import type { Graph, WireTensor } from '../../graph/types.js';
+import { decodeTensor } from '../../tensor/wire.js';
+import { resolveBinaryTensors } from '../binary_tensors.js';
 import * as S from '../schemas.js';
 import type { RunDeps } from '../run.js';
 import { runWithLimits } from '../run.js';
-import { checkGraphSize, decodeInputs, decodeKeyed, decodeShapeInputs, encodeMap, encodeNested, jsonNumber } from '../tensors.js';
+import { checkGraphSize, decodeInputs, decodeKeyed, decodeShapeInputs, jsonNumber, type ResponseEncoding, ResponseTensors, responseEncoding } from '../tensors.js';
 
 export interface V1Options extends RunDeps {
   engine: Engine;
@@ -31,6 +32,18 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   const { engine, config } = opts;
   const r = app.withTypeProvider<ZodTypeProvider>();
 
+  // Binary framing: the tensors a framed body carries in its binary section are bound to their JSON objects before
+  // the schema check, so every endpoint decodes them like any other tensor.
+  app.addHook('preValidation', (req, _reply, done) => {
+    try {
+      resolveBinaryTensors(req.body, req.binaryPayload, req.binaryHeader, config.maxTensorElements);
+    } catch (e) {
+      done(e as Error);
+      return;
+    }
+    done();
+  });
+
   /** Common prologue of every tensor endpoint: size limits, input decoding, then the engine call under limits. */
   async function run<T>(
     req: FastifyRequest,
@@ -44,14 +57,15 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }
   const keyed = (graph: Graph, inputs: Tensors, wire: Record<string, unknown>, field: string): Tensors =>
     decodeKeyed(engine, graph, inputs, wire, field, config.maxTensorElements);
-  const enc = (e: TensorEncoding | undefined): TensorEncoding => e ?? 'json';
+  const writer = (req: FastifyRequest, e: ResponseEncoding | undefined): ResponseTensors => new ResponseTensors(responseEncoding(req, e));
 
   r.post('/v1/evaluate', {
     schema: { summary: 'Evaluate graph outputs', tags: ['v1'], body: S.EvaluateBody, response: { 200: S.EvaluateResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) => engine.evaluate(b.graph, inputs, b.outputs, o));
-    return { outputs: encodeMap(res.outputs, enc(b.encoding)) };
+    const w = writer(req, b.encoding);
+    return w.send(reply, { outputs: w.map(res.outputs) });
   });
 
   r.post('/v1/grad', {
@@ -59,8 +73,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req, reply) => {
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) => engine.grad(b.graph, inputs, b.of, b.wrt, o));
-    const e = enc(b.encoding);
-    return { outputs: encodeMap(res.outputs, e), gradients: encodeMap(res.gradients, e) };
+    const w = writer(req, b.encoding);
+    return w.send(reply, { outputs: w.map(res.outputs), gradients: w.map(res.gradients) });
   });
 
   r.post('/v1/vjp', {
@@ -69,8 +83,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) =>
       engine.vjp(b.graph, inputs, keyed(b.graph, inputs, b.cotangents, 'cotangents'), b.wrt, o));
-    const e = enc(b.encoding);
-    return { outputs: encodeMap(res.outputs, e), gradients: encodeMap(res.gradients, e) };
+    const w = writer(req, b.encoding);
+    return w.send(reply, { outputs: w.map(res.outputs), gradients: w.map(res.gradients) });
   });
 
   r.post('/v1/jvp', {
@@ -79,8 +93,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) =>
       engine.jvp(b.graph, inputs, keyed(b.graph, inputs, b.tangents, 'tangents'), b.of, o));
-    const e = enc(b.encoding);
-    return { outputs: encodeMap(res.outputs, e), tangents: encodeMap(res.tangents, e) };
+    const w = writer(req, b.encoding);
+    return w.send(reply, { outputs: w.map(res.outputs), tangents: w.map(res.tangents) });
   });
 
   r.post('/v1/jacobian', {
@@ -88,8 +102,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req, reply) => {
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) => engine.jacobian(b.graph, inputs, b.of, b.wrt, b.mode, o));
-    const e = enc(b.encoding);
-    return { outputs: encodeMap(res.outputs, e), jacobians: encodeNested(res.jacobians, e), mode: res.mode };
+    const w = writer(req, b.encoding);
+    return w.send(reply, { outputs: w.map(res.outputs), jacobians: w.nested(res.jacobians), mode: res.mode });
   });
 
   r.post('/v1/hvp', {
@@ -98,8 +112,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) =>
       engine.hvp(b.graph, inputs, b.of, keyed(b.graph, inputs, b.vectors, 'vectors'), o));
-    const e = enc(b.encoding);
-    return { outputs: encodeMap(res.outputs, e), gradients: encodeMap(res.gradients, e), hvp: encodeMap(res.hvp, e) };
+    const w = writer(req, b.encoding);
+    return w.send(reply, { outputs: w.map(res.outputs), gradients: w.map(res.gradients), hvp: w.map(res.hvp) });
   });
 
   r.post('/v1/hessian', {
@@ -107,8 +121,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req, reply) => {
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) => engine.hessian(b.graph, inputs, b.of, b.wrt, o));
-    const e = enc(b.encoding);
-    return { outputs: encodeMap(res.outputs, e), hessians: encodeNested(res.hessians, e) };
+    const w = writer(req, b.encoding);
+    return w.send(reply, { outputs: w.map(res.outputs), hessians: w.nested(res.hessians) });
   });
 
   r.post('/v1/gradcheck', {
@@ -119,12 +133,12 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     const res = await run(req, reply, b, (inputs, o) => engine.gradcheck(b.graph, inputs, b.of, b.wrt, check, o));
     const perInput: Record<string, ReturnType<typeof figures>> = {};
     for (const [k, f] of Object.entries(res.perInput)) perInput[k] = figures(f);
-    return { ...figures(res), perInput };
+    return writer(req, b.encoding).send(reply, { ...figures(res), perInput });
   });
 
   r.post('/v1/transform', {
     schema: { summary: 'Symbolic differentiation: returns a new graph', tags: ['v1'], body: S.TransformBody, response: { 200: S.TransformResponse, ...errorResponses } },
-  }, async (req) => {
+  }, async (req, reply) => {
     const b = req.body;
     checkGraphSize(b.graph, config.maxNodes);
     const spec = b.transform === 'grad'
@@ -132,17 +146,24 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
       : b.transform === 'vjp'
         ? { transform: 'vjp' as const, of: b.of, wrt: b.wrt }
         : { transform: 'jvp' as const, wrt: b.wrt, ...(b.of === undefined ? {} : { of: b.of }) };
-    return { graph: engine.transform(b.graph, spec) };
+    const graph = engine.transform(b.graph, spec);
+    const w = writer(req, b.encoding);
+    if (w.encoding !== 'binary' || graph.constants === undefined) return w.send(reply, { graph });
+    // Binary: the derivative graph's constants (the request's, and those the rules added) go in the binary section.
+    const constants: Record<string, WireTensor> = {};
+    for (const [k, c] of Object.entries(graph.constants)) constants[k] = w.tensor(decodeTensor(c, `graph.constants.${k}`));
+    return w.send(reply, { graph: { ...graph, constants } });
   });
 
   r.post('/v1/shapes', {
     schema: { summary: 'Shape inference and cost estimate (nothing executed)', tags: ['v1'], body: S.ShapesBody, response: { 200: S.ShapesResponse, ...errorResponses } },
-  }, async (req) => {
+  }, async (req, reply) => {
     const b = req.body;
     checkGraphSize(b.graph, config.maxNodes);
     const inputs = decodeShapeInputs(b.graph, b.inputs, config.maxTensorElements);
     // Nothing runs, but a graph this accepts should be one evaluate would run: the same limits on every value.
-    return engine.shapes(b.graph, inputs, { maxTensorElements: config.maxTensorElements, maxNodes: config.maxNodes });
+    const res = engine.shapes(b.graph, inputs, { maxTensorElements: config.maxTensorElements, maxNodes: config.maxNodes });
+    return writer(req, b.encoding).send(reply, res);
   });
 
   r.get('/v1/ops', {
