@@ -16,6 +16,7 @@ import { installBodyParsing, validatorCompiler } from './body.js';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { createMetrics, installMetrics, type Metrics } from './metrics.js';
 import { ModelRepository } from './models.js';
+import { documentBinaryFraming } from './openapi.js';
 import { installErrorHandling } from './problem.js';
 import { oipRoutes } from './routes/oip.js';
 import { v1Routes } from './routes/v1.js';
@@ -98,6 +99,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
       ...(config.apiKeys.length > 0 ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } : {}),
     },
     transform: jsonSchemaTransform,
+    transformObject: ({ openapiObject }) => documentBinaryFraming(openapiObject),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -60,6 +60,23 @@ describe('OpenAPI document (GET /openapi.json)', () => {
     for (const [method, path] of want) expect(doc.paths[path!]?.[method!], `${method} ${path}`).toBeDefined();
   });
 
+  it('documents binary framing on every POST /v1 endpoint: content type, header, binary tensor form, framed answer', () => {
+    type Op = { parameters?: { name: string; in: string }[]; requestBody: { content: Record<string, { schema: Record<string, unknown> }> }; responses: Record<string, { content?: Record<string, unknown>; headers?: Record<string, unknown> }> };
+    const text = JSON.stringify(doc);
+    for (const path of ['/v1/evaluate', '/v1/grad', '/v1/vjp', '/v1/jvp', '/v1/jacobian', '/v1/hvp', '/v1/hessian', '/v1/gradcheck', '/v1/transform', '/v1/shapes']) {
+      const op = doc.paths[path]!.post as unknown as Op;
+      expect(Object.keys(op.requestBody.content), path).toEqual(['application/json', 'application/octet-stream']);
+      expect(op.parameters?.find((p) => p.name === 'Inference-Header-Content-Length')?.in, path).toBe('header');
+      expect(Object.keys(op.responses['200']!.content ?? {}), path).toContain('application/octet-stream');
+      expect(op.responses['200']!.headers, path).toHaveProperty('Inference-Header-Content-Length');
+    }
+    // The binary tensor object, in requests and in answers, and the encoding that asks for it.
+    expect(text).toContain('"binary_data_size"');
+    expect(text).toContain('"binary_data_offset"');
+    const vjp = (doc.paths['/v1/vjp']!.post as unknown as Op).requestBody.content['application/json']!.schema as { properties: { encoding: { enum: string[] } } };
+    expect(vjp.properties.encoding.enum).toEqual(['json', 'b64', 'binary']);
+  });
+
   it('every request the client sends fits the documented body schema, and every answer it reads is documented', async () => {
     const calls: { method: string; path: string; body: Record<string, unknown> | undefined; status: number; answer: unknown }[] = [];
     const spy: typeof fetch = async (u, init) => {
