@@ -8,6 +8,7 @@
 #endif
 
 #include "../native/kernels.h"
+#include "program.h"
 #include "tasks.h"
 
 #ifndef GRADSERVE_VERSION
@@ -53,6 +54,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gsb::registerMovement(env, exports, async);
   gsb::registerIndexing(env, exports, async);
   exports.Set("async", async);
+  gsb::registerPrograms(env, exports);
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   return exports;
 }

@@ -1,5 +1,7 @@
 #include "args.h"
 
+#include "program.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -22,7 +24,7 @@ namespace {
 constexpr double kMaxSafe = 9007199254740991.0;
 constexpr size_t kMaxRank = 64;
 
-Napi::Value at(const Napi::CallbackInfo& info, size_t i, const char* name) {
+Napi::Value at(const Args& info, size_t i, const char* name) {
   if (i >= info.Length()) invalid(std::string("missing argument ") + name);
   return info[i];
 }
@@ -41,6 +43,7 @@ bool isResizable(napi_env env, napi_value buffer) {
 }  // namespace
 
 gs::Arr arrayValue(Task& t, Napi::Value v, const std::string& name) {
+  if (t.builder != nullptr && !v.IsTypedArray()) return t.builder->arrayArg(v, name);
   if (!v.IsTypedArray())
     invalid(name + " must be a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array");
   napi_typedarray_type type;
@@ -65,11 +68,12 @@ gs::Arr arrayValue(Task& t, Napi::Value v, const std::string& name) {
   if (length > 0 && data == nullptr) invalid(name + " has a detached buffer");
   a.data = data;
   a.n = int64_t(length);
+  if (t.builder != nullptr) return t.builder->constant(a);
   if (t.async) t.keep.push_back(Napi::Persistent(v.As<Napi::Object>()));
   return a;
 }
 
-gs::Arr arrayArg(Task& t, const Napi::CallbackInfo& info, size_t i, const char* name) {
+gs::Arr arrayArg(Task& t, const Args& info, size_t i, const char* name) {
   return arrayValue(t, at(info, i, name), name);
 }
 
@@ -117,37 +121,37 @@ gs::Shape shapeValue(Napi::Value v, const std::string& name) {
   return s;
 }
 
-gs::Shape shapeArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+gs::Shape shapeArg(const Args& info, size_t i, const char* name) {
   gs::Shape s = intList(at(info, i, name), name, true);
   gs::numel(s, name);
   return s;
 }
 
-std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+std::vector<int64_t> intListArg(const Args& info, size_t i, const char* name) {
   return intList(at(info, i, name), name, false);
 }
 
-int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* name) { return intValue(at(info, i, name), name); }
+int64_t intArg(const Args& info, size_t i, const char* name) { return intValue(at(info, i, name), name); }
 
-double numberArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+double numberArg(const Args& info, size_t i, const char* name) {
   Napi::Value v = at(info, i, name);
   if (!v.IsNumber()) invalid(std::string(name) + " must be a number");
   return v.As<Napi::Number>().DoubleValue();
 }
 
-bool boolArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+bool boolArg(const Args& info, size_t i, const char* name) {
   Napi::Value v = at(info, i, name);
   if (!v.IsBoolean()) invalid(std::string(name) + " must be a boolean");
   return v.As<Napi::Boolean>().Value();
 }
 
-std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+std::string stringArg(const Args& info, size_t i, const char* name) {
   Napi::Value v = at(info, i, name);
   if (!v.IsString()) invalid(std::string(name) + " must be a string");
   return v.As<Napi::String>().Utf8Value();
 }
 
-bool isNullish(const Napi::CallbackInfo& info, size_t i) {
+bool isNullish(const Args& info, size_t i) {
   return i >= info.Length() || info[i].IsNull() || info[i].IsUndefined();
 }
 
@@ -222,6 +226,7 @@ JsHelpers& helpers(Napi::Env env) {
 Napi::Function allocUnsafeSlow(Napi::Env env) { return helpers(env).allocUnsafeSlow.Value(); }
 
 gs::Arr allocOut(Task& t, Napi::Env env, gs::DType dt, int64_t n, Held& out) {
+  if (t.builder != nullptr) return t.builder->newSlot(env, dt, n, t, out);
   if (n < 0 || n > gs::kMaxElements) invalid("output has too many elements");
   const size_t bytes = size_t(n) * gs::dtypeSize(dt);
   Napi::ArrayBuffer ab;

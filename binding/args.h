@@ -11,15 +11,15 @@
 
 namespace gsb {
 
-gs::Arr arrayArg(Task& t, const Napi::CallbackInfo& info, size_t i, const char* name);
-gs::Shape shapeArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+gs::Arr arrayArg(Task& t, const Args& info, size_t i, const char* name);
+gs::Shape shapeArg(const Args& info, size_t i, const char* name);
 // Integers (may be negative), e.g. axes, perms, starts, steps.
-std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i, const char* name);
-int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* name);
-double numberArg(const Napi::CallbackInfo& info, size_t i, const char* name);
-bool boolArg(const Napi::CallbackInfo& info, size_t i, const char* name);
-std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* name);
-bool isNullish(const Napi::CallbackInfo& info, size_t i);
+std::vector<int64_t> intListArg(const Args& info, size_t i, const char* name);
+int64_t intArg(const Args& info, size_t i, const char* name);
+double numberArg(const Args& info, size_t i, const char* name);
+bool boolArg(const Args& info, size_t i, const char* name);
+std::string stringArg(const Args& info, size_t i, const char* name);
+bool isNullish(const Args& info, size_t i);
 
 // Converts one JS value (used for nested arrays).
 gs::Arr arrayValue(Task& t, Napi::Value v, const std::string& name);

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,16 +14,48 @@
 
 namespace gsb {
 
+// The arguments of a kernel call: those of a JS call, or the argument list a program instruction was traced with.
+class Args {
+ public:
+  explicit Args(const Napi::CallbackInfo& info) : env_(info.Env()) {
+    for (size_t i = 0; i < info.Length(); i++) v_.push_back(info[i]);
+  }
+  Args(Napi::Env env, Napi::Array a) : env_(env) {
+    for (uint32_t i = 0; i < a.Length(); i++) v_.push_back(a.Get(i));
+  }
+  size_t Length() const { return v_.size(); }
+  Napi::Value operator[](size_t i) const { return i < v_.size() ? Napi::Value(env_, v_[i]) : env_.Undefined(); }
+  Napi::Env Env() const { return env_; }
+
+ private:
+  Napi::Env env_;
+  std::vector<napi_value> v_;
+};
+
+class ProgramBuilder;
+using ArrList = std::vector<gs::Arr*>;
+
 struct Task {
   virtual ~Task() = default;
-  virtual void parse(const Napi::CallbackInfo& info) = 0;
+  virtual void parse(const Args& info) = 0;
   virtual void run() = 0;
   virtual Napi::Value result(Napi::Env env) = 0;
+  // Every array view the task reads or writes: a program binds the slotted ones to buffers before each run().
+  virtual void arrays(ArrList& out) = 0;
+  // Adds context (e.g. the failing program step) to the error a failed run() becomes.
+  virtual void annotate(Napi::Object err) {}
 
   // Async tasks keep their input and output objects alive until result(); sync tasks need no references.
   bool async = false;
   std::vector<Napi::ObjectReference> keep;
+  // Set while a program is traced: array arguments are slot descriptors or constants, outputs are new slots.
+  ProgramBuilder* builder = nullptr;
 };
+
+// name -> a new task of that kernel: how a program instruction is made from a traced call.
+using TaskFactory = std::function<std::unique_ptr<Task>()>;
+void registerFactory(const char* name, TaskFactory f);
+const TaskFactory* findFactory(const std::string& name);
 
 // A JS value the task returns: held directly during a sync call, through a reference across an async hop.
 class Held {
@@ -107,7 +140,9 @@ class Worker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     if (code_) {
-      deferred_.Reject(makeError(env, code_, msg_).Value());
+      Napi::Error err = makeError(env, code_, msg_);
+      task_->annotate(err.Value());
+      deferred_.Reject(err.Value());
       return;
     }
     try {
@@ -127,8 +162,14 @@ class Worker : public Napi::AsyncWorker {
 template <typename T> Napi::Value callSync(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() {
     T t;
-    t.parse(info);
-    t.run();
+    t.parse(Args(info));
+    try {
+      t.run();
+    } catch (const gs::KernelError& e) {
+      Napi::Error err = makeError(info.Env(), gs::errCodeName(e.code), e.what());
+      t.annotate(err.Value());
+      throw err;
+    }
     return t.result(info.Env());
   });
 }
@@ -139,7 +180,7 @@ template <typename T> Napi::Value callAsync(const Napi::CallbackInfo& info) {
   try {
     auto t = std::make_unique<T>();
     t->async = true;
-    t->parse(info);
+    t->parse(Args(info));
     (new Worker(env, deferred, std::move(t)))->Queue();
   } catch (...) {
     // Argument errors reject like run-time errors do: callers only handle one failure path.
@@ -151,6 +192,7 @@ template <typename T> Napi::Value callAsync(const Napi::CallbackInfo& info) {
 template <typename T> void define(Napi::Env env, Napi::Object sync, Napi::Object async, const char* name) {
   sync.Set(name, Napi::Function::New(env, callSync<T>, name));
   async.Set(name, Napi::Function::New(env, callAsync<T>, name));
+  registerFactory(name, [] { return std::unique_ptr<Task>(new T()); });
 }
 
 }  // namespace gsb

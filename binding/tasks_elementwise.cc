@@ -11,7 +11,7 @@ struct UnaryTask : Task {
   gs::UnaryOp op;
   gs::Arr x, out;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     std::string name = stringArg(info, 0, "op");
     if (!gs::parseUnaryOp(name, op)) invalid("unknown unary op '" + name + "'");
     x = arrayArg(*this, info, 1, "x");
@@ -20,6 +20,7 @@ struct UnaryTask : Task {
   }
   void run() override { gs::unary(op, x, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 
 struct BinaryTask : Task {
@@ -28,7 +29,7 @@ struct BinaryTask : Task {
   gs::Shape as, bs;
   gs::BinaryPlan plan;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     std::string name = stringArg(info, 0, "op");
     if (!gs::parseBinaryOp(name, op)) invalid("unknown binary op '" + name + "'");
     a = arrayArg(*this, info, 1, "a");
@@ -42,13 +43,14 @@ struct BinaryTask : Task {
   }
   void run() override { gs::binary(op, a, as, b, bs, plan.out, out); }
   Napi::Value result(Napi::Env env) override { return shaped(env, res, plan.out); }
+  void arrays(ArrList& v) override { v = {&a, &b, &out}; }
 };
 
 struct WhereTask : Task {
   gs::Arr c, a, b, out;
   gs::Shape cs, as, bs, os;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     c = arrayArg(*this, info, 0, "cond");
     if (c.dt != gs::DType::BOOL) invalid("cond must be a Uint8Array (BOOL)");
     cs = shapeArg(info, 1, "condShape");
@@ -64,13 +66,14 @@ struct WhereTask : Task {
   }
   void run() override { gs::where(c, cs, a, as, b, bs, os, out); }
   Napi::Value result(Napi::Env env) override { return shaped(env, res, os); }
+  void arrays(ArrList& v) override { v = {&c, &a, &b, &out}; }
 };
 
 struct ClipTask : Task {
   gs::Arr x, out;
   gs::ClipBounds bounds;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     x = arrayArg(*this, info, 0, "x");
     if (info.Length() < 3) invalid("clip needs (x, min, max)");
     if (!isNullish(info, 1)) { bounds.hasMin = true; bounds.min = numberArg(info, 1, "min"); }
@@ -80,6 +83,7 @@ struct ClipTask : Task {
   }
   void run() override { gs::clip(x, bounds, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 }  // namespace
 

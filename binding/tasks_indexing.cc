@@ -7,7 +7,7 @@ namespace gsb {
 namespace {
 using gs::invalid;
 
-gs::Arr indexArg(Task& t, const Napi::CallbackInfo& info, size_t i) {
+gs::Arr indexArg(Task& t, const Args& info, size_t i) {
   gs::Arr a = arrayArg(t, info, i, "indices");
   if (a.dt != gs::DType::I32 && a.dt != gs::DType::I64) invalid("indices must be an Int32Array or BigInt64Array");
   return a;
@@ -18,7 +18,7 @@ struct GatherTask : Task {
   gs::Shape shape, is;
   int64_t axis = 0;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     x = arrayArg(*this, info, 0, "x");
     shape = shapeArg(info, 1, "shape");
     checkLength(x, shape, "x");
@@ -31,6 +31,32 @@ struct GatherTask : Task {
   }
   void run() override { gs::gather(x, shape, ind, is, axis, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &ind, &out}; }
+};
+
+struct GatherElementsTask : Task {
+  gs::Arr x, ind, out;
+  gs::Shape shape, is;
+  int64_t axis = 0;
+  bool allowNegative = true;
+  std::string what;
+  Held res;
+  void parse(const Args& info) override {
+    x = arrayArg(*this, info, 0, "x");
+    shape = shapeArg(info, 1, "shape");
+    checkLength(x, shape, "x");
+    ind = indexArg(*this, info, 2);
+    is = shapeArg(info, 3, "indicesShape");
+    checkLength(ind, is, "indices");
+    axis = intArg(info, 4, "axis");
+    allowNegative = boolArg(info, 5, "allowNegative");
+    what = stringArg(info, 6, "what");
+    gs::checkGatherElements(shape, is, axis);
+    out = allocOut(*this, info.Env(), x.dt, ind.n, res);
+  }
+  void run() override { gs::gatherElements(x, shape, ind, is, axis, allowNegative, what, out); }
+  Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &ind, &out}; }
 };
 
 struct ScatterAddTask : Task {
@@ -38,7 +64,7 @@ struct ScatterAddTask : Task {
   gs::Shape is, shape;
   int64_t axis = 0;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     g = arrayArg(*this, info, 0, "g");
     ind = indexArg(*this, info, 1);
     is = shapeArg(info, 2, "indicesShape");
@@ -54,6 +80,7 @@ struct ScatterAddTask : Task {
   }
   void run() override { gs::scatterAdd(g, ind, is, axis, shape, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&g, &ind, &out}; }
 };
 
 struct OneHotTask : Task {
@@ -61,7 +88,7 @@ struct OneHotTask : Task {
   gs::Shape is;
   int64_t depth = 0, axis = 0;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     ind = indexArg(*this, info, 0);
     is = shapeArg(info, 1, "indicesShape");
     checkLength(ind, is, "indices");
@@ -75,12 +102,13 @@ struct OneHotTask : Task {
   }
   void run() override { gs::oneHot(ind, is, depth, axis, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&ind, &out}; }
 };
 
 struct CastTask : Task {
   gs::Arr x, out;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     x = arrayArg(*this, info, 0, "x");
     gs::DType dt;
     std::string name = stringArg(info, 1, "to");
@@ -89,11 +117,13 @@ struct CastTask : Task {
   }
   void run() override { gs::cast(x, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 }  // namespace
 
 void registerIndexing(Napi::Env env, Napi::Object sync, Napi::Object async) {
   define<GatherTask>(env, sync, async, "gather");
+  define<GatherElementsTask>(env, sync, async, "gatherElements");
   define<ScatterAddTask>(env, sync, async, "scatterAdd");
   define<OneHotTask>(env, sync, async, "oneHot");
   define<CastTask>(env, sync, async, "cast");

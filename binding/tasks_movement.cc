@@ -12,7 +12,7 @@ struct TransposeTask : Task {
   gs::Shape shape;
   std::vector<int64_t> perm;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     x = arrayArg(*this, info, 0, "x");
     shape = shapeArg(info, 1, "shape");
     checkLength(x, shape, "x");
@@ -22,13 +22,14 @@ struct TransposeTask : Task {
   }
   void run() override { gs::transpose(x, shape, perm, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 
 struct BroadcastToTask : Task {
   gs::Arr x, out;
   gs::Shape shape, os;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     x = arrayArg(*this, info, 0, "x");
     shape = shapeArg(info, 1, "shape");
     checkLength(x, shape, "x");
@@ -38,6 +39,7 @@ struct BroadcastToTask : Task {
   }
   void run() override { gs::broadcastTo(x, shape, os, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 
 // slice(x, shape, starts, steps, outShape) and sliceBackward(g, outShape, starts, steps, shape) share one task.
@@ -45,7 +47,7 @@ template <bool Backward> struct SliceTask : Task {
   gs::Arr x, out;
   gs::Shape shape, starts, steps, os;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     x = arrayArg(*this, info, 0, Backward ? "g" : "x");
     gs::Shape first = shapeArg(info, 1, Backward ? "outShape" : "shape");
     starts = intListArg(info, 2, "starts");
@@ -62,6 +64,7 @@ template <bool Backward> struct SliceTask : Task {
     else gs::slice(x, shape, starts, steps, os, out);
   }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 
 struct PadTask : Task {
@@ -70,7 +73,7 @@ struct PadTask : Task {
   gs::Pads pads;
   double value = 0;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     x = arrayArg(*this, info, 0, "x");
     shape = shapeArg(info, 1, "shape");
     checkLength(x, shape, "x");
@@ -88,6 +91,7 @@ struct PadTask : Task {
   }
   void run() override { gs::pad(x, shape, pads, value, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 
 struct ConcatTask : Task {
@@ -96,7 +100,7 @@ struct ConcatTask : Task {
   int64_t axis = 0;
   gs::Arr out;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsArray()) invalid("concat needs (xs[], shapes[], axis)");
     Napi::Array a = info[0].As<Napi::Array>(), s = info[1].As<Napi::Array>();
     if (a.Length() != s.Length()) invalid("concat: xs and shapes have different lengths");
@@ -114,6 +118,10 @@ struct ConcatTask : Task {
   }
   void run() override { gs::concat(xs, shapes, axis, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override {
+    v = {&out};
+    for (auto& a : xs) v.push_back(&a);
+  }
 };
 }  // namespace
 

@@ -13,7 +13,7 @@ struct ReduceTask : Task {
   gs::Shape shape, os;
   std::vector<int64_t> axes;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     std::string name = stringArg(info, 0, "op");
     if (!gs::parseReduceOp(name, op)) invalid("unknown reduce op '" + name + "'");
     x = arrayArg(*this, info, 1, "x");
@@ -25,6 +25,7 @@ struct ReduceTask : Task {
   }
   void run() override { gs::reduce(op, x, shape, axes, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 
 struct ArgReduceTask : Task {
@@ -33,7 +34,7 @@ struct ArgReduceTask : Task {
   gs::Shape shape;
   int64_t axis = -1;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     std::string name = stringArg(info, 0, "op");
     if (name != "argmax" && name != "argmin") invalid("unknown arg-reduce op '" + name + "'");
     isMax = name == "argmax";
@@ -50,6 +51,7 @@ struct ArgReduceTask : Task {
   }
   void run() override { gs::argReduce(isMax, x, shape, axis, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 
 struct SoftmaxTask : Task {
@@ -58,7 +60,7 @@ struct SoftmaxTask : Task {
   int64_t axis = 0;
   bool log = false;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     x = arrayArg(*this, info, 0, "x");
     shape = shapeArg(info, 1, "shape");
     checkLength(x, shape, "x");
@@ -69,6 +71,7 @@ struct SoftmaxTask : Task {
   }
   void run() override { gs::softmax(x, shape, axis, log, out); }
   Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override { v = {&x, &out}; }
 };
 
 struct MatmulTask : Task {
@@ -77,7 +80,7 @@ struct MatmulTask : Task {
   bool ta = false, tb = false;
   gs::MatmulPlan plan;
   Held res;
-  void parse(const Napi::CallbackInfo& info) override {
+  void parse(const Args& info) override {
     a = arrayArg(*this, info, 0, "a");
     as = shapeArg(info, 1, "aShape");
     b = arrayArg(*this, info, 2, "b");
@@ -91,6 +94,7 @@ struct MatmulTask : Task {
   }
   void run() override { gs::matmul(a, as, b, bs, ta, tb, plan, out); }
   Napi::Value result(Napi::Env env) override { return shaped(env, res, plan.out); }
+  void arrays(ArrList& v) override { v = {&a, &b, &out}; }
 };
 }  // namespace
 

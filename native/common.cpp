@@ -39,6 +39,7 @@ const char* errCodeName(ErrCode c) {
     case ErrCode::InvalidArgument: return "INVALID_ARGUMENT";
     case ErrCode::IndexOutOfRange: return "INDEX_OUT_OF_RANGE";
     case ErrCode::InvalidCast: return "INVALID_CAST";
+    case ErrCode::Cancelled: return "CANCELLED";
   }
   return "INVALID_ARGUMENT";
 }

@@ -16,7 +16,7 @@ size_t dtypeSize(DType dt);
 inline bool isFloat(DType dt) { return dt == DType::F32 || dt == DType::F64; }
 inline bool isInt(DType dt) { return dt == DType::I32 || dt == DType::I64; }
 
-enum class ErrCode : uint8_t { InvalidArgument, IndexOutOfRange, InvalidCast };
+enum class ErrCode : uint8_t { InvalidArgument, IndexOutOfRange, InvalidCast, Cancelled };
 const char* errCodeName(ErrCode c);
 
 // Every argument or data problem leaves the kernels as a KernelError; the binding maps `code` to the JS error code.
@@ -47,6 +47,8 @@ struct Arr {
   DType dt = DType::F32;
   void* data = nullptr;
   int64_t n = 0;
+  // The buffer slot of a native program this view is bound to before each run (-1: a fixed buffer).
+  int32_t slot = -1;
   template <typename T> T* as() const { return static_cast<T*>(data); }
 };
 

@@ -1,5 +1,6 @@
 // gather / scatter-add / one_hot and casts between all datatypes.
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -24,12 +25,12 @@ int64_t indexAt(const Arr& ind, int64_t i) {
 }
 
 // Normalizes every index (negative counts from the end) or throws INDEX_OUT_OF_RANGE naming it.
-std::vector<int64_t> normalizedIndices(const char* what, const Arr& ind, int64_t A, int64_t axis) {
+std::vector<int64_t> normalizedIndices(const char* /*what*/, const Arr& ind, int64_t A, int64_t axis) {
   std::vector<int64_t> out(size_t(ind.n));
   for (int64_t i = 0; i < ind.n; i++) {
     int64_t v = indexAt(ind, i);
     if (v < -A || v >= A)
-      fail(ErrCode::IndexOutOfRange, std::string(what) + ": index " + std::to_string(v) +
+      fail(ErrCode::IndexOutOfRange, "index " + std::to_string(v) +
                                          " is out of range for axis " + std::to_string(axis) + " of size " +
                                          std::to_string(A));
     out[size_t(i)] = v < 0 ? v + A : v;
@@ -60,6 +61,45 @@ void gather(const Arr& x, const Shape& shape, const Arr& ind, const Shape& indSh
   for (int64_t o = 0; o < s.outer; o++)
     for (int64_t i = 0; i < ind.n; i++)
       std::memcpy(dst + size_t(o * ind.n + i) * row, src + size_t(o * s.A + idx[size_t(i)]) * row, row);
+}
+
+void checkGatherElements(const Shape& shape, const Shape& indShape, int64_t axis) {
+  if (axis < 0 || axis >= int64_t(shape.size()))
+    invalid("gatherElements: axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(shape.size()));
+  if (indShape.size() != shape.size())
+    invalid("gatherElements: indices " + fmtShape(indShape) + " must have the rank of x " + fmtShape(shape));
+  for (size_t d = 0; d < shape.size(); d++)
+    if (int64_t(d) != axis && indShape[d] > shape[d])
+      invalid("gatherElements: indices " + fmtShape(indShape) + " exceed x " + fmtShape(shape) + " on axis " +
+              std::to_string(d));
+}
+
+void gatherElements(const Arr& x, const Shape& shape, const Arr& ind, const Shape& indShape, int64_t axis,
+                    bool allowNegative, const std::string& what, const Arr& out) {
+  const size_t rank = shape.size();
+  const int64_t A = shape[size_t(axis)];
+  Shape xs = contiguousStrides(shape);
+  std::vector<int64_t> pos(rank, 0);
+  const size_t es = dtypeSize(x.dt);
+  const char* src = static_cast<const char*>(x.data);
+  char* dst = static_cast<char*>(out.data);
+  int64_t base = 0;  // offset of pos in x without the axis term
+  for (int64_t i = 0; i < ind.n; i++) {
+    int64_t v = indexAt(ind, i);
+    if (v < (allowNegative ? -A : 0) || v >= A)
+      fail(ErrCode::IndexOutOfRange, what + " " + std::to_string(v) + " is out of range for axis " +
+                                         std::to_string(axis) + " of size " + std::to_string(A));
+    if (v < 0) v += A;
+    std::memcpy(dst + size_t(i) * es, src + size_t(base + v * xs[size_t(axis)]) * es, es);
+    for (size_t d = rank; d-- > 0;) {
+      if (++pos[d] < indShape[d]) {
+        if (int64_t(d) != axis) base += xs[d];
+        break;
+      }
+      if (int64_t(d) != axis) base -= (pos[d] - 1) * xs[d];
+      pos[d] = 0;
+    }
+  }
 }
 
 void checkScatterAdd(DType g, const Shape& gShape, const Shape& indShape, int64_t axis, const Shape& shape) {

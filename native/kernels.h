@@ -99,6 +99,13 @@ void checkScatterAdd(DType g, const Shape& gShape, const Shape& indShape, int64_
 void scatterAdd(const Arr& g, const Arr& ind, const Shape& indShape, int64_t axis, const Shape& shape,
                 const Arr& out);
 
+// ONNX GatherElements / np.take_along_axis: indices have x's rank, out[p] = x[p with p[axis] = indices[p]]. Every
+// index dim but `axis` must not exceed x's. `allowNegative` false rejects negative indices (class labels); `what`
+// names an index in the out-of-range message ("index", "class label").
+void checkGatherElements(const Shape& shape, const Shape& indShape, int64_t axis);
+void gatherElements(const Arr& x, const Shape& shape, const Arr& ind, const Shape& indShape, int64_t axis,
+                    bool allowNegative, const std::string& what, const Arr& out);
+
 Shape planOneHot(const Shape& indShape, int64_t depth, int64_t axis);
 void oneHot(const Arr& ind, const Shape& indShape, int64_t depth, int64_t axis, const Arr& out);
 

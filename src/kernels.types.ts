@@ -129,6 +129,13 @@ export interface KernelFns {
    */
   gather(x: TypedArray, shape: number[], indices: IndexArray, indicesShape: number[], axis: number): TypedArray;
 
+  /**
+   * np.take_along_axis / ONNX GatherElements: indices have x's rank (every dim but `axis` at most x's); the output
+   * has the indices' shape. Negative indices count from the end when `allowNegative`, else they are out of range;
+   * out-of-range indices throw INDEX_OUT_OF_RANGE with `what` naming them ("index", "class label").
+   */
+  gatherElements(x: TypedArray, shape: number[], indices: IndexArray, indicesShape: number[], axis: number, allowNegative: boolean, what: string): TypedArray;
+
   /** Gradient of gather: zeros of `shape`, then g (gather's output shape) scatter-added (duplicates accumulate). */
   scatterAdd(g: FloatArray, indices: IndexArray, indicesShape: number[], axis: number, shape: number[]): FloatArray;
 
@@ -139,8 +146,56 @@ export interface KernelFns {
   cast(x: TypedArray, to: DType): TypedArray;
 }
 
+/** A value of a program being traced: its buffer slot and element count (stands in for a typed array). */
+export interface SlotRef {
+  readonly slot: number;
+  readonly length: number;
+}
+
+/** Static figures of a finished program. */
+export interface ProgramFigures {
+  steps: number;
+  /** elements read and written by all steps (picks the inline or thread-pool run) */
+  work: number;
+  /** bytes of every value the program makes */
+  bytes: number;
+  /** peak of live bytes (leaves included) under free-at-last-use */
+  peakBytes: number;
+}
+
+/**
+ * A native program (binding/program.h): traced once with `input`/`step`/`call`, closed with `finish`, then run
+ * as a whole. `call(kernel, args)` takes the same arguments as the kernel of that name, with SlotRefs where arrays
+ * go, and returns what the kernel would (SlotRefs in place of the output arrays). `run` returns one typed array per
+ * finish() output (null where the output is a leaf: the caller has it). Not re-entrant: one run at a time.
+ */
+export interface NativeProgram {
+  input(dtype: DType, n: number): SlotRef;
+  step(node: number): void;
+  call(kernel: keyof KernelFns, args: unknown[]): unknown;
+  finish(outputs: number[]): ProgramFigures;
+  /** `cancel[0] != 0` stops the run between steps (error code CANCELLED). Errors carry `step` and `node`. */
+  run(inputs: TypedArray[], cancel: Int32Array | null): (TypedArray | null)[];
+  runAsync(inputs: TypedArray[], cancel: Int32Array | null): Promise<(TypedArray | null)[]>;
+}
+
+export interface PoolStats {
+  liveBytes: number;
+  cachedBytes: number;
+  capBytes: number;
+  hits: number;
+  misses: number;
+}
+
 export interface Kernels extends KernelFns {
   info(): KernelInfo;
+  /** Native programs; absent in a Kernels implementation that only has the per-call kernels. */
+  Program?: new () => NativeProgram;
+  /** The native buffer pool of program intermediates (GRADSERVE_POOL_BYTES caps what it keeps free). */
+  poolStats?(): PoolStats;
+  /** Frees the pool's cached buffers and returns free heap pages to the system. */
+  trimPool?(): void;
+  setPoolCap?(bytes: number): void;
   /** Same functions, run on the libuv thread pool; resolve with the same results. */
   async: { [K in keyof KernelFns]: (...args: Parameters<KernelFns[K]>) => Promise<ReturnType<KernelFns[K]>> };
 }

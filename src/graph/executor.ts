@@ -1,5 +1,6 @@
 /**
- * Runs a plan on the native kernels. Each node's op gets an OpKernels facade that sends big work (>= ASYNC_THRESHOLD
+ * Runs a plan on the native kernels: as one native program when the plan can be traced (program.ts; the normal
+ * case), else node by node. Node by node, each node's op gets an OpKernels facade that sends big work (>= ASYNC_THRESHOLD
  * elements) to the libuv thread pool and runs small work synchronously, so the event loop stays responsive without
  * paying the thread hop on tiny tensors. Intermediates are dropped at their last use; cancellation is checked between
  * nodes; native error codes become catalogue errors naming the node and op.
@@ -12,6 +13,7 @@ import type { TypedArray } from '../tensor/dtype.js';
 import { sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Plan } from './plan.js';
+import { runProgram, type ProgramRunHooks } from './program.js';
 
 let loaded: Kernels | undefined;
 let facade: OpKernels | undefined;
@@ -69,7 +71,7 @@ export function abortError(signal: AbortSignal): GradserveError {
   return new GradserveError('CANCELLED', 'the request was cancelled');
 }
 
-function nativeError(e: unknown, node: string, op: string, path: string, ins: Tensor[]): GradserveError {
+function nativeError(e: unknown, node: string, op: string, path: string, ins: readonly { shape: readonly (number | null)[]; dtype: string }[]): GradserveError {
   if (e instanceof GradserveError) return e;
   const code = (e as { code?: unknown })?.code;
   const msg = e instanceof Error ? e.message : String(e);
@@ -77,12 +79,27 @@ function nativeError(e: unknown, node: string, op: string, path: string, ins: Te
     const detail = `node "${node}" (${op}): ${msg}`;
     return new GradserveError(code, detail, { errors: [{ path, message: detail }], cause: e });
   }
-  const shapes = ins.map((t) => `${fmtShape(t.shape)} ${t.dtype}`).join(', ');
+  const shapes = ins.map((t) => `${fmtShape(t.shape as number[])} ${t.dtype}`).join(', ');
   return new GradserveError('INTERNAL', `node "${node}" (${op}) failed on ${shapes}: ${msg}`, { cause: e });
 }
 
+const programHooks = (plan: Plan): ProgramRunHooks => ({
+  abortError,
+  nodeError(step, e) {
+    const n = plan.steps[step]?.node;
+    if (n === undefined) return nativeError(e, '?', '?', '', []);
+    return nativeError(e, n.name, n.op.name, n.path, n.inputs.map((i) => plan.metas.get(i)!));
+  },
+});
+
 /** Executes `plan` with the given input tensors; returns the requested outputs. */
 export async function execute(plan: Plan, inputs: Record<string, Tensor>, opts?: RunOptions): Promise<Map<string, Tensor>> {
+  const r = await runProgram(plan, inputs, await loadKernels(), programHooks(plan), opts);
+  return r ?? executeNodes(plan, inputs, opts);
+}
+
+/** Node by node: each op's run on the kernel facade (the reference path, and the one for untraceable plans). */
+export async function executeNodes(plan: Plan, inputs: Record<string, Tensor>, opts?: RunOptions): Promise<Map<string, Tensor>> {
   const k = await opKernels();
   const env = new Map<string, Tensor>();
   // live bytes counted per distinct buffer, since aliasing ops (reshape, identity) share their input's

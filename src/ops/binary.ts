@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { BinaryOp } from '../kernels.types.js';
-import { tensor } from '../tensor/tensor.js';
+import { kernelTensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, OpSample, Ref } from './types.js';
 import {
   broadcastOrFail, commonDtype, elements, NUMERIC_DTYPES, scaleBy, sumTerms, unbroadcast,
@@ -45,7 +45,7 @@ function binaryOp(spec: BinarySpec): OpDef {
     },
     async run([a, b], _attrs, k) {
       const out = await k.binary(spec.name, a!.data, a!.shape as number[], b!.data, b!.shape as number[]);
-      return tensor(spec.comparison ? 'BOOL' : a!.dtype, out.shape, out.data);
+      return kernelTensor(spec.comparison ? 'BOOL' : a!.dtype, out.shape, out.data);
     },
     flops: (_inputs, output) => elements(output) * (spec.name === 'pow' ? 10 : 1),
     samples: spec.samples,

@@ -11,10 +11,10 @@
  */
 import { z } from 'zod';
 import { fail } from '../errors.js';
-import { allocArray } from '../tensor/dtype.js';
+import { scalarArray } from '../tensor/dtype.js';
 import { broadcastShapes, fmtSymShape, sameShape, symNumel, type SymShape } from '../tensor/shape.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
-import { defineOp, type InferContext, type ValueMeta } from './types.js';
+import { defineOp, type InferContext, type OpKernels, type ValueMeta } from './types.js';
 
 const noAttrs = z.object({}).strict();
 type NoAttrs = z.infer<typeof noAttrs>;
@@ -45,12 +45,9 @@ function reshaped(t: Tensor, shape: readonly number[]): Tensor {
   return { dtype: t.dtype, shape: [...shape], data: t.data };
 }
 
-function filled(meta: Tensor, value: number): Tensor {
-  const data = allocArray(meta.dtype, numel(meta.shape));
-  if (value !== 0) {
-    if (data instanceof BigInt64Array) data.fill(BigInt(value));
-    else data.fill(value);
-  }
+/** A tensor of meta's shape and datatype filled with `value`: a kernel call, so native programs can run it too. */
+async function filled(meta: Tensor, value: number, k: OpKernels): Promise<Tensor> {
+  const data = await k.broadcastTo(scalarArray(meta.dtype, value), [], [...meta.shape]);
   return { dtype: meta.dtype, shape: [...meta.shape], data };
 }
 
@@ -150,7 +147,7 @@ export const zeros_like = defineOp<NoAttrs>({
   internal: true,
   doc: "Zeros of x's shape and datatype.",
   infer: ([x]) => ({ shape: [...x!.shape], dtype: x!.dtype }),
-  run: async ([x]) => filled(x!, 0),
+  run: async ([x], _a, k) => filled(x!, 0, k),
   samples: [{ inputs: [{ shape: [2, 3] }] }],
 });
 
@@ -163,6 +160,6 @@ export const ones_like = defineOp<NoAttrs>({
   internal: true,
   doc: "Ones of x's shape and datatype.",
   infer: ([x]) => ({ shape: [...x!.shape], dtype: x!.dtype }),
-  run: async ([x]) => filled(x!, 1),
+  run: async ([x], _a, k) => filled(x!, 1, k),
   samples: [{ inputs: [{ shape: [2, 3] }] }],
 });

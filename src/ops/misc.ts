@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { DTYPE_ALIASES, isFloat, parseDType, type DType } from '../tensor/dtype.js';
-import { tensor } from '../tensor/tensor.js';
+import { kernelTensor } from '../tensor/tensor.js';
 import type { OpDef } from './types.js';
 import { ANY_DTYPE, commonDtype, elements } from './elementwise_rules.js';
 
@@ -34,7 +34,7 @@ const cast: OpDef<CastAttrs> = {
   async run([x], attrs, k) {
     const to = target(attrs);
     if (x!.dtype === to) return x!;
-    return tensor(to, x!.shape, await k.cast(x!.data, to));
+    return kernelTensor(to, x!.shape, await k.cast(x!.data, to));
   },
   flops: (_inputs, output) => elements(output),
   vjp({ e, inputs: [x], g, attrs }) {

@@ -6,14 +6,12 @@
  */
 import { z } from 'zod';
 import type { FloatArray, IndexArray } from '../kernels.types.js';
-import { allocArray } from '../tensor/dtype.js';
 import { broadcastShapes, type SymShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { OpDef, OpKernels, Ref } from './types.js';
 import {
   axisOrFail, failNode, FP, fmt, INDEX, inputAt, intSchema, keepDims, lossCotangent, needDtype, normAxis, reduceLoss,
   reductionSchema, sameDtype, sumTo, type Reduction,
-  indexError,
 } from './structural_util.js';
 
 const elements = (s: readonly (number | null)[]) => s.reduce<number>((p, d) => p * (d ?? 0), 1);
@@ -78,21 +76,11 @@ function lossShape(perExample: SymShape, reduction: Reduction): SymShape {
   return reduction === 'none' ? perExample : [];
 }
 
-/** -log_softmax(x)[label] per example, with labels checked against the class count. */
-function pickClass(lsm: FloatArray, shape: readonly number[], axis: number, labels: IndexArray): FloatArray {
-  const c = shape[axis]!;
-  let inner = 1;
-  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i]!;
-  const out = allocArray(lsm instanceof Float32Array ? 'FP32' : 'FP64', labels.length) as FloatArray;
-  for (let j = 0; j < labels.length; j++) {
-    const label = Number(labels[j]!);
-    if (!(label >= 0 && label < c)) {
-      throw indexError(`class label ${label} is out of range for the class axis ${axis} of size ${c}`);
-    }
-    const o = Math.floor(j / inner), i = j % inner;
-    out[j] = -lsm[(o * c + label) * inner + i]!;
-  }
-  return out;
+/** -log_softmax(x)[label] per example (labels outside the class axis are INDEX_OUT_OF_RANGE, negatives too). */
+async function pickClass(lsm: FloatArray, shape: readonly number[], axis: number, labels: IndexArray, k: OpKernels): Promise<FloatArray> {
+  const indShape = shape.map((d, i) => (i === axis ? 1 : d));
+  const picked = await k.gatherElements(lsm, [...shape], labels, indShape, axis, false, 'class label');
+  return (await k.unary('neg', picked)) as FloatArray;
 }
 
 const softmaxCrossEntropy: OpDef<CeAttrs> = {
@@ -130,7 +118,7 @@ const softmaxCrossEntropy: OpDef<CeAttrs> = {
     const perShape = shape.filter((_, i) => i !== axis);
     let per: FloatArray;
     if (lab!.dtype === 'INT32' || lab!.dtype === 'INT64') {
-      per = pickClass(lsm, shape, axis, lab!.data as IndexArray);
+      per = await pickClass(lsm, shape, axis, lab!.data as IndexArray, k);
     } else {
       // mul_no_nan: a zero probability times log_softmax = -Infinity contributes 0, not NaN
       const prod = await k.binary('mul_no_nan', lab!.data, shape, lsm, shape);

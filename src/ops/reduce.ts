@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { ReduceOp } from '../kernels.types.js';
-import type { DType } from '../tensor/dtype.js';
+import { scalarArray, type DType } from '../tensor/dtype.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, Ref, ValueMeta } from './types.js';
 import {
@@ -238,12 +238,11 @@ const numelLike: OpDef<NumelAttrs> = {
     axesOrFail(attrs.axes, x!.shape.length, ctx);
     return { shape: [], dtype: x!.dtype };
   },
-  async run([x], attrs): Promise<Tensor> {
+  async run([x], attrs, k): Promise<Tensor> {
     const axes = normAxes(attrs.axes, x!.shape.length);
     const n = numel(axes.map((a) => x!.shape[a]!));
-    const data = x!.dtype === 'INT64' ? BigInt64Array.of(BigInt(n))
-      : x!.dtype === 'INT32' ? Int32Array.of(n) : x!.dtype === 'FP32' ? Float32Array.of(n) : Float64Array.of(n);
-    return { dtype: x!.dtype, shape: [], data };
+    // through a kernel (a copy of one element), so that a native program holds the count as its constant
+    return { dtype: x!.dtype, shape: [], data: await k.broadcastTo(scalarArray(x!.dtype, n), [], []) };
   },
   flops: () => 1,
   samples: [

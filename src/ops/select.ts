@@ -4,7 +4,7 @@
  * leak into the gradient (0 * NaN would).
  */
 import { z } from 'zod';
-import { tensor } from '../tensor/tensor.js';
+import { kernelTensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, Ref } from './types.js';
 import {
   ANY_DTYPE, broadcastOrFail, commonDtype, elements, failAttrs, fitTo, NUMERIC_DTYPES, requireDtype, unbroadcast,
@@ -30,7 +30,7 @@ const where: OpDef = {
     const out = await k.where(
       cond!.data as Uint8Array, cond!.shape as number[], a!.data, a!.shape as number[], b!.data, b!.shape as number[],
     );
-    return tensor(a!.dtype, out.shape, out.data);
+    return kernelTensor(a!.dtype, out.shape, out.data);
   },
   flops: (_inputs, output) => elements(output),
   vjp({ e, inputs: [cond, a, b], g }) {
@@ -94,7 +94,7 @@ const clip: OpDef<ClipAttrs> = {
     return { shape: [...inputs[0]!.shape], dtype };
   },
   async run([x], attrs, k) {
-    return tensor(x!.dtype, x!.shape, await k.clip(x!.data, attrs.min, attrs.max));
+    return kernelTensor(x!.dtype, x!.shape, await k.clip(x!.data, attrs.min, attrs.max));
   },
   flops: (_inputs, output) => elements(output),
   vjp: ({ e, inputs: [x], g, attrs }) => [passInside(e, g, x!, attrs)],

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { UnaryOp } from '../kernels.types.js';
-import { tensor } from '../tensor/tensor.js';
+import { kernelTensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, OpSample, Ref } from './types.js';
 import { commonDtype, elements, FLOAT_DTYPES, NUMERIC_DTYPES, scaleBy } from './elementwise_rules.js';
 import type { DType } from '../tensor/dtype.js';
@@ -52,7 +52,7 @@ function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
     },
     async run([x], attrs, k) {
       const data = await k.unary(kernel(attrs), x!.data);
-      return tensor(x!.dtype, x!.shape, data);
+      return kernelTensor(x!.dtype, x!.shape, data);
     },
     flops: (_inputs, output) => elements(output) * (spec.cost ?? 1),
     samples: spec.samples,

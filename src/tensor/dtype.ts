@@ -34,6 +34,14 @@ export function allocArray(dtype: DType, n: number): TypedArray {
   }
 }
 
+/** A one-element array of `dtype` holding `value` (BOOL: 0 or 1). */
+export function scalarArray(dtype: DType, value: number): TypedArray {
+  const a = allocArray(dtype, 1);
+  if (a instanceof BigInt64Array) a[0] = BigInt(value);
+  else a[0] = value;
+  return a;
+}
+
 export function dtypeOfArray(a: TypedArray): DType {
   if (a instanceof Float32Array) return 'FP32';
   if (a instanceof Float64Array) return 'FP64';

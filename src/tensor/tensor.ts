@@ -13,6 +13,14 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * A kernel's output as a tensor, without tensor()'s checks and copies: `data` may also be a native program's slot
+ * while a plan is traced (src/graph/program.ts), which must be passed along untouched.
+ */
+export function kernelTensor(dtype: DType, shape: readonly number[], data: TypedArray): Tensor {
+  return { dtype, shape: [...shape], data };
+}
+
 export function tensor(dtype: DType, shape: readonly number[], data?: TypedArray | ArrayLike<number> | ArrayLike<bigint>): Tensor {
   const n = numel(shape);
   if (data === undefined) return { dtype, shape: [...shape], data: allocArray(dtype, n) };

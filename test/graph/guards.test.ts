@@ -2,7 +2,7 @@
  * The engine's guards against faulty op definitions and its cancellation point, exercised with test-only ops added to
  * the registry for the duration of a test.
  */
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, onTestFinished, test } from 'vitest';
 import { z } from 'zod';
 import { evaluate, grad, jvp, tensor } from '../../src/index.js';
 import { OPS } from '../../src/ops/registry.js';
@@ -68,7 +68,14 @@ describe('guards', () => {
     expect(e.message).toContain('no VJP rule');
   });
 
-  test('cancellation is honoured between nodes: nothing after the abort runs', async () => {
+  test('cancellation is honoured between nodes node by node: nothing after the abort runs', async () => {
+    // ops whose run() has JS side effects are traced into programs before anything runs: pin the node-by-node path
+    const before = process.env.GRADSERVE_PROGRAMS;
+    process.env.GRADSERVE_PROGRAMS = '0';
+    onTestFinished(() => {
+      if (before === undefined) delete process.env.GRADSERVE_PROGRAMS;
+      else process.env.GRADSERVE_PROGRAMS = before;
+    });
     const ac = new AbortController();
     const ran: string[] = [];
     register(passThrough('probe', { run: async ([x]) => (ran.push('probe'), ac.abort(), x!) }));

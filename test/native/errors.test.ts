@@ -81,8 +81,7 @@ describe('argument validation', () => {
       return seed / 2 ** 31;
     };
     let threw = 0;
-    for (const name of Object.keys(k) as (keyof KernelFns)[]) {
-      if (name === ('async' as keyof KernelFns) || name === ('info' as keyof KernelFns)) continue;
+    for (const name of Object.keys(kernels.async) as (keyof KernelFns)[]) {
       for (let trial = 0; trial < 400; trial++) {
         const args = Array.from({ length: Math.floor(next() * 8) }, () => pool[Math.floor(next() * pool.length)]);
         try {
@@ -96,5 +95,28 @@ describe('argument validation', () => {
     }
     expect(threw).toBeGreaterThan(1000);
     expect(fromTyped(kernels.unary('neg', new Float32Array([1])))).toEqual([-1]);
+
+    // Native programs: garbage in every method, in any order, also returns or throws a coded Error.
+    const slotPool: unknown[] = [...pool, { slot: 0, length: 4 }, { slot: 1 }, { slot: -1, length: 2 }, { slot: 99 }, { slot: '0' }];
+    const kernelNames = Object.keys(kernels.async);
+    const methods = ['input', 'step', 'call', 'finish', 'run'] as const;
+    let programThrew = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      const p = new kernels.Program!();
+      for (let m = 0; m < 6; m++) {
+        const method = methods[Math.floor(next() * methods.length)]!;
+        const args = Array.from({ length: Math.floor(next() * 4) }, () => slotPool[Math.floor(next() * slotPool.length)]);
+        if (method === 'call' && next() < 0.7) args.splice(0, 2, kernelNames[Math.floor(next() * kernelNames.length)], args.slice(0, 6));
+        if (method === 'input' && next() < 0.5) args.splice(0, 2, 'FP32', 4);
+        try {
+          (p[method] as (...a: unknown[]) => unknown)(...args);
+        } catch (e) {
+          programThrew++;
+          expect(e).toBeInstanceOf(Error);
+          if (e !== boom) expect(CODES).toContain((e as { code?: string }).code);
+        }
+      }
+    }
+    expect(programThrew).toBeGreaterThan(300);
   });
 });
