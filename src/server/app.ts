@@ -14,6 +14,7 @@ import { installAuth } from './auth.js';
 import { stringifyBig } from './bigjson.js';
 import { installBodyParsing, validatorCompiler } from './body.js';
 import { resolveConfig, type ServerConfig } from './config.js';
+import { installMemoryTrim } from './memory.js';
 import { createMetrics, installMetrics, type Metrics } from './metrics.js';
 import { ModelRepository } from './models.js';
 import { documentBinaryFraming } from './openapi.js';
@@ -86,6 +87,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   installErrorHandling(app, config.bodyLimitBytes);
   installBodyParsing(app);
   installAuth(app, config.apiKeys);
+  installMemoryTrim(app, { poolBytes: config.poolBytes, idleTrimMs: config.idleTrimMs });
 
   await app.register(fastifySwagger, {
     openapi: {

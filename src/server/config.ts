@@ -25,6 +25,10 @@ export interface ServerConfig {
   workers: number;
   /** Threads per BLAS call (OPENBLAS_NUM_THREADS); 0 keeps the library's default (all cores). */
   blasThreads: number;
+  /** Free native buffers kept for reuse by program runs (the pool of intermediates). */
+  poolBytes: number;
+  /** After this long without requests, cached native buffers and free heap pages go back to the system; 0: never. */
+  idleTrimMs: number;
   apiKeys: string[];
   logLevel: string;
   prettyLogs: boolean;
@@ -61,6 +65,8 @@ export function defaultConfig(): ServerConfig {
     shutdownTimeoutMs: 10_000,
     workers: Math.max(4, cpus),
     blasThreads: 0,
+    poolBytes: 256 * MiB,
+    idleTrimMs: 5000,
     apiKeys: [],
     logLevel: 'info',
     prettyLogs: false,
@@ -81,6 +87,8 @@ export const SETTINGS: Setting[] = [
   { key: 'shutdownTimeoutMs', env: ['GRADSERVE_SHUTDOWN_TIMEOUT_MS'], flag: '--shutdown-timeout-ms', kind: 'int', doc: 'On SIGTERM/SIGINT, how long in-flight requests get to finish.' },
   { key: 'workers', env: ['GRADSERVE_WORKERS', 'UV_THREADPOOL_SIZE'], flag: '--workers', kind: 'int', doc: 'Threads running native kernels (the libuv pool size).' },
   { key: 'blasThreads', env: ['GRADSERVE_BLAS_THREADS'], flag: '--blas-threads', kind: 'int', doc: 'Threads per BLAS call (sets OPENBLAS_NUM_THREADS); 0 keeps the library default, all cores. 1 serves many concurrent requests better, the default serves single large ones faster.' },
+  { key: 'poolBytes', env: ['GRADSERVE_POOL_BYTES'], flag: '--pool-bytes', kind: 'bytes', doc: 'Free native buffers kept for reuse by running graphs (intermediates live in native memory, freed at their last use into this pool).' },
+  { key: 'idleTrimMs', env: ['GRADSERVE_IDLE_TRIM_MS'], flag: '--idle-trim-ms', kind: 'int', doc: 'After this long without requests, the buffer pool and free heap pages are returned to the system (RSS falls back to its warm level); 0 never.' },
   { key: 'apiKeys', env: ['GRADSERVE_API_KEYS'], flag: '--api-keys', kind: 'list', doc: 'Comma-separated API keys; when set, every endpoint except health needs `Authorization: Bearer <key>`.' },
   { key: 'logLevel', env: ['GRADSERVE_LOG_LEVEL', 'LOG_LEVEL'], flag: '--log-level', kind: 'string', doc: 'pino log level (`fatal` … `trace`, or `silent`).' },
   { key: 'prettyLogs', env: ['GRADSERVE_LOG_PRETTY'], flag: '--pretty', kind: 'bool', doc: 'Human-readable logs instead of JSON lines.' },

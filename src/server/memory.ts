@@ -1,0 +1,45 @@
+/**
+ * Native memory between requests: the pool of program intermediates is capped at `poolBytes`, and after
+ * `idleTrimMs` with nothing in flight its buffers and the allocator's free heap pages are returned to the system,
+ * so RSS falls back near its warm level after a burst instead of staying at its peak.
+ */
+import type { FastifyInstance } from 'fastify';
+import { loadKernels } from '../graph/executor.js';
+import type { Kernels } from '../kernels.types.js';
+
+export interface MemoryOptions {
+  poolBytes: number;
+  idleTrimMs: number;
+}
+
+export function installMemoryTrim(app: FastifyInstance, opts: MemoryOptions): void {
+  let kernels: Kernels | undefined;
+  let inFlight = 0;
+  let lastActivity = Date.now();
+  let dirty = false; // work happened since the last trim
+  app.addHook('onRequest', (_req, _reply, done) => {
+    inFlight++;
+    dirty = true;
+    done();
+  });
+  app.addHook('onResponse', (_req, _reply, done) => {
+    inFlight--;
+    lastActivity = Date.now();
+    done();
+  });
+  let timer: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    kernels = await loadKernels();
+    kernels.setPoolCap?.(opts.poolBytes);
+    if (opts.idleTrimMs <= 0) return;
+    timer = setInterval(() => {
+      if (!dirty || inFlight > 0 || Date.now() - lastActivity < opts.idleTrimMs) return;
+      dirty = false;
+      kernels?.trimPool?.();
+    }, Math.max(50, Math.floor(opts.idleTrimMs / 2)));
+    timer.unref();
+  });
+  app.addHook('onClose', async () => {
+    if (timer !== undefined) clearInterval(timer);
+  });
+}
