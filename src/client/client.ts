@@ -1,14 +1,19 @@
 /**
  * GradserveClient: one method per endpoint of the wire contract, typed arrays in and out. Only global `fetch`,
  * `AbortController`, `atob`/`btoa` are used, so the same code runs in Node >= 20, Deno, Bun and browsers.
+ *
+ * Requests whose typed-array tensors hold more than `binaryThresholdBytes` travel in binary framing (raw bytes after
+ * a JSON header, API.md "Binary framing") and ask for a framed answer, whose tensors are then views of the answer's
+ * bytes; smaller requests are JSON (b64 for tensors above `b64Threshold` elements) and ask for b64 answers.
  */
-import { decodeTensorMap, decodeTensorMap2, encodeTensor, encodeTensorMap, type EncodeOptions, fromWireNumber } from './codec.js';
+import { bytesToBase64, decodeTensorMap, decodeTensorMap2, encodeTensor, encodeTensorMap, type EncodeOptions, fromWireNumber, typedBytes } from './codec.js';
 import { errorFromResponse, GradserveClientError } from './errors.js';
+import { BINARY_CONTENT_TYPE, blobOf, HEADER_LENGTH, readFrame, RequestFrame } from './framing.js';
 import type {
   Encoding, EvaluateRequest, EvaluateResponse, GradcheckResponse, GradcheckRequest, GradRequest, GradResponse, GraphSpec,
   HessianRequest, HessianResponse, HvpRequest, HvpResponse, JacobianRequest, JacobianResponse, JvpRequest, JvpResponse,
   OipInferRequest, OipInferResponse, OipModelMetadata, OipServerMetadata, OpsResponse, ShapesRequest, ShapesResponse,
-  TransformRequest, TransformResponse, VjpRequest, VjpResponse, WireGraph,
+  TensorInput, TransformRequest, TransformResponse, VjpRequest, VjpResponse, WireGraph, WireTensor,
 } from './types.js';
 import { buildInferBody, parseInferResponse } from './oip.js';
 
@@ -21,8 +26,19 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Request tensors with more elements than this travel as b64 (default 64). `Infinity` keeps everything JSON. */
   b64Threshold?: number;
-  /** How the service should write response tensors (default `b64`: exact, compact, fast to decode). */
+  /**
+   * How the service should write response tensors when the request is not framed (default `b64`: exact, compact,
+   * fast to decode). A framed request asks for a framed (`binary`) answer unless the request sets `encoding`.
+   */
   responseEncoding?: Encoding;
+  /**
+   * Binary framing of requests: `auto` (default) frames a request whose typed-array tensors (inputs, cotangents,
+   * tangents, vectors, graph constants) hold more than `binaryThresholdBytes` bytes in all; `always` frames every
+   * request that has typed-array tensors; `never` keeps every request JSON.
+   */
+  binary?: 'auto' | 'always' | 'never';
+  /** The `auto` threshold in bytes of tensor data (default 4096). */
+  binaryThresholdBytes?: number;
   /** Extra headers on every request. */
   headers?: Record<string, string>;
   /** A fetch implementation (tests, custom agents); defaults to the global one. */
@@ -33,12 +49,23 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** A body already serialised (the OIP binary extension), with its own content headers. */
+/** A body already serialised (binary framing, JSON), with its own content headers. */
 interface RawBody {
   raw: string | Uint8Array;
   headers: Record<string, string>;
 }
 const isRaw = (b: unknown): b is RawBody => b !== null && typeof b === 'object' && 'raw' in b && 'headers' in b;
+
+/** An answer: its JSON, and the binary section its binary tensors point into when it was framed. */
+interface Answer {
+  json: Record<string, unknown>;
+  section: Uint8Array | undefined;
+}
+
+type TensorMaps = Record<string, Record<string, TensorInput> | undefined>;
+
+/** Default of `binaryThresholdBytes`: above a few KiB, JSON number text and base64 cost more than framing. */
+export const BINARY_THRESHOLD_BYTES = 4096;
 
 /** Read a float the service may have written as "NaN"/"Infinity" (gradcheck errors can be non-finite). */
 const num = (v: unknown): number => fromWireNumber(v);
@@ -60,43 +87,43 @@ export class GradserveClient {
   // ------------------------------------------------------------ v1: values and derivatives
 
   async evaluate(req: EvaluateRequest, o?: CallOptions): Promise<EvaluateResponse> {
-    const r = await this.postTensors('/v1/evaluate', req, { outputs: req.outputs }, o);
-    return { outputs: decodeTensorMap(r.outputs) };
+    const { json: r, section } = await this.postTensors('/v1/evaluate', req, { outputs: req.outputs }, {}, o);
+    return { outputs: decodeTensorMap(r.outputs, section) };
   }
 
   async grad(req: GradRequest, o?: CallOptions): Promise<GradResponse> {
-    const r = await this.postTensors('/v1/grad', req, { of: req.of, wrt: req.wrt }, o);
-    return { outputs: decodeTensorMap(r.outputs), gradients: decodeTensorMap(r.gradients) };
+    const { json: r, section } = await this.postTensors('/v1/grad', req, { of: req.of, wrt: req.wrt }, {}, o);
+    return { outputs: decodeTensorMap(r.outputs, section), gradients: decodeTensorMap(r.gradients, section) };
   }
 
   async vjp(req: VjpRequest, o?: CallOptions): Promise<VjpResponse> {
-    const r = await this.postTensors('/v1/vjp', req, { cotangents: encodeTensorMap(req.cotangents, this.enc), wrt: req.wrt }, o);
-    return { outputs: decodeTensorMap(r.outputs), gradients: decodeTensorMap(r.gradients) };
+    const { json: r, section } = await this.postTensors('/v1/vjp', req, { wrt: req.wrt }, { cotangents: req.cotangents }, o);
+    return { outputs: decodeTensorMap(r.outputs, section), gradients: decodeTensorMap(r.gradients, section) };
   }
 
   async jvp(req: JvpRequest, o?: CallOptions): Promise<JvpResponse> {
-    const r = await this.postTensors('/v1/jvp', req, { tangents: encodeTensorMap(req.tangents, this.enc), of: req.of }, o);
-    return { outputs: decodeTensorMap(r.outputs), tangents: decodeTensorMap(r.tangents) };
+    const { json: r, section } = await this.postTensors('/v1/jvp', req, { of: req.of }, { tangents: req.tangents }, o);
+    return { outputs: decodeTensorMap(r.outputs, section), tangents: decodeTensorMap(r.tangents, section) };
   }
 
   async jacobian(req: JacobianRequest, o?: CallOptions): Promise<JacobianResponse> {
-    const r = await this.postTensors('/v1/jacobian', req, { of: req.of, wrt: req.wrt, mode: req.mode }, o);
-    return { outputs: decodeTensorMap(r.outputs), jacobians: decodeTensorMap2(r.jacobians), mode: r.mode as JacobianResponse['mode'] };
+    const { json: r, section } = await this.postTensors('/v1/jacobian', req, { of: req.of, wrt: req.wrt, mode: req.mode }, {}, o);
+    return { outputs: decodeTensorMap(r.outputs, section), jacobians: decodeTensorMap2(r.jacobians, section), mode: r.mode as JacobianResponse['mode'] };
   }
 
   async hvp(req: HvpRequest, o?: CallOptions): Promise<HvpResponse> {
-    const r = await this.postTensors('/v1/hvp', req, { of: req.of, vectors: encodeTensorMap(req.vectors, this.enc) }, o);
-    return { outputs: decodeTensorMap(r.outputs), gradients: decodeTensorMap(r.gradients), hvp: decodeTensorMap(r.hvp) };
+    const { json: r, section } = await this.postTensors('/v1/hvp', req, { of: req.of }, { vectors: req.vectors }, o);
+    return { outputs: decodeTensorMap(r.outputs, section), gradients: decodeTensorMap(r.gradients, section), hvp: decodeTensorMap(r.hvp, section) };
   }
 
   async hessian(req: HessianRequest, o?: CallOptions): Promise<HessianResponse> {
-    const r = await this.postTensors('/v1/hessian', req, { of: req.of, wrt: req.wrt }, o);
-    return { outputs: decodeTensorMap(r.outputs), hessians: decodeTensorMap2(r.hessians) };
+    const { json: r, section } = await this.postTensors('/v1/hessian', req, { of: req.of, wrt: req.wrt }, {}, o);
+    return { outputs: decodeTensorMap(r.outputs, section), hessians: decodeTensorMap2(r.hessians, section) };
   }
 
   async gradcheck(req: GradcheckRequest, o?: CallOptions): Promise<GradcheckResponse> {
-    const body = { graph: this.encodeGraph(req.graph), inputs: encodeTensorMap(req.inputs, this.enc), of: req.of, wrt: req.wrt, eps: req.eps, atol: req.atol, rtol: req.rtol };
-    const r = await this.request('POST', '/v1/gradcheck', body, o);
+    // The answer holds no tensors: only the request may be framed.
+    const { json: r } = await this.postTensors('/v1/gradcheck', req, { of: req.of, wrt: req.wrt, eps: req.eps, atol: req.atol, rtol: req.rtol }, {}, o, false);
     const perInput: GradcheckResponse['perInput'] = {};
     for (const [k, v] of Object.entries((r.perInput ?? {}) as Record<string, Record<string, unknown>>)) {
       perInput[k] = { ok: v.ok === true, maxAbsError: num(v.maxAbsError), maxRelError: num(v.maxRelError) };
@@ -106,19 +133,35 @@ export class GradserveClient {
 
   /** Symbolic differentiation: the returned graph can be evaluated or transformed again. */
   async transform(req: TransformRequest, o?: CallOptions): Promise<TransformResponse> {
-    const r = await this.request('POST', '/v1/transform', { ...req, graph: this.encodeGraph(req.graph) }, o);
-    return { graph: r.graph as WireGraph };
+    const frame = this.frameFor(req.graph, []);
+    const enc = frame === undefined ? this.enc : { ...this.enc, frame };
+    const { json: r, section } = await this.exchange('POST', '/v1/transform', this.body({ ...req, graph: this.encodeGraph(req.graph, enc) }, frame), o);
+    const graph = r.graph as WireGraph;
+    // A framed answer's constants point into its binary section; the graph returned is plain JSON (b64), to send on.
+    if (section !== undefined && graph.constants !== undefined) {
+      const constants: Record<string, WireTensor> = {};
+      for (const [k, c] of Object.entries(graph.constants)) {
+        constants[k] = c.binary_data_size === undefined ? c : { shape: c.shape, datatype: c.datatype, b64: bytesToBase64(blobOf(c, section)) };
+      }
+      graph.constants = constants;
+    }
+    return { graph };
   }
 
   /** Shape inference and cost estimate; nothing is executed. */
   async shapes(req: ShapesRequest, o?: CallOptions): Promise<ShapesResponse> {
+    const tensors: Record<string, TensorInput> = {};
     const inputs: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(req.inputs ?? {})) {
       const spec = v as { shape?: unknown; data?: unknown; b64?: unknown };
       const dataless = spec !== null && typeof spec === 'object' && 'shape' in spec && spec.data === undefined && spec.b64 === undefined;
-      inputs[k] = dataless ? spec : encodeTensor(v as Parameters<typeof encodeTensor>[0], this.enc);
+      if (dataless) inputs[k] = spec;
+      else tensors[k] = v as TensorInput;
     }
-    const r = await this.request('POST', '/v1/shapes', { graph: this.encodeGraph(req.graph), inputs }, o);
+    const frame = this.frameFor(req.graph, [tensors]);
+    const enc = frame === undefined ? this.enc : { ...this.enc, frame };
+    for (const [k, v] of Object.entries(tensors)) inputs[k] = encodeTensor(v, enc);
+    const { json: r } = await this.exchange('POST', '/v1/shapes', this.body({ graph: this.encodeGraph(req.graph, enc), inputs, encoding: req.encoding }, frame), o);
     return { values: r.values as ShapesResponse['values'], flops: num(r.flops), peakBytes: num(r.peakBytes) };
   }
 
@@ -182,19 +225,49 @@ export class GradserveClient {
 
   // ------------------------------------------------------------ plumbing
 
-  private encodeGraph(g: GraphSpec): WireGraph {
+  private encodeGraph(g: GraphSpec, enc: EncodeOptions = this.enc): WireGraph {
     if (g.constants === undefined) return g as WireGraph;
-    return { ...g, constants: encodeTensorMap(g.constants, this.enc) } as WireGraph;
+    return { ...g, constants: encodeTensorMap(g.constants, enc) } as WireGraph;
   }
 
-  private postTensors(path: string, req: { graph: GraphSpec; inputs?: EvaluateRequest['inputs']; encoding?: Encoding }, extra: Record<string, unknown>, o?: CallOptions) {
-    const body = {
-      graph: this.encodeGraph(req.graph),
-      inputs: encodeTensorMap(req.inputs ?? {}, this.enc),
-      ...extra,
-      encoding: req.encoding ?? this.opts.responseEncoding ?? 'b64',
-    };
-    return this.request('POST', path, body, o);
+  /** A frame for a request with these tensors (and the graph's constants), or undefined when it stays JSON. */
+  private frameFor(graph: GraphSpec, maps: (Record<string, TensorInput> | undefined)[]): RequestFrame | undefined {
+    const mode = this.opts.binary ?? 'auto';
+    if (mode === 'never') return undefined;
+    let bytes = 0;
+    let typed = 0;
+    for (const m of [graph.constants, ...maps]) {
+      for (const v of Object.values(m ?? {})) {
+        const n = typedBytes(v);
+        bytes += n;
+        if (n > 0 || ArrayBuffer.isView((v as { data?: unknown }).data) || ArrayBuffer.isView(v)) typed++;
+      }
+    }
+    if (typed === 0) return undefined;
+    return mode === 'always' || bytes > (this.opts.binaryThresholdBytes ?? BINARY_THRESHOLD_BYTES) ? new RequestFrame() : undefined;
+  }
+
+  /** The request as it travels: framed when a frame holds tensors, else JSON; a binary answer is asked for in Accept too. */
+  private body(json: Record<string, unknown>, frame: RequestFrame | undefined): RawBody {
+    const accept = json.encoding === 'binary' ? `${BINARY_CONTENT_TYPE}, application/problem+json` : 'application/json, application/problem+json';
+    if (frame !== undefined && frame.size > 0) {
+      const { body, headers } = frame.build(json);
+      return { raw: body, headers: { ...headers, accept } };
+    }
+    return { raw: JSON.stringify(json), headers: { 'content-type': 'application/json', accept } };
+  }
+
+  /**
+   * A request with tensors: framed above the threshold (then the answer is asked for framed too, unless the request
+   * sets `encoding`), else JSON with the client's response encoding. `tensorAnswer: false` for answers without tensors.
+   */
+  private postTensors(path: string, req: { graph: GraphSpec; inputs?: EvaluateRequest['inputs']; encoding?: Encoding }, extra: Record<string, unknown>, maps: TensorMaps, o?: CallOptions, tensorAnswer = true): Promise<Answer> {
+    const frame = this.frameFor(req.graph, [req.inputs, ...Object.values(maps)]);
+    const enc = frame === undefined ? this.enc : { ...this.enc, frame };
+    const json: Record<string, unknown> = { graph: this.encodeGraph(req.graph, enc), inputs: encodeTensorMap(req.inputs ?? {}, enc), ...extra };
+    for (const [k, m] of Object.entries(maps)) json[k] = encodeTensorMap(m, enc);
+    json.encoding = req.encoding ?? (!tensorAnswer ? undefined : frame !== undefined ? 'binary' : (this.opts.responseEncoding ?? 'b64'));
+    return this.exchange('POST', path, this.body(json, frame), o);
   }
 
   private async health(path: string, o?: CallOptions): Promise<boolean> {
@@ -205,14 +278,28 @@ export class GradserveClient {
   }
 
   private async request(method: string, path: string, body: unknown, o?: CallOptions): Promise<Record<string, unknown>> {
-    const { status, text } = await this.send(method, path, body, o, async (res) => ({ status: res.status, text: await res.text() }));
+    return (await this.exchange(method, path, body, o)).json;
+  }
+
+  /** One request whose answer is a JSON object, or a framed answer (a JSON object and its binary section). */
+  private async exchange(method: string, path: string, body: unknown, o?: CallOptions): Promise<Answer> {
+    const { status, text, bytes, headerLength } = await this.send(method, path, body, o, async (res) => {
+      const headerLength = res.headers.get(HEADER_LENGTH);
+      // A framed answer is read once into one buffer; its tensors are views of it.
+      if (headerLength !== null) return { status: res.status, text: undefined, bytes: new Uint8Array(await res.arrayBuffer()), headerLength };
+      return { status: res.status, text: await res.text(), bytes: undefined, headerLength };
+    });
+    let json: unknown;
+    let section: Uint8Array | undefined;
     try {
-      const v: unknown = JSON.parse(text);
-      if (v !== null && typeof v === 'object') return v as Record<string, unknown>;
+      if (bytes !== undefined) ({ json, section } = readFrame(bytes, headerLength!));
+      else json = JSON.parse(text!);
     } catch {
       // fall through to the typed error
     }
-    throw new GradserveClientError({ code: 'INVALID_RESPONSE', status, detail: `${method} ${path}: expected a JSON object, got ${JSON.stringify(text.slice(0, 200))}`, body: text });
+    if (json !== null && typeof json === 'object') return { json: json as Record<string, unknown>, section };
+    const shown = text ?? `a framed answer of ${bytes!.byteLength} bytes with Inference-Header-Content-Length ${headerLength}`;
+    throw new GradserveClientError({ code: 'INVALID_RESPONSE', status, detail: `${method} ${path}: expected a JSON object, got ${JSON.stringify(shown.slice(0, 200))}`, body: text });
   }
 
   /**

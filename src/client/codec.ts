@@ -4,6 +4,7 @@
  * plain TypeScript with no imports, so client and server read aliases and widths from one place.
  */
 import { allocArray, BYTES_PER_ELEMENT, parseDType } from '../tensor/dtype.js';
+import { blobOf, type RequestFrame } from './framing.js';
 import type { DType, DTypeAlias, Tensor, TensorInput, TypedArray, WireNested, WireScalar, WireTensor } from './types.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1: the server refuses INT64 JSON numbers past it (JSON.parse may have rounded them)
@@ -140,6 +141,8 @@ function shorthandToWire(v: unknown): WireNested {
 export interface EncodeOptions {
   /** Tensors with more elements than this travel as b64; `Infinity` forces JSON, `0` forces b64 (for non-scalars). */
   b64Threshold: number;
+  /** A framed request: typed-array tensors go to its binary section instead (whatever their size). */
+  frame?: RequestFrame;
 }
 
 function isTypedArray(v: unknown): v is TypedArray {
@@ -149,6 +152,7 @@ function isTypedArray(v: unknown): v is TypedArray {
 export function encodeTyped(shape: readonly number[], dtype: DType, data: TypedArray, opts: EncodeOptions): WireTensor {
   if (dtypeOf(data) !== dtype) throw new TypeError(`datatype ${dtype} does not match a ${data.constructor.name}`);
   if (numel(shape) !== data.length) throw new RangeError(`data has ${data.length} elements, shape [${shape.join(', ')}] needs ${numel(shape)}`);
+  if (opts.frame !== undefined) return opts.frame.add(shape, dtype, data);
   let useB64 = data.length > opts.b64Threshold;
   // INT64 beyond ±(2^53 - 1) cannot be a JSON number (API.md): only b64 carries it exactly.
   if (!useB64 && data instanceof BigInt64Array) useB64 = data.some((x) => x > BigInt(MAX_SAFE) || x < -BigInt(MAX_SAFE));
@@ -179,6 +183,15 @@ export function encodeTensor(input: TensorInput, opts: EncodeOptions): WireTenso
   throw new TypeError('not a tensor: pass a Tensor, {shape, data}, a typed array, a number or a nested number array');
 }
 
+/** Bytes a tensor input holds in a typed array (0 for numbers, nested arrays and wire tensors, which stay JSON). */
+export function typedBytes(input: TensorInput): number {
+  if (isTypedArray(input)) return input.byteLength;
+  if (input !== null && typeof input === 'object' && !Array.isArray(input) && isTypedArray((input as { data?: unknown }).data)) {
+    return ((input as { data: TypedArray }).data).byteLength;
+  }
+  return 0;
+}
+
 export function encodeTensorMap(m: Record<string, TensorInput> | undefined, opts: EncodeOptions): Record<string, WireTensor | WireNested> | undefined {
   if (m === undefined) return undefined;
   const out: Record<string, WireTensor | WireNested> = {};
@@ -193,8 +206,12 @@ function flattenInto(v: unknown, out: unknown[]): void {
   else out.push(v);
 }
 
-/** Decode a wire tensor (flat or nested `data`, or `b64`) into a typed-array tensor. */
-export function decodeTensor(w: unknown): Tensor {
+/**
+ * Decode a wire tensor (flat or nested `data`, `b64`, or in a framed answer `binary_data_offset`/`binary_data_size`
+ * into `section`) into a typed-array tensor. Binary tensors are views of `section` when aligned (the service aligns
+ * them), so no bytes are copied.
+ */
+export function decodeTensor(w: unknown, section?: Uint8Array): Tensor {
   if (w === null || typeof w !== 'object' || !Array.isArray((w as WireTensor).shape)) {
     throw new TypeError(`not a wire tensor: ${JSON.stringify(w)?.slice(0, 200)}`);
   }
@@ -203,7 +220,9 @@ export function decodeTensor(w: unknown): Tensor {
   const shape = wt.shape.map(Number);
   const n = numel(shape);
   let data: TypedArray;
-  if (typeof wt.b64 === 'string') {
+  if (wt.binary_data_size !== undefined) {
+    data = typedFromBytes(dtype, blobOf(wt, section));
+  } else if (typeof wt.b64 === 'string') {
     data = typedFromBytes(dtype, base64ToBytes(wt.b64));
   } else {
     const flat: unknown[] = [];
@@ -216,17 +235,17 @@ export function decodeTensor(w: unknown): Tensor {
   return { shape, datatype: dtype, data };
 }
 
-export function decodeTensorMap(m: unknown): Record<string, Tensor> {
+export function decodeTensorMap(m: unknown, section?: Uint8Array): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   if (m === null || typeof m !== 'object') return out;
-  for (const [k, v] of Object.entries(m)) out[k] = decodeTensor(v);
+  for (const [k, v] of Object.entries(m)) out[k] = decodeTensor(v, section);
   return out;
 }
 
-export function decodeTensorMap2(m: unknown): Record<string, Record<string, Tensor>> {
+export function decodeTensorMap2(m: unknown, section?: Uint8Array): Record<string, Record<string, Tensor>> {
   const out: Record<string, Record<string, Tensor>> = {};
   if (m === null || typeof m !== 'object') return out;
-  for (const [k, v] of Object.entries(m)) out[k] = decodeTensorMap(v);
+  for (const [k, v] of Object.entries(m)) out[k] = decodeTensorMap(v, section);
   return out;
 }
 

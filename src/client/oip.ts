@@ -4,22 +4,12 @@
  * JSON number formatting and parsing entirely this way, in both directions.
  */
 import { decodeTensor, encodeTyped, tensorFromBytes, toTensor } from './codec.js';
-import type { OipInferRequest, OipInferResponse, Tensor, TypedArray } from './types.js';
+import { littleEndianBytes } from './framing.js';
+import type { OipInferRequest, OipInferResponse } from './types.js';
 
 export interface InferBody {
   body: string | Uint8Array;
   headers: Record<string, string>;
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function tensorBytes(t: Tensor): Uint8Array {
-  const d: TypedArray = t.data;
-  const bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-  if (LITTLE_ENDIAN || d.BYTES_PER_ELEMENT === 1) return bytes;
-  const out = new Uint8Array(bytes);
-  for (let i = 0; i < out.length; i += d.BYTES_PER_ELEMENT) out.subarray(i, i + d.BYTES_PER_ELEMENT).reverse();
-  return out;
 }
 
 /**
@@ -31,7 +21,7 @@ export function buildInferBody(req: OipInferRequest, opts: { binaryThreshold: nu
   const inputs = Object.entries(req.inputs).map(([name, v]) => {
     const t = toTensor(v);
     if (t.data.length > opts.binaryThreshold) {
-      const bytes = tensorBytes(t);
+      const bytes = littleEndianBytes(t.data);
       chunks.push(bytes);
       return { name, shape: t.shape, datatype: t.datatype, parameters: { binary_data_size: bytes.byteLength } };
     }

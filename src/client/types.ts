@@ -28,6 +28,9 @@ export interface WireTensor {
   datatype: DTypeAlias;
   data?: WireNested[];
   b64?: string;
+  /** Binary framing: the tensor's bytes are in the binary section of the body, at this offset (API.md). */
+  binary_data_size?: number;
+  binary_data_offset?: number;
 }
 
 export type NestedNumbers = number | NestedNumbers[];

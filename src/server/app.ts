@@ -101,7 +101,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
       ...(config.apiKeys.length > 0 ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } : {}),
     },
     transform: jsonSchemaTransform,
-    transformObject: ({ openapiObject }) => documentBinaryFraming(openapiObject),
+    transformObject: (d) => ('openapiObject' in d ? documentBinaryFraming(d.openapiObject) : d.swaggerObject),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -36,10 +36,11 @@ type Operation = {
 };
 
 /** Adds the framed request and answer to every POST /v1 operation that takes a JSON body. */
-export function documentBinaryFraming<T extends { paths?: Record<string, Record<string, unknown>> }>(doc: T): T {
-  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+export function documentBinaryFraming<T extends object>(doc: T): T {
+  const paths = (doc as { paths?: Record<string, { post?: Operation } | undefined> }).paths ?? {};
+  for (const [path, item] of Object.entries(paths)) {
     if (!path.startsWith('/v1/')) continue;
-    const op = item.post as Operation | undefined;
+    const op = item?.post;
     const json = op?.requestBody?.content?.['application/json'];
     if (op === undefined || json === undefined) continue;
     op.requestBody!.content![BINARY_CONTENT_TYPE] = framedRequest;

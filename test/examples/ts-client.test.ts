@@ -7,7 +7,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GradserveClient, GradserveClientError, tensor, type GraphSpec } from '../../src/client/index.js';
+import { type ClientOptions, GradserveClient, GradserveClientError, tensor, type GraphSpec } from '../../src/client/index.js';
 import { startServer, type LiveServer } from './live-server.js';
 import { expectClose, matmul, SEED, seedReference, transpose } from './reference.js';
 
@@ -71,20 +71,22 @@ describe('TypeScript client (gradserve/client) against a live server', () => {
     expectClose(r.gradients.w!.data as Float32Array, ones.dw);
   });
 
-  it('large tensors travel as b64 both ways and come back bit-exact, like the JSON path', async () => {
+  it('large tensors travel framed by default, as b64 or JSON when asked, and come back bit-exact every way', async () => {
     const n = 256;
     const x = new Float64Array(n * n);
     for (let i = 0; i < x.length; i++) x[i] = Math.sin(i) * 1e3 + 1 / (i + 1);
     x[7] = NaN;
     x[8] = -Infinity;
     const graph: GraphSpec = { inputs: { a: { datatype: 'FP64' } }, nodes: [{ name: 'b', op: 'neg', inputs: ['a'] }], outputs: ['b'] };
-    const seen: string[] = [];
-    const spy = new GradserveClient({ baseUrl: server.url, fetch: async (u, init) => { seen.push(String(init?.body)); return fetch(u, init); } });
-    const viaB64 = await spy.evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
-    expect(seen[0]).toContain('"b64"');
-    expect(seen[0]).toContain('"encoding":"b64"');
-    const viaJson = await new GradserveClient({ baseUrl: server.url, b64Threshold: Infinity, responseEncoding: 'json' }).evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
-    for (const r of [viaB64, viaJson]) {
+    const seen: Exchange[] = [];
+    const viaBinary = await spying(seen).evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
+    expect(seen[0]!.requestType).toBe('application/octet-stream');
+    expect(seen[0]!.answerType).toBe('application/octet-stream');
+    const viaB64 = await spying(seen, { binary: 'never' }).evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
+    expect(seen[1]!.body).toContain('"b64"');
+    expect(seen[1]!.body).toContain('"encoding":"b64"');
+    const viaJson = await new GradserveClient({ baseUrl: server.url, binary: 'never', b64Threshold: Infinity, responseEncoding: 'json' }).evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
+    for (const r of [viaBinary, viaB64, viaJson]) {
       const b = r.outputs.b!.data as Float64Array;
       expect(b).toBeInstanceOf(Float64Array);
       expect(r.outputs.b!.shape).toEqual([n, n]);
@@ -203,6 +205,144 @@ describe('TypeScript client (gradserve/client) against a live server', () => {
     expect(await gs.metrics()).toMatch(/^# (HELP|TYPE) /m);
     const doc = await gs.openapi();
     expect(String(doc.openapi)).toMatch(/^3\.1/);
+  });
+});
+
+interface Exchange {
+  requestType: string | null;
+  headerLength: string | null;
+  accept: string | null;
+  body: string | undefined;
+  answerType: string | null;
+}
+
+/** A client whose every exchange is recorded (request content type and body, answer content type). */
+function spying(seen: Exchange[], options: Partial<ClientOptions> = {}): GradserveClient {
+  return new GradserveClient({
+    baseUrl: server.url,
+    ...options,
+    fetch: async (u, init) => {
+      const h = new Headers(init?.headers);
+      const res = await fetch(u, init);
+      seen.push({
+        requestType: h.get('content-type'),
+        headerLength: h.get('inference-header-content-length'),
+        accept: h.get('accept'),
+        body: typeof init?.body === 'string' ? init.body : undefined,
+        answerType: res.headers.get('content-type'),
+      });
+      return res;
+    },
+  });
+}
+
+describe('TypeScript client: binary framing', () => {
+  it('frames a request above 4 KiB of tensor bytes and asks for a framed answer; keeps smaller ones JSON', async () => {
+    const seen: Exchange[] = [];
+    const c = spying(seen);
+    const graph: GraphSpec = { inputs: { a: { datatype: 'FP32' } }, nodes: [{ name: 'b', op: 'neg', inputs: ['a'] }], outputs: ['b'] };
+    await c.evaluate({ graph, inputs: { a: new Float32Array(1024) } }); // 4096 bytes: not above the threshold
+    await c.evaluate({ graph, inputs: { a: new Float32Array(1025) } });
+    expect(seen.map((e) => e.requestType)).toEqual(['application/json', 'application/octet-stream']);
+    expect(seen[0]!.body).toContain('"encoding":"b64"');
+    expect(seen[1]!.accept).toMatch(/^application\/octet-stream/);
+    expect(Number(seen[1]!.headerLength) % 8).toBe(0);
+    expect(seen.map((e) => e.answerType?.split(';')[0])).toEqual(['application/json', 'application/octet-stream']);
+    // Forced either way, and a framed answer for a JSON request.
+    await spying(seen, { binary: 'always' }).evaluate({ graph, inputs: { a: new Float32Array(2) } });
+    await spying(seen, { binary: 'never' }).evaluate({ graph, inputs: { a: new Float32Array(5000) } });
+    await spying(seen, { binaryThresholdBytes: 1 << 20 }).evaluate({ graph, inputs: { a: new Float32Array(5000) } });
+    const framedAnswer = await spying(seen, { responseEncoding: 'binary' }).evaluate({ graph, inputs: { a: new Float32Array([1, -2]) } });
+    expect(seen.slice(2).map((e) => [e.requestType, e.answerType?.split(';')[0]])).toEqual([
+      ['application/octet-stream', 'application/octet-stream'],
+      ['application/json', 'application/json'],
+      ['application/json', 'application/json'],
+      ['application/json', 'application/octet-stream'],
+    ]);
+    expect(Array.from(framedAnswer.outputs.b!.data as Float32Array)).toEqual([-1, 2]);
+  });
+
+  it('answers are typed arrays viewing the one buffer the answer was read into, no copies', async () => {
+    const graph: GraphSpec = { inputs: { a: { datatype: 'FP64' }, c: { datatype: 'FP32' } }, nodes: [{ name: 'b', op: 'neg', inputs: ['a'] }, { name: 'd', op: 'neg', inputs: ['c'] }], outputs: ['b', 'd'] };
+    const r = await gs.evaluate({ graph, inputs: { a: new Float64Array(1000).fill(2), c: new Float32Array(3).fill(1) } });
+    const b = r.outputs.b!.data as Float64Array;
+    const d = r.outputs.d!.data as Float32Array;
+    expect(b.buffer).toBe(d.buffer);
+    expect(b.buffer.byteLength).toBeGreaterThan(b.byteLength + d.byteLength);
+    expect(b[999]).toBe(-2);
+    expect(Array.from(d)).toEqual([-1, -1, -1]);
+  });
+
+  it('every datatype, INT64 past 2^53, BOOL and a zero-size tensor round trip framed, in inputs and graph constants', async () => {
+    const f32 = new Float32Array(2000).map((_, i) => i / 7);
+    f32[3] = NaN;
+    f32[4] = -Infinity;
+    const i64 = new BigInt64Array([2n ** 62n + 1n, -(2n ** 63n), 5n]);
+    const i32 = new Int32Array([2 ** 31 - 1, -(2 ** 31), 0]);
+    const bools = new Uint8Array([1, 0, 1, 1, 0]);
+    const graph: GraphSpec = {
+      inputs: { f: {}, l: { datatype: 'INT64' }, i: { datatype: 'INT32' }, e: { datatype: 'FP64' } },
+      constants: { k: tensor(bools, [5]) },
+      nodes: ['f', 'l', 'i', 'k', 'e'].map((n) => ({ name: `r_${n}`, op: 'identity', inputs: [n] })),
+      outputs: ['r_f', 'r_l', 'r_i', 'r_k', 'r_e'],
+    };
+    const seen: Exchange[] = [];
+    const r = await spying(seen, { binary: 'always' }).evaluate({ graph, inputs: { f: tensor(f32, [2000]), l: tensor(i64, [3]), i: tensor(i32, [3]), e: tensor(new Float64Array(0), [0, 4]) } });
+    expect(seen[0]!.requestType).toBe('application/octet-stream');
+    expect(Array.from(r.outputs.r_f!.data as Float32Array)).toEqual(Array.from(f32));
+    expect(r.outputs.r_l!.data).toBeInstanceOf(BigInt64Array);
+    expect(Array.from(r.outputs.r_l!.data as BigInt64Array)).toEqual(Array.from(i64));
+    expect(Array.from(r.outputs.r_i!.data as Int32Array)).toEqual(Array.from(i32));
+    expect(r.outputs.r_k!.datatype).toBe('BOOL');
+    expect(Array.from(r.outputs.r_k!.data as Uint8Array)).toEqual(Array.from(bools));
+    expect(r.outputs.r_e!.shape).toEqual([0, 4]);
+    expect(r.outputs.r_e!.data.length).toBe(0);
+  });
+
+  it('cotangents, tangents and vectors travel framed; the answers equal those of the JSON path', async () => {
+    const n = 64;
+    const graph: GraphSpec = { ...HALF_SQ, inputs: { x: { shape: [null, n], datatype: 'FP64' }, w: { shape: [n, n], datatype: 'FP64' } }, outputs: ['y', 'loss'] };
+    const x = tensor(Float64Array.from({ length: n }, (_, i) => Math.cos(i)), [1, n]);
+    const w = tensor(Float64Array.from({ length: n * n }, (_, i) => Math.sin(i) / n), [n, n]);
+    const v = tensor(Float64Array.from({ length: n }, (_, i) => (i % 3) - 1), [1, n]);
+    const dy = tensor(Float64Array.from({ length: n }, (_, i) => i / n), [1, n]);
+    const json = new GradserveClient({ baseUrl: server.url, binary: 'never' });
+    const seen: Exchange[] = [];
+    const framed = spying(seen, { binary: 'always' });
+    const calls = [
+      (c: GradserveClient) => c.vjp({ graph, inputs: { x, w }, cotangents: { y: dy }, wrt: ['x', 'w'] }),
+      (c: GradserveClient) => c.jvp({ graph, inputs: { x, w }, tangents: { x: v }, of: ['y'] }),
+      (c: GradserveClient) => c.hvp({ graph, inputs: { x, w }, of: 'loss', vectors: { x: v } }),
+      (c: GradserveClient) => c.jacobian({ graph, inputs: { x, w }, of: ['y'], wrt: ['x'] }),
+      (c: GradserveClient) => c.hessian({ graph, inputs: { x, w }, of: 'loss', wrt: ['x'] }),
+    ];
+    for (const call of calls) {
+      const a = await call(json);
+      const b = await call(framed);
+      expect(seen.at(-1)!.answerType).toBe('application/octet-stream');
+      expect(JSON.stringify(b, (_k, val: unknown) => (ArrayBuffer.isView(val) ? Array.from(val as Float64Array) : val))).toBe(JSON.stringify(a, (_k, val: unknown) => (ArrayBuffer.isView(val) ? Array.from(val as Float64Array) : val)));
+    }
+    const gc = await framed.gradcheck({ graph, inputs: { x, w }, of: 'loss', wrt: ['x'] });
+    expect(gc.ok).toBe(true);
+    const sh = await framed.shapes({ graph, inputs: { x, w } });
+    expect(sh.values.y).toEqual({ shape: [1, n], datatype: 'FP64' });
+  });
+
+  it('transform with framed constants returns a JSON graph (b64 constants) that evaluates again', async () => {
+    const big: GraphSpec = { ...LINEAR, constants: { scale: tensor(new Float32Array(2000).fill(0.5), [2000]) }, nodes: [...LINEAR.nodes, { name: 's', op: 'sum', inputs: ['scale'] }, { name: 'l2', op: 'mul', inputs: ['loss', 's'] }], outputs: ['l2'] };
+    for (const encoding of [undefined, 'binary'] as const) {
+      const t = await gs.transform({ graph: big, transform: 'grad', of: 'l2', wrt: ['w'], encoding });
+      expect(typeof t.graph.constants!.scale!.b64).toBe('string');
+      const r = await gs.evaluate({ graph: t.graph, inputs: { x: x32(), w: w32() }, outputs: ['grad:w'] });
+      expectClose(r.outputs['grad:w']!.data as Float32Array, seedReference([1000, 1000, 1000]).dw);
+    }
+  });
+
+  it('service errors on a framed request are still typed problem+json errors', async () => {
+    const e = (await gs.vjp({ graph: LINEAR, inputs: { x: tensor(new Float32Array(2000), [1000, 2]), w: w32() }, cotangents: { y: tensor(new Float32Array(2), [1, 2]) }, wrt: ['x'] }).catch((x: unknown) => x)) as GradserveClientError;
+    expect(e).toBeInstanceOf(GradserveClientError);
+    expect(e.code).toBe('SHAPE_MISMATCH');
+    expect(e.status).toBe(422);
   });
 });
 

@@ -224,7 +224,7 @@ describe('tensorFromBytes: views and copies (binary framing)', () => {
     expect(Array.from(copy.data as Float64Array)).toEqual([1.5, -2]);
     // BOOL bytes are 0/1 afterwards, in place for a view; INT64 views as BigInt64Array.
     const bools = new Uint8Array([0, 7, 1]);
-    expect(Array.from(tensorFromBytes(bools, [3], 'BOOL', 'p', { view: true }).data)).toEqual([0, 1, 1]);
+    expect(Array.from(tensorFromBytes(bools, [3], 'BOOL', 'p', { view: true }).data as Uint8Array)).toEqual([0, 1, 1]);
     expect(Array.from(bools)).toEqual([0, 1, 1]);
     const i64 = new BigInt64Array([2n ** 62n, -1n]);
     const t = tensorFromBytes(new Uint8Array(i64.buffer), [2], 'INT64', 'p', { view: true });
