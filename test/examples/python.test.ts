@@ -93,7 +93,7 @@ big = np.linspace(-3, 3, 1000).reshape(10, 100)
 big[0, 0] = np.nan; big[0, 1] = np.inf
 out = {}
 for enc, thr in (("b64", 64), ("json", 10**9)):
-    gs = Client(url, b64_threshold=thr, response_encoding=enc)
+    gs = Client(url, b64_threshold=thr, response_encoding=enc, binary="never")
     b = gs.evaluate(g, {"a": big})["outputs"]["b"]
     ref = big * big
     out[enc] = {"dtype": str(b.dtype), "shape": list(b.shape), "exact": bool(np.array_equal(b, ref, equal_nan=True))}
@@ -111,6 +111,59 @@ print(json.dumps(out))
     expect(out.error.code).toBe('UNKNOWN_OP');
     expect(out.error.status).toBe(422);
     expect(out.error.detail).toContain('nosuchop');
+  });
+
+  it('gradserve_client.py: binary framing above 4 KiB by default, every datatype bit-exact, answers as views', async () => {
+    const script = `
+import json, sys, urllib.request, numpy as np
+from gradserve_client import Client
+url = sys.argv[1]
+seen = []
+real = urllib.request.urlopen
+def spy(req, timeout=None):
+    res = real(req, timeout=timeout)
+    seen.append([req.get_header("Content-type"), res.headers.get("Content-Type").split(";")[0]])
+    return res
+urllib.request.urlopen = spy
+ident = {"inputs": {k: {"datatype": d} for k, d in (("f", "FP32"), ("d", "FP64"), ("i", "INT32"), ("l", "INT64"), ("b", "BOOL"), ("e", "FP32"))},
+         "nodes": [{"name": "r_" + k, "op": "identity", "inputs": [k]} for k in "fdilbe"], "outputs": ["r_" + k for k in "fdilbe"]}
+f = np.linspace(-1, 1, 2000, dtype=np.float32); f[3] = np.nan; f[4] = -np.inf
+ins = {"f": f.reshape(40, 50), "d": np.array([np.pi, -0.0, np.inf]), "i": np.array([2**31 - 1, -2**31], dtype=np.int32),
+       "l": np.array([2**62 + 1, -2**63], dtype=np.int64), "b": np.array([[True, False], [False, True]]), "e": np.zeros((0, 3), np.float32)}
+out = {}
+gs = Client(url)
+r = gs.evaluate(ident, ins)["outputs"]
+out["exact"] = {k: bool(np.array_equal(r["r_" + k], v, equal_nan=v.dtype.kind == "f")) and r["r_" + k].dtype == v.dtype and r["r_" + k].shape == v.shape for k, v in ins.items()}
+out["views"] = bool(r["r_f"].base is not None and r["r_f"].flags.writeable)
+small = gs.evaluate(ident, {k: v[:1] for k, v in ins.items()})["outputs"]
+out["small_exact"] = all(np.array_equal(small["r_" + k], v[:1], equal_nan=v.dtype.kind == "f") for k, v in ins.items())
+Client(url, binary="always").evaluate(ident, {k: v[:1] for k, v in ins.items()})
+Client(url, binary="never").evaluate(ident, ins)
+g = {"inputs": {"x": {"shape": [None, 64], "datatype": "FP64"}, "w": {"shape": [64, 64], "datatype": "FP64"}},
+     "constants": {"c": np.full(600, 0.5)},
+     "nodes": [{"name": "y", "op": "matmul", "inputs": ["x", "w"]}, {"name": "s", "op": "sum", "inputs": ["c"]}, {"name": "z", "op": "mul", "inputs": ["y", "s"]}],
+     "outputs": ["z"]}
+x = np.cos(np.arange(128.0)).reshape(2, 64); w = np.sin(np.arange(4096.0)).reshape(64, 64) / 64; dz = np.ones((2, 64))
+a = gs.vjp(g, {"x": x, "w": w}, cotangents={"z": dz}, wrt=["x", "w"])["gradients"]
+b = Client(url, binary="never").vjp(g, {"x": x, "w": w}, cotangents={"z": dz}, wrt=["x", "w"])["gradients"]
+out["vjp_same"] = bool(np.array_equal(a["x"], b["x"]) and np.array_equal(a["w"], b["w"]) and np.allclose(a["x"], 300 * dz @ w.T))
+tg = gs.transform(g, "vjp", of=["z"], wrt=["w"])
+out["transform_b64"] = "b64" in tg["constants"]["c"]
+out["seen"] = seen
+print(json.dumps(out))
+`;
+    const r = await py(['-c', script, server.url]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(out.exact).toEqual({ f: true, d: true, i: true, l: true, b: true, e: true });
+    expect(out.views).toBe(true);
+    expect(out.small_exact).toBe(true);
+    expect(out.vjp_same).toBe(true);
+    expect(out.transform_b64).toBe(true);
+    const J = 'application/json';
+    const B = 'application/octet-stream';
+    // default large: framed both ways; small: JSON; always; never; vjp default (framed) and never; transform (framed request, JSON answer)
+    expect(out.seen).toEqual([[B, B], [J, J], [B, B], [J, J], [B, B], [J, J], [B, J]]);
   });
 
   it('gradserve_client.py: jvp, hvp, gradcheck, transform, shapes, ops, health and OIP infer, by value', async () => {
