@@ -1,6 +1,10 @@
 // The BLAS seam: everything else calls gemmF32/gemmF64 and never sees cblas.h.
 #include "gemm.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <string>
 
 #include "kernels.h"
@@ -12,15 +16,67 @@
 extern "C" {
 char* openblas_get_config(void);
 int openblas_get_num_threads(void);
+void openblas_set_num_threads(int);
 }
 #endif
 
 namespace gs {
 
+namespace {
+// Threads per matrix product, chosen per call: OpenBLAS's own thread count (OPENBLAS_NUM_THREADS, all cores by
+// default) for a large product that runs alone, one thread for a small one, and one thread for every product that
+// starts while another is running (two threaded products on the same cores oversubscribe them, and OpenBLAS's
+// spinning threads then slow both down). Debian's OpenBLAS has no per-call thread count, so the process-wide one
+// is switched, under a lock, only when the choice changes; a product already running keeps the count it started
+// with. GRADSERVE_BLAS_ADAPTIVE=0 leaves the library's own choice alone.
+constexpr double kThreadedWork = double(1 << 21);  // m*n*k below this runs on one thread
+std::atomic<int> activeProducts{0};
+
+#if GRADSERVE_OPENBLAS
+std::mutex threadsMu;
+int currentThreads = -1;  // guarded by threadsMu
+
+int libraryThreads() {
+  static const int n = openblas_get_num_threads();
+  return n;
+}
+
+bool adaptiveThreads() {
+  static const bool on = [] {
+    const char* env = std::getenv("GRADSERVE_BLAS_ADAPTIVE");
+    return !(env && std::strcmp(env, "0") == 0);
+  }();
+  return on;
+}
+#endif
+
+struct ProductScope {
+  explicit ProductScope(int64_t m, int64_t n, int64_t k) {
+    const int others = activeProducts.fetch_add(1);
+#if GRADSERVE_OPENBLAS
+    const int most = libraryThreads();
+    if (!adaptiveThreads() || most <= 1) return;
+    const int want = (others > 0 || double(m) * double(n) * double(k) < kThreadedWork) ? 1 : most;
+    std::lock_guard<std::mutex> lock(threadsMu);
+    if (want != currentThreads) {
+      openblas_set_num_threads(want);
+      currentThreads = want;
+    }
+#else
+    (void)others; (void)m; (void)n; (void)k;
+#endif
+  }
+  ~ProductScope() { activeProducts.fetch_sub(1); }
+  ProductScope(const ProductScope&) = delete;
+  ProductScope& operator=(const ProductScope&) = delete;
+};
+}  // namespace
+
 void gemmF32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B,
              int64_t ldb, float* C, int64_t ldc) {
 #if GRADSERVE_CBLAS
   if (m > 0 && n > 0 && k > 0) {
+    ProductScope scope(m, n, k);
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
                 1.0f, A, int(lda), B, int(ldb), 0.0f, C, int(ldc));
     return;
@@ -33,6 +89,7 @@ void gemmF64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A,
              int64_t ldb, double* C, int64_t ldc) {
 #if GRADSERVE_CBLAS
   if (m > 0 && n > 0 && k > 0) {
+    ProductScope scope(m, n, k);
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
                 1.0, A, int(lda), B, int(ldb), 0.0, C, int(ldc));
     return;
@@ -46,7 +103,7 @@ BlasInfo blasInfo() {
   std::string cfg = openblas_get_config();
   // "OpenBLAS 0.3.21 DYNAMIC_ARCH ..." -> "OpenBLAS 0.3.21 (cblas)"
   size_t sp = cfg.find(' ', cfg.find(' ') + 1);
-  return {cfg.substr(0, sp) + " (cblas)", true, openblas_get_num_threads()};
+  return {cfg.substr(0, sp) + " (cblas)", true, libraryThreads()};
 #elif GRADSERVE_CBLAS
   return {GRADSERVE_CBLAS_NAME " (cblas)", true, 0};
 #else

@@ -7,7 +7,8 @@
  *   GRADSERVE_SIMD=off|avx2       cap the run-time SIMD tier (default: the best of avx512f, avx2+fma, sse2)
  *   GRADSERVE_MALLOC_TUNING=0     keep glibc's malloc defaults (by default freed output blocks are kept for reuse)
  *   GRADSERVE_HUGEPAGES=0         no transparent-huge-page advice for outputs >= 4 MiB
- *   OPENBLAS_NUM_THREADS=<n>      gemm threads (OpenBLAS's own variable; `info().threads` reports it)
+ *   OPENBLAS_NUM_THREADS=<n>      most gemm threads (OpenBLAS's own variable; `info().threads` reports it)
+ *   GRADSERVE_BLAS_ADAPTIVE=0     a fixed gemm thread count (by default small products and concurrent ones use one)
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
