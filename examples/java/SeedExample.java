@@ -47,8 +47,9 @@ public final class SeedExample {
     for (int d = 0; d < 2; d++) for (int m = 0; m < 3; m++) dw[d * 3 + m] = x[d] * dy[m];
     boolean ok = close(outs.get("y").data(), y) && close(grads.get("x").data(), dx) && close(grads.get("w").data(), dw);
 
-    // A batch of 100 rows (200 values) crosses the b64 threshold: the request carries raw little-endian bytes.
-    int n = 100;
+    // A batch of 1000 rows (8000 bytes of FP32) is over the 4 KiB threshold: the request and the answer travel in
+    // binary framing, raw little-endian bytes after a JSON header.
+    int n = 1000;
     double[] xb = new double[n * 2];
     for (int k = 0; k < xb.length; k++) xb[k] = (k % 7) - 3 + k / 64.0;
     Map<String, GradserveClient.Tensor> batch = new LinkedHashMap<>();
@@ -63,8 +64,8 @@ public final class SeedExample {
         maxErr = Math.max(maxErr, Math.abs(yb.data()[row * 3 + m] - ref));
       }
     }
-    System.out.println("batch y " + yb.shapeString() + " via b64: max abs error " + maxErr);
-    ok &= yb.shape()[0] == n && maxErr < 1e-4;
+    System.out.println("batch y " + yb.shapeString() + " via " + (gs.lastAnswerFramed() ? "binary" : "JSON") + ": max abs error " + maxErr);
+    ok &= yb.shape()[0] == n && maxErr < 1e-4 && gs.lastAnswerFramed();
 
     try {
       gs.grad(graph, inputs, "y", List.of("x"));

@@ -37,7 +37,8 @@ describe.skipIf(!present)(title, () => {
     const r = await run(JAVA!, ['-cp', out, 'SeedExample', server.url]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expectSeedTensors(parseTensorLines(r.stdout));
-    const batch = /^batch y \[100, 3\] via b64: max abs error ([\d.eE+-]+)$/m.exec(r.stdout);
+    // 1000 rows of FP32 (8000 bytes) are over the 4 KiB threshold: framed request, framed answer.
+    const batch = /^batch y \[1000, 3\] via binary: max abs error ([\d.eE+-]+)$/m.exec(r.stdout);
     expect(batch, r.stdout).not.toBeNull();
     expect(Number(batch![1])).toBeLessThan(1e-4);
     expect(r.stdout).toMatch(/^error NOT_SCALAR 422: /m);
