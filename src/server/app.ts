@@ -12,7 +12,7 @@ import type { Engine } from '../engine.types.js';
 import { MemoryAdmission } from './admission.js';
 import { installAuth } from './auth.js';
 import { stringifyBig } from './bigjson.js';
-import { installBodyParsing, validatorCompiler } from './body.js';
+import { installBodyParsing, validatorCompiler, type BodyParsingOptions } from './body.js';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { installMemoryTrim } from './memory.js';
 import { createMetrics, installMetrics, type Metrics } from './metrics.js';
@@ -27,6 +27,8 @@ export interface BuildOptions extends Partial<ServerConfig> {
   engine?: Engine;
   /** A pino logger config or instance; defaults to JSON logs at `logLevel`. */
   logger?: FastifyServerOptions['logger'];
+  /** How JSON bodies are parsed (defaults from the config: see src/server/body.ts). */
+  bodyParsing?: Partial<BodyParsingOptions>;
 }
 
 export interface GradserveApp extends FastifyInstance {
@@ -47,7 +49,7 @@ let requestCounter = 0;
 const bootId = randomBytes(3).toString('hex');
 
 export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp> {
-  const { engine: given, logger, ...partial } = options;
+  const { engine: given, logger, bodyParsing, ...partial } = options;
   const config = resolveConfig(partial);
   const engine = given ?? (await import('../index.js')).engine;
   const version = packageVersion();
@@ -85,7 +87,13 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   app.setSerializerCompiler(() => (data) => stringifyBig(data) as string);
   app.setReplySerializer((data) => stringifyBig(data) as string);
   installErrorHandling(app, config.bodyLimitBytes);
-  installBodyParsing(app);
+  installBodyParsing(app, {
+    // One or two threads: parsing is a burst per large request, the libuv pool (`workers`) runs the kernels.
+    threads: Math.max(1, Math.min(2, Math.floor(config.workers / 2))),
+    maxTensorElements: config.maxTensorElements,
+    timeoutMs: config.requestTimeoutMs,
+    ...bodyParsing,
+  });
   installAuth(app, config.apiKeys);
   installMemoryTrim(app, { poolBytes: config.poolBytes, idleTrimMs: config.idleTrimMs });
 
