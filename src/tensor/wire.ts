@@ -441,6 +441,8 @@ function fromPreparsed(p: PreparsedArray, shape: number[], dtype: DType, path: s
     if (s.error !== undefined) invalid(path, field, s.error);
     out = p.taken ? s.decoded!.slice() : s.decoded!;
     p.taken = true;
+    // The exact values were kept in case the datatype was another: it is not.
+    s.values = s.kinds = s.others = undefined;
   } else {
     // The datatype was guessed wrong: decode the exact values kept for this case.
     if (s.values === undefined) throw new Error(`${path}: data decoded as ${s.dtype} is needed as ${dtype}`);
@@ -453,6 +455,9 @@ function fromPreparsed(p: PreparsedArray, shape: number[], dtype: DType, path: s
     }
     out = allocArray(dtype, n);
     fillFlat(out, dtype, src, path, field);
+    // The datatype is decided now: keep its result, for a second decode, and drop the rest.
+    Object.assign(s, { dtype, decoded: out, error: undefined, values: undefined, kinds: undefined, others: undefined });
+    p.taken = true;
   }
   return { dtype, shape: [...shape], data: out };
 }
