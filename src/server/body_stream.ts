@@ -7,9 +7,12 @@
  */
 import type { Readable } from 'node:stream';
 import { errorCodes, type FastifyRequest } from 'fastify';
+import { GradserveError } from '../errors.js';
 
 const FIRST_BLOCK = 16 * 1024;
 const MAX_BLOCK = 8 * 1024 * 1024;
+/** Largest block set aside from a Content-Length before the bytes arrive. */
+const MAX_DECLARED_BLOCK = 64 * 1024 * 1024;
 
 /** A request body as the blocks it was read into; every block owns its ArrayBuffer (so it can be transferred). */
 export class BodyBytes {
@@ -51,7 +54,10 @@ export function readBody(
     while (off < chunk.length) {
       if (block === undefined || used === block.length) {
         if (block !== undefined) blocks.push(block);
-        const size = blocks.length === 0 && contentLength > 0 ? contentLength : Math.max(FIRST_BLOCK, Math.min(received, MAX_BLOCK));
+        // With a Content-Length, blocks of what is still to come (so usually one); without, growing ones.
+        const size = contentLength > 0 && contentLength > received - chunk.length + off
+          ? Math.min(contentLength - (received - chunk.length + off), MAX_DECLARED_BLOCK)
+          : Math.max(FIRST_BLOCK, Math.min(received, MAX_BLOCK));
         block = new Uint8Array(size);
         used = 0;
       }
@@ -71,7 +77,14 @@ export function readBody(
       done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
       return;
     }
-    if (keep) take(bytes);
+    if (!keep) return;
+    try {
+      take(bytes);
+    } catch (e) {
+      // An allocation failed: this request is refused, the process carries on.
+      detach();
+      done(new GradserveError('OVERLOADED', 'no memory for the request body now; retry later', { cause: e, headers: { 'retry-after': '1' } }));
+    }
   };
   const onEnd = (err?: Error & { statusCode?: number }): void => {
     detach();

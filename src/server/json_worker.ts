@@ -24,9 +24,11 @@ if (process.platform === 'linux') {
 
 function handle(job: ParseRequest): { reply: ParseReply; transfer: ArrayBuffer[] } {
   try {
-    const { blocks } = job;
-    const buf = blocks.length === 1 ? Buffer.from(blocks[0]!.buffer, blocks[0]!.byteOffset, blocks[0]!.byteLength) : Buffer.concat(blocks, job.length);
+    const b = job.blocks;
+    const buf = b.length === 1 ? Buffer.from(b[0]!.buffer, b[0]!.byteOffset, b[0]!.byteLength) : Buffer.concat(b, job.length);
+    // Blocks joined into one buffer are garbage from here on.
     job.blocks = [];
+    b.length = 0;
     const heap = getHeapStatistics();
     prescanJson(buf, { maxTensorElements: job.maxTensorElements, heapBudget: job.heapShare * heap.heap_size_limit - heap.used_heap_size });
     const value = parseJsonText(buf);
