@@ -13,8 +13,8 @@
  * values, from which decodeTensor decodes any other datatype.
  */
 import { GradserveError } from '../errors.js';
-import { allocArray, parseDType, type DType, type TypedArray } from '../tensor/dtype.js';
-import { ELEMENT_KINDS, ODD_ELEMENT, PreparsedArray, PreparsedB64, type ArraySpec, type B64Spec } from '../tensor/preparsed.js';
+import { allocArray, DTYPES, parseDType, type DType, type TypedArray } from '../tensor/dtype.js';
+import { PreparsedArray, PreparsedB64, type ArraySpec, type B64Spec } from '../tensor/preparsed.js';
 import { numel } from '../tensor/tensor.js';
 import { fillFlat, nestedShape } from '../tensor/wire.js';
 
@@ -23,8 +23,6 @@ export type Lifted = { at: (string | number)[]; array: ArraySpec } | { at: (stri
 /** Shorter arrays and strings stay in the skeleton: copying them is cheaper than the bookkeeping. */
 export const MIN_LIFT_ELEMENTS = 1024;
 export const MIN_LIFT_B64 = 4096;
-/** Odd elements (not numbers, booleans or the non-finite strings) a guessed-datatype array may carry back. */
-const MAX_ODD_ELEMENTS = 4096;
 
 /** Top-level fields of v1 requests that map value names to tensors, besides `inputs`. */
 const KEYED_FIELDS = ['cotangents', 'tangents', 'vectors'];
@@ -47,14 +45,6 @@ function dtypeOf(v: unknown): DType | undefined {
 function tensorMessage(e: unknown): string {
   if (e instanceof GradserveError && e.code === 'INVALID_TENSOR' && e.errors?.[0] !== undefined) return e.errors[0].message;
   throw e;
-}
-
-/** An element that is not a number, reduced to what fillFlat looks at: its validity and its description. */
-function sanitize(v: unknown): unknown {
-  if (typeof v === 'string') return v.length > 41 ? v.slice(0, 41) : v;
-  if (Array.isArray(v)) return [];
-  if (typeof v === 'object' && v !== null) return {};
-  return v;
 }
 
 interface Lifter {
@@ -82,27 +72,17 @@ function liftArray(l: Lifter, holder: Obj | unknown[], key: string | number, arr
   if (count < l.minElements && arr.length < l.minElements) return;
 
   const levels = nested.length - 1;
-  // The flat elements as numbers plus kinds, when the datatype may still change or the nesting must be flattened.
+  // The flat elements as numbers, when the datatype may still change or the nesting must be flattened.
   let values: Float64Array | undefined;
-  let kinds: Uint8Array | undefined;
-  const others: [number, unknown][] = [];
+  let allNumbers = true;
   if (!exact || levels > 0) {
     const vals = new Float64Array(count);
     let k = 0;
     const put = (a: unknown[]): void => {
       for (let i = 0; i < a.length; i++, k++) {
         const v = a[i];
-        if (typeof v === 'number') {
-          vals[k] = v;
-          continue;
-        }
-        kinds ??= new Uint8Array(count);
-        const c = ELEMENT_KINDS.indexOf(v);
-        if (c > 0) kinds[k] = c;
-        else {
-          kinds[k] = ODD_ELEMENT;
-          others.push([k, sanitize(v)]);
-        }
+        if (typeof v === 'number') vals[k] = v;
+        else allNumbers = false;
       }
     };
     const walk = (a: unknown[], d: number): void => {
@@ -112,33 +92,29 @@ function liftArray(l: Lifter, holder: Obj | unknown[], key: string | number, arr
     walk(arr, levels);
     values = vals;
   }
-  // Many odd elements would make a large message: leave such an array (an error for any datatype but INT64, whose
-  // decimal strings these are) in the request.
-  if (!exact && others.length > MAX_ODD_ELEMENTS) return;
   // fillFlat on the very elements decodeTensor would flatten (the numbers in `values` are those elements).
-  const src: ArrayLike<unknown> = levels === 0 ? arr : kinds === undefined ? values! : arr.flat(levels);
-  let decoded: TypedArray | undefined;
-  let error: string | undefined;
-  if (dtype === 'FP64' && src === values) {
-    decoded = values;
-  } else {
-    const out = allocArray(dtype, count);
+  const src: ArrayLike<unknown> = levels === 0 ? arr : allNumbers ? values! : arr.flat(levels);
+  const attempt = (dt: DType): { decoded?: TypedArray; error?: string } => {
+    if (dt === 'FP64' && src === values) return { decoded: values };
+    const out = allocArray(dt, count);
     try {
-      fillFlat(out, dtype, src, '', field);
-      decoded = out;
+      fillFlat(out, dt, src, '', field);
+      return { decoded: out };
     } catch (e) {
-      error = tensorMessage(e);
+      return { error: tensorMessage(e) };
     }
-  }
+  };
+  const { decoded, error } = attempt(dtype);
   const spec: ArraySpec = { field, nested, count, dtype, decoded, error };
   if (!exact) {
-    spec.values = values;
-    spec.kinds = kinds;
-    spec.others = others;
+    // Numbers alone: decodeTensor decodes them for another datatype. Anything else: decode for every one now (an
+    // element fillFlat refuses ends a datatype's attempt early).
+    if (allNumbers) spec.values = values;
+    else spec.outcomes = Object.fromEntries(DTYPES.filter((d) => d !== dtype).map((d) => [d, attempt(d)]));
   }
-  if (kinds !== undefined && spec.kinds !== undefined) l.transfer.add(kinds.buffer as ArrayBuffer);
-  if (decoded !== undefined) l.transfer.add(decoded.buffer as ArrayBuffer);
-  if (spec.values !== undefined) l.transfer.add(spec.values.buffer as ArrayBuffer);
+  for (const d of [decoded, spec.values, ...Object.values(spec.outcomes ?? {}).map((o) => o?.decoded)]) {
+    if (d !== undefined) l.transfer.add(d.buffer as ArrayBuffer);
+  }
   l.lifted.push({ at, array: spec });
   (holder as Obj)[key] = null;
 }

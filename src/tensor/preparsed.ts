@@ -26,20 +26,12 @@ export interface ArraySpec {
   /** The message of fillFlat's error for `dtype`, when an element does not fit it. */
   error?: string | undefined;
   /**
-   * When the datatype was a guess (a shorthand or an object without `datatype`), the exact elements, from which
-   * decodeTensor decodes any other datatype: the numbers in `values`; when some element is not a number, `kinds`
-   * says which (an index into ELEMENT_KINDS, or ODD_ELEMENT) and `others` holds the odd ones as [index, value]
-   * (strings longer than 41 characters cut to 41, arrays and objects emptied: neither changes how fillFlat judges or
-   * describes them).
+   * When the datatype was a guess (a shorthand or an object without `datatype`), what decodeTensor needs for any other
+   * datatype: the elements exactly, when all are numbers; else the outcome of decoding them as each other datatype.
    */
   values?: Float64Array | undefined;
-  kinds?: Uint8Array | undefined;
-  others?: [number, unknown][] | undefined;
+  outcomes?: Partial<Record<DType, { decoded?: TypedArray | undefined; error?: string | undefined }>> | undefined;
 }
-
-/** Non-numeric elements common in tensor data, by their `kinds` code (0: a number). */
-export const ELEMENT_KINDS: readonly unknown[] = [undefined, true, false, 'NaN', 'Infinity', '-Infinity'];
-export const ODD_ELEMENT = ELEMENT_KINDS.length;
 
 /** A bare array stands in for an array, so every `Array.isArray` test on the request keeps its answer. */
 export class PreparsedArray extends Array<unknown> {

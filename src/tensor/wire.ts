@@ -5,7 +5,7 @@
  */
 import { GradserveError, fmtShape } from '../errors.js';
 import { BYTES_PER_ELEMENT, allocArray, parseDType, type DType, type TypedArray } from './dtype.js';
-import { ELEMENT_KINDS, PreparsedArray, PreparsedB64 } from './preparsed.js';
+import { PreparsedArray, PreparsedB64 } from './preparsed.js';
 import { numel, type Tensor } from './tensor.js';
 
 export type TensorEncoding = 'json' | 'b64';
@@ -442,21 +442,21 @@ function fromPreparsed(p: PreparsedArray, shape: number[], dtype: DType, path: s
     out = p.taken ? s.decoded!.slice() : s.decoded!;
     p.taken = true;
     // The exact values were kept in case the datatype was another: it is not.
-    s.values = s.kinds = s.others = undefined;
+    s.values = undefined;
+    s.outcomes = undefined;
   } else {
-    // The datatype was guessed wrong: decode the exact values kept for this case.
-    if (s.values === undefined) throw new Error(`${path}: data decoded as ${s.dtype} is needed as ${dtype}`);
-    let src: ArrayLike<unknown> = s.values;
-    if (s.kinds !== undefined) {
-      const a = new Array<unknown>(n);
-      for (let i = 0; i < n; i++) a[i] = s.kinds[i] === 0 ? s.values[i] : ELEMENT_KINDS[s.kinds[i]!];
-      for (const [i, v] of s.others ?? []) a[i] = v;
-      src = a;
+    // The datatype was guessed wrong: what was kept for this case.
+    const o = s.outcomes?.[dtype];
+    if (o !== undefined) {
+      if (o.error !== undefined) invalid(path, field, o.error);
+      out = o.decoded!;
+    } else {
+      if (s.values === undefined) throw new Error(`${path}: data decoded as ${s.dtype} is needed as ${dtype}`);
+      out = allocArray(dtype, n);
+      fillFlat(out, dtype, s.values, path, field);
     }
-    out = allocArray(dtype, n);
-    fillFlat(out, dtype, src, path, field);
     // The datatype is decided now: keep its result, for a second decode, and drop the rest.
-    Object.assign(s, { dtype, decoded: out, error: undefined, values: undefined, kinds: undefined, others: undefined });
+    Object.assign(s, { dtype, decoded: out, error: undefined, values: undefined, outcomes: undefined });
     p.taken = true;
   }
   return { dtype, shape: [...shape], data: out };

@@ -238,20 +238,21 @@ describe('worker-side lifting gives the inline results and errors', () => {
     expect([m[0], m[1], m[2], m[5997], m[5999]]).toEqual([0, 1, 1, 0, 1]);
   });
 
-  it('an array of many odd elements whose datatype is a guess stays in the request', () => {
-    const text = JSON.stringify({ graph: { nodes: [] }, inputs: { x: Array.from({ length: 5000 }, (_, i) => String(i)), y: Array.from({ length: 5000 }, () => 'NaN') } });
-    const value = parseJsonText(text);
-    expect(liftTensors(value, 1, 1).lifted.map((l) => l.at)).toEqual([['inputs', 'y']]);
-    expect(decodeV1(viaWorker(text), 'FP32')).toStrictEqual(decodeV1(parseJsonText(text), 'FP32'));
-  });
-
-  it('a huge non-numeric element costs no more than its description', () => {
-    const big = 'z'.repeat(100_000);
-    const text = JSON.stringify({ graph: { nodes: [] }, inputs: { x: [...Array.from({ length: 10 }, () => 1), big] } });
-    const value = parseJsonText(text);
-    const { lifted } = liftTensors(value, 1, 1);
-    const spec = 'array' in lifted[0]! ? lifted[0].array : undefined;
-    expect(spec?.others).toEqual([[10, 'z'.repeat(41)]]);
-    expect(decodeV1(viaWorker(text), 'FP32')).toStrictEqual(decodeV1(parseJsonText(text), 'FP32'));
+  it('an array with other elements than numbers, its datatype a guess, carries every datatype\'s outcome', () => {
+    const text = JSON.stringify({ graph: { nodes: [] }, inputs: { x: Array.from({ length: 5000 }, (_, i) => String(i)), y: [...Array.from({ length: 10 }, () => 1), 'z'.repeat(100_000)] } });
+    const { lifted } = liftTensors(parseJsonText(text), 1, 1);
+    expect(lifted.map((l) => l.at)).toEqual([['inputs', 'x'], ['inputs', 'y']]);
+    const [x, y] = lifted.map((l) => ('array' in l ? l.array : undefined));
+    // Decimal strings are INT64 only; the guess (FP32) and the others fail at their first element.
+    expect(x).toMatchObject({ dtype: 'FP32', error: 'element 0: "0" is not a FP32 number (non-finite values are "NaN", "Infinity", "-Infinity")' });
+    expect(x!.values).toBeUndefined();
+    expect(Array.from(x!.outcomes!.INT64!.decoded as BigInt64Array).slice(0, 3)).toEqual([0n, 1n, 2n]);
+    expect(x!.outcomes!.BOOL!.error).toMatch(/^element 0: "0" is not a BOOL/);
+    // A long string travels as the message that describes it, nothing more.
+    expect(JSON.stringify(y).length).toBeLessThan(2000);
+    for (const inferred of ['FP32', 'INT64', 'BOOL'] as const) {
+      const cot = JSON.stringify({ graph: { inputs: { a: {} }, nodes: [{ name: 'out', op: 'neg', inputs: ['a'] }] }, inputs: {}, cotangents: { out: Array.from({ length: 3000 }, (_, i) => String(i)) } });
+      expect(decodeV1(viaWorker(cot), inferred)).toStrictEqual(decodeV1(parseJsonText(cot), inferred));
+    }
   });
 });
