@@ -212,3 +212,135 @@ export function attachTensors(root: unknown, lifted: readonly Lifted[]): void {
     holder[key] = 'array' in item ? new PreparsedArray(item.array) : new PreparsedB64(item.b64);
   }
 }
+
+/**
+ * Any other long string or long array of numbers in the request (in practice: graph constants), lifted as bytes so
+ * that it crosses back by transfer: a structured clone would rebuild it on the event loop in one go (~100 ms for a
+ * 90 MB string, ~2 s for 5 M numbers). restoreLarge rebuilds them in slices, between other work.
+ */
+export type Large =
+  | { at: (string | number)[]; text: { bytes: Uint8Array; encoding: 'latin1' | 'utf16le' } }
+  | { at: (string | number)[]; numbers: { nested: number[]; values: Float64Array } };
+
+export const MIN_LARGE_STRING = 1 << 20;
+export const MIN_LARGE_ARRAY = 1 << 16;
+
+/** Lifts long strings and long (nested, non-ragged) arrays of numbers anywhere under `root` (not `root` itself). */
+export function liftLarge(root: unknown, minString = MIN_LARGE_STRING, minArray = MIN_LARGE_ARRAY): { large: Large[]; transfer: ArrayBuffer[] } {
+  const large: Large[] = [];
+  const transfer: ArrayBuffer[] = [];
+  const stack: { v: unknown; at: (string | number)[] }[] = [{ v: root, at: [] }];
+  const visit = (holder: Obj | unknown[], key: string | number, v: unknown, at: (string | number)[]): void => {
+    if (typeof v === 'string') {
+      if (v.length < minString) return;
+      // Latin-1 when every character fits a byte, else UTF-16: both give back exactly this string (UTF-8 would not,
+      // for a lone surrogate).
+      const encoding = /[^\u0000-\u00ff]/.test(v) ? 'utf16le' : 'latin1';
+      const b = Buffer.from(v, encoding);
+      const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      large.push({ at, text: { bytes, encoding } });
+      transfer.push(b.buffer as ArrayBuffer);
+      (holder as Obj)[key] = null;
+      return;
+    }
+    if (typeof v !== 'object' || v === null) return;
+    if (Array.isArray(v) && v.length > 0) {
+      let nested: number[] | undefined;
+      try {
+        nested = nestedShape(v, '', '');
+      } catch {
+        // ragged or over-deep: its parts are looked at one by one
+      }
+      const count = nested === undefined ? 0 : numel(nested);
+      if (nested !== undefined && count >= minArray) {
+        const values = new Float64Array(count);
+        let k = 0;
+        let numbers = true;
+        const walk = (a: unknown[], d: number): void => {
+          for (let i = 0; i < a.length && numbers; i++) {
+            const x = a[i];
+            if (d > 0) walk(x as unknown[], d - 1);
+            else if (typeof x === 'number') values[k++] = x;
+            else numbers = false;
+          }
+        };
+        walk(v, nested.length - 1);
+        if (numbers) {
+          large.push({ at, numbers: { nested, values } });
+          transfer.push(values.buffer as ArrayBuffer);
+          (holder as Obj)[key] = null;
+          return;
+        }
+      }
+    }
+    stack.push({ v, at });
+  };
+  while (stack.length > 0) {
+    const { v, at } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (v instanceof PreparsedArray || v instanceof PreparsedB64) continue;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) if (typeof v[i] === 'object' || typeof v[i] === 'string') visit(v, i, v[i], [...at, i]);
+    } else {
+      for (const k of Object.keys(v)) {
+        const x = (v as Obj)[k];
+        if (typeof x === 'object' || typeof x === 'string') visit(v as Obj, k, x, [...at, k]);
+      }
+    }
+  }
+  return { large, transfer };
+}
+
+const SLICE = 1 << 20;
+const NUMBERS_SLICE = 1 << 17;
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Puts lifted strings and arrays back, rebuilt a slice at a time with the event loop free in between. */
+export async function restoreLarge(root: unknown, large: readonly Large[]): Promise<void> {
+  for (const item of large) {
+    let holder = root as Record<string | number, unknown>;
+    for (let i = 0; i < item.at.length - 1; i++) holder = holder[item.at[i]!] as Record<string | number, unknown>;
+    const key = item.at[item.at.length - 1]!;
+    if (holder === null || typeof holder !== 'object' || holder[key] !== null) throw new Error(`no lifted value at ${item.at.join('.')}`);
+    if ('text' in item) {
+      const { bytes, encoding } = item.text;
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      // Slices end on a character (UTF-16: an even byte; a surrogate pair split in two joins up again).
+      let s = '';
+      for (let off = 0; off < buf.length; off += SLICE) {
+        s += buf.toString(encoding, off, Math.min(buf.length, off + SLICE));
+        await nextTurn();
+      }
+      holder[key] = s;
+      continue;
+    }
+    const { nested, values } = item.numbers;
+    const last = nested.length - 1;
+    const top: unknown[] = new Array<unknown>(nested[0]!);
+    const stack: { a: unknown[]; d: number; i: number }[] = [{ a: top, d: 0, i: 0 }];
+    let k = 0;
+    let budget = NUMBERS_SLICE;
+    while (stack.length > 0) {
+      const f = stack[stack.length - 1]!;
+      if (f.i === f.a.length) {
+        stack.pop();
+        continue;
+      }
+      if (f.d === last) {
+        const end = Math.min(f.a.length, f.i + budget);
+        budget -= end - f.i;
+        while (f.i < end) f.a[f.i++] = values[k++];
+      } else {
+        const child = new Array<unknown>(nested[f.d + 1]!);
+        f.a[f.i++] = child;
+        stack.push({ a: child, d: f.d + 1, i: 0 });
+        budget--;
+      }
+      if (budget <= 0) {
+        budget = NUMBERS_SLICE;
+        await nextTurn();
+      }
+    }
+    holder[key] = top;
+  }
+}

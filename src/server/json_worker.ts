@@ -1,7 +1,7 @@
 /**
  * The JSON parse worker (src/server/parse_pool.ts): refuses what cannot be represented (json_prescan.ts), parses
  * with parseJsonText exactly as the event loop would, and sends the request back with its tensor payloads decoded
- * and transferred (json_tensors.ts).
+ * and transferred, and any other long string or array of numbers as bytes (json_tensors.ts).
  */
 import { setPriority } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
@@ -9,7 +9,7 @@ import { parentPort } from 'node:worker_threads';
 import { GradserveError } from '../errors.js';
 import { parseJsonText } from './body.js';
 import { prescanJson } from './json_prescan.js';
-import { liftTensors } from './json_tensors.js';
+import { liftLarge, liftTensors } from './json_tensors.js';
 import type { ParseReply, ParseRequest } from './parse_pool.js';
 
 // On Linux a thread has its own nice value: when the cores are busy, the event loop (health checks, small requests)
@@ -33,7 +33,8 @@ function handle(job: ParseRequest): { reply: ParseReply; transfer: ArrayBuffer[]
     prescanJson(buf, { maxTensorElements: job.maxTensorElements, heapBudget: job.heapShare * heap.heap_size_limit - heap.used_heap_size });
     const value = parseJsonText(buf);
     const { lifted, transfer } = liftTensors(value);
-    return { reply: { id: job.id, ok: true, value, lifted }, transfer };
+    const rest = liftLarge(value);
+    return { reply: { id: job.id, ok: true, value, lifted, large: rest.large }, transfer: [...transfer, ...rest.transfer] };
   } catch (e) {
     if (e instanceof GradserveError) {
       return { reply: { id: job.id, ok: false, error: { code: e.code, detail: e.message, errors: e.errors } }, transfer: [] };

@@ -3,7 +3,8 @@
  * holds the event loop while JSON.parse builds it: the body's blocks are transferred to a worker (not copied), the
  * worker refuses what cannot be represented (json_prescan.ts), parses with the same code as the event loop would,
  * decodes the tensor payloads into typed arrays and transfers those back with a small skeleton of the request
- * (json_tensors.ts). Results and errors are those of parseJsonText.
+ * (json_tensors.ts); other long strings and arrays of numbers (graph constants) come back as bytes and are rebuilt a
+ * slice at a time. Results and errors are those of parseJsonText.
  *
  * Workers start when first needed, do not keep the process alive, and are stopped when the app closes. A worker
  * that dies (out of memory, a bug) fails only the request it was parsing (413 when out of memory, else 500) and is
@@ -14,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { GradserveError, type ErrorCode, type ErrorItem } from '../errors.js';
-import { attachTensors, type Lifted } from './json_tensors.js';
+import { attachTensors, restoreLarge, type Large, type Lifted } from './json_tensors.js';
 
 export interface ParsePoolOptions {
   /** Worker threads (at least 1). */
@@ -42,7 +43,7 @@ export interface ParseRequest {
 
 /** What a worker answers. */
 export type ParseReply =
-  | { id: number; ok: true; value: unknown; lifted: Lifted[] }
+  | { id: number; ok: true; value: unknown; lifted: Lifted[]; large: Large[] }
   | { id: number; ok: false; error: { code: ErrorCode; detail: string; errors?: ErrorItem[] | undefined } }
   | { id: number; ok: false; internal: string };
 
@@ -182,7 +183,7 @@ export class ParsePool {
     if (m.ok) {
       try {
         attachTensors(m.value, m.lifted);
-        job.resolve(m.value);
+        restoreLarge(m.value, m.large).then(() => job.resolve(m.value), job.reject);
       } catch (e) {
         job.reject(e as Error);
       }

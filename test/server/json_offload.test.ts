@@ -10,7 +10,7 @@ import { GradserveError } from '../../src/errors.js';
 import type { Graph } from '../../src/graph/types.js';
 import { parseJsonText } from '../../src/server/body.js';
 import { prescanJson } from '../../src/server/json_prescan.js';
-import { attachTensors, liftTensors } from '../../src/server/json_tensors.js';
+import { attachTensors, liftLarge, liftTensors, restoreLarge } from '../../src/server/json_tensors.js';
 import { decodeInputs, decodeKeyed, decodeShapeInputs } from '../../src/server/tensors.js';
 import type { DType } from '../../src/tensor/dtype.js';
 import { PreparsedArray, PreparsedB64 } from '../../src/tensor/preparsed.js';
@@ -25,6 +25,17 @@ function viaWorker(text: string, min = 1): unknown {
   const { lifted, transfer } = liftTensors(value, min, min);
   const back = structuredClone({ value, lifted }, { transfer });
   attachTensors(back.value, back.lifted);
+  return back.value;
+}
+
+/** The same with long strings and arrays of numbers elsewhere lifted too (from `min` characters or elements). */
+async function viaWorkerAll(text: string, min: number): Promise<unknown> {
+  const value = parseJsonText(Buffer.from(text));
+  const t = liftTensors(value, min, min);
+  const l = liftLarge(value, min, min);
+  const back = structuredClone({ value, lifted: t.lifted, large: l.large }, { transfer: [...t.transfer, ...l.transfer] });
+  attachTensors(back.value, back.lifted);
+  await restoreLarge(back.value, back.large);
   return back.value;
 }
 
@@ -143,6 +154,40 @@ const tensorWire = fc
     if (r.form !== 'objectNoType') o['datatype'] = r.datatype;
     return o;
   });
+
+describe('long strings and arrays of numbers outside tensor fields come back exactly', () => {
+  // Code units from every range: ASCII, Latin-1, the rest of the BMP, astral pairs and lone surrogates.
+  const unit = fc.oneof(
+    fc.integer({ min: 0x20, max: 0x7e }),
+    fc.integer({ min: 0x80, max: 0xff }),
+    fc.integer({ min: 0x100, max: 0xd7ff }),
+    fc.integer({ min: 0xd800, max: 0xdfff }),
+  ).map((c) => String.fromCharCode(c));
+  const text = fc.array(unit, { maxLength: 40 }).map((a) => a.join(''));
+  const numbers = fc.array(fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constant(-0)), { maxLength: 30 });
+  const value = fc.letrec((tie) => ({
+    v: fc.oneof({ depthSize: 'small' }, text, numbers, numbers.map((a) => [a, a]), fc.constant(null), fc.boolean(), fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(text, tie('v'), { maxKeys: 4 })),
+  })).v;
+
+  it('any request value, the thresholds made tiny', async () => {
+    await fc.assert(
+      fc.asyncProperty(value, fc.integer({ min: 1, max: 6 }), async (v, min) => {
+        const body = JSON.stringify({ graph: { constants: { c: v } }, other: v });
+        expect(await viaWorkerAll(body, min)).toStrictEqual(JSON.parse(body));
+      }),
+      { numRuns: 300, seed: 21 },
+    );
+  });
+
+  it('graph constants: a long b64 string and a nested array of numbers', async () => {
+    const b64 = Buffer.alloc(3 * 1024 * 1024, 7).toString('base64');
+    const rows = Array.from({ length: 40_000 }, (_, i) => [i, -0, i / 3]);
+    const body = JSON.stringify({ graph: { constants: { w: { shape: [3 * 1024 * 1024], datatype: 'BOOL', b64 }, m: { shape: [40_000, 3], data: rows } }, nodes: [] } });
+    const value = parseJsonText(Buffer.from(body));
+    expect(liftLarge(value).large.map((l) => l.at)).toEqual([['graph', 'constants', 'm', 'data'], ['graph', 'constants', 'w', 'b64']]);
+    expect(await viaWorkerAll(body, 1 << 16)).toStrictEqual(JSON.parse(body));
+  });
+});
 
 describe('worker-side lifting gives the inline results and errors', () => {
   it('v1 inputs and cotangents: tensors, datatypes from the graph or the value, every error', () => {
