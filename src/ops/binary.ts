@@ -49,6 +49,7 @@ function binaryOp(spec: BinarySpec): OpDef {
     },
     flops: (_inputs, output) => elements(output) * (spec.name === 'pow' ? 10 : 1),
     samples: spec.samples,
+    elementwise: true,
   };
   if (spec.conventions !== undefined) def.conventions = spec.conventions;
   if (spec.internal) def.internal = true;

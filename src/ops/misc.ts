@@ -37,6 +37,7 @@ const cast: OpDef<CastAttrs> = {
     return kernelTensor(to, x!.shape, await k.cast(x!.data, to));
   },
   flops: (_inputs, output) => elements(output),
+  elementwise: true,
   vjp({ e, inputs: [x], g, attrs }) {
     const to = target(attrs);
     if (!isFloat(x!.dtype) || !isFloat(to)) return [null];
@@ -68,6 +69,8 @@ const passThrough = (name: string, doc: string, differentiable: boolean, convent
     },
     run: async ([x]) => x!,
     flops: () => 0,
+    elementwise: true,
+    aliases: 'always',
     samples: [
       { inputs: [{ shape: [2, 3] }] },
       { inputs: [{ shape: [] }], note: 'scalar []' },

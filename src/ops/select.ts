@@ -33,6 +33,7 @@ const where: OpDef = {
     return kernelTensor(a!.dtype, out.shape, out.data);
   },
   flops: (_inputs, output) => elements(output),
+  elementwise: true,
   vjp({ e, inputs: [cond, a, b], g }) {
     const zero = e.scalar(0, g.dtype);
     return [
@@ -97,6 +98,7 @@ const clip: OpDef<ClipAttrs> = {
     return kernelTensor(x!.dtype, x!.shape, await k.clip(x!.data, attrs.min, attrs.max));
   },
   flops: (_inputs, output) => elements(output),
+  elementwise: true,
   vjp: ({ e, inputs: [x], g, attrs }) => [passInside(e, g, x!, attrs)],
   jvp: ({ e, inputs: [x], tangents: [t], attrs }) => passInside(e, t!, x!, attrs),
   samples: [

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { IndexArray } from '../kernels.types.js';
 import { DTYPE_ALIASES, parseDType, type DType } from '../tensor/dtype.js';
 import type { Dim, SymShape } from '../tensor/shape.js';
-import type { InferContext, OpDef } from './types.js';
+import type { InferContext, OpDef, VmapArgs } from './types.js';
 import {
   ANY, attrAt, axisOrFail, bigIntSchema, failNode, FP, fmt, INDEX, intSchema, needDtype, normAxis, sameDtype,
   indexError,
@@ -62,6 +62,29 @@ function checkSlice(rank: number, a: SliceAttrs, ctx: InferContext): number[] {
 
 interface SlicePlan { starts: number[]; steps: number[]; shape: Dim[] }
 
+/** The sliced axes of slice/slice_grad attrs as written, normalized against `rank` and moved past the batch axis. */
+function batchedSliceAxes(b: VmapArgs['b'], attrs: Record<string, unknown>, rank: number): number[] {
+  const axes = (attrs.axes as number[] | undefined | null) ?? (attrs.starts as number[]).map((_, i) => i);
+  return axes.map((a) => b.axis(a, rank, 0) + 1);
+}
+
+/**
+ * Batching rule of the gradient ops whose last input only carries the output shape (slice_grad, scatter_add_like):
+ * with g batched, that shape gains the batch axis in front; `batchAttrs` moves the op's axes past it.
+ */
+function batchScatter(op: string, batchAttrs: (b: VmapArgs['b'], attrs: Record<string, unknown>, rank: number) => Record<string, unknown>) {
+  return ({ b, inputs, attrs }: VmapArgs): boolean => {
+    const g = inputs[0]!;
+    if (!g.batched) b.refuse('unbatched g');
+    const like = inputs[inputs.length - 1]!;
+    const carrier = like.batched ? like.name : b.zeros(like.dtype, [b.K, ...like.shape]);
+    const mid = inputs.slice(1, -1);
+    if (mid.some((v) => v.batched)) b.refuse('batched indices');
+    b.out(op, [g.name, ...mid.map((v) => v.name), carrier], batchAttrs(b, attrs, like.shape.length));
+    return true;
+  };
+}
+
 function planSlice(shape: readonly Dim[], a: SliceAttrs): SlicePlan {
   const rank = shape.length;
   const starts = new Array<number>(rank).fill(0);
@@ -104,6 +127,12 @@ const slice: OpDef<SliceAttrs> = {
   flops: () => 0,
   vjp: ({ e, inputs: [x], g, attrs }) => [e.op('slice_grad', [g, x!], { ...attrs })],
   jvp: ({ e, tangents: [t], attrs }) => e.op('slice', [t!], { ...attrs }),
+  vmap({ b, inputs, attrs }) {
+    if (inputs.length !== 1) b.refuse('slice takes one input');
+    const x = inputs[0]!;
+    b.out('slice', [x.name], { ...attrs, axes: batchedSliceAxes(b, attrs, x.shape.length) });
+    return true;
+  },
   samples: [
     { inputs: [{ shape: [4, 5] }], attrs: { starts: [1, -1], ends: [3, -6], axes: null, steps: [1, -2] }, note: 'negative step from the end' },
     { inputs: [{ shape: [3, 4] }], attrs: { starts: [-10], ends: [100], axes: [-1], steps: null }, note: 'clamped bounds' },
@@ -133,6 +162,7 @@ const sliceGrad: OpDef<SliceAttrs> = {
   flops: (_i, out) => out.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
   vjp: ({ e, g, attrs }) => [e.op('slice', [g], { ...attrs }), null],
   jvp: ({ e, inputs: [, x], tangents: [t], attrs }) => (t ? e.op('slice_grad', [t, x!], { ...attrs }) : null),
+  vmap: batchScatter('slice_grad', (b, attrs, rank) => ({ ...attrs, axes: batchedSliceAxes(b, attrs, rank) })),
   samples: [
     { inputs: [{ shape: [2, 3] }, { shape: [4, 5] }], attrs: { starts: [1, -1], ends: [3, -6], axes: null, steps: [1, -2] }, note: 'negative step' },
   ],
@@ -171,6 +201,11 @@ const gather: OpDef<GatherAttrs> = {
   flops: () => 0,
   vjp: ({ e, inputs: [x, ind], g, attrs }) => [e.op('scatter_add_like', [g, ind!, x!], { axis: normAxis(attrs.axis, x!.shape.length) }), null],
   jvp: ({ e, inputs: [, ind], tangents: [t], attrs }) => (t ? e.op('gather', [t, ind!], { axis: attrs.axis }) : null),
+  vmap({ b, inputs: [x, ind], attrs }) {
+    if (!x!.batched || ind!.batched) b.refuse('batched indices');
+    b.out('gather', [x!.name, ind!.name], { ...attrs, axis: b.axis(attrs.axis, x!.shape.length, 0) + 1 });
+    return true;
+  },
   samples: [
     {
       inputs: [{ shape: [4, 3] }, { shape: [2, 2], dtype: 'INT64', values: [1, -1, 1, 0] }],
@@ -206,6 +241,7 @@ const scatterAddLike: OpDef<GatherAttrs> = {
   flops: ([g]) => g!.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
   vjp: ({ e, inputs: [, ind], g, attrs }) => [e.op('gather', [g, ind!], { axis: attrs.axis }), null, null],
   jvp: ({ e, inputs: [, ind, x], tangents: [t], attrs }) => (t ? e.op('scatter_add_like', [t, ind!, x!], { axis: attrs.axis }) : null),
+  vmap: batchScatter('scatter_add_like', (b, attrs, rank) => ({ ...attrs, axis: b.axis(attrs.axis, rank, 0) + 1 })),
   samples: [
     {
       inputs: [{ shape: [2, 2, 3] }, { shape: [2, 2], dtype: 'INT64', values: [1, -1, 1, 0] }, { shape: [4, 3] }],

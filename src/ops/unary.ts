@@ -56,6 +56,7 @@ function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
     },
     flops: (_inputs, output) => elements(output) * (spec.cost ?? 1),
     samples: spec.samples,
+    elementwise: true,
   };
   if (spec.conventions !== undefined) def.conventions = spec.conventions;
   if (spec.internal) def.internal = true;
