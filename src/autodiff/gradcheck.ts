@@ -10,6 +10,7 @@ import { DEFAULT_MEMORY_BUDGET_BYTES, MAX_CHUNK_BYTES, chunkCap } from './jacobi
 import { Unbatchable, vmapGraph } from './vmap.js';
 import { engineCore } from './core.js';
 import type { Graph, InputSpec, NodeSpec, WireTensor } from '../graph/types.js';
+import { getOp } from '../ops/registry.js';
 import { parseDType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checkScalarOf, checkWrt } from './hessian.js';
@@ -30,13 +31,14 @@ function promoteConstant(c: WireTensor): WireTensor {
   return out;
 }
 
+/** A node whose op takes its output datatype from an attribute (`OpDef.datatypeAttr`) gets FP64 where it said FP32. */
 function promoteNode(n: NodeSpec): NodeSpec {
+  const attr = getOp(n.op)?.datatypeAttr;
+  if (attr === undefined) return n;
   const attrs = n.attrs ?? {};
-  if (n.op === 'cast' && typeof attrs.to === 'string' && isFP32(attrs.to)) return { ...n, attrs: { ...attrs, to: 'FP64' } };
-  if (n.op === 'one_hot' && (attrs.datatype === undefined || (typeof attrs.datatype === 'string' && isFP32(attrs.datatype)))) {
-    return { ...n, attrs: { ...attrs, datatype: 'FP64' } };
-  }
-  return n;
+  const value = attrs[attr.name] === undefined ? attr.default : attrs[attr.name];
+  if (typeof value !== 'string' || !isFP32(value)) return n;
+  return { ...n, attrs: { ...attrs, [attr.name]: 'FP64' } };
 }
 
 /** The same graph computing in FP64 wherever it computed in FP32. */

@@ -38,6 +38,7 @@ const cast: OpDef<CastAttrs> = {
   },
   flops: (_inputs, output) => elements(output),
   elementwise: true,
+  datatypeAttr: { name: 'to' },
   vjp({ e, inputs: [x], g, attrs }) {
     const to = target(attrs);
     if (!isFloat(x!.dtype) || !isFloat(to)) return [null];

@@ -282,6 +282,7 @@ const oneHot: OpDef<OneHotAttrs> = {
     return { dtype, shape, data };
   },
   flops: (_i, out) => out.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
+  datatypeAttr: { name: 'datatype', default: 'FP32' },
   samples: [
     { inputs: [{ shape: [3], dtype: 'INT64', values: [0, 2, 5] }], attrs: { depth: 4, axis: -1, datatype: 'FP64' }, note: 'out of range row' },
   ],

@@ -198,6 +198,11 @@ export interface OpDef<A = any> {
    * (implied by `elementwise`), or a function of the parsed attrs saying how (undefined: the rank is needed).
    */
   rankFree?: true | ((attrs: A) => RankFreeUse | undefined);
+  /**
+   * The attribute naming the output datatype (with its schema default, if any), for ops whose output datatype is
+   * chosen rather than inferred: gradcheck reruns an FP32 graph in FP64 by rewriting it.
+   */
+  datatypeAttr?: { name: string; default?: DType };
 }
 
 export function defineOp<A>(def: OpDef<A>): OpDef<A> {
