@@ -8,9 +8,7 @@ import { z } from 'zod';
 import type { BinaryOp } from '../kernels.types.js';
 import { kernelTensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, OpSample, Ref } from './types.js';
-import {
-  broadcastOrFail, commonDtype, elements, NUMERIC_DTYPES, scaleBy, sumTerms, unbroadcast,
-} from './elementwise_rules.js';
+import { broadcastOrFail, elements, NUMERIC, sameDtype, scaleBy, sumTerms, unbroadcast } from './common.js';
 
 /** Partial derivatives (d/da, d/db) of y = f(a, b), each with (at most) the output's shape; null = identically zero. */
 type Partials = (e: Emitter, a: Ref, b: Ref, y: Ref) => [Ref | null, Ref | null];
@@ -40,7 +38,7 @@ function binaryOp(spec: BinarySpec): OpDef {
     differentiable,
     doc: spec.doc,
     infer(inputs, _attrs, ctx) {
-      const dtype = commonDtype(inputs, ['a', 'b'], NUMERIC_DTYPES, ctx);
+      const dtype = sameDtype(inputs, ['a', 'b'], NUMERIC, ctx);
       return { shape: broadcastOrFail(inputs, ctx), dtype: spec.comparison ? 'BOOL' : dtype };
     },
     async run([a, b], _attrs, k) {

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { broadcastShapes, type Dim, type SymShape } from '../tensor/shape.js';
 import type { Batcher, BatchedValue, Emitter, InferContext, OpDef, Ref, ValueMeta } from './types.js';
-import { attrAt, failNode, fmt, inputAt, NUMERIC, ANY, sameDtype, sumTo, normAxis, orZeros } from './structural_util.js';
+import { ANY, attrAt, failNode, fmt, inputAt, normAxis, NUMERIC, orZeros, sameDtype, unbroadcast } from './common.js';
 
 /** Shape of op(a)·op(b) for operands of rank >= 2, op = transpose of the last two dims when asked. */
 function matmul2Shape(a: SymShape, b: SymShape, ta: boolean, tb: boolean, ctx: InferContext): SymShape {
@@ -158,7 +158,7 @@ const matmulT: OpDef<MatmulTAttrs> = {
   },
   vjp({ e, inputs: [a, b], g, attrs }) {
     const [da, db] = matmulTCotangents(e, a!, b!, g, attrs.trans_a, attrs.trans_b);
-    return [sumTo(e, da, a!), sumTo(e, db, b!)];
+    return [unbroadcast(e, da, a!), unbroadcast(e, db, b!)];
   },
   jvp({ e, inputs: [a, b], tangents: [ta, tb], attrs }) {
     const terms: Ref[] = [];
@@ -207,17 +207,17 @@ const matmul: OpDef<Record<string, never>> = {
       const a2 = e.op('unsqueeze', [a!], { axes: [0] });
       const g2 = e.op('unsqueeze', [g], { axes: [-2] });
       const [da, db] = matmulTCotangents(e, a2, b!, g2, false, false);
-      return [sumTo(e, da, a!), sumTo(e, db, b!)];
+      return [unbroadcast(e, da, a!), unbroadcast(e, db, b!)];
     }
     if (b1) {
       // b [k] as [k, 1]; g [..., m] as [..., m, 1]
       const b2 = e.op('unsqueeze', [b!], { axes: [-1] });
       const g2 = e.op('unsqueeze', [g], { axes: [-1] });
       const [da, db] = matmulTCotangents(e, a!, b2, g2, false, false);
-      return [sumTo(e, da, a!), sumTo(e, e.op('squeeze', [db], { axes: [-1] }), b!)];
+      return [unbroadcast(e, da, a!), unbroadcast(e, e.op('squeeze', [db], { axes: [-1] }), b!)];
     }
     const [da, db] = matmulTCotangents(e, a!, b!, g, false, false);
-    return [sumTo(e, da, a!), sumTo(e, db, b!)];
+    return [unbroadcast(e, da, a!), unbroadcast(e, db, b!)];
   },
   jvp({ e, inputs: [a, b], tangents: [ta, tb] }) {
     const terms: Ref[] = [];

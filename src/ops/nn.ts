@@ -10,9 +10,9 @@ import { broadcastShapes, type SymShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { OpDef, OpKernels, RankFreeUse, Ref, VmapArgs } from './types.js';
 import {
-  axisOrFail, failNode, FP, fmt, INDEX, inputAt, intSchema, keepDims, lossCotangent, needDtype, normAxis, reduceLoss,
-  reductionSchema, sameDtype, sumTo, type Reduction,
-} from './structural_util.js';
+  axisOrFail, failNode, fmt, FP, INDEX, inputAt, intSchema, keepDims, lossCotangent, needDtype, normAxis, reduceLoss,
+  type Reduction, reductionSchema, sameDtype, unbroadcast,
+} from './common.js';
 
 const elements = (s: readonly (number | null)[]) => s.reduce<number>((p, d) => p * (d ?? 0), 1);
 
@@ -175,7 +175,7 @@ const softmaxCrossEntropy: OpDef<CeAttrs> = {
     const mass = e.op('sum', [lab!], { axes: [axis], keepdims: true });
     const dx = e.op('mul', [e.op('sub', [e.op('mul', [sm, mass]), lab!]), gl]);
     const nlsm = e.op('neg', [e.op('log_softmax', [x!], { axis })]);
-    return [dx, sumTo(e, e.op('mul_no_nan', [gl, nlsm]), lab!)];
+    return [dx, unbroadcast(e, e.op('mul_no_nan', [gl, nlsm]), lab!)];
   },
   jvp({ e, inputs: [x, lab], tangents: [tx, tl], attrs }) {
     const axis = normAxis(attrs.axis, x!.shape.length);
@@ -288,7 +288,7 @@ const mse: OpDef<LossAttrs> = {
     const d = e.op('sub', [a!, b!]);
     const gl = lossCotangent(e, g, attrs.reduction, d, allAxes(d));
     const gd = e.op('mul', [e.op('mul', [d, e.scalar(2, d.dtype)]), gl]);
-    return [sumTo(e, gd, a!), sumTo(e, e.op('neg', [gd]), b!)];
+    return [unbroadcast(e, gd, a!), unbroadcast(e, e.op('neg', [gd]), b!)];
   },
   jvp({ e, inputs: [a, b], tangents: [ta, tb], attrs }) {
     const d = e.op('sub', [a!, b!]);

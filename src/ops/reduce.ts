@@ -8,8 +8,9 @@ import { scalarArray, type DType } from '../tensor/dtype.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, Ref, ValueMeta } from './types.js';
 import {
-  axesOrFail, axesSchema, broadcastToLike, axisOrFail, countOf, failNode, FP, fmt, keepDims, needDtype, normAxes, NUMERIC, reducedShape,
-} from './structural_util.js';
+  axesOrFail, axesSchema, axisOrFail, broadcastToLike, countOf, failNode, fmt, FP, keepDims, needDtype, normAxes,
+  NUMERIC, reducedShape,
+} from './common.js';
 
 interface ReduceAttrs {
   axes: number | number[] | null;

@@ -7,8 +7,9 @@ import { z } from 'zod';
 import { symNumel, type SymShape } from '../tensor/shape.js';
 import type { OpDef, VmapArgs } from './types.js';
 import {
-  ANY, attrAt, axesOrFail, axisOrFail, failNode, fmt, inputAt, intSchema, normAxes, normAxis, orZeros, reshapeToLike, sameDtype, sumTo,
-} from './structural_util.js';
+  ANY, attrAt, axesOrFail, axisOrFail, failNode, fmt, inputAt, intSchema, normAxes, normAxis, orZeros, reshapeToLike,
+  sameDtype, unbroadcast,
+} from './common.js';
 import { ops as indexOps } from './shape_index.js';
 
 const elementsOf = (s: SymShape) => s.reduce<number>((p, d) => p * (d ?? 0), 1);
@@ -95,7 +96,7 @@ const broadcastTo: OpDef<ShapeAttrs> = {
     return { dtype: x!.dtype, shape: [...attrs.shape], data };
   },
   flops: () => 0,
-  vjp: ({ e, inputs: [x], g }) => [sumTo(e, g, x!)],
+  vjp: ({ e, inputs: [x], g }) => [unbroadcast(e, g, x!)],
   jvp: ({ e, tangents: [t], attrs }) => e.op('broadcast_to', [t!], { shape: attrs.shape }),
   vmap({ b, inputs: [x], output }) {
     b.out('broadcast_to', [b.lift(x!, output.shape.length)], { shape: [b.K, ...output.shape] });

@@ -9,9 +9,9 @@ import { DTYPE_ALIASES, parseDType, type DType } from '../tensor/dtype.js';
 import type { Dim, SymShape } from '../tensor/shape.js';
 import type { InferContext, OpDef, VmapArgs } from './types.js';
 import {
-  ANY, attrAt, axisOrFail, bigIntSchema, failNode, FP, fmt, INDEX, intSchema, needDtype, normAxis, sameDtype,
-  indexError,
-} from './structural_util.js';
+  ANY, attrAt, axisOrFail, bigIntSchema, failNode, fmt, FP, INDEX, indexError, intSchema, needDtype, normAxis,
+  sameDtype,
+} from './common.js';
 
 interface SliceAttrs {
   starts: number[];

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { UnaryOp } from '../kernels.types.js';
 import { kernelTensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, OpSample, Ref } from './types.js';
-import { commonDtype, elements, FLOAT_DTYPES, NUMERIC_DTYPES, scaleBy } from './elementwise_rules.js';
+import { elements, FP, NUMERIC, sameDtype, scaleBy } from './common.js';
 import type { DType } from '../tensor/dtype.js';
 
 type Local<A> = (e: Emitter, x: Ref, y: Ref, attrs: A) => Ref;
@@ -36,7 +36,7 @@ interface UnarySpec<A> {
 const noAttrs = z.strictObject({});
 
 function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
-  const dtypes = spec.dtypes ?? FLOAT_DTYPES;
+  const dtypes = spec.dtypes ?? FP;
   const kernel = spec.kernel ?? (() => spec.name as UnaryOp);
   const differentiable = spec.differentiable ?? true;
   const def: OpDef<A> = {
@@ -47,7 +47,7 @@ function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
     differentiable,
     doc: spec.doc,
     infer(inputs, _attrs, ctx) {
-      const dtype = commonDtype(inputs, ['x'], dtypes, ctx);
+      const dtype = sameDtype(inputs, ['x'], dtypes, ctx);
       return { shape: [...inputs[0]!.shape], dtype };
     },
     async run([x], attrs, k) {
@@ -122,7 +122,7 @@ function geluTanhSecond(e: Emitter, x: Ref): Ref {
 }
 
 export const ops: OpDef[] = [
-  unaryOp({ name: 'neg', doc: 'Elementwise negation -x.', dtypes: NUMERIC_DTYPES, linear: (e, v) => op1(e, 'neg', v), samples: std() }),
+  unaryOp({ name: 'neg', doc: 'Elementwise negation -x.', dtypes: NUMERIC, linear: (e, v) => op1(e, 'neg', v), samples: std() }),
   unaryOp({ name: 'exp', doc: 'Elementwise e^x.', cost: 10, local: (_e, _x, y) => y, samples: std() }),
   unaryOp({
     name: 'log', doc: 'Elementwise natural logarithm.', cost: 10, local: (e, x) => op1(e, 'reciprocal', x),
@@ -142,18 +142,18 @@ export const ops: OpDef[] = [
     samples: std([0.5, 3]),
   }),
   unaryOp({
-    name: 'square', doc: 'Elementwise x^2.', dtypes: NUMERIC_DTYPES, local: (e, x) => mul(e, x, c(e, 2, x)), samples: std(),
+    name: 'square', doc: 'Elementwise x^2.', dtypes: NUMERIC, local: (e, x) => mul(e, x, c(e, 2, x)), samples: std(),
   }),
   unaryOp({
     name: 'reciprocal', doc: 'Elementwise 1 / x.', cost: 4, local: (e, _x, y) => op1(e, 'neg', op1(e, 'square', y)),
     samples: [rand([2, 3], [0.5, 2]), rand([3], [-2, -0.5], 'negative values'), rand([], [0.5, 2], 'scalar []')],
   }),
   unaryOp({
-    name: 'abs', doc: 'Elementwise |x|.', dtypes: NUMERIC_DTYPES, local: (e, x) => op1(e, 'sign', x),
+    name: 'abs', doc: 'Elementwise |x|.', dtypes: NUMERIC, local: (e, x) => op1(e, 'sign', x),
     conventions: ["abs'(0) = 0"], samples: awayFromZero,
   }),
   unaryOp({
-    name: 'sign', doc: 'Elementwise sign: -1, 0 or 1 (NaN stays NaN).', dtypes: NUMERIC_DTYPES, differentiable: false,
+    name: 'sign', doc: 'Elementwise sign: -1, 0 or 1 (NaN stays NaN).', dtypes: NUMERIC, differentiable: false,
     conventions: ['no gradient (zero)'], samples: awayFromZero,
   }),
   unaryOp({ name: 'sin', doc: 'Elementwise sine.', cost: 10, local: (e, x) => op1(e, 'cos', x), samples: std([-3, 3]) }),
@@ -166,7 +166,7 @@ export const ops: OpDef[] = [
     conventions: ['stable for |x| up to 1e4 in FP32 (no overflow, no NaN)'], samples: std([-4, 4]),
   }),
   unaryOp({
-    name: 'relu', doc: 'Elementwise max(x, 0).', dtypes: NUMERIC_DTYPES, local: (e, x) => op1(e, 'relu_grad', x),
+    name: 'relu', doc: 'Elementwise max(x, 0).', dtypes: NUMERIC, local: (e, x) => op1(e, 'relu_grad', x),
     conventions: ["relu'(0) = 0"], samples: awayFromZero,
   }),
   unaryOp({
@@ -197,7 +197,7 @@ export const ops: OpDef[] = [
     local: (e, x, y) => mul(e, mul(e, op1(e, 'tanh', x), y), c(e, -2, x)), samples: std(),
   }),
   unaryOp({
-    name: 'relu_grad', doc: "relu'(x): 1 where x > 0, else 0 (relu'(0) = 0).", internal: true, dtypes: NUMERIC_DTYPES,
+    name: 'relu_grad', doc: "relu'(x): 1 where x > 0, else 0 (relu'(0) = 0).", internal: true, dtypes: NUMERIC,
     zeroDerivative: true, conventions: ['derivative zero wherever it exists'], samples: awayFromZero,
   }),
   unaryOp({

@@ -1,18 +1,23 @@
 /**
- * Helpers shared by the structural op families (reductions, linear algebra, shape, neural-net losses): error
- * messages that name the node, op and shapes; axis normalization that says which axis is wrong; and the small
- * derivative-graph idioms (re-inserting reduced axes, counting reduced elements) that keep rules shape-polymorphic.
+ * What every op family shares: the datatype sets, shape/datatype/attribute errors that name the node, op and shapes
+ * (and point at the input or attribute at fault), axis normalization, the broadcasting rule, the attribute schemas
+ * several families use, and the derivative-graph idioms the VJP/JVP rules lean on: `unbroadcast` (a cotangent summed
+ * back to an input's shape), `fitTo` (a tangent broadcast out to the output's shape), `scaleBy`, re-inserting reduced
+ * axes, counting reduced elements and the loss reductions. The idioms emit shape-polymorphic internal ops where a dim
+ * is unknown (null), so derivative graphs stay valid for every concrete shape.
  */
 import { z } from 'zod';
 import { GradserveError } from '../errors.js';
 import type { DType } from '../tensor/dtype.js';
-import { fmtSymShape, isConcrete, normalizeAxis, sameShape } from '../tensor/shape.js';
+import { broadcastShapes, fmtSymShape, isConcrete, normalizeAxis, sameShape, symNumel, type SymShape } from '../tensor/shape.js';
 import type { Emitter, InferContext, Ref, ValueMeta } from './types.js';
 
 export const FP: readonly DType[] = ['FP32', 'FP64'];
 export const NUMERIC: readonly DType[] = ['FP32', 'FP64', 'INT32', 'INT64'];
 export const ANY: readonly DType[] = ['FP32', 'FP64', 'INT32', 'INT64', 'BOOL'];
 export const INDEX: readonly DType[] = ['INT32', 'INT64'];
+
+// ---- errors ----
 
 type ShapeCode = 'DATATYPE_MISMATCH' | 'SHAPE_MISMATCH' | 'INVALID_ATTRS';
 
@@ -37,13 +42,18 @@ export const inputAt = (i: number): string => `inputs[${i}]`;
 /** Path suffix of a node's attribute, for failNode. */
 export const attrAt = (name: string): string => `attrs.${name}`;
 
-/** The shared datatype of `inputs`, which must be one of `allowed` (no implicit promotion). */
+// ---- datatypes and shapes ----
+
+/**
+ * The datatype shared by `inputs` (no implicit promotion), checked against `allowed`. `names` are the op's input names
+ * so the message can say which operand is off (the last name stands for the rest of a variadic list).
+ */
 export function sameDtype(inputs: readonly ValueMeta[], names: readonly string[], allowed: readonly DType[], ctx: InferContext): DType {
   const d = inputs[0]!.dtype;
   for (let i = 1; i < inputs.length; i++) {
     if (inputs[i]!.dtype !== d) {
       failNode('DATATYPE_MISMATCH', ctx,
-        `${names[0]} is ${d} but ${names[Math.min(i, names.length - 1)]} is ${inputs[i]!.dtype}; inputs must share a datatype (use cast)`);
+        `${names[0]} is ${d} but ${names[Math.min(i, names.length - 1)]} is ${inputs[i]!.dtype}; inputs must share a datatype (no implicit promotion, use cast)`);
     }
   }
   needDtype(d, names[0]!, allowed, ctx);
@@ -53,6 +63,35 @@ export function sameDtype(inputs: readonly ValueMeta[], names: readonly string[]
 export function needDtype(d: DType, name: string, allowed: readonly DType[], ctx: InferContext): void {
   if (!allowed.includes(d)) failNode('DATATYPE_MISMATCH', ctx, `${name} is ${d}; ${ctx.op} accepts ${allowed.join(', ')} (use cast)`);
 }
+
+/** NumPy broadcast shape of `inputs`; an unknown (null) dim only fails against a known one when both are known. */
+export function broadcastOrFail(inputs: readonly ValueMeta[], ctx: InferContext): SymShape {
+  const out = broadcastShapes(...inputs.map((v) => v.shape));
+  if (out === undefined) {
+    // the first operand that does not broadcast against the ones before it is the one to point at
+    let bad = inputs.length - 1;
+    for (let i = 1; i < inputs.length; i++) {
+      if (broadcastShapes(...inputs.slice(0, i + 1).map((v) => v.shape)) === undefined) {
+        bad = i;
+        break;
+      }
+    }
+    failNode('SHAPE_MISMATCH', ctx, `shapes ${inputs.map((v) => fmt(v.shape)).join(', ')} do not broadcast`, inputAt(bad));
+  }
+  return out;
+}
+
+/** Elements of a value, 0 while a dim is unknown (cost estimates only run on concrete shapes). */
+export function elements(v: ValueMeta): number {
+  return symNumel(v.shape) ?? 0;
+}
+
+/** Statically the same concrete shape, so no reshaping node is needed. */
+export function provablySame(a: ValueMeta, b: ValueMeta): boolean {
+  return isConcrete(a.shape) && isConcrete(b.shape) && sameShape(a.shape, b.shape);
+}
+
+// ---- axes ----
 
 /** One axis normalized against `rank`, or INVALID_ATTRS naming the axis and the rank. */
 export function axisOrFail(axis: number, rank: number, ctx: InferContext, what = 'axis', attr = what): number {
@@ -95,19 +134,46 @@ export function reducedShape<D>(shape: readonly D[], axes: readonly number[], ke
   return out;
 }
 
+// ---- attribute schemas ----
+
 export const intSchema = z.number().int();
 /** Any integer (slice bounds may be INT64_MAX-like sentinels that exceed 2^53). */
 export const bigIntSchema = z.number().refine(Number.isInteger, { message: 'must be an integer' });
 export const axesSchema = z.union([intSchema, z.array(intSchema), z.null()]).default(null)
   .describe('axis or axes to reduce (negative counts from the end); null or omitted = all, [] = none');
 
-export function provablySame(a: ValueMeta, b: ValueMeta): boolean {
-  return isConcrete(a.shape) && isConcrete(b.shape) && sameShape(a.shape, b.shape);
+export type Reduction = 'mean' | 'sum' | 'none';
+export const reductionSchema = z.enum(['mean', 'sum', 'none']).default('mean')
+  .describe('mean (over every element of the per-example loss), sum, or none');
+
+// ---- derivative-graph idioms ----
+
+/** Sum a cotangent (with the broadcast output's shape) back to the shape of the input `x` it came from. */
+export function unbroadcast(e: Emitter, g: Ref, x: Ref): Ref {
+  return provablySame(g, x) ? g : e.op('sum_to_like', [g, x]);
 }
 
-/** Cotangent summed back to the shape of `x` (undoes broadcasting). */
-export function sumTo(e: Emitter, g: Ref, x: Ref): Ref {
-  return provablySame(g, x) ? g : e.op('sum_to_like', [g, x]);
+/** Broadcast a tangent (with an input's shape) to the shape of the op's output `like`. */
+export function fitTo(e: Emitter, t: Ref, like: Ref): Ref {
+  return provablySame(t, like) ? t : e.op('broadcast_like', [t, like]);
+}
+
+/** Sum of the non-null terms, broadcast to `like` (null when every term is null: a zero tangent). */
+export function sumTerms(e: Emitter, terms: readonly (Ref | null)[], like: Ref): Ref | null {
+  let acc: Ref | null = null;
+  for (const t of terms) {
+    if (t === null) continue;
+    acc = acc === null ? t : e.op('add', [acc, t]);
+  }
+  return acc === null ? null : fitTo(e, acc, like);
+}
+
+/**
+ * Cotangent/tangent times a local derivative. `mul_no_nan` keeps a zero cotangent from turning a non-finite local
+ * derivative (sqrt'(0), log'(0), the untaken branch of a `where`) into NaN (OPS.md "Numerics that tests must pin").
+ */
+export function scaleBy(e: Emitter, g: Ref, local: Ref): Ref {
+  return e.op('mul_no_nan', [g, local]);
 }
 
 /** Broadcast v to x's shape: a constant-shape node when x's shape is known, else the shape-polymorphic internal op. */
@@ -153,10 +219,6 @@ export function reduceLoss(e: Emitter, v: Ref, reduction: Reduction): Ref {
   if (reduction === 'none') return v;
   return e.op(reduction, [v], { axes: null, keepdims: false });
 }
-
-export type Reduction = 'mean' | 'sum' | 'none';
-export const reductionSchema = z.enum(['mean', 'sum', 'none']).default('mean')
-  .describe('mean (over every element of the per-example loss), sum, or none');
 
 /** Cotangent of a loss output turned into one that broadcasts against the per-example loss of shape `perEx`. */
 export function lossCotangent(e: Emitter, g: Ref, reduction: Reduction, countFrom: Ref, countAxes: readonly number[]): Ref {
