@@ -8,22 +8,16 @@
 #include <vector>
 
 #include "common.h"
+#include "op_tables.h"
 
 namespace gs {
 
-// ---- elementwise unary ----
-enum class UnaryOp : uint8_t {
-  Neg, Exp, Log, Log1p, Expm1, Sqrt, Square, Reciprocal, Abs, Sign, Sin, Cos, Tanh, Sigmoid, Relu, Softplus, Erf,
-  Gelu, GeluTanh, SigmoidGrad, TanhGrad, ReluGrad, GeluGrad, GeluTanhGrad, ErfGrad
-};
+// ---- elementwise unary (ops: op_tables.h) ----
 bool parseUnaryOp(const std::string& s, UnaryOp& op);
 void checkUnary(UnaryOp op, DType dt);
 void unary(UnaryOp op, const Arr& x, const Arr& out);
 
-// ---- elementwise binary, where, clip ----
-enum class BinaryOp : uint8_t {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, MulNoNan
-};
+// ---- elementwise binary (ops: op_tables.h), where, clip ----
 bool parseBinaryOp(const std::string& s, BinaryOp& op);
 struct BinaryPlan {
   Shape out;
@@ -44,9 +38,9 @@ struct ClipBounds {
 void checkClip(DType dt, const ClipBounds& b);
 void clip(const Arr& x, const ClipBounds& b, const Arr& out);
 
-// ---- reductions and softmax ----
-enum class ReduceOp : uint8_t { Sum, Mean, Max, Min, Prod, LogSumExp };
+// ---- reductions (ops: op_tables.h) and softmax ----
 bool parseReduceOp(const std::string& s, ReduceOp& op);
+bool parseArgReduceOp(const std::string& s, ArgReduceOp& op);
 Shape planReduce(ReduceOp op, DType dt, const Shape& shape, const std::vector<int64_t>& axes);
 void reduce(ReduceOp op, const Arr& x, const Shape& shape, const std::vector<int64_t>& axes, const Arr& out);
 

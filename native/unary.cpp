@@ -1,5 +1,5 @@
-// Elementwise unary ops. Scalar definitions here are the reference semantics; vecmath.cpp supplies SIMD versions of
-// the hot float paths and falls back to these.
+// Elementwise unary ops (the list: GS_UNARY_OPS in op_tables.h). Scalar definitions here are the reference semantics;
+// vecmath.cpp supplies SIMD versions of the hot float paths and falls back to these.
 #include <cmath>
 #include <limits>
 
@@ -9,25 +9,11 @@
 namespace gs {
 
 namespace {
-const char* const kUnaryNames[] = {
-    "neg", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "abs", "sign", "sin", "cos", "tanh",
-    "sigmoid", "relu", "softplus", "erf", "gelu", "gelu_tanh", "sigmoid_grad", "tanh_grad", "relu_grad", "gelu_grad",
-    "gelu_tanh_grad", "erf_grad"};
-
-bool intCapable(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Sign: case UnaryOp::Square: case UnaryOp::Relu:
-    case UnaryOp::ReluGrad:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Integer arithmetic wraps (two's complement) instead of invoking signed-overflow UB.
 template <typename T> T wrapNeg(T x) { return T(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(x)); }
 template <typename T> T wrapMul(T a, T b) { return T(std::make_unsigned_t<T>(a) * std::make_unsigned_t<T>(b)); }
 
+// The ops whose table entry says `ints`.
 template <typename T> void unaryInt(UnaryOp op, const T* x, T* y, int64_t n) {
   switch (op) {
     case UnaryOp::Neg: for (int64_t i = 0; i < n; i++) y[i] = wrapNeg(x[i]); break;
@@ -56,6 +42,7 @@ template <typename T> inline T sech2(T x) {
   return T(4) * e / (d * d);
 }
 
+// Every op of the table: no default case, so an op without its scalar definition does not compile (-Werror=switch).
 template <typename T> inline T unaryScalar(UnaryOp op, T x) {
   using C = K<T>;
   switch (op) {
@@ -114,16 +101,12 @@ template <typename T> void unaryFloat(UnaryOp op, const T* x, T* y, int64_t n) {
 }
 }  // namespace
 
-bool parseUnaryOp(const std::string& s, UnaryOp& op) {
-  for (size_t i = 0; i < sizeof(kUnaryNames) / sizeof(kUnaryNames[0]); i++)
-    if (s == kUnaryNames[i]) { op = UnaryOp(i); return true; }
-  return false;
-}
+bool parseUnaryOp(const std::string& s, UnaryOp& op) { return parseOpName(s, kUnaryOps, op); }
 
 void checkUnary(UnaryOp op, DType dt) {
   if (isFloat(dt)) return;
-  if (isInt(dt) && intCapable(op)) return;
-  invalid(std::string("unary ") + kUnaryNames[int(op)] + " does not accept " + dtypeName(dt));
+  if (isInt(dt) && opInfo(op).ints) return;
+  invalid(std::string("unary ") + opInfo(op).name + " does not accept " + dtypeName(dt));
 }
 
 void unary(UnaryOp op, const Arr& x, const Arr& out) {

@@ -22,34 +22,31 @@ import type { DType, TypedArray } from './tensor/dtype.js';
 export type FloatArray = Float32Array | Float64Array;
 export type IndexArray = Int32Array | BigInt64Array;
 
-/** Elementwise unary ops. The `*_grad` entries are local derivatives f'(x) evaluated at x (not multiplied by g). */
-export const UNARY_OPS = [
-  'neg', 'exp', 'log', 'log1p', 'expm1', 'sqrt', 'square', 'reciprocal', 'abs', 'sign',
-  'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'softplus', 'erf', 'gelu', 'gelu_tanh',
-  // local derivatives used by VJP/JVP rules:
-  'sigmoid_grad', // s(x)(1 - s(x)), stable for |x| large
-  'tanh_grad', // 1 - tanh(x)^2
-  'relu_grad', // x > 0 ? 1 : 0  (relu'(0) = 0)
-  'gelu_grad', // d/dx of exact gelu
-  'gelu_tanh_grad', // d/dx of tanh-approximated gelu
-  'erf_grad', // 2/sqrt(pi) * exp(-x^2)
-] as const;
-export type UnaryOp = (typeof UNARY_OPS)[number];
-/** neg, abs, sign, square, relu, relu_grad also accept INT32/INT64; everything else is FP only. */
+/**
+ * Kernels selected by name: the names are the native op tables (native/op_tables.h, one X-macro list per family),
+ * which `info().ops` lists; an unknown name throws INVALID_ARGUMENT. test/native/op_tables.test.ts checks that every
+ * name the op registry uses is there.
+ *
+ * Unary: the `*_grad` entries are local derivatives f'(x) evaluated at x (not multiplied by g); the ops the table marks
+ * `ints` (neg, abs, sign, square, relu, relu_grad) also accept INT32/INT64, everything else is FP only.
+ */
+export type UnaryOp = string;
+/**
+ * Binary: comparisons output BOOL (Uint8Array); `mul_no_nan` is a * b, but exactly 0 where a == 0 (even if b is
+ * Inf/NaN). Integer semantics (ONNX): `div` on INT32/INT64 truncates toward zero, and x / 0 gives 0; `pow` on ints is
+ * an integer power where a negative exponent gives 0 (except for bases 1 and -1).
+ */
+export type BinaryOp = string;
+export type ReduceOp = string;
+export type ArgReduceOp = string;
 
-export const BINARY_OPS = [
-  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum',
-  // comparisons: output BOOL (Uint8Array)
-  'equal', 'not_equal', 'less', 'less_equal', 'greater', 'greater_equal',
-  // a * b, but exactly 0 where a == 0 (even if b is Inf/NaN): TensorFlow's multiply_no_nan with the zero on `a`
-  'mul_no_nan',
-] as const;
-export type BinaryOp = (typeof BINARY_OPS)[number];
-/** Integer semantics (ONNX): `div` on INT32/INT64 truncates toward zero, and x / 0 gives 0; `pow` on ints is an
- *  integer power where a negative exponent gives 0 (except for bases 1 and -1). */
-
-export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'logsumexp';
-export type ArgReduceOp = 'argmax' | 'argmin';
+/** The names of each family of kernels selected by name, in native table order. */
+export interface KernelOpNames {
+  unary: string[];
+  binary: string[];
+  reduce: string[];
+  argReduce: string[];
+}
 
 export interface Shaped<T extends TypedArray = TypedArray> {
   data: T;
@@ -65,6 +62,8 @@ export interface KernelInfo {
   simd: string;
   threads: number;
   version: string;
+  /** the op names the name-selected kernels accept */
+  ops: KernelOpNames;
 }
 
 export interface KernelFns {

@@ -3,7 +3,6 @@
  * and the internal `numel_like` that mean-style gradients divide by when a reduced dim is unknown.
  */
 import { z } from 'zod';
-import type { ReduceOp } from '../kernels.types.js';
 import { scalarArray, type DType } from '../tensor/dtype.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, Ref, ValueMeta } from './types.js';
@@ -11,6 +10,9 @@ import {
   axesOrFail, axesSchema, axisOrFail, broadcastToLike, countOf, failNode, fmt, FP, keepDims, needDtype, normAxes,
   NUMERIC, reducedShape,
 } from './common.js';
+
+/** The reductions over axes (each one a native reduce kernel of the same name). */
+type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'logsumexp';
 
 interface ReduceAttrs {
   axes: number | number[] | null;
