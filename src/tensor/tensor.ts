@@ -15,7 +15,7 @@ export function numel(shape: readonly number[]): number {
 
 /**
  * A kernel's output as a tensor, without tensor()'s checks and copies: `data` may also be a native program's slot
- * while a plan is traced (src/graph/program.ts), which must be passed along untouched.
+ * while a plan is traced (src/engine/program.ts), which must be passed along untouched.
  */
 export function kernelTensor(dtype: DType, shape: readonly number[], data: TypedArray): Tensor {
   return { dtype, shape: [...shape], data };

@@ -4,7 +4,7 @@
  * keeps a name the other lacks. The names an op uses are recorded by running every sample of every op.
  */
 import { describe, expect, it } from 'vitest';
-import { makeOpKernels } from '../../src/graph/executor.js';
+import { makeOpKernels } from '../../src/engine/executor.js';
 import { kernels, type KernelOpNames } from '../../src/kernels.js';
 import { ALL_OPS } from '../../src/ops/registry.js';
 import type { OpKernels } from '../../src/ops/types.js';

@@ -5,7 +5,7 @@
  * batched Jacobians and wrong transforms of unshaped graphs).
  */
 import { describe, expect, it } from 'vitest';
-import { loadKernels, makeOpKernels } from '../../src/graph/executor.js';
+import { loadKernels, makeOpKernels } from '../../src/engine/executor.js';
 import { ALL_OPS } from '../../src/ops/registry.js';
 import { broadcastShapes, sameShape } from '../../src/tensor/shape.js';
 import { sampleTensor } from '../autodiff/opcheck_support.js';

@@ -1,14 +1,14 @@
 /**
- * Native programs (src/graph/program.ts, binding/program.cc): every registry op's forward and VJP graphs trace into
+ * Native programs (src/engine/program.ts, binding/program.cc): every registry op's forward and VJP graphs trace into
  * a program whose results are bit-identical to the node-by-node path; failures, cancellation and concurrency leave
  * no native memory behind.
  */
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { evaluate, transform } from '../../src/index.js';
-import { execute, executeNodes } from '../../src/graph/executor.js';
+import { execute, executeNodes } from '../../src/engine/executor.js';
 import { compileCached, planFor } from '../../src/graph/plan.js';
-import { programStatus } from '../../src/graph/program.js';
+import { programStatus } from '../../src/engine/program.js';
 import type { Graph } from '../../src/graph/types.js';
 import { kernels } from '../../src/kernels.js';
 import { ALL_OPS, OPS } from '../../src/ops/registry.js';

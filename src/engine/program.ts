@@ -15,7 +15,7 @@ import type { OpKernels } from '../ops/types.js';
 import type { TypedArray } from '../tensor/dtype.js';
 import { sameShape } from '../tensor/shape.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
-import type { Plan } from './plan.js';
+import type { Plan } from '../graph/plan.js';
 
 /** An op read or wrote its data in JS during tracing. */
 export class Untraceable extends Error {}

@@ -7,14 +7,14 @@
 import type { GradcheckFigures, GradcheckOptions, GradcheckResult, RunOptions, Tensors } from '../engine.types.js';
 import { GradserveError, fail } from '../errors.js';
 import { DEFAULT_MEMORY_BUDGET_BYTES, MAX_CHUNK_BYTES, chunkCap } from './jacobian.js';
-import { Unbatchable, vmapGraph } from './vmap.js';
+import { Unbatchable, vmapGraph } from '../autodiff/vmap.js';
 import { engineCore } from './core.js';
 import type { Graph, InputSpec, NodeSpec, WireTensor } from '../graph/types.js';
 import { getOp } from '../ops/registry.js';
 import { parseDType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checkScalarOf, checkWrt } from './hessian.js';
-import { innerOptions, tensorSpecs, type EngineCore } from './linear_plan.js';
+import { innerOptions, tensorSpecs, type EngineCore } from './linear.js';
 
 export const GRADCHECK_DEFAULTS = { eps: 1e-6, atol: 1e-5, rtol: 1e-3 } as const;
 

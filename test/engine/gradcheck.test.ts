@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { engine } from '../../src/index.js';
-import { GRADCHECK_DEFAULTS, gradcheckWith, promoteGraph, promoteInputs } from '../../src/autodiff/gradcheck.js';
-import type { EngineCore } from '../../src/autodiff/linear_plan.js';
+import { GRADCHECK_DEFAULTS, gradcheckWith, promoteGraph, promoteInputs } from '../../src/engine/gradcheck.js';
+import type { EngineCore } from '../../src/engine/linear.js';
 import { GradserveError } from '../../src/errors.js';
 import type { Graph } from '../../src/graph/types.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../support/random.js';
-import { randTensor } from './helpers.js';
+import { randTensor } from '../autodiff/helpers.js';
 
 /** An FP32 MLP with a constant in json and one in b64, a cast and a one_hot: everything promotion must rewrite. */
 const F32: Graph = {

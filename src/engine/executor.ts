@@ -12,7 +12,7 @@ import type { OpKernels } from '../ops/types.js';
 import type { TypedArray } from '../tensor/dtype.js';
 import { sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { Plan } from './plan.js';
+import type { Plan } from '../graph/plan.js';
 import { runProgram, type ProgramRunHooks } from './program.js';
 
 let loaded: Kernels | undefined;

@@ -1,14 +1,14 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { engine } from '../../src/index.js';
-import { gradGraphs } from '../../src/autodiff/hessian.js';
+import { gradGraphs } from '../../src/engine/hessian.js';
 import { wireConstantBytes } from '../../src/graph/validate.js';
-import { jacobianWithReport } from '../../src/autodiff/jacobian.js';
+import { jacobianWithReport } from '../../src/engine/jacobian.js';
 import { GradserveError } from '../../src/errors.js';
 import type { Graph } from '../../src/graph/types.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../support/random.js';
-import { expectClose, maxDiff, randTensor, toNumbers } from './helpers.js';
+import { expectClose, maxDiff, randTensor, toNumbers } from '../autodiff/helpers.js';
 import type { Fixture } from './jacobian.test.js';
 
 /** loss = mean((tanh(x·w1 + b1)·w2)^2): a two-layer MLP with tanh. */

@@ -1,14 +1,14 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { engine } from '../../src/index.js';
-import { jacobianWith, jacobianWithReport } from '../../src/autodiff/jacobian.js';
-import type { EngineCore } from '../../src/autodiff/linear_plan.js';
+import { jacobianWith, jacobianWithReport } from '../../src/engine/jacobian.js';
+import type { EngineCore } from '../../src/engine/linear.js';
 import { GradserveError } from '../../src/errors.js';
 import type { RunOptions } from '../../src/engine.types.js';
 import type { Graph } from '../../src/graph/types.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../support/random.js';
-import { basis, expectClose, randTensor, randomProblem, toNumbers } from './helpers.js';
+import { basis, expectClose, randTensor, randomProblem, toNumbers } from '../autodiff/helpers.js';
 
 /** J[of][wrt] stacked from one engine.vjp per element of `of` (the definition the Jacobian must match). */
 async function stackedVjps(graph: Graph, inputs: Record<string, Tensor>, of: string[], wrt: string[]): Promise<Record<string, Record<string, Tensor>>> {

@@ -5,14 +5,14 @@
  */
 import { fail } from '../errors.js';
 import type { GradResult, JvpResult, RunOptions, Tensors } from '../engine.types.js';
-import { compileRequest, runCompiled } from '../graph/evaluate.js';
+import { compileRequest, runCompiled } from './evaluate.js';
 import { LruCache, tensorsSignature } from '../graph/hash.js';
 import { checkAgainstDeclaration, inferAll, inputMetasFromTensors, type Metas } from '../graph/infer.js';
 import type { Graph } from '../graph/types.js';
 import { checkValueNames, compileGraph, constantBytes, type CompiledGraph } from '../graph/validate.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { buildJvp, tangentName } from './jvp.js';
-import { buildVjp, checkDifferentiable, cotangentName, gradName, type Seed } from './vjp.js';
+import { buildJvp, tangentName } from '../autodiff/jvp.js';
+import { buildVjp, checkDifferentiable, cotangentName, gradName, type Seed } from '../autodiff/vjp.js';
 
 interface Derived {
   compiled: CompiledGraph;

@@ -12,7 +12,8 @@ import type { Graph, ValueInfo } from '../graph/types.js';
 import { BYTES_PER_ELEMENT } from '../tensor/dtype.js';
 import { numel } from '../tensor/tensor.js';
 import { DEFAULT_MEMORY_BUDGET_BYTES, jacobianWithReport, requireFloat, tooLarge } from './jacobian.js';
-import { concreteInputs, innerOptions, shareableValues, tensorSpecs, wantedOutputs, type EngineCore } from './linear_plan.js';
+import { concreteInputs, shareableValues, wantedOutputs } from '../autodiff/linear_plan.js';
+import { innerOptions, tensorSpecs, type EngineCore } from './linear.js';
 
 function lookup(values: Record<string, ValueInfo>, name: string, path: string, role: string): ValueInfo {
   const v = Object.prototype.hasOwnProperty.call(values, name) ? values[name] : undefined;

@@ -6,12 +6,12 @@ import { fail } from '../errors.js';
 import type { EvaluateResult, RunOptions, ShapeSpec, ShapesResult, Tensors } from '../engine.types.js';
 import { parseDType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { checkLimits, checkValueElements } from './cost.js';
+import { checkLimits, checkValueElements } from '../graph/cost.js';
 import { execute } from './executor.js';
-import type { TensorLike } from './infer.js';
-import { compileCached, planFor } from './plan.js';
-import type { Graph, ValueInfo } from './types.js';
-import { checkValueNames, type CompiledGraph } from './validate.js';
+import type { TensorLike } from '../graph/infer.js';
+import { compileCached, planFor } from '../graph/plan.js';
+import type { Graph, ValueInfo } from '../graph/types.js';
+import { checkValueNames, type CompiledGraph } from '../graph/validate.js';
 
 /** TOO_LARGE before any validation work is spent on an oversized graph. */
 export function checkMaxNodes(graph: Graph, opts: RunOptions | undefined): void {

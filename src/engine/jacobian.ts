@@ -13,8 +13,9 @@ import type { Graph, ValueInfo } from '../graph/types.js';
 import { BYTES_PER_ELEMENT, allocArray, isFloat, type DType } from '../tensor/dtype.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
 import { engineCore } from './core.js';
-import { concreteInputs, innerOptions, planLinear, tensorSpecs, wantedOutputs, type EngineCore, type LinearPlan } from './linear_plan.js';
-import { Unbatchable, vmapGraph, type VmapResult } from './vmap.js';
+import { concreteInputs, wantedOutputs } from '../autodiff/linear_plan.js';
+import { innerOptions, planLinear, tensorSpecs, type EngineCore, type LinearPlan } from './linear.js';
+import { Unbatchable, vmapGraph, type VmapResult } from '../autodiff/vmap.js';
 
 /** Budget used when the caller sets none: a refusal beats an out-of-memory crash of the whole process. */
 export const DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024 ** 3;
