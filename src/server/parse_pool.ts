@@ -9,7 +9,8 @@
  * Workers start when first needed, do not keep the process alive, and are stopped when the app closes. A worker
  * that dies (out of memory, a bug) fails only the request it was parsing (413 when out of memory, else 500) and is
  * replaced by the next request; a parse running past the request time limit is stopped (504). A worker that parsed
- * a large body is replaced after it, which returns its heap to the system at once.
+ * a large body is replaced after it, and an idle one is stopped after a few seconds: either returns its heap to the
+ * system.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,8 @@ export interface ParsePoolOptions {
   resourceLimits?: ResourceLimits | undefined;
   /** A worker that parsed a body at least this large is replaced afterwards. */
   recycleBytes?: number | undefined;
+  /** A worker idle this long is stopped (its heap, garbage of the last parses included, goes back to the system). */
+  idleMs?: number | undefined;
   /** Share of a worker's heap limit one parsed body may take (json_prescan.ts estimates it); 0.5 by default. */
   heapShare?: number | undefined;
 }
@@ -60,9 +63,11 @@ interface Slot {
   worker: Worker;
   job: Job | undefined;
   timer: NodeJS.Timeout | undefined;
+  idle: NodeJS.Timeout | undefined;
 }
 
 const RECYCLE_BYTES = 64 * 1024 * 1024;
+const IDLE_MS = 5000;
 
 /** The worker's entry: the compiled module, or, running from the TypeScript sources (tests), a compiling loader. */
 function workerEntry(): { url: URL; workerData?: unknown } {
@@ -133,7 +138,7 @@ export class ParsePool {
     const entry = workerEntry();
     const worker = new Worker(entry.url, { workerData: entry.workerData, resourceLimits: this.opts.resourceLimits });
     this.started++;
-    const slot: Slot = { worker, job: undefined, timer: undefined };
+    const slot: Slot = { worker, job: undefined, timer: undefined, idle: undefined };
     worker.on('message', (m: ParseReply) => this.answered(i, worker, m));
     worker.on('error', (e) => this.died(i, worker, e));
     worker.on('exit', (code) => this.died(i, worker, new Error(`the parse worker exited with code ${code}`)));
@@ -144,6 +149,7 @@ export class ParsePool {
 
   private run(i: number, job: Job): void {
     const slot = this.slots[i] ?? this.spawn(i);
+    clearTimeout(slot.idle);
     slot.job = job;
     // A running parse keeps the process alive (an idle worker does not).
     slot.worker.ref();
@@ -165,6 +171,7 @@ export class ParsePool {
     const slot = this.slots[i];
     if (slot === undefined) return;
     clearTimeout(slot.timer);
+    clearTimeout(slot.idle);
     this.slots[i] = undefined;
   }
 
@@ -179,6 +186,13 @@ export class ParsePool {
     if (job.length >= (this.opts.recycleBytes ?? RECYCLE_BYTES)) {
       this.retire(i);
       void worker.terminate();
+    } else {
+      slot.idle = setTimeout(() => {
+        if (this.slots[i] !== slot || slot.job !== undefined) return;
+        this.retire(i);
+        void worker.terminate();
+      }, this.opts.idleMs ?? IDLE_MS);
+      slot.idle.unref();
     }
     if (m.ok) {
       try {

@@ -149,6 +149,18 @@ describe('ParsePool', () => {
     }
   });
 
+  it('an idle worker is stopped, and started again when needed', async () => {
+    const pool = new ParsePool({ threads: 1, maxTensorElements: 2 ** 28, timeoutMs: 60_000, idleMs: 50 });
+    try {
+      expect(await pool.parse(...blocks('[1]'))).toEqual([1]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await pool.parse(...blocks('[2]'))).toEqual([2]);
+      expect(pool.started).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a parse past the time limit is stopped with 504', async () => {
     const pool = new ParsePool({ threads: 1, maxTensorElements: 2 ** 28, timeoutMs: 1 });
     try {
