@@ -10,6 +10,7 @@
 import type { Graph, NodeSpec, ValueInfo, WireTensor } from '../graph/types.js';
 import { normalizeAxis } from '../tensor/shape.js';
 import { topoNodes } from './linear_plan.js';
+import { batchNn, NN_BATCHED } from './vmap_nn.js';
 
 /** Ops applied elementwise with NumPy broadcasting and no shape-dependent attributes. */
 export const ELEMENTWISE = new Set([
@@ -257,6 +258,11 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
         : { ...attrs, axis: axisOf(attrs.axis, like.shape.length, 0) + 1 };
       emit(name, op, [x.name, ...mid, carrier], a);
       set(true);
+    } else if (NN_BATCHED.has(op)) {
+      const unbatchable = (reason: string): never => {
+        throw new Unbatchable(reason);
+      };
+      set(batchNn({ K, name, op, attrs, ins, outShape, emit, fresh, tile, unbatchable }));
     } else {
       throw new Unbatchable(`no batching rule for op "${op}" (node "${name}")`);
     }

@@ -15,7 +15,7 @@ import type { SymShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Emitter, InferContext, OpDef, OpKernels, Ref, ValueMeta } from './types.js';
 import {
-  axisOrFail, failNode, FP, fmt, inputAt, intSchema, normAxis, reshapeToLike, sameDtype, sumTo,
+  axisOrFail, broadcastToLike, failNode, FP, fmt, inputAt, intSchema, normAxis, provablySame, reshapeToLike, sameDtype, sumTo,
 } from './structural_util.js';
 
 const epsilonSchema = (d: number) => z.number().min(0).default(d).describe('added to the variance (mean square) before the square root');
@@ -46,10 +46,12 @@ function throughNormalize(e: Emitter, m: Moments, t: Ref, axes: number[], center
   return e.op('mul', [m.r, d]);
 }
 
-function sumTerms(e: Emitter, terms: (Ref | null)[]): Ref | null {
+/** The sum of the given tangent terms, broadcast to the output's shape (a bias tangent alone is smaller). */
+function sumTerms(e: Emitter, output: Ref, terms: (Ref | null)[]): Ref | null {
   const given = terms.filter((t): t is Ref => t !== null);
   if (given.length === 0) return null;
-  return given.reduce((a, b) => e.op('add', [a, b]));
+  const sum = given.reduce((a, b) => e.op('add', [a, b]));
+  return provablySame(sum, output) ? sum : broadcastToLike(e, sum, output);
 }
 
 function sameShapeAs(a: SymShape, b: SymShape): boolean {
@@ -109,12 +111,12 @@ function rowNorm(rms: boolean): OpDef<RowNormAttrs> {
       if (bias) out.push(sumTo(e, g, bias));
       return out;
     },
-    jvp({ e, inputs: [x, scale], tangents: [tx, ts, tb], attrs }) {
+    jvp({ e, inputs: [x, scale], output, tangents: [tx, ts, tb], attrs }) {
       const axes = range(normAxis(attrs.axis, x!.shape.length), x!.shape.length);
       const m = moments(e, x!, axes, attrs.epsilon, !rms);
       let dx = tx ? throughNormalize(e, m, tx, axes, !rms) : null;
       if (dx && scale) dx = e.op('mul', [dx, scale]);
-      return sumTerms(e, [dx, ts ? e.op('mul', [m.xhat, ts]) : null, tb ?? null]);
+      return sumTerms(e, output, [dx, ts ? e.op('mul', [m.xhat, ts]) : null, tb ?? null]);
     },
     samples: rms
       ? [
@@ -226,23 +228,23 @@ const batchNorm: OpDef<BatchNormAttrs> = {
     const dvar = e.op('mul', [gxc, e.op('mul', [sr, e.op('mul', [e.op('square', [r]), e.scalar(-0.5, x!.dtype)])])]);
     return [dx, e.op('mul', [gxc, r]), gb, dmean, dvar];
   },
-  jvp({ e, inputs: [x, scale, , mean, variance], tangents: [tx, ts, tb, tm, tv], attrs }) {
+  jvp({ e, inputs: [x, scale, , mean, variance], output, tangents: [tx, ts, tb, tm, tv], attrs }) {
     const rank = x!.shape.length;
     const pc = (v: Ref | null | undefined): Ref | null => (v ? perChannel(e, v, rank) : null);
     if (attrs.training) {
       const axes = nonChannelAxes(rank);
       const m = moments(e, x!, axes, attrs.epsilon, true);
       const dx = tx ? e.op('mul', [throughNormalize(e, m, tx, axes, true), pc(scale!)!]) : null;
-      return sumTerms(e, [dx, ts ? e.op('mul', [m.xhat, pc(ts)!]) : null, pc(tb)]);
+      return sumTerms(e, output, [dx, ts ? e.op('mul', [m.xhat, pc(ts)!]) : null, pc(tb)]);
     }
     const r = e.op('reciprocal', [e.op('sqrt', [e.op('add', [variance!, e.scalar(attrs.epsilon, x!.dtype)])])]);
     const sr = e.op('mul', [scale!, r]);
     const tc = tx && tm ? e.op('sub', [tx, pc(tm)!]) : tx ?? (tm ? e.op('neg', [pc(tm)!]) : null);
     // the slope of y in xc = x - mean is scale * r; its tangent is ts * r + scale * dr, dr = -r³ tv / 2
     const dr = tv ? e.op('mul', [tv, e.op('mul', [e.op('mul', [r, e.op('square', [r])]), e.scalar(-0.5, x!.dtype)])]) : null;
-    const dslope = sumTerms(e, [ts ? e.op('mul', [ts, r]) : null, dr ? e.op('mul', [scale!, dr]) : null]);
+    const dslope = sumTerms(e, r, [ts ? e.op('mul', [ts, r]) : null, dr ? e.op('mul', [scale!, dr]) : null]);
     const xc = dslope ? e.op('sub', [x!, pc(mean!)!]) : null;
-    return sumTerms(e, [
+    return sumTerms(e, output, [
       tc ? e.op('mul', [tc, pc(sr)!]) : null,
       dslope ? e.op('mul', [xc!, pc(dslope)!]) : null,
       pc(tb),
@@ -323,7 +325,7 @@ const groupNorm: OpDef<GroupNormAttrs> = {
     const sum = (v: Ref): Ref => e.op('sum', [v], { axes: nonChannelAxes(rank), keepdims: false });
     return [dx, sum(e.op('mul', [g, reshapeToLike(e, m.xhat, x!)])), sum(g)];
   },
-  jvp({ e, inputs: [x, scale], tangents: [tx, ts, tb], attrs }) {
+  jvp({ e, inputs: [x, scale], output, tangents: [tx, ts, tb], attrs }) {
     const rank = x!.shape.length;
     const view = groupedShape(x!, x!.shape[1] ?? scale!.shape[0] ?? null, attrs.groups);
     const axes = range(2, view.length);
@@ -332,7 +334,7 @@ const groupNorm: OpDef<GroupNormAttrs> = {
       ? e.op('mul', [reshapeToLike(e, throughNormalize(e, m, e.op('reshape', [tx], { shape: view }), axes, true), x!), perChannel(e, scale!, rank)])
       : null;
     const dscale = ts ? e.op('mul', [reshapeToLike(e, m.xhat, x!), perChannel(e, ts, rank)]) : null;
-    return sumTerms(e, [dx, dscale, tb ? perChannel(e, tb, rank) : null]);
+    return sumTerms(e, output, [dx, dscale, tb ? perChannel(e, tb, rank) : null]);
   },
   samples: [
     { inputs: [{ shape: [2, 4, 3] }, { shape: [4] }, { shape: [4] }], attrs: { groups: 2, epsilon: 1e-5 }, note: '2 groups, 1 spatial axis' },
