@@ -98,9 +98,13 @@ function avgRef(x: number[], g: Geometry, cip: boolean): number[] {
   return y;
 }
 
-const dot = (a: FloatArray, b: FloatArray): number => a.reduce((s, v, i) => s + v * b[i]!, 0);
-const maxArgs = (g: Geometry) => [g.kernel, g.strides, g.pads, g.dilations, g.ceil] as const;
-const avgArgs = (g: Geometry, cip: boolean) => [g.kernel, g.strides, g.pads, g.ceil, cip] as const;
+const dot = (a: FloatArray, b: FloatArray): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+};
+const maxArgs = (g: Geometry): [number[], number[], [number, number][], number[], boolean] => [g.kernel, g.strides, g.pads, g.dilations, g.ceil];
+const avgArgs = (g: Geometry, cip: boolean): [number[], number[], [number, number][], boolean, boolean] => [g.kernel, g.strides, g.pads, g.ceil, cip];
 const invalid = (msg: RegExp) => expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(msg) });
 
 describe('max pooling', () => {
@@ -130,7 +134,7 @@ describe('max pooling', () => {
     const nan = kernels.maxPool(new Float64Array([1, NaN, 3]), [1, 1, 3], [3], [3], [[0, 0]], [1], false);
     expect(Number.isNaN(nan[0])).toBe(true);
     // in = 1, kernel 2 dilated by 2, pads [1, 1]: the one window reads positions -1 and 1, neither inside the input
-    const args = [[1, 1, 1], [2], [1], [[1, 1]], [2], false] as const;
+    const args: [number[], number[], number[], [number, number][], number[], boolean] = [[1, 1, 1], [2], [1], [[1, 1]], [2], false];
     expect(fromTyped(kernels.maxPool(new Float64Array([4]), ...args))).toEqual([-Infinity]);
     expect(fromTyped(kernels.maxPoolScatter(new Float64Array([7]), new Float64Array([4]), ...args))).toEqual([0]);
     expect(fromTyped(kernels.maxPoolGather(new Float64Array([3]), new Float64Array([4]), ...args))).toEqual([0]);
