@@ -109,12 +109,14 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
   /** A batched value lifted to `rank` unbatched dims by inserting 1s after the batch axis. */
   const lift = (base: string, v: Val, rank: number): string =>
     v.shape.length >= rank ? v.name : reshape(base, v, [K, ...Array(rank - v.shape.length).fill(1), ...v.shape]);
-  /** Zeros of a shape, as a carrier of that shape for ops that read only the shape of an input. */
-  const zerosOf = (base: string, dtype: string, shape: number[]): string => {
+  /** A value of `shape` filled with `value` (a scalar constant broadcast). */
+  const filled = (base: string, value: number, dtype: string, shape: number[]): string => {
     const c = fresh(base);
-    constants[c] = { shape: [], datatype: dtype, data: [0] };
-    return emit(fresh(base), 'broadcast_to', [c], { shape });
+    constants[c] = { shape: [], datatype: dtype, data: [value] };
+    return shape.length === 0 ? c : emit(fresh(base), 'broadcast_to', [c], { shape });
   };
+  /** Zeros of a shape, as a carrier of that shape for ops that read only the shape of an input. */
+  const zerosOf = (base: string, dtype: string, shape: number[]): string => filled(base, 0, dtype, shape);
   /** Any value as a batched one (copies an unbatched value K times). */
   const tile = (base: string, v: Val): string =>
     v.batched ? v.name : emit(fresh(base), 'broadcast_to', [v.name], { shape: [K, ...v.shape] });
@@ -259,10 +261,8 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
       emit(name, op, [x.name, ...mid, carrier], a);
       set(true);
     } else if (NN_BATCHED.has(op)) {
-      const unbatchable = (reason: string): never => {
-        throw new Unbatchable(reason);
-      };
-      set(batchNn({ K, name, op, attrs, ins, outShape, emit, fresh, tile, unbatchable }));
+      batchNn({ K, name, op, attrs, ins, outShape, emit, fresh, tile, filled });
+      set(true);
     } else {
       throw new Unbatchable(`no batching rule for op "${op}" (node "${name}")`);
     }

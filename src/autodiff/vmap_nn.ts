@@ -1,8 +1,10 @@
 /**
  * Batching rules (see vmap.ts) of the pooling and normalization ops. Channels-first ops fold the batch axis K into
  * their leading N axis (per-sample windows and statistics do not mix samples); batch_norm with batch statistics folds
- * it into the channels instead, since its statistics run over N.
+ * it into the channels instead, since its statistics run over N. Batched parameters (scale, bias, statistics) are
+ * applied as broadcasting ops after normalizing with unit ones.
  */
+
 export interface BatchVal {
   name: string;
   batched: boolean;
@@ -22,59 +24,75 @@ export interface BatchNode {
   fresh(base: string): string;
   /** Any value as a batched one (an unbatched value copied K times). */
   tile(base: string, v: BatchVal): string;
-  /** No rule for this node: the caller falls back to one pass per basis vector. */
-  unbatchable(reason: string): never;
+  /** A value of `shape` filled with `value` (unbatched). */
+  filled(base: string, value: number, dtype: string, shape: number[]): string;
 }
 
 const POOLING = new Set(['max_pool', 'avg_pool', 'max_pool_grad', 'max_pool_gather', 'avg_pool_grad']);
 export const NN_BATCHED = new Set([...POOLING, 'layer_norm', 'rms_norm', 'batch_norm', 'group_norm']);
 
-/** Rewrites node `n` over the batch axis; returns whether its output is batched. */
-export function batchNn(n: BatchNode): boolean {
+/** Rewrites node `n` over the batch axis (its output is then batched). */
+export function batchNn(n: BatchNode): void {
   const { K, name, op, attrs, ins, outShape } = n;
   const x = ins[0]!;
-  const reshape = (v: string, shape: number[], to = n.fresh(name)): string => n.emit(to, 'reshape', [v], { shape });
-  /** Every (N, ...) operand as (K * N, ...), the op on those, the result as (K, N, ...). */
-  const foldIntoN = (operands: BatchVal[], rest: string[]): true => {
+  const rank = x.shape.length;
+  const tmp = (): string => n.fresh(name);
+  const reshape = (v: string, shape: number[], to = tmp()): string => n.emit(to, 'reshape', [v], { shape });
+  const ones = (c: number, value = 1): string => n.filled(name, value, x.dtype, [c]);
+  /** Every (N, ...) operand as (K * N, ...), the op on those (and `rest`), the result as (K, N, ...) named `to`. */
+  const foldIntoN = (operands: BatchVal[], rest: string[], to = name): string => {
     const folded = operands.map((v) => reshape(n.tile(name, v), [K * v.shape[0]!, ...v.shape.slice(1)]));
-    const out = n.emit(n.fresh(name), op, [...folded, ...rest], attrs);
-    reshape(out, [K, ...outShape], name);
-    return true;
+    return reshape(n.emit(tmp(), op, [...folded, ...rest], attrs), [K, ...outShape], to);
   };
-  if (POOLING.has(op)) return foldIntoN(ins, []);
+  /** batch_norm with batch statistics of a batched x: (K, N, C, *S) as (N, K * C, *S), per-channel params tiled. */
+  const foldIntoC = (params: BatchVal[], to = name): string => {
+    const [N, C, ...S] = x.shape as [number, number, ...number[]];
+    const perm = [1, 0, ...Array.from({ length: rank - 1 }, (_, i) => i + 2)];
+    const wide = reshape(n.emit(tmp(), 'transpose', [x.name], { perm }), [N, K * C, ...S]);
+    const tiled = params.map((p) => reshape(n.tile(name, p), [K * C]));
+    const back = reshape(n.emit(tmp(), op, [wide, ...tiled], attrs), [N, K, C, ...S]);
+    return n.emit(to, 'transpose', [back], { perm });
+  };
+  if (POOLING.has(op)) {
+    foldIntoN(ins, []);
+    return;
+  }
 
   const params = ins.slice(1);
-  if (op === 'layer_norm' || op === 'rms_norm') {
-    const axis = (attrs.axis as number | undefined) ?? -1;
-    if (!params.some((p) => p.batched)) {
-      n.emit(name, op, ins.map((v) => v.name), { ...attrs, axis: axis < 0 ? axis : axis + 1 });
-      return true;
-    }
-    // a batched scale or bias: normalize, then scale and shift as broadcasting ops
-    let y: BatchVal = { ...x, name: n.fresh(name) };
-    n.emit(y.name, op, [x.name], x.batched ? { ...attrs, axis: axis < 0 ? axis : axis + 1 } : attrs);
-    params.forEach((p, i) => {
-      const lifted = p.batched ? reshape(p.name, [K, ...new Array<number>(x.shape.length - p.shape.length).fill(1), ...p.shape]) : p.name;
-      const to = i === params.length - 1 ? name : n.fresh(name);
-      n.emit(to, i === 0 ? 'mul' : 'add', [y.name, lifted]);
-      y = { ...y, name: to, batched: true };
-    });
-    return true;
+  const trailing = op === 'layer_norm' || op === 'rms_norm';
+  const axis = (attrs.axis as number | undefined) ?? -1;
+  const rowAttrs = x.batched && axis >= 0 ? { ...attrs, axis: axis + 1 } : attrs;
+  if (!params.some((p) => p.batched)) {
+    if (trailing) n.emit(name, op, ins.map((v) => v.name), rowAttrs);
+    else if (op === 'batch_norm' && attrs.training === true) foldIntoC(params);
+    else foldIntoN([x], params.map((p) => p.name));
+    return;
   }
-  if (params.some((p) => p.batched)) n.unbatchable(`batched parameters of ${op} node "${name}"`);
-  if (op === 'group_norm' || (op === 'batch_norm' && attrs.training !== true)) return foldIntoN([x], params.map((p) => p.name));
-  if (op === 'batch_norm') {
-    // (K, N, C, *S) -> (N, K * C, *S): statistics per (k, c) over N and the spatial axes
-    const [N, C, ...S] = x.shape as [number, number, ...number[]];
-    const rank = x.shape.length + 1;
-    const perm = [1, 0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
-    const moved = n.emit(n.fresh(name), 'transpose', [x.name], { perm });
-    const wide = reshape(moved, [N, K * C, ...S]);
-    const tiled = params.map((p) => reshape(n.tile(name, p), [K * C]));
-    const out = n.emit(n.fresh(name), op, [wide, ...tiled], attrs);
-    const back = reshape(out, [N, K, C, ...S]);
-    n.emit(name, 'transpose', [back], { perm });
-    return true;
+
+  /** A parameter shaped to broadcast against the (batched) output: (C,) per channel, or x.shape[axis:] trailing. */
+  const lifted = (p: BatchVal): string => {
+    if (trailing) return p.batched ? reshape(p.name, [K, ...new Array<number>(rank - p.shape.length).fill(1), ...p.shape]) : p.name;
+    const tail = new Array<number>(rank - 2).fill(1);
+    return reshape(p.name, p.batched ? [K, 1, p.shape[0]!, ...tail] : [p.shape[0]!, ...tail]);
+  };
+  const C = x.shape[1]!;
+  let normalized: string;
+  if (trailing) {
+    normalized = n.emit(tmp(), op, [x.name], rowAttrs);
+  } else if (op === 'group_norm' || attrs.training === true) {
+    // normalize with unit scale and zero shift (batch_norm's statistics inputs are ignored then)
+    const unit = op === 'group_norm' ? [ones(C), ones(C, 0)] : [ones(C), ones(C, 0), ones(C, 0), ones(C)];
+    const unitVals = unit.map((u) => ({ name: u, batched: false, shape: [C], dtype: x.dtype }));
+    if (!x.batched) normalized = n.emit(tmp(), op, [x.name, ...unit], attrs);
+    else normalized = op === 'group_norm' ? foldIntoN([x], unit, tmp()) : foldIntoC(unitVals, tmp());
+  } else {
+    // batch_norm with given statistics: (x - mean) / sqrt(var + epsilon)
+    const [, , mean, variance] = params as [BatchVal, BatchVal, BatchVal, BatchVal];
+    const eps = n.filled(name, (attrs.epsilon as number | undefined) ?? 1e-5, x.dtype, []);
+    const sd = n.emit(tmp(), 'sqrt', [n.emit(tmp(), 'add', [lifted(variance), eps])]);
+    normalized = n.emit(tmp(), 'div', [n.emit(tmp(), 'sub', [x.name, lifted(mean)]), sd]);
   }
-  return n.unbatchable(`no batching rule for op "${op}" (node "${name}")`);
+  const [scale, bias] = params;
+  const scaled = scale ? n.emit(bias ? tmp() : name, 'mul', [normalized, lifted(scale)]) : normalized;
+  if (bias) n.emit(name, 'add', [scaled, lifted(bias)]);
 }

@@ -4,7 +4,10 @@
  * batch size.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluate, grad, GraphBuilder, tensor, transform, vjp } from '../../src/index.js';
+import { engine, evaluate, grad, GraphBuilder, tensor, transform, vjp } from '../../src/index.js';
+import { vmapGraph } from '../../src/autodiff/vmap.js';
+import { ALL_OPS } from '../../src/ops/registry.js';
+import { sampleTensor } from '../autodiff/opcheck_support.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { GradserveApp } from '../../src/server/app.js';
 import { rng } from '../support/random.js';
@@ -162,5 +165,41 @@ describe('derivative graphs for an unknown batch size', () => {
         a.forEach((v, i) => expect(v, `${op} grad:${w}[${i}]`).toBeCloseTo(d[i]!, 12));
       }
     }
+  });
+});
+
+describe('batching rules', () => {
+  it('batch every float input of every pooling and normalization sample: row k is the op on row k', async () => {
+    const ops = ALL_OPS.filter((op) => /pool|norm/.test(op.name));
+    let checked = 0;
+    for (const op of ops) {
+      for (const [k, s] of op.samples.entries()) {
+        const r = rng(50 + k);
+        const names = s.inputs.map((_, i) => `in${i}`);
+        const inputs = Object.fromEntries(s.inputs.map((si, i) => [names[i]!, sampleTensor(si, r)]));
+        const graph: Graph = {
+          inputs: Object.fromEntries(names.map((n) => [n, { shape: [...inputs[n]!.shape], datatype: inputs[n]!.dtype }])),
+          nodes: [{ name: 'out', op: op.name, inputs: names, attrs: (s.attrs ?? {}) as Record<string, unknown> }],
+          outputs: ['out'],
+        };
+        const shapes = engine.shapes(graph, inputs).values;
+        for (const seed of names) {
+          const K = 3;
+          // the first row is the sample itself, the others random (positive: batch_norm's var)
+          const rows = [inputs[seed]!, ...[1, 2].map(() => sampleTensor({ ...s.inputs[names.indexOf(seed)]!, values: undefined, range: [0.5, 1.5] }, r))];
+          const vm = vmapGraph(graph, [seed], shapes, K);
+          const stacked = tensor('FP64', [K, ...rows[0]!.shape], rows.flatMap((t) => Array.from(t.data as Float64Array)));
+          const batched = (await engine.evaluate(vm.graph, { ...inputs, [seed]: stacked })).outputs.out!;
+          for (let b = 0; b < K; b++) {
+            const one = (await engine.evaluate(graph, { ...inputs, [seed]: rows[b]! })).outputs.out!;
+            const n = one.data.length;
+            const got = Array.from(batched.data as Float64Array).slice(b * n, (b + 1) * n);
+            got.forEach((v, i) => expect(v, `${op.name} #${k} seed ${seed} row ${b} [${i}]`).toBeCloseTo(Number(one.data[i]), 12));
+          }
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(30);
   });
 });
