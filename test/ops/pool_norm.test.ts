@@ -168,6 +168,19 @@ describe('derivative graphs for an unknown batch size', () => {
   });
 });
 
+describe('group_norm derivative graphs with two unknown sizes', () => {
+  it('ask for the sizes they need to view x by groups', () => {
+    const graph: Graph = {
+      inputs: { x: { shape: [null, 4, null], datatype: 'FP32' }, s: { shape: [4], datatype: 'FP32' }, b: { shape: [4], datatype: 'FP32' } },
+      nodes: [{ name: 'y', op: 'group_norm', inputs: ['x', 's', 'b'], attrs: { groups: 2 } }, { name: 'l', op: 'sum', inputs: ['y'] }],
+      outputs: ['l'],
+    };
+    expect(() => transform(graph, { transform: 'grad', of: 'l', wrt: ['x'] })).toThrow(expect.objectContaining({
+      code: 'SHAPE_MISMATCH', message: expect.stringContaining('group_norm derivatives need the channel count and all but one of the batch and spatial sizes of x [None, 4, None]'),
+    }));
+  });
+});
+
 describe('batching rules', () => {
   it('batch every float input of every pooling and normalization sample: row k is the op on row k', async () => {
     const ops = ALL_OPS.filter((op) => /pool|norm/.test(op.name));
