@@ -105,6 +105,37 @@ void oneHot(const Arr& ind, const Shape& indShape, int64_t depth, int64_t axis, 
 
 void cast(const Arr& x, const Arr& out);
 
+// ---- pooling (channels first: N, C and 1-3 spatial axes) ----
+// Window geometry, spatial axes right-aligned into 3 (leading axes of size 1 when there are fewer).
+struct PoolGeom {
+  int64_t planes = 0;  // N * C (0 when the output is empty)
+  int64_t in[3], out[3], k[3], s[3], pb[3], pa[3], d[3];
+  int64_t inPlane = 0, outPlane = 0;
+  Shape outShape;
+};
+// Output length per axis: floor (or ceil with ceilMode) of (in + pads - dilated kernel) / stride, plus 1; with
+// ceilMode a last window that would start in the right padding is dropped.
+PoolGeom planPool(const Shape& shape, const Shape& kernel, const Shape& strides, const Pads& pads,
+                  const Shape& dilations, bool ceilMode);
+void checkPoolDtype(DType dt);
+// The first maximum of each window in row-major window order (a NaN wins); -Infinity for a window of padding only.
+void maxPool(const Arr& x, const PoolGeom& g, const Arr& out);
+// out[window] = h[the position max pooling of x picks] (0 for a window of padding only); h has x's shape.
+void maxPoolGather(const Arr& h, const Arr& x, const PoolGeom& g, const Arr& out);
+// Zeros of x's shape with g[window] added at the position max pooling of x picks: the transpose of maxPoolGather.
+void maxPoolScatter(const Arr& g, const Arr& x, const PoolGeom& geom, const Arr& out);
+// Window mean; the divisor counts the input positions, or with countIncludePad every position up to the declared
+// pads (never beyond them).
+void avgPool(const Arr& x, const PoolGeom& g, bool countIncludePad, const Arr& out);
+// Zeros of the input shape with each window's g / divisor added over the window: the transpose of avgPool.
+void avgPoolBackward(const Arr& g, const PoolGeom& geom, bool countIncludePad, const Arr& out);
+
+// ---- row normalization (layer_norm, rms_norm, group_norm) ----
+// Rows are the leading axes before `axis`, each normalized over the trailing axes from `axis`:
+// (x - mean) / sqrt(var + epsilon) when `center`, else x / sqrt(mean(x^2) + epsilon).
+void checkNormalize(DType dt, const Shape& shape, int64_t axis, double epsilon);
+void normalize(const Arr& x, const Shape& shape, int64_t axis, double epsilon, bool center, const Arr& out);
+
 // "avx2+fma" or "sse2": the elementwise path chosen at run time.
 const char* simdName();
 

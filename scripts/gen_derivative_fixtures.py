@@ -191,6 +191,42 @@ fixture(
     act, jac=(['y'], ['x', 'a']), jvp_of='y', loss='q', wrt2=['x', 'a'],
 )
 
+# 6. pooling and normalization: max_pool, group_norm, batch_norm (given statistics), avg_pool (ceil_mode), layer_norm,
+# rms_norm (its formula: torch 1.13 has no F.rms_norm); batch_norm is its formula too, since torch gives running
+# statistics no gradient
+def pool_norm(x, gs, gb, bm, bv, ls, lb, rs):
+    F = torch.nn.functional
+    p = F.max_pool2d(x, 2, 1, 1)
+    gn = F.group_norm(p, 2, gs, gb, 1e-5)
+    per = [1, -1, 1, 1]
+    bn = (gn - bm.reshape(per)) / torch.sqrt(bv.reshape(per) + 1e-5) * gs.reshape(per) + gb.reshape(per)
+    a = F.avg_pool2d(bn, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+    ln = F.layer_norm(a, [3, 3], ls, lb, 1e-5)
+    r = ln * torch.rsqrt(ln.pow(2).mean(dim=-1, keepdim=True) + 1e-6) * rs
+    return {'a': a, 'r': r, 'loss': (r * r * r).mean()}
+
+
+fixture(
+    'pool_norm',
+    {
+        'inputs': {'x': inp([1, 4, 3, 3]), 'gs': inp([4]), 'gb': inp([4]), 'bm': inp([4]), 'bv': inp([4]),
+                   'ls': inp([3, 3]), 'lb': inp([3, 3]), 'rs': inp([3])},
+        'nodes': [
+            node('p', 'max_pool', ['x'], kernel_shape=[2, 2], strides=[1, 1], pads=[[1, 1], [1, 1]]),
+            node('gn', 'group_norm', ['p', 'gs', 'gb'], groups=2),
+            node('bn', 'batch_norm', ['gn', 'gs', 'gb', 'bm', 'bv']),
+            node('a', 'avg_pool', ['bn'], kernel_shape=[3, 3], strides=[2, 2], pads=[[1, 1], [1, 1]], ceil_mode=True),
+            node('ln', 'layer_norm', ['a', 'ls', 'lb'], axis=2), node('r', 'rms_norm', ['ln', 'rs']),
+            node('r2', 'mul', ['r', 'r']), node('r3', 'mul', ['r2', 'r']),
+            node('loss', 'mean', ['r3'], axes=None, keepdims=False),
+        ],
+        'outputs': ['r', 'loss'],
+    },
+    {'x': torch.randn(1, 4, 3, 3), 'gs': 1 + 0.2 * torch.randn(4), 'gb': 0.2 * torch.randn(4), 'bm': 0.2 * torch.randn(4),
+     'bv': 0.5 + torch.rand(4), 'ls': 1 + 0.2 * torch.randn(3, 3), 'lb': 0.2 * torch.randn(3, 3), 'rs': 1 + 0.2 * torch.randn(3)},
+    pool_norm, jac=(['a', 'r'], ['x', 'gs', 'bv']), jvp_of='r', loss='loss', wrt2=['x', 'gs', 'bm', 'ls'],
+)
+
 os.makedirs(OUT, exist_ok=True)
 for fx in FIXTURES:
     with open(os.path.join(OUT, fx['name'] + '.json'), 'w') as fh:

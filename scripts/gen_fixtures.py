@@ -5,11 +5,18 @@
 Each case: {op, attrs, inputs: [wire tensor], output: wire tensor, cotangent: wire tensor | null,
             grads: [wire tensor | null]}  (null grad = the input is not differentiable).
 Inputs are FP64 unless a case says otherwise; random values avoid kinks, poles and ties so finite references are exact.
-Run:  /usr/bin/python3 scripts/gen_fixtures.py     (Debian's python3-torch)
+Run:  /usr/bin/python3 scripts/gen_fixtures.py [op,op,...]     (Debian's python3-torch; naming ops rewrites only
+their files)
+
+Op families added later live in scripts/fixtures_<family>.py (listed in FAMILIES): each has OPS (op -> torch function
+taking the attrs as keyword arguments), cases(rnd) -> [(op, inputs, attrs)] and SEED. Their cases run under their own
+seed, so a new family leaves every other fixture as it is.
 """
+import importlib
 import json
 import math
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -297,17 +304,34 @@ def graph_cases():
     return out
 
 
+FAMILIES = ['fixtures_pool_norm']
+
+
 def main():
+    only = set(sys.argv[1].split(',')) if len(sys.argv) > 1 else None
     os.makedirs(OUT, exist_ok=True)
     by_op = {}
     for op, inputs, attrs in CASES:
         by_op.setdefault(op, []).append(run_case(op, inputs, attrs))
+    rng_after_v1 = torch.get_rng_state()
+    for name in FAMILIES:
+        family = importlib.import_module(name)
+        OPS.update(family.OPS)
+        torch.manual_seed(family.SEED)
+        for op, inputs, attrs in family.cases(rnd):
+            by_op.setdefault(op, []).append(run_case(op, inputs, attrs))
+    torch.set_rng_state(rng_after_v1)
+    if only is not None:
+        by_op = {op: cases for op, cases in by_op.items() if op in only}
     for op, cases in by_op.items():
         with open(os.path.join(OUT, f'{op}.json'), 'w') as f:
             json.dump({'op': op, 'generator': f'scripts/gen_fixtures.py (torch {torch.__version__})', 'cases': cases}, f)
-    with open(os.path.join(OUT, '_graphs.json'), 'w') as f:
-        json.dump({'generator': f'scripts/gen_fixtures.py (torch {torch.__version__})', 'graphs': graph_cases()}, f)
-    print(f'wrote {sum(len(c) for c in by_op.values())} op cases for {len(by_op)} ops and 2 graphs to {OUT}')
+    graphs = graph_cases()
+    if only is None:
+        with open(os.path.join(OUT, '_graphs.json'), 'w') as f:
+            json.dump({'generator': f'scripts/gen_fixtures.py (torch {torch.__version__})', 'graphs': graphs}, f)
+    print(f'wrote {sum(len(c) for c in by_op.values())} op cases for {len(by_op)} ops'
+          f'{"" if only is not None else f" and {len(graphs)} graphs"} to {OUT}')
 
 
 if __name__ == '__main__':

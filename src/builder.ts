@@ -117,6 +117,49 @@ export class Value {
   binaryCrossEntropyWithLogits(targets: Value, reduction: Reduction = 'mean'): Value {
     return this.b.op('binary_cross_entropy_with_logits', [this, targets], { reduction });
   }
+
+  /** Max pooling of this (N, C, *spatial) value; strides default to the kernel. */
+  maxPool(kernelShape: number[], opts: PoolOptions & { dilations?: number[] } = {}): Value {
+    return this.u('max_pool', poolAttrs(kernelShape, opts, { dilations: opts.dilations }));
+  }
+  /** Average pooling of this (N, C, *spatial) value; strides default to the kernel. */
+  avgPool(kernelShape: number[], opts: PoolOptions & { countIncludePad?: boolean } = {}): Value {
+    return this.u('avg_pool', poolAttrs(kernelShape, opts, { count_include_pad: opts.countIncludePad }));
+  }
+  /** Layer norm over the axes from `axis` (default -1) to the last; scale and bias have shape x.shape[axis:]. */
+  layerNorm(opts: { scale?: Value; bias?: Value; axis?: number; epsilon?: number } = {}): Value {
+    if (opts.bias !== undefined && opts.scale === undefined) throw new Error('GraphBuilder: layerNorm takes a bias only with a scale (optional inputs are left off from the end)');
+    const params = [opts.scale, opts.bias].filter((v): v is Value => v !== undefined);
+    return this.b.op('layer_norm', [this, ...params], defined({ axis: opts.axis, epsilon: opts.epsilon }));
+  }
+  /** x * rsqrt(mean(x²) + epsilon) * scale over the axes from `axis` (default -1) to the last. */
+  rmsNorm(opts: { scale?: Value; axis?: number; epsilon?: number } = {}): Value {
+    return this.b.op('rms_norm', opts.scale ? [this, opts.scale] : [this], defined({ axis: opts.axis, epsilon: opts.epsilon }));
+  }
+  /** Batch norm of this (N, C, *spatial) value with (C,) parameters; `training` uses the batch statistics. */
+  batchNorm(scale: Value, bias: Value, mean: Value, variance: Value, opts: { epsilon?: number; training?: boolean } = {}): Value {
+    return this.b.op('batch_norm', [this, scale, bias, mean, variance], defined({ epsilon: opts.epsilon, training: opts.training }));
+  }
+  /** Group norm of this (N, C, *spatial) value over `groups` groups of contiguous channels; (C,) scale and bias. */
+  groupNorm(groups: number, scale: Value, bias: Value, opts: { epsilon?: number } = {}): Value {
+    return this.b.op('group_norm', [this, scale, bias], defined({ groups, epsilon: opts.epsilon }));
+  }
+}
+
+export interface PoolOptions {
+  strides?: number[];
+  /** [[before, after], ...] per spatial axis */
+  pads?: [number, number][];
+  ceilMode?: boolean;
+}
+
+/** attrs without the options left undefined (the op's defaults apply) */
+function defined(attrs: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v !== undefined));
+}
+
+function poolAttrs(kernelShape: number[], opts: PoolOptions, extra: Record<string, unknown>): Record<string, unknown> {
+  return defined({ kernel_shape: kernelShape, strides: opts.strides, pads: opts.pads, ceil_mode: opts.ceilMode, ...extra });
 }
 
 export class GraphBuilder {

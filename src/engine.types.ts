@@ -61,6 +61,7 @@ export type TransformSpec =
 
 export interface OpCatalogueEntry {
   name: string;
+  /** input names (a name ending in `?` is optional: a node may leave it off from the end), or a variadic list */
   inputs: string[] | { variadic: string; min: number };
   attrs: Record<string, unknown>; // JSON Schema
   outputDatatype: string;

@@ -143,6 +143,31 @@ export interface KernelFns {
 
   /** Cast between all datatypes. FP -> INT truncates toward zero; NaN or out-of-range throws INVALID_CAST. */
   cast(x: TypedArray, to: DType): TypedArray;
+
+  /**
+   * Max pooling of x (N, C, *spatial) with 1-3 spatial axes (one entry per spatial axis in kernel, strides, pads,
+   * dilations). Output length per axis: floor (ceil with ceilMode) of (in + before + after - dilated kernel) / stride,
+   * plus 1; with ceilMode a last window that would start in the right padding is dropped. Each output is the first
+   * maximum of its window in row-major window order (a NaN wins), -Infinity for a window of padding only.
+   */
+  maxPool(x: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], dilations: number[], ceilMode: boolean): FloatArray;
+  /** h (x's shape) read at the position of x that max pooling picks in each window (0 for padding only): pooled shape. */
+  maxPoolGather(h: FloatArray, x: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], dilations: number[], ceilMode: boolean): FloatArray;
+  /** The transpose of maxPoolGather: zeros of x's shape with g (pooled shape) added at the picked positions. */
+  maxPoolScatter(g: FloatArray, x: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], dilations: number[], ceilMode: boolean): FloatArray;
+  /**
+   * Average pooling (no dilation). The divisor counts the window's input positions, or with countIncludePad every
+   * position up to the declared pads (never the positions ceilMode adds beyond them).
+   */
+  avgPool(x: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], ceilMode: boolean, countIncludePad: boolean): FloatArray;
+  /** The transpose of avgPool: zeros of `shape` (the input's) with each window's g / divisor added over the window. */
+  avgPoolBackward(g: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], ceilMode: boolean, countIncludePad: boolean): FloatArray;
+
+  /**
+   * Each row (the axes before `axis`) normalized over the axes from `axis` on: (x - mean) / sqrt(var + epsilon)
+   * with the biased variance when `center`, else x / sqrt(mean(x^2) + epsilon). Statistics in double. FP only.
+   */
+  normalize(x: FloatArray, shape: number[], axis: number, epsilon: number, center: boolean): FloatArray;
 }
 
 /** A value of a program being traced: its buffer slot and element count (stands in for a typed array). */

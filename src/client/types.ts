@@ -184,6 +184,7 @@ export interface ShapesResponse {
 }
 export interface OpInfo {
   name: string;
+  /** input names (a name ending in `?` is optional: a node may leave it off from the end), or a variadic list */
   inputs: string[] | { variadic: string; min: number };
   /** JSON Schema of the op's attributes. */
   attrs: Record<string, unknown>;

@@ -11,13 +11,15 @@ import * as internal from './internal.js';
 import * as linalg from './linalg.js';
 import * as misc from './misc.js';
 import * as nn from './nn.js';
+import * as norm from './norm.js';
+import * as pool from './pool.js';
 import * as reduce from './reduce.js';
 import * as select from './select.js';
 import * as shape from './shape.js';
 import * as shapeIndex from './shape_index.js';
 import * as unary from './unary.js';
 
-const FAMILIES: Record<string, unknown>[] = [internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn];
+const FAMILIES: Record<string, unknown>[] = [internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm];
 
 function isOpDef(v: unknown): v is OpDef {
   return (

@@ -144,7 +144,11 @@ export interface RankFreeUse {
 
 export interface OpDef<A = any> {
   name: string;
-  /** input names in order, or a variadic list (concat, stack) */
+  /**
+   * Input names in order, or a variadic list (concat, stack). A name ending in `?` is optional: a node may leave
+   * optional inputs off from the end (`['x', 'scale?', 'bias?']` takes 1 to 3 inputs), and `infer`, `run` and the
+   * rules then see only the inputs the node gives.
+   */
   inputs: string[] | { variadic: string; min: number };
   /** zod schema of the attrs object (defaults applied by parse); feeds validation, OpenAPI and GET /v1/ops */
   attrs: z.ZodType<A>;
@@ -207,4 +211,17 @@ export interface OpDef<A = any> {
 
 export function defineOp<A>(def: OpDef<A>): OpDef<A> {
   return def;
+}
+
+/** Whether an input name of `OpDef.inputs` marks an optional input (`scale?`). */
+export function isOptionalInput(name: string): boolean {
+  return name.endsWith('?');
+}
+
+/** How many inputs a node of `op` may have: every fixed input, less the optional ones at the end; variadic: min..∞. */
+export function inputArity(op: Pick<OpDef, 'inputs'>): { min: number; max: number } {
+  if (!Array.isArray(op.inputs)) return { min: op.inputs.min, max: Infinity };
+  let min = op.inputs.length;
+  while (min > 0 && isOptionalInput(op.inputs[min - 1]!)) min--;
+  return { min, max: op.inputs.length };
 }
