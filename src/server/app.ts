@@ -91,6 +91,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
     // One or two threads: parsing is a burst per large request, the libuv pool (`workers`) runs the kernels.
     threads: Math.max(1, Math.min(2, Math.floor(config.workers / 2))),
     maxTensorElements: config.maxTensorElements,
+    maxNodes: config.maxNodes,
     timeoutMs: config.requestTimeoutMs,
     ...bodyParsing,
   });

@@ -201,6 +201,8 @@ export interface BodyParsingOptions {
   threads: number;
   /** GRADSERVE_MAX_TENSOR_ELEMENTS: no JSON array in a tensor field may be longer (checked before parsing). */
   maxTensorElements: number;
+  /** GRADSERVE_MAX_NODES: bounds the values outside tensors (checked before parsing). */
+  maxNodes: number;
   /** A parse running longer is stopped (504). */
   timeoutMs: number;
   resourceLimits?: ResourceLimits | undefined;
@@ -231,6 +233,7 @@ export function installBodyParsing(app: FastifyInstance, options: Partial<BodyPa
         pool ??= new ParsePool({
           threads,
           maxTensorElements: options.maxTensorElements ?? 2 ** 28,
+          maxNodes: options.maxNodes,
           timeoutMs: options.timeoutMs ?? 60_000,
           resourceLimits: options.resourceLimits,
         });

@@ -4,7 +4,11 @@
  *
  * - an array longer than V8 can hold aborts the whole process ("invalid size error", from a worker too), so no array
  *   may have more than MAX_JSON_ARRAY elements, nor, inside a tensor field, more than the per-tensor element limit;
+ *   nor may one tensor (`inputs.x`, `graph.constants.c`, ...), nested rows and all, have more values than that (its
+ *   data is flattened into one array);
  * - objects with more than MAX_JSON_KEYS keys (V8's dictionaries have a size limit of their own);
+ * - more values outside tensor fields than a graph of GRADSERVE_MAX_NODES nodes could need (they would all be
+ *   rebuilt as JS values on the event loop);
  * - structure without data: more than STRUCTURE_ALLOWANCE arrays and objects beyond the number of scalar values
  *   (100 MB of `[],[],...` held the event loop for 26 s and took 6 GB);
  * - a body whose parsed form would need more than `heapBudget` bytes of JS heap (an estimate that errs high).
@@ -17,6 +21,15 @@ import { depthErrorAt, formatPath, MAX_JSON_DEPTH } from './body.js';
 
 /** Elements in one JSON array: half of V8's limit (2^27 - 3), so no array JSON.parse builds comes near it. */
 export const MAX_JSON_ARRAY = 2 ** 26;
+/** Values a tensor in JSON may have beyond its element limit: those of its shape and other fields. */
+const TENSOR_SLACK = 1024;
+/** Values outside tensor fields, at least (a graph has a few dozen per node at most: see otherValuesLimit). */
+export const MAX_OTHER_VALUES = 2 ** 22;
+
+/** The limit on values outside tensor fields for a node limit (GRADSERVE_MAX_NODES). */
+export function otherValuesLimit(maxNodes: number): number {
+  return Math.max(MAX_OTHER_VALUES, 64 * maxNodes);
+}
 /** Keys in one JSON object. */
 export const MAX_JSON_KEYS = 2 ** 22;
 /** Nesting the scan follows; deeper is refused as too deep (its first MAX_JSON_DEPTH levels named). */
@@ -29,6 +42,8 @@ export interface PrescanLimits {
   maxTensorElements: number;
   /** JS heap the parsed body may take (bytes); Infinity for no limit. */
   heapBudget: number;
+  /** Values outside tensor fields (otherValuesLimit); MAX_OTHER_VALUES when absent. */
+  maxOtherValues?: number | undefined;
 }
 
 export interface PrescanStats {
@@ -102,6 +117,22 @@ export function prescanJson(buf: Uint8Array, limits: PrescanLimits): PrescanStat
     const t = new Uint8Array(cap); t.set(tensor); tensor = t;
     const l = new Float64Array(cap); l.set(limitOf); limitOf = l;
   };
+  // The tensor being scanned, if any: its level and the values in it so far (its shape's too, hence the slack).
+  let rootLevel = -1;
+  let rootValues = 0;
+  const tensorLimit = Math.min(limits.maxTensorElements, MAX_JSON_ARRAY);
+  const tensorValues = tensorLimit + TENSOR_SLACK;
+  const overTensor = (): GradserveError => {
+    const why = limits.maxTensorElements <= MAX_JSON_ARRAY
+      ? `a tensor of more than ${tensorLimit} values is over the limit of ${tensorLimit} per tensor (GRADSERVE_MAX_TENSOR_ELEMENTS)`
+      : `a tensor of more than ${tensorLimit} values is more than a JSON body may hold; send large tensors as b64 or binary`;
+    return tooLarge(pathTo(rootLevel), why);
+  };
+  // Values outside tensor fields (the graph's nodes and attributes, names, options).
+  let otherValues = 0;
+  const maxOther = limits.maxOtherValues ?? MAX_OTHER_VALUES;
+  const overOther = (): GradserveError =>
+    tooLarge(pathTo(depth === 0 ? 0 : depth - 1), `the request has more than ${maxOther} values outside its tensors (inputs, cotangents, tangents, vectors, graph.constants)`);
   /** The error for an array at level `top` over its limit. */
   const overLimit = (top: number): GradserveError => {
     const limit = limitOf[top]!;
@@ -134,6 +165,11 @@ export function prescanJson(buf: Uint8Array, limits: PrescanLimits): PrescanStat
       else if (depth === 1 && kind[0] === OBJECT && TENSOR_FIELDS.includes(keyText(0))) t = 1;
       else if (depth === 2 && kind[0] === OBJECT && kind[1] === OBJECT && keyText(1) === 'constants' && keyText(0) === 'graph') t = 1;
     }
+    // A tensor (inputs.x, graph.constants.c, inputs[0] of the OIP): its values are counted as a whole too.
+    if (depth >= 2 && tensor[depth - 1] === 1 && tensor[depth - 2] === 0) {
+      rootLevel = depth;
+      rootValues = 0;
+    }
     kind[depth] = k;
     count[depth] = 0;
     tensor[depth] = t;
@@ -162,6 +198,7 @@ export function prescanJson(buf: Uint8Array, limits: PrescanLimits): PrescanStat
         break;
       case 0x5d: case 0x7d: // ] }
         if (depth > 0) depth--;
+        if (depth === rootLevel) rootLevel = -1;
         expectKey = false;
         i++;
         break;
@@ -188,6 +225,8 @@ export function prescanJson(buf: Uint8Array, limits: PrescanLimits): PrescanStat
         } else {
           valueStart();
           scalars++;
+          if (rootLevel >= 0 && ++rootValues > tensorValues) throw overTensor();
+          if ((depth === 0 || tensor[depth - 1] === 0) && ++otherValues > maxOther) throw overOther();
           heap += 32 + 2 * (e - i);
         }
         i = e + 1;
@@ -201,6 +240,8 @@ export function prescanJson(buf: Uint8Array, limits: PrescanLimits): PrescanStat
           valueStart();
         }
         scalars++;
+        if (rootLevel >= 0 && ++rootValues > tensorValues) throw overTensor();
+        if ((depth === 0 || tensor[depth - 1] === 0) && ++otherValues > maxOther) throw overOther();
         const s = i;
         let frac = 0;
         let cls: number;

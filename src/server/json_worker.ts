@@ -30,7 +30,7 @@ function handle(job: ParseRequest): { reply: ParseReply; transfer: ArrayBuffer[]
     job.blocks = [];
     b.length = 0;
     const heap = getHeapStatistics();
-    prescanJson(buf, { maxTensorElements: job.maxTensorElements, heapBudget: job.heapShare * heap.heap_size_limit - heap.used_heap_size });
+    prescanJson(buf, { maxTensorElements: job.maxTensorElements, maxOtherValues: job.maxOtherValues, heapBudget: job.heapShare * heap.heap_size_limit - heap.used_heap_size });
     const value = parseJsonText(buf);
     const { lifted, transfer } = liftTensors(value);
     const rest = liftLarge(value);

@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { GradserveError, type ErrorCode, type ErrorItem } from '../errors.js';
+import { otherValuesLimit } from './json_prescan.js';
 import { attachTensors, restoreLarge, type Large, type Lifted } from './json_tensors.js';
 
 export interface ParsePoolOptions {
@@ -23,6 +24,8 @@ export interface ParsePoolOptions {
   threads: number;
   /** Per-tensor element limit (GRADSERVE_MAX_TENSOR_ELEMENTS), enforced on JSON arrays before they are built. */
   maxTensorElements: number;
+  /** GRADSERVE_MAX_NODES: bounds the values a body may have outside its tensors (json_prescan.ts). */
+  maxNodes?: number | undefined;
   /** A parse running longer is stopped: 504 DEADLINE_EXCEEDED. */
   timeoutMs: number;
   /** V8 limits of each worker (tests use small heaps); V8's defaults otherwise. */
@@ -41,6 +44,7 @@ export interface ParseRequest {
   blocks: Uint8Array[];
   length: number;
   maxTensorElements: number;
+  maxOtherValues: number;
   heapShare: number;
 }
 
@@ -161,7 +165,14 @@ export class ParsePool {
       this.pump();
     }, this.opts.timeoutMs);
     slot.timer.unref();
-    const msg: ParseRequest = { id: job.id, blocks: job.blocks, length: job.length, maxTensorElements: this.opts.maxTensorElements, heapShare: this.opts.heapShare ?? 0.5 };
+    const msg: ParseRequest = {
+      id: job.id,
+      blocks: job.blocks,
+      length: job.length,
+      maxTensorElements: this.opts.maxTensorElements,
+      maxOtherValues: otherValuesLimit(this.opts.maxNodes ?? 10_000),
+      heapShare: this.opts.heapShare ?? 0.5,
+    };
     slot.worker.postMessage(msg, job.blocks.map((b) => b.buffer as ArrayBuffer));
     job.blocks = [];
   }

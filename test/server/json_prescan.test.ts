@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GradserveError } from '../../src/errors.js';
 import { parseJsonText } from '../../src/server/body.js';
-import { prescanJson, STRUCTURE_ALLOWANCE } from '../../src/server/json_prescan.js';
+import { MAX_OTHER_VALUES, prescanJson, STRUCTURE_ALLOWANCE } from '../../src/server/json_prescan.js';
 
 const limits = { maxTensorElements: 2 ** 28, heapBudget: Infinity };
 
@@ -69,9 +69,22 @@ describe('prescanJson', () => {
     expect(refusal(`{"inputs": [{"name": "x", "data": ${zeros(101)}}]}`, small).errors?.[0]?.path).toBe('inputs[0].data');
     // Keys spelled with escapes are still recognized, and named as they read.
     expect(refusal(`{"in\\u0070uts": {"a\\"b": ${zeros(101)}}}`, small).errors?.[0]?.path).toBe('inputs.a"b');
+    // Rows each within the limit, but a tensor over it, nested rows and all.
+    const rows = `[${new Array(60).fill(zeros(50)).join(',')}]`;
+    const total = refusal(`{"inputs": {"w": [1], "x": {"shape": [60, 50], "data": ${rows}}}}`, { maxTensorElements: 1000, heapBudget: Infinity });
+    expect(total.errors).toEqual([{ path: 'inputs.x', message: 'a tensor of more than 1000 values is over the limit of 1000 per tensor (GRADSERVE_MAX_TENSOR_ELEMENTS)' }]);
+    expect(refusal(`{"graph": {"constants": {"c": ${rows}}}}`, { maxTensorElements: 1000, heapBudget: Infinity }).errors?.[0]?.path).toBe('graph.constants.c');
+    expect(() => prescanJson(Buffer.from(`{"inputs": {"x": ${rows}, "y": ${rows}}}`), { maxTensorElements: 3000, heapBudget: Infinity })).not.toThrow();
     // Exactly at the limit, and arrays outside tensor fields (graph.nodes, lists of names), are fine.
     expect(() => prescanJson(Buffer.from(`{"inputs": {"x": ${zeros(100)}}}`), small)).not.toThrow();
     expect(() => prescanJson(Buffer.from(`{"graph": {"nodes": ${zeros(500)}}, "wrt": ${zeros(500)}}`), small)).not.toThrow();
+  });
+
+  it('refuses more values outside tensor fields than any graph has', () => {
+    const e = refusal(`{"graph": {"nodes": []}, "junk": [${'0,'.repeat(MAX_OTHER_VALUES)}0]}`);
+    expect(e.code).toBe('TOO_LARGE');
+    expect(e.errors).toEqual([{ path: 'junk', message: expect.stringMatching(/more than 4194304 values outside its tensors/) }]);
+    expect(() => prescanJson(Buffer.from(`{"inputs": {"x": [${'0,'.repeat(MAX_OTHER_VALUES)}0]}}`), limits)).not.toThrow();
   });
 
   it('refuses structure without data: many empty arrays, wherever they are', () => {
