@@ -17,9 +17,11 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
 import { GradserveError } from '../errors.js';
 import type { Readable } from 'node:stream';
+import { getHeapStatistics } from 'node:v8';
 import type { ResourceLimits } from 'node:worker_threads';
 import { BIG_BODY_BYTES, parseBigJsonText } from './bigjson.js';
 import { readBody } from './body_stream.js';
+import { prescanJson, type PrescanLimits } from './json_prescan.js';
 import { ParsePool } from './parse_pool.js';
 
 declare module 'fastify' {
@@ -33,11 +35,18 @@ declare module 'fastify' {
 
 export const BINARY_HEADER = 'inference-header-content-length';
 
-/** Parses a JSON body (a string or its UTF-8 bytes); every failure is INVALID_JSON. */
-export function parseJsonText(body: string | Buffer): unknown {
+/**
+ * Parses a JSON body (a string or its UTF-8 bytes); every failure is INVALID_JSON. Bytes from BIG_BODY_BYTES up are
+ * first checked by json_prescan.ts with `limits` (413 for what cannot be represented); `false` when the caller did.
+ */
+export function parseJsonText(body: string | Buffer, limits: Partial<PrescanLimits> | false = {}): unknown {
   const buf = typeof body === 'string' ? undefined : body;
   const empty = buf !== undefined ? isBlank(buf) : (body as string).trim().length === 0;
   if (empty) throw new GradserveError('INVALID_JSON', 'the request body is empty; send a JSON object');
+  if (buf !== undefined && buf.length >= BIG_BODY_BYTES && limits !== false) {
+    const heap = getHeapStatistics();
+    prescanJson(buf, { maxTensorElements: 2 ** 28, heapBudget: heap.heap_size_limit / 2 - heap.used_heap_size, tooDeep: depthErrorAt, ...limits });
+  }
   let value: unknown;
   // The text JSON.parse saw: for big bodies without their base64 strings, which hold no keys.
   let text: string;

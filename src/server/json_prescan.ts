@@ -17,7 +17,6 @@
  * body's syntax errors as it always did. Failures are 413 TOO_LARGE naming the array or object when there is one.
  */
 import { GradserveError } from '../errors.js';
-import { depthErrorAt, formatPath, MAX_JSON_DEPTH } from './body.js';
 
 /** Elements in one JSON array: half of V8's limit (2^27 - 3), so no array JSON.parse builds comes near it. */
 export const MAX_JSON_ARRAY = 2 ** 26;
@@ -32,7 +31,7 @@ export function otherValuesLimit(maxNodes: number): number {
 }
 /** Keys in one JSON object. */
 export const MAX_JSON_KEYS = 2 ** 22;
-/** Nesting the scan follows; deeper is refused as too deep (its first MAX_JSON_DEPTH levels named). */
+/** Nesting the scan follows; deeper is refused as too deep (PrescanLimits.tooDeep). */
 const MAX_SCAN_DEPTH = 2 ** 20;
 /** Arrays and objects a body may have beyond its number of scalar values. */
 export const STRUCTURE_ALLOWANCE = 2 ** 20;
@@ -44,6 +43,18 @@ export interface PrescanLimits {
   heapBudget: number;
   /** Values outside tensor fields (otherValuesLimit); MAX_OTHER_VALUES when absent. */
   maxOtherValues?: number | undefined;
+  /** The error for nesting past what the scan follows, given the path of the value 128 levels deep (body.ts). */
+  tooDeep?: ((path: (string | number)[]) => Error) | undefined;
+}
+
+/** Levels of the path given to PrescanLimits.tooDeep (body.ts's MAX_JSON_DEPTH). */
+const TOO_DEEP_PATH = 128;
+
+/** `["graph", "nodes", 2]` -> `graph.nodes[2]`, as body.ts's formatPath writes paths. */
+function formatPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  return out;
 }
 
 export interface PrescanStats {
@@ -155,7 +166,7 @@ export function prescanJson(buf: Uint8Array, limits: PrescanLimits): PrescanStat
   const open = (k: number): void => {
     valueStart();
     // Far past the depth any request may have (body.ts refuses 128): the error it would give, without the parse.
-    if (depth === MAX_SCAN_DEPTH) throw depthErrorAt(segmentsTo(MAX_JSON_DEPTH));
+    if (depth === MAX_SCAN_DEPTH) throw limits.tooDeep?.(segmentsTo(TOO_DEEP_PATH)) ?? tooLarge(pathTo(TOO_DEEP_PATH), `nesting deeper than ${MAX_SCAN_DEPTH} levels`);
     if (depth === cap) grow();
     // A tensor field: a top-level key of TENSOR_FIELDS, or graph.constants; and everything inside one.
     let t = 0;

@@ -7,7 +7,7 @@ import { setPriority } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { GradserveError } from '../errors.js';
-import { parseJsonText } from './body.js';
+import { depthErrorAt, parseJsonText } from './body.js';
 import { prescanJson } from './json_prescan.js';
 import { liftLarge, liftTensors } from './json_tensors.js';
 import type { ParseReply, ParseRequest } from './parse_pool.js';
@@ -30,8 +30,13 @@ function handle(job: ParseRequest): { reply: ParseReply; transfer: ArrayBuffer[]
     job.blocks = [];
     b.length = 0;
     const heap = getHeapStatistics();
-    prescanJson(buf, { maxTensorElements: job.maxTensorElements, maxOtherValues: job.maxOtherValues, heapBudget: job.heapShare * heap.heap_size_limit - heap.used_heap_size });
-    const value = parseJsonText(buf);
+    prescanJson(buf, {
+      maxTensorElements: job.maxTensorElements,
+      maxOtherValues: job.maxOtherValues,
+      heapBudget: job.heapShare * heap.heap_size_limit - heap.used_heap_size,
+      tooDeep: depthErrorAt,
+    });
+    const value = parseJsonText(buf, false);
     const { lifted, transfer } = liftTensors(value);
     const rest = liftLarge(value);
     return { reply: { id: job.id, ok: true, value, lifted, large: rest.large }, transfer: [...transfer, ...rest.transfer] };

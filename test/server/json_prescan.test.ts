@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GradserveError } from '../../src/errors.js';
-import { parseJsonText } from '../../src/server/body.js';
+import { depthErrorAt, parseJsonText } from '../../src/server/body.js';
 import { MAX_OTHER_VALUES, prescanJson, STRUCTURE_ALLOWANCE } from '../../src/server/json_prescan.js';
 
 const limits = { maxTensorElements: 2 ** 28, heapBudget: Infinity };
@@ -104,10 +104,21 @@ describe('prescanJson', () => {
       `{"graph": {"nodes": [{"attrs": {"k": ${'['.repeat(depth)}${']'.repeat(depth)}}}]}}`,
       `${'[{"a":'.repeat(depth / 2)}1`,
     ]) {
-      const e = refusal(text);
-      const sync = errorOf(() => parseJsonText(text.endsWith('1') ? `${text}${'}]'.repeat(depth / 2)}` : text));
+      const e = refusal(text, { ...limits, tooDeep: depthErrorAt });
+      // The parse's own error: JSON.parse builds it all, then the depth check finds the path.
+      const sync = errorOf(() => parseJsonText(text.endsWith('1') ? `${text}${'}]'.repeat(depth / 2)}` : text, false));
       expect({ code: e.code, detail: e.detail, errors: e.errors }).toEqual({ code: sync.code, detail: sync.detail, errors: sync.errors });
     }
+  });
+
+  it('guards parseJsonText itself from a size up (the framed JSON part is parsed on the event loop)', () => {
+    const text = `{"graph": {}, "inputs": {"x": [${'0,'.repeat(600_000)}0]}}`;
+    const e = errorOf(() => parseJsonText(Buffer.from(text), { maxTensorElements: 1000 }));
+    expect(e.code).toBe('TOO_LARGE');
+    expect(e.errors?.[0]?.path).toBe('inputs.x');
+    // Under BIG_BODY_BYTES, or as a string, no scan: the limits are those of the parse and of the routes.
+    expect(() => parseJsonText(text, { maxTensorElements: 1000 })).not.toThrow();
+    expect(() => parseJsonText(Buffer.from(text))).not.toThrow();
   });
 
   it('refuses a body whose parsed form would not fit the heap budget', () => {
