@@ -3,11 +3,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GradserveError } from '../../src/errors.js';
 import { depthErrorAt, parseJsonText } from '../../src/server/body.js';
-import { MAX_OTHER_VALUES, prescanJson, STRUCTURE_ALLOWANCE } from '../../src/server/json_prescan.js';
+import { MAX_OTHER_VALUES, prescanJson, STRUCTURE_ALLOWANCE, type PrescanLimits } from '../../src/server/json_prescan.js';
 
-const limits = { maxTensorElements: 2 ** 28, heapBudget: Infinity };
+const limits: PrescanLimits = { maxTensorElements: 2 ** 28, heapBudget: Infinity };
 
-function refusal(text: string | Buffer, l = limits): GradserveError {
+function refusal(text: string | Buffer, l: PrescanLimits = limits): GradserveError {
   try {
     prescanJson(Buffer.from(text), l);
   } catch (e) {
