@@ -55,6 +55,41 @@ template <typename T> inline T minT(T a, T b) {
 template <typename T> inline T mulNoNan(T a, T b) {
   if constexpr (kIsFloat<T>) return a == T(0) ? T(0) : a * b; else return mulW(a, b);
 }
+
+// mod (floor: the result has the divisor's sign, as NumPy/Python) and fmod (trunc: the dividend's sign, as C).
+// Integers: x mod 0 = 0 (NumPy's result; ONNX leaves it undefined), and a divisor of -1 gives 0 without the
+// INT_MIN % -1 trap. Floats: a zero remainder of `mod` takes the divisor's sign (NumPy), x mod 0 is NaN.
+template <bool FLOOR, typename T> inline T modT(T a, T b) {
+  if constexpr (kIsFloat<T>) {
+    T r = std::fmod(a, b);
+    if (!FLOOR) return r;
+    if (r == T(0)) return std::copysign(T(0), b);
+    return (r < 0) != (b < 0) ? r + b : r;
+  } else {
+    if (b == 0 || b == T(-1)) return T(0);
+    T r = T(a % b);
+    if (FLOOR && r != 0 && ((r < 0) != (b < 0))) r = T(r + b);  // |r| < |b| with opposite signs: cannot overflow
+    return r;
+  }
+}
+// log(e^a + e^b) = max + log1p(e^-|a - b|); equal operands (the infinities among them) give a + log 2 directly, so
+// -Inf with -Inf is -Inf and Inf with Inf is Inf rather than Inf - Inf = NaN. NaN propagates.
+template <typename T> inline T logAddExp(T a, T b) {
+  if constexpr (kIsFloat<T>) {
+    if (a == b) return a + T(0.69314718055994530942);
+    T m = a > b ? a : b;
+    return m + std::log1p(std::exp(-std::fabs(a - b)));
+  } else {
+    return a;  // FP only (planBinary refuses integers)
+  }
+}
+// The FP-only functions of libm, instantiated (never run) for integers too.
+template <typename T> inline T atan2T(T a, T b) {
+  if constexpr (kIsFloat<T>) return std::atan2(a, b); else return a;
+}
+template <typename T> inline T hypotT(T a, T b) {
+  if constexpr (kIsFloat<T>) return std::hypot(a, b); else return a;
+}
 // The scalar definition of each op of the table: a functor Op<Enum>, so every row loop is a separate, vectorisable
 // instantiation. An op of the table without its functor does not compile.
 #define GS_BIN(E, EXPR)                                                   \
@@ -75,6 +110,14 @@ GS_BIN(LessEqual, uint8_t(a <= b))
 GS_BIN(Greater, uint8_t(a > b))
 GS_BIN(GreaterEqual, uint8_t(a >= b))
 GS_BIN(MulNoNan, mulNoNan(a, b))
+GS_BIN(Atan2, atan2T(a, b))
+GS_BIN(Mod, (modT<true>(a, b)))
+GS_BIN(Fmod, (modT<false>(a, b)))
+GS_BIN(LogAddExp, logAddExp(a, b))
+GS_BIN(Hypot, hypotT(a, b))
+GS_BIN(LogicalAnd, uint8_t(a != T(0) && b != T(0)))
+GS_BIN(LogicalOr, uint8_t(a != T(0) || b != T(0)))
+GS_BIN(LogicalXor, uint8_t((a != T(0)) != (b != T(0))))
 #undef GS_BIN
 
 template <BinaryOp OP, typename Op, typename T, typename R>
@@ -130,10 +173,10 @@ void binaryT(BinaryOp op, const T* a, const Shape& as, const T* b, const Shape& 
   T* o = static_cast<T*>(out);
   uint8_t* ob = static_cast<uint8_t*>(out);
   switch (op) {
-    // comparisons write BOOL (uint8_t) outputs
-#define GS_BIN_CASE(E, N, COMPARISON, SIMD)                                   \
-  case BinaryOp::E:                                                           \
-    if constexpr (COMPARISON) return binaryRows<BinaryOp::E, Op##E>(a, as, b, bs, os, ob); \
+    // comparisons and logical ops (kind Cmp) write BOOL (uint8_t) outputs
+#define GS_BIN_CASE(E, N, KIND, SIMD)                                                          \
+  case BinaryOp::E:                                                                            \
+    if constexpr (BinaryKind::KIND == BinaryKind::Cmp) return binaryRows<BinaryOp::E, Op##E>(a, as, b, bs, os, ob); \
     else return binaryRows<BinaryOp::E, Op##E>(a, as, b, bs, os, o);
     GS_BINARY_OPS(GS_BIN_CASE)
 #undef GS_BIN_CASE
@@ -146,11 +189,13 @@ bool parseBinaryOp(const std::string& s, BinaryOp& op) { return parseOpName(s, k
 BinaryPlan planBinary(BinaryOp op, DType a, const Shape& as, DType b, const Shape& bs) {
   const BinaryInfo& info = opInfo(op);
   if (a != b) invalid(std::string(info.name) + ": operands are " + dtypeName(a) + " and " + dtypeName(b));
-  if (a == DType::BOOL && !info.comparison) invalid(std::string(info.name) + " does not accept BOOL");
+  const bool cmp = info.kind == BinaryKind::Cmp;
+  if ((a == DType::BOOL && !cmp) || (info.kind == BinaryKind::Fp && !isFloat(a)))
+    invalid(std::string(info.name) + " does not accept " + dtypeName(a));
   BinaryPlan p;
   p.out = broadcastShapes({&as, &bs});
   numel(p.out, "broadcast shape");
-  p.outDt = info.comparison ? DType::BOOL : a;
+  p.outDt = cmp ? DType::BOOL : a;
   return p;
 }
 

@@ -15,7 +15,8 @@ namespace gs {
 // ---- elementwise unary (ops: op_tables.h) ----
 bool parseUnaryOp(const std::string& s, UnaryOp& op);
 void checkUnary(UnaryOp op, DType dt);
-void unary(UnaryOp op, const Arr& x, const Arr& out);
+// `param` is the scalar parameter of the ops that take one (op_tables.h), ignored by the others.
+void unary(UnaryOp op, const Arr& x, const Arr& out, double param = 0);
 
 // ---- elementwise binary (ops: op_tables.h), where, clip ----
 bool parseBinaryOp(const std::string& s, BinaryOp& op);

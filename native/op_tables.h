@@ -16,7 +16,8 @@ namespace gs {
 
 // ---- unary: X(Enum, "name", ints, simd) ----
 // ints: also defined on INT32/INT64 (else FP only). simd: has a vector path in evalVec (vecmath_generic.inc).
-// The *_grad entries are local derivatives f'(x) that derivative rules use.
+// The *_grad entries are local derivatives f'(x) that derivative rules use. leaky_relu, elu and celu read the
+// kernel's scalar parameter (their `alpha`); every other op ignores it.
 #define GS_UNARY_OPS(X)                            \
   X(Neg, "neg", true, false)                       \
   X(Exp, "exp", false, true)                       \
@@ -42,26 +43,61 @@ namespace gs {
   X(ReluGrad, "relu_grad", true, true)             \
   X(GeluGrad, "gelu_grad", false, true)            \
   X(GeluTanhGrad, "gelu_tanh_grad", false, true)   \
-  X(ErfGrad, "erf_grad", false, true)
+  X(ErfGrad, "erf_grad", false, true)              \
+  X(Tan, "tan", false, false)                      \
+  X(Asin, "asin", false, false)                    \
+  X(Acos, "acos", false, false)                    \
+  X(Atan, "atan", false, false)                    \
+  X(Sinh, "sinh", false, false)                    \
+  X(Cosh, "cosh", false, false)                    \
+  X(Asinh, "asinh", false, false)                  \
+  X(Acosh, "acosh", false, false)                  \
+  X(Atanh, "atanh", false, false)                  \
+  X(Log2, "log2", false, false)                    \
+  X(Log10, "log10", false, false)                  \
+  X(Exp2, "exp2", false, false)                    \
+  X(Rsqrt, "rsqrt", false, false)                  \
+  X(Floor, "floor", false, false)                  \
+  X(Ceil, "ceil", false, false)                    \
+  X(Round, "round", false, false)                  \
+  X(Trunc, "trunc", false, false)                  \
+  X(Silu, "silu", false, true)                     \
+  X(Mish, "mish", false, false)                    \
+  X(Selu, "selu", false, false)                    \
+  X(Hardsigmoid, "hardsigmoid", false, false)      \
+  X(Hardswish, "hardswish", false, false)          \
+  X(Softsign, "softsign", false, false)            \
+  X(LeakyRelu, "leaky_relu", false, false)         \
+  X(Elu, "elu", false, false)                      \
+  X(Celu, "celu", false, false)
 
-// ---- binary (NumPy broadcasting): X(Enum, "name", comparison, simd) ----
-// comparison: BOOL output, also defined on BOOL operands. simd: has a vector path in runBinary (vecmath_generic.inc).
-// The scalar definition of each op is its functor Op<Enum> in native/binary.cpp.
+// ---- binary (NumPy broadcasting): X(Enum, "name", kind, simd) ----
+// kind: Num (FP32/FP64/INT32/INT64 in, the same out), Fp (FP32/FP64 only), Cmp (BOOL out; every datatype in, BOOL
+// too: comparisons and the logical ops, which read a nonzero as true). simd: has a vector path in runBinary
+// (vecmath_generic.inc). The scalar definition of each op is its functor Op<Enum> in native/binary.cpp.
 #define GS_BINARY_OPS(X)                           \
-  X(Add, "add", false, true)                       \
-  X(Sub, "sub", false, true)                       \
-  X(Mul, "mul", false, true)                       \
-  X(Div, "div", false, true)                       \
-  X(Pow, "pow", false, false)                      \
-  X(Maximum, "maximum", false, false)              \
-  X(Minimum, "minimum", false, false)              \
-  X(Equal, "equal", true, false)                   \
-  X(NotEqual, "not_equal", true, false)            \
-  X(Less, "less", true, false)                     \
-  X(LessEqual, "less_equal", true, false)          \
-  X(Greater, "greater", true, false)               \
-  X(GreaterEqual, "greater_equal", true, false)    \
-  X(MulNoNan, "mul_no_nan", false, false)
+  X(Add, "add", Num, true)                         \
+  X(Sub, "sub", Num, true)                         \
+  X(Mul, "mul", Num, true)                         \
+  X(Div, "div", Num, true)                         \
+  X(Pow, "pow", Num, false)                        \
+  X(Maximum, "maximum", Num, false)                \
+  X(Minimum, "minimum", Num, false)                \
+  X(Equal, "equal", Cmp, false)                    \
+  X(NotEqual, "not_equal", Cmp, false)             \
+  X(Less, "less", Cmp, false)                      \
+  X(LessEqual, "less_equal", Cmp, false)           \
+  X(Greater, "greater", Cmp, false)                \
+  X(GreaterEqual, "greater_equal", Cmp, false)     \
+  X(MulNoNan, "mul_no_nan", Num, false)            \
+  X(Atan2, "atan2", Fp, false)                     \
+  X(Mod, "mod", Num, false)                        \
+  X(Fmod, "fmod", Num, false)                      \
+  X(LogAddExp, "logaddexp", Fp, false)             \
+  X(Hypot, "hypot", Fp, false)                     \
+  X(LogicalAnd, "logical_and", Cmp, false)         \
+  X(LogicalOr, "logical_or", Cmp, false)           \
+  X(LogicalXor, "logical_xor", Cmp, false)
 
 // ---- reduce over axes: X(Enum, "name", fpOnly, identity) ----
 // fpOnly: FP32/FP64 only (else integers too). identity: defined over a zero-size axis (max/min are not).
@@ -90,9 +126,12 @@ struct UnaryInfo {
   const char* name;
   bool ints, simd;
 };
+// What a binary op accepts and returns (the `kind` column of GS_BINARY_OPS).
+enum class BinaryKind : uint8_t { Num, Fp, Cmp };
 struct BinaryInfo {
   const char* name;
-  bool comparison, simd;
+  BinaryKind kind;
+  bool simd;
 };
 struct ReduceInfo {
   const char* name;
@@ -104,12 +143,14 @@ struct ArgReduceInfo {
 
 #define GS_OP_INFO2(E, N, A, B) {N, A, B},
 #define GS_OP_INFO0(E, N) {N},
+#define GS_OP_INFO_BINARY(E, N, KIND, SIMD) {N, BinaryKind::KIND, SIMD},
 inline constexpr UnaryInfo kUnaryOps[] = {GS_UNARY_OPS(GS_OP_INFO2)};
-inline constexpr BinaryInfo kBinaryOps[] = {GS_BINARY_OPS(GS_OP_INFO2)};
+inline constexpr BinaryInfo kBinaryOps[] = {GS_BINARY_OPS(GS_OP_INFO_BINARY)};
 inline constexpr ReduceInfo kReduceOps[] = {GS_REDUCE_OPS(GS_OP_INFO2)};
 inline constexpr ArgReduceInfo kArgReduceOps[] = {GS_ARG_REDUCE_OPS(GS_OP_INFO0)};
 #undef GS_OP_INFO2
 #undef GS_OP_INFO0
+#undef GS_OP_INFO_BINARY
 
 // The tables are indexed by the enums they share a list with; the op enums are uint8_t.
 static_assert(sizeof(kUnaryOps) / sizeof(kUnaryOps[0]) == 0 GS_UNARY_OPS(GS_OP_COUNT), "unary table size");

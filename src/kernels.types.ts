@@ -28,13 +28,16 @@ export type IndexArray = Int32Array | BigInt64Array;
  * name the op registry uses is there.
  *
  * Unary: the `*_grad` entries are local derivatives f'(x) evaluated at x (not multiplied by g); the ops the table marks
- * `ints` (neg, abs, sign, square, relu, relu_grad) also accept INT32/INT64, everything else is FP only.
+ * `ints` (neg, abs, sign, square, relu, relu_grad) also accept INT32/INT64, everything else is FP only. `round` rounds
+ * half to even; `leaky_relu`, `elu` and `celu` take their `alpha` as the kernel's scalar parameter.
  */
 export type UnaryOp = string;
 /**
- * Binary: comparisons output BOOL (Uint8Array); `mul_no_nan` is a * b, but exactly 0 where a == 0 (even if b is
- * Inf/NaN). Integer semantics (ONNX): `div` on INT32/INT64 truncates toward zero, and x / 0 gives 0; `pow` on ints is
- * an integer power where a negative exponent gives 0 (except for bases 1 and -1).
+ * Binary: comparisons and the logical ops (`logical_and`/`or`/`xor`, a nonzero operand is true) output BOOL
+ * (Uint8Array) and accept BOOL; `atan2`, `logaddexp` and `hypot` are FP only; `mul_no_nan` is a * b, but exactly 0
+ * where a == 0 (even if b is Inf/NaN). Integer semantics (ONNX): `div` on INT32/INT64 truncates toward zero, and
+ * x / 0 gives 0; `pow` on ints is an integer power where a negative exponent gives 0 (except for bases 1 and -1).
+ * `mod` has the divisor's sign (NumPy), `fmod` the dividend's (C); for integers x mod 0 = x fmod 0 = 0 (NumPy).
  */
 export type BinaryOp = string;
 export type ReduceOp = string;
@@ -67,8 +70,8 @@ export interface KernelInfo {
 }
 
 export interface KernelFns {
-  /** Elementwise unary on any shape; output has the input's type. */
-  unary(op: UnaryOp, x: TypedArray): TypedArray;
+  /** Elementwise unary on any shape; output has the input's type. `param`: the op's scalar parameter, if it has one. */
+  unary(op: UnaryOp, x: TypedArray, param?: number): TypedArray;
 
   /** NumPy broadcasting binary op; output shape is the broadcast shape; comparisons output Uint8Array. */
   binary(op: BinaryOp, a: TypedArray, aShape: number[], b: TypedArray, bShape: number[]): Shaped;

@@ -25,7 +25,7 @@ const reduceAttrs = z.strictObject({
 });
 
 /** Largest finite value per float datatype: `x < -max` detects -Infinity without putting an infinity in a graph. */
-function negInfMask(e: Emitter, x: Ref): Ref {
+export function negInfMask(e: Emitter, x: Ref): Ref {
   const max = x.dtype === 'FP32' ? 3.4028234663852886e38 : Number.MAX_VALUE;
   return e.op('less', [x, e.scalar(-max, x.dtype)]);
 }

@@ -6,9 +6,12 @@
 import { z } from 'zod';
 import type { OpCatalogueEntry } from '../engine.types.js';
 import type { OpDef } from './types.js';
+import * as activations from './activations.js';
 import * as binary from './binary.js';
+import * as binaryMath from './binary_math.js';
 import * as internal from './internal.js';
 import * as linalg from './linalg.js';
+import * as logical from './logical.js';
 import * as misc from './misc.js';
 import * as nn from './nn.js';
 import * as norm from './norm.js';
@@ -18,8 +21,12 @@ import * as select from './select.js';
 import * as shape from './shape.js';
 import * as shapeIndex from './shape_index.js';
 import * as unary from './unary.js';
+import * as unaryMath from './unary_math.js';
 
-const FAMILIES: Record<string, unknown>[] = [internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm];
+const FAMILIES: Record<string, unknown>[] = [
+  internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm,
+  unaryMath, activations, binaryMath, logical,
+];
 
 function isOpDef(v: unknown): v is OpDef {
   return (

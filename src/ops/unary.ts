@@ -13,11 +13,15 @@ import type { DType } from '../tensor/dtype.js';
 
 type Local<A> = (e: Emitter, x: Ref, y: Ref, attrs: A) => Ref;
 
-interface UnarySpec<A> {
+export interface UnarySpec<A> {
   name: string;
   doc: string;
   attrs?: z.ZodType<A>;
   kernel?: (attrs: A) => UnaryOp;
+  /** the kernel's scalar parameter (alpha of leaky_relu, elu, celu) */
+  param?: (attrs: A) => number;
+  /** attribute constraints beyond the schema (OpDef.check) */
+  check?: OpDef<A>['check'];
   dtypes?: readonly DType[];
   /** f'(x) from x and y = f(x); omitted for linear ops (with `linear`) and for ops without gradient */
   local?: Local<A>;
@@ -35,7 +39,8 @@ interface UnarySpec<A> {
 
 const noAttrs = z.strictObject({});
 
-function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
+/** A unary elementwise op from its spec (also used by the op families of src/ops/unary_math.ts, activations.ts). */
+export function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
   const dtypes = spec.dtypes ?? FP;
   const kernel = spec.kernel ?? (() => spec.name as UnaryOp);
   const differentiable = spec.differentiable ?? true;
@@ -51,7 +56,9 @@ function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
       return { shape: [...inputs[0]!.shape], dtype };
     },
     async run([x], attrs, k) {
-      const data = await k.unary(kernel(attrs), x!.data);
+      const data = spec.param === undefined
+        ? await k.unary(kernel(attrs), x!.data)
+        : await k.unary(kernel(attrs), x!.data, spec.param(attrs));
       return kernelTensor(x!.dtype, x!.shape, data);
     },
     flops: (_inputs, output) => elements(output) * (spec.cost ?? 1),
@@ -59,6 +66,7 @@ function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
     elementwise: true,
   };
   if (spec.conventions !== undefined) def.conventions = spec.conventions;
+  if (spec.check !== undefined) def.check = spec.check;
   if (spec.internal) def.internal = true;
   if (!differentiable) return def;
   if (spec.zeroDerivative) {
@@ -76,18 +84,19 @@ function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
   return def;
 }
 
-const c = (e: Emitter, v: number, like: Ref): Ref => e.scalar(v, like.dtype);
-const op1 = (e: Emitter, name: string, x: Ref): Ref => e.op(name, [x]);
-const mul = (e: Emitter, a: Ref, b: Ref): Ref => e.op('mul', [a, b]);
-const add = (e: Emitter, a: Ref, b: Ref): Ref => e.op('add', [a, b]);
-const sub = (e: Emitter, a: Ref, b: Ref): Ref => e.op('sub', [a, b]);
+// Shorthands the local derivatives are written with (shared with the other unary families).
+export const c = (e: Emitter, v: number, like: Ref): Ref => e.scalar(v, like.dtype);
+export const op1 = (e: Emitter, name: string, x: Ref): Ref => e.op(name, [x]);
+export const mul = (e: Emitter, a: Ref, b: Ref): Ref => e.op('mul', [a, b]);
+export const add = (e: Emitter, a: Ref, b: Ref): Ref => e.op('add', [a, b]);
+export const sub = (e: Emitter, a: Ref, b: Ref): Ref => e.op('sub', [a, b]);
 
 /** sample helpers: FP64 random values in a range, or exact values away from kinks */
-const rand = (shape: number[], range: [number, number] = [-2, 2], note?: string): OpSample<any> =>
+export const rand = (shape: number[], range: [number, number] = [-2, 2], note?: string): OpSample<any> =>
   note === undefined ? { inputs: [{ shape, range }] } : { inputs: [{ shape, range }], note };
-const exact = (shape: number[], values: number[], note?: string): OpSample<any> =>
+export const exact = (shape: number[], values: number[], note?: string): OpSample<any> =>
   note === undefined ? { inputs: [{ shape, values }] } : { inputs: [{ shape, values }], note };
-const std = (range: [number, number] = [-2, 2]): OpSample<any>[] => [rand([2, 3], range), rand([], range, 'scalar []')];
+export const std = (range: [number, number] = [-2, 2]): OpSample<any>[] => [rand([2, 3], range), rand([], range, 'scalar []')];
 const awayFromZero = [
   exact([2, 3], [-1.5, -0.4, 0.3, 0.8, 1.9, -2.2], 'values away from the kink at 0'),
   exact([], [0.7], 'scalar []'),
