@@ -4,8 +4,9 @@
  *
  * mod/fmod: y = a - b * q with q = floor(a / b) (mod, the divisor's sign, as NumPy/Python) or trunc(a / b) (fmod, the
  * dividend's sign, as C), so dy/da = 1 and dy/db = -q (PyTorch's rule; q is piecewise constant, so its own derivative
- * is zero). logaddexp's partials are e^(a - y) and e^(b - y), as logsumexp's: never above 1, and 0 for an operand of
- * -Infinity. atan2 and hypot divide by hypot(y, x) rather than by y^2 + x^2, so large operands do not overflow.
+ * is zero). logaddexp's partials are sigmoid(a - b) and sigmoid(b - a) (from the operands, so no digits are lost to
+ * a large result in FP32), and 0 for an operand of -Infinity, as logsumexp. atan2 divides by hypot(y, x) rather than
+ * by y^2 + x^2, so large operands do not overflow.
  */
 import { FP, NUMERIC, scaleBy, sumTerms, unbroadcast } from './common.js';
 import { binaryOp, broadcastSamples } from './binary.js';
@@ -33,9 +34,9 @@ const modSamples: OpSample[] = [
   { inputs: [{ shape: [2, 1], values: [4.6, -4.6] }, { shape: [3], values: [1.5, -2.5, 0.8] }], note: 'broadcast [2, 1] x [3]' },
 ];
 
-/** log(e^a + e^b) partial of `v` (a or b): e^(v - y), and 0 where v is -Infinity (logsumexp's convention) */
-function lseWeight(e: Emitter, v: Ref, y: Ref): Ref {
-  return op(e, 'where', negInfMask(e, v), e.scalar(0, v.dtype), op(e, 'exp', op(e, 'sub', v, y)));
+/** d logaddexp(v, w) / dv = sigmoid(v - w), and 0 where v is -Infinity (logsumexp's convention: also when w is) */
+function lseWeight(e: Emitter, v: Ref, w: Ref): Ref {
+  return op(e, 'where', negInfMask(e, v), e.scalar(0, v.dtype), op(e, 'sigmoid', op(e, 'sub', v, w)));
 }
 
 export const ops: OpDef[] = [
@@ -66,9 +67,9 @@ export const ops: OpDef[] = [
     name: 'logaddexp', doc: 'Elementwise log(e^a + e^b), computed stably, with NumPy broadcasting.', dtypes: FP, cost: 20,
     conventions: [
       'max(a, b) + log1p(e^-|a - b|): finite for operands up to 1e4 in FP32 and beyond; both -Infinity gives -Infinity',
-      'd/da = e^(a - y), d/db = e^(b - y); an operand of -Infinity gets 0 (as logsumexp; PyTorch gives NaN when both are)',
+      'd/da = sigmoid(a - b), d/db = sigmoid(b - a); an operand of -Infinity gets 0 (as logsumexp; PyTorch gives NaN when both are)',
     ],
-    partials: (e, a, b, y) => [lseWeight(e, a, y), lseWeight(e, b, y)],
+    partials: (e, a, b) => [lseWeight(e, a, b), lseWeight(e, b, a)],
     samples: broadcastSamples([-3, 3], [-3, 3]).slice(0, 2),
   }),
   binaryOp({
