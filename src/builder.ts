@@ -61,6 +61,21 @@ export class Value {
   greater(o: Operand): Value { return this.bin('greater', o); }
   greaterEqual(o: Operand): Value { return this.bin('greater_equal', o); }
   matmul(o: Value): Value { return this.b.op('matmul', [this, o]); }
+  /** atan2(this, x): the angle of the point (x, this). */
+  atan2(x: Operand): Value { return this.bin('atan2', x); }
+  /** Remainder with the divisor's sign (NumPy mod, Python %). */
+  mod(o: Operand): Value { return this.bin('mod', o); }
+  /** Remainder with the dividend's sign (C fmod). */
+  fmod(o: Operand): Value { return this.bin('fmod', o); }
+  logaddexp(o: Operand): Value { return this.bin('logaddexp', o); }
+  hypot(o: Operand): Value { return this.bin('hypot', o); }
+  logicalAnd(o: Value): Value { return this.b.op('logical_and', [this, o]); }
+  logicalOr(o: Value): Value { return this.b.op('logical_or', [this, o]); }
+  logicalXor(o: Value): Value { return this.b.op('logical_xor', [this, o]); }
+  logicalNot(): Value { return this.u('logical_not'); }
+  isnan(): Value { return this.u('isnan'); }
+  isinf(): Value { return this.u('isinf'); }
+  isfinite(): Value { return this.u('isfinite'); }
 
   neg(): Value { return this.u('neg'); }
   exp(): Value { return this.u('exp'); }
@@ -80,6 +95,33 @@ export class Value {
   softplus(): Value { return this.u('softplus'); }
   erf(): Value { return this.u('erf'); }
   gelu(approximate: 'none' | 'tanh' = 'none'): Value { return this.u('gelu', approximate === 'none' ? undefined : { approximate }); }
+  tan(): Value { return this.u('tan'); }
+  asin(): Value { return this.u('asin'); }
+  acos(): Value { return this.u('acos'); }
+  atan(): Value { return this.u('atan'); }
+  sinh(): Value { return this.u('sinh'); }
+  cosh(): Value { return this.u('cosh'); }
+  asinh(): Value { return this.u('asinh'); }
+  acosh(): Value { return this.u('acosh'); }
+  atanh(): Value { return this.u('atanh'); }
+  log2(): Value { return this.u('log2'); }
+  log10(): Value { return this.u('log10'); }
+  exp2(): Value { return this.u('exp2'); }
+  rsqrt(): Value { return this.u('rsqrt'); }
+  floor(): Value { return this.u('floor'); }
+  ceil(): Value { return this.u('ceil'); }
+  /** Rounds halves to even. */
+  round(): Value { return this.u('round'); }
+  trunc(): Value { return this.u('trunc'); }
+  silu(): Value { return this.u('silu'); }
+  mish(): Value { return this.u('mish'); }
+  selu(): Value { return this.u('selu'); }
+  hardsigmoid(): Value { return this.u('hardsigmoid'); }
+  hardswish(): Value { return this.u('hardswish'); }
+  softsign(): Value { return this.u('softsign'); }
+  leakyRelu(alpha = 0.01): Value { return this.u('leaky_relu', { alpha }); }
+  elu(alpha = 1.0): Value { return this.u('elu', { alpha }); }
+  celu(alpha = 1.0): Value { return this.u('celu', { alpha }); }
   clip(min: number | null, max: number | null): Value { return this.u('clip', { min, max }); }
   identity(): Value { return this.u('identity'); }
   stopGradient(): Value { return this.u('stop_gradient'); }

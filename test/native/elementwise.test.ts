@@ -68,6 +68,16 @@ describe('unary', () => {
     expect(() => kernels.unary('nope' as 'exp', new Float32Array(2))).toThrow(/unknown unary op/);
   });
 
+  it('round is half to even; the scalar parameter reaches leaky_relu/elu/celu (absent: 0)', () => {
+    expect(fromTyped(kernels.unary('round', new Float64Array([0.5, 1.5, 2.5, -0.5, -2.5, 2.5000000000000004])))).toEqual([0, 2, 2, -0, -2, 3]);
+    expect(fromTyped(kernels.unary('round', new Float32Array([0.5, 1.5, 2.5, -3.5])))).toEqual([0, 2, 2, -4]);
+    expect(fromTyped(kernels.unary('leaky_relu', new Float64Array([-2, 3]), 0.25))).toEqual([-0.5, 3]);
+    expect(fromTyped(kernels.unary('leaky_relu', new Float64Array([-2, 3])))).toEqual([-0, 3]);
+    expect(fromTyped(kernels.unary('elu', new Float64Array([-1]), 2))).toEqual([2 * Math.expm1(-1)]);
+    expect(fromTyped(kernels.unary('celu', new Float64Array([-1]), 2))).toEqual([2 * Math.expm1(-0.5)]);
+    expect(() => kernels.unary('elu', new Float64Array(1), 'a' as unknown as number)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
   it('sigmoid and softplus stay finite and exact for |x| = 1e4 in FP32', () => {
     const x = new Float32Array([1e4, -1e4, 50, -50]);
     // Exact where the answer is representable; within a few ulp for the tiny tails.
@@ -118,6 +128,25 @@ describe('binary', () => {
     expect(Array.from(kernels.binary('div', a, [6], b, [6]).data as Int32Array)).toEqual([3, -3, -3, 3, 0, -2147483648]);
     const p = kernels.binary('pow', new BigInt64Array([2n, 1n, -1n, -1n, 3n, 0n]), [6], new BigInt64Array([10n, -5n, -3n, -4n, -1n, 0n]), [6]);
     expect(Array.from(p.data as BigInt64Array)).toEqual([1024n, 1n, -1n, 1n, 0n, 1n]);
+  });
+
+  it('atan2, logaddexp and hypot refuse integers; logical ops take BOOL (and read any nonzero number as true)', () => {
+    for (const op of FP_BINARY) {
+      expect(() => kernels.binary(op, new Int32Array(1), [1], new Int32Array(1), [1]), op).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/does not accept INT32/) }),
+      );
+    }
+    const r = kernels.binary('logical_xor', new Uint8Array([1, 0, 1, 0]), [4], new Uint8Array([1, 1, 0, 0]), [4]);
+    expect(Array.from(r.data as Uint8Array)).toEqual([0, 1, 1, 0]);
+    const f = kernels.binary('logical_and', new Float64Array([NaN, 0, -0, 2]), [4], new Float64Array([1]), []);
+    expect(Array.from(f.data as Uint8Array)).toEqual([1, 0, 0, 1]);
+  });
+
+  it('integer mod/fmod: x mod 0 = 0 and INT_MIN mod -1 = 0 without trapping', () => {
+    const a = new BigInt64Array([7n, -7n, 5n, -(2n ** 63n)]);
+    const b = new BigInt64Array([-3n, 3n, 0n, -1n]);
+    expect(Array.from(kernels.binary('mod', a, [4], b, [4]).data as BigInt64Array)).toEqual([-2n, 2n, 0n, 0n]);
+    expect(Array.from(kernels.binary('fmod', a, [4], b, [4]).data as BigInt64Array)).toEqual([1n, -1n, 0n, 0n]);
   });
 
   it('comparisons accept BOOL, arithmetic does not', () => {
