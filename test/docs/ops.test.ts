@@ -50,7 +50,7 @@ describe('docs/ops.md', () => {
 
   it('every op it calls not yet available is 422 UNKNOWN_OP today', async () => {
     const planned = plannedOps();
-    expect(planned.length).toBeGreaterThan(50);
+    expect(planned.length).toBeGreaterThan(0);
     for (const op of planned) {
       const res = await app.inject({
         method: 'POST',

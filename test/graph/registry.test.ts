@@ -127,7 +127,7 @@ describe('op registry', () => {
 
   test('no op docs/ops.md lists as not yet available is registered (move it to the group table when it lands)', () => {
     const planned = tableOpNames(docSection('Not yet available: planned ops'));
-    expect(planned.length).toBeGreaterThan(50);
+    expect(planned.length).toBeGreaterThan(0);
     expect(planned.filter((n) => OPS.has(n))).toEqual([]);
   });
 
