@@ -227,6 +227,38 @@ fixture(
     pool_norm, jac=(['a', 'r'], ['x', 'gs', 'bv']), jvp_of='r', loss='loss', wrt2=['x', 'gs', 'bm', 'ls'],
 )
 
+
+# 7. the v2 elementwise functions in one broadcasting chain (own seed, so fixtures added before it leave it as it is):
+# silu, mish, logaddexp, cosh, atan2, asinh, hypot, celu, softsign, log10, rsqrt, selu
+def math_chain(x, y):
+    F = torch.nn.functional
+    u = torch.logaddexp(F.silu(x), F.mish(y))  # [3, 4]
+    v = torch.atan2(y, torch.cosh(x))  # x > 0: off the branch cut
+    w = torch.asinh(u * v)
+    h = torch.hypot(w, u)
+    z = F.celu(w, 2.0) * F.softsign(h) + torch.log10(h) * torch.rsqrt(h) + F.selu(v)
+    return {'u': u, 'w': w, 'z': z, 's': z.sum()}
+
+
+torch.manual_seed(20261128)
+fixture(
+    'math_chain',
+    {
+        'inputs': {'x': inp([3, 1]), 'y': inp([4])},
+        'nodes': [
+            node('sx', 'silu', ['x']), node('my', 'mish', ['y']), node('u', 'logaddexp', ['sx', 'my']),
+            node('cx', 'cosh', ['x']), node('v', 'atan2', ['y', 'cx']), node('uv', 'mul', ['u', 'v']),
+            node('w', 'asinh', ['uv']), node('h', 'hypot', ['w', 'u']), node('cw', 'celu', ['w'], alpha=2.0),
+            node('sh', 'softsign', ['h']), node('a', 'mul', ['cw', 'sh']), node('lh', 'log10', ['h']),
+            node('rh', 'rsqrt', ['h']), node('b', 'mul', ['lh', 'rh']), node('ab', 'add', ['a', 'b']),
+            node('sv', 'selu', ['v']), node('z', 'add', ['ab', 'sv']), node('s', 'sum', ['z'], axes=None, keepdims=False),
+        ],
+        'outputs': ['z', 's'],
+    },
+    {'x': torch.randn(3, 1), 'y': torch.randn(4)},
+    math_chain, jac=(['u', 'w', 'z'], ['x', 'y']), jvp_of='z', loss='s', wrt2=['x', 'y'],
+)
+
 os.makedirs(OUT, exist_ok=True)
 for fx in FIXTURES:
     with open(os.path.join(OUT, fx['name'] + '.json'), 'w') as fh:
