@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { failNode, attrAt } from './common.js';
-import type { Emitter, InferContext, Ref } from './types.js';
+import type { Emitter, Ref } from './types.js';
 import { add, c, exact, mul, op1, rand, unaryOp } from './unary.js';
 
 /** selu's constants at full precision (Klambauer et al. 2017, as PyTorch) */
@@ -36,11 +36,6 @@ const hardSamples = [
   exact([2, 4], [-4.5, -2.9, -1.2, -0.3, 0.4, 1.7, 2.8, 3.6], 'every piece, away from the kinks at -3 and 3'),
   exact([], [1.3], 'scalar []'),
 ];
-
-const ALPHA_NOTE = 'alpha must be finite';
-function finiteAlpha(a: AlphaAttrs, ctx: InferContext): void {
-  if (!Number.isFinite(a.alpha)) failNode('INVALID_ATTRS', ctx, `alpha is ${a.alpha}; ${ALPHA_NOTE}`, attrAt('alpha'));
-}
 
 export const ops = [
   unaryOp({
@@ -86,13 +81,13 @@ export const ops = [
     samples: awayFromZero,
   }),
   unaryOp<AlphaAttrs>({
-    name: 'leaky_relu', doc: 'Leaky ReLU: x > 0 ? x : alpha * x.', attrs: leakyAttrs, param: (a) => a.alpha, check: finiteAlpha,
+    name: 'leaky_relu', doc: 'Leaky ReLU: x > 0 ? x : alpha * x.', attrs: leakyAttrs, param: (a) => a.alpha,
     local: (e, x, _y, a) => piecewise(e, x, c(e, 1, x), c(e, a.alpha, x)),
     conventions: ["leaky_relu'(0) = alpha (PyTorch's choice)"],
     samples: [awayFromZero[0]!, { ...awayFromZero[1]!, attrs: { alpha: 0.2 }, note: 'scalar [], alpha 0.2' }],
   }),
   unaryOp<AlphaAttrs>({
-    name: 'elu', doc: 'ELU: x > 0 ? x : alpha * (e^x - 1).', attrs: eluAttrs, param: (a) => a.alpha, check: finiteAlpha, cost: 10,
+    name: 'elu', doc: 'ELU: x > 0 ? x : alpha * (e^x - 1).', attrs: eluAttrs, param: (a) => a.alpha, cost: 10,
     local: (e, x, _y, a) => piecewise(e, x, c(e, 1, x), mul(e, op1(e, 'exp', x), c(e, a.alpha, x))),
     conventions: ["elu'(0) = alpha (PyTorch's choice: the negative side)"],
     samples: [awayFromZero[0]!, { ...awayFromZero[1]!, attrs: { alpha: 0.5 }, note: 'scalar [], alpha 0.5' }],
@@ -100,7 +95,6 @@ export const ops = [
   unaryOp<AlphaAttrs>({
     name: 'celu', doc: 'CELU: x > 0 ? x : alpha * (e^(x / alpha) - 1).', attrs: eluAttrs, param: (a) => a.alpha, cost: 10,
     check(a, ctx) {
-      finiteAlpha(a, ctx);
       if (a.alpha === 0) failNode('INVALID_ATTRS', ctx, 'alpha is 0; celu divides by alpha', attrAt('alpha'));
     },
     local: (e, x, _y, a) => piecewise(e, x, c(e, 1, x), op1(e, 'exp', mul(e, x, c(e, 1 / a.alpha, x)))),
