@@ -67,6 +67,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gsb::registerMovement(env, exports, async);
   gsb::registerIndexing(env, exports, async);
   gsb::registerNn(env, exports, async);
+  gsb::registerRearrange(env, exports, async);
   exports.Set("async", async);
   gsb::registerPrograms(env, exports);
   exports.Set("info", Napi::Function::New(env, Info, "info"));

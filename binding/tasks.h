@@ -8,4 +8,5 @@ void registerReductions(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerMovement(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerIndexing(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerNn(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerRearrange(Napi::Env env, Napi::Object sync, Napi::Object async);
 }  // namespace gsb

@@ -101,6 +101,14 @@ void checkGatherElements(const Shape& shape, const Shape& indShape, int64_t axis
 void gatherElements(const Arr& x, const Shape& shape, const Arr& ind, const Shape& indShape, int64_t axis,
                     bool allowNegative, const std::string& what, const Arr& out);
 
+// ONNX ScatterElements with reduction add: out = x (zeros when !hasBase, with updates' datatype), then
+// out[p with p[axis] = indices[p]] += updates[p] for every index position p. Duplicates accumulate; negative indices
+// count from the end; out-of-range ones throw INDEX_OUT_OF_RANGE. Every index dim but `axis` must not exceed x's.
+void checkScatterAddElements(bool hasBase, DType base, const Shape& shape, const Shape& indShape, DType upd,
+                             int64_t axis);
+void scatterAddElements(const Arr& x, bool hasBase, const Shape& shape, const Arr& ind, const Shape& indShape,
+                        const Arr& upd, int64_t axis, const Arr& out);
+
 Shape planOneHot(const Shape& indShape, int64_t depth, int64_t axis);
 void oneHot(const Arr& ind, const Shape& indShape, int64_t depth, int64_t axis, const Arr& out);
 
@@ -136,6 +144,20 @@ void avgPoolBackward(const Arr& g, const PoolGeom& geom, bool countIncludePad, c
 // (x - mean) / sqrt(var + epsilon) when `center`, else x / sqrt(mean(x^2) + epsilon).
 void checkNormalize(DType dt, const Shape& shape, int64_t axis, double epsilon);
 void normalize(const Arr& x, const Shape& shape, int64_t axis, double epsilon, bool center, const Arr& out);
+
+// ---- rearranging and sorting ----
+// np.roll with one shift per axis (any integer; taken modulo the axis size).
+Shape planRoll(const Shape& shape, const std::vector<int64_t>& shifts);
+void roll(const Arr& x, const Shape& shape, const std::vector<int64_t>& shifts, const Arr& out);
+
+// triu (upper) / tril on the last two axes: keeps column j of row i where j - i >= k (upper) or j - i <= k, else 0.
+void checkTriangle(const Shape& shape);
+void triangle(const Arr& x, const Shape& shape, int64_t k, bool upper, const Arr& out);
+
+// Indices (INT64) of the first k entries of a stable sort along `axis`: NaN above every number, ties in their
+// original order in both directions. The output has x's shape with k on `axis`.
+Shape planSortIndices(DType dt, const Shape& shape, int64_t axis, int64_t k);
+void sortIndices(const Arr& x, const Shape& shape, int64_t axis, bool descending, int64_t k, const Arr& out);
 
 // "avx2+fma" or "sse2": the elementwise path chosen at run time.
 const char* simdName();

@@ -141,8 +141,32 @@ export interface KernelFns {
   /** Gradient of gather: zeros of `shape`, then g (gather's output shape) scatter-added (duplicates accumulate). */
   scatterAdd(g: FloatArray, indices: IndexArray, indicesShape: number[], axis: number, shape: number[]): FloatArray;
 
+  /**
+   * ONNX ScatterElements with reduction add: x (zeros of `shape` in the updates' datatype when x is null), then
+   * updates[p] added at p with p[axis] replaced by indices[p], for every position p of the indices (updates have the
+   * indices' shape; indices have x's rank, every dim but `axis` at most x's). Duplicates accumulate; negative indices
+   * count from the end; outside [-n, n) throws INDEX_OUT_OF_RANGE. FP32, FP64, INT32, INT64.
+   */
+  scatterAddElements(x: TypedArray | null, shape: number[], indices: IndexArray, indicesShape: number[], updates: TypedArray, axis: number): TypedArray;
+
   /** one_hot(indices, depth) inserted at `axis` (normalized for the output rank); out-of-range rows are all zero. */
   oneHot(indices: IndexArray, indicesShape: number[], depth: number, axis: number, dtype: DType): TypedArray;
+
+  /** np.roll with one shift per axis (any safe integer, taken modulo the axis size). */
+  roll(x: TypedArray, shape: number[], shifts: number[]): TypedArray;
+
+  /**
+   * triu (`upper`) / tril on the last two axes (rank >= 2), batched over the others: keeps row i, column j where
+   * j - i >= k (upper) or j - i <= k (lower), zeros elsewhere.
+   */
+  triangle(x: TypedArray, shape: number[], k: number, upper: boolean): TypedArray;
+
+  /**
+   * Indices of the first k entries of a stable sort of x along `axis` (normalized), ascending or descending: NaN is
+   * larger than every number, equal values keep their original order in both directions. Output shape: x's with k on
+   * `axis` (0 <= k <= its size). FP32, FP64, INT32, INT64.
+   */
+  sortIndices(x: TypedArray, shape: number[], axis: number, descending: boolean, k: number): BigInt64Array;
 
   /** Cast between all datatypes. FP -> INT truncates toward zero; NaN or out-of-range throws INVALID_CAST. */
   cast(x: TypedArray, to: DType): TypedArray;
