@@ -9,6 +9,7 @@ import type { OpDef } from './types.js';
 import * as activations from './activations.js';
 import * as binary from './binary.js';
 import * as binaryMath from './binary_math.js';
+import * as indexing from './indexing.js';
 import * as internal from './internal.js';
 import * as linalg from './linalg.js';
 import * as logical from './logical.js';
@@ -25,7 +26,7 @@ import * as unaryMath from './unary_math.js';
 
 const FAMILIES: Record<string, unknown>[] = [
   internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm,
-  unaryMath, activations, binaryMath, logical,
+  unaryMath, activations, binaryMath, logical, indexing,
 ];
 
 function isOpDef(v: unknown): v is OpDef {
