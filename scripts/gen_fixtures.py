@@ -304,7 +304,7 @@ def graph_cases():
     return out
 
 
-FAMILIES = ['fixtures_pool_norm', 'fixtures_math']
+FAMILIES = ['fixtures_pool_norm', 'fixtures_math', 'fixtures_indexing']
 
 
 def main():
