@@ -259,6 +259,44 @@ fixture(
     math_chain, jac=(['u', 'w', 'z'], ['x', 'y']), jvp_of='z', loss='s', wrt2=['x', 'y'],
 )
 
+# 8. indexing and sorting (own seed): sort, top_k, take_along_axis and scatter_add (a negative and a repeated index),
+# tile, flip, roll of the flattened tensor, triu; the index constant is INT64 (torch wants it non-negative)
+IDX = [[0, 3], [-1, 1], [2, 2]]
+
+
+def indexing(x, u, w):
+    idx = torch.tensor(IDX)
+    idx = torch.where(idx < 0, idx + 4, idx)
+    s = torch.sort(x, dim=-1, stable=True).values
+    tk = torch.topk(x, 2, dim=0).values
+    ta = torch.gather(s, 1, idx)
+    sa = x.scatter_add(1, idx, u)
+    r = torch.roll(torch.flip(sa @ w, [0]), 1)
+    z = (r * s) @ torch.triu(torch.tile(tk, (2, 1)))
+    return {'z': z, 'ta': ta, 'loss': (z ** 2).sum() + (ta ** 2).sum()}
+
+
+torch.manual_seed(20261129)
+fixture(
+    'indexing_sorting',
+    {
+        'inputs': {'x': inp([3, 4]), 'u': inp([3, 2]), 'w': inp([4, 4])},
+        'constants': {'idx': {'shape': [3, 2], 'datatype': 'INT64', 'data': [v for row in IDX for v in row]}},
+        'nodes': [
+            node('s', 'sort', ['x'], axis=-1), node('tk', 'top_k', ['x'], k=2, axis=0),
+            node('ta', 'take_along_axis', ['s', 'idx'], axis=1), node('sa', 'scatter_add', ['x', 'idx', 'u'], axis=1),
+            node('m', 'matmul', ['sa', 'w']), node('f', 'flip', ['m'], axes=[0]), node('r', 'roll', ['f'], shifts=1),
+            node('y', 'mul', ['r', 's']), node('tl', 'tile', ['tk'], repeats=[2, 1]), node('tu', 'triu', ['tl']),
+            node('z', 'matmul', ['y', 'tu']), node('z2', 'square', ['z']), node('ta2', 'square', ['ta']),
+            node('sz', 'sum', ['z2'], axes=None, keepdims=False), node('sta', 'sum', ['ta2'], axes=None, keepdims=False),
+            node('loss', 'add', ['sz', 'sta']),
+        ],
+        'outputs': ['z', 'ta', 'loss'],
+    },
+    {'x': torch.randn(3, 4), 'u': torch.randn(3, 2), 'w': torch.randn(4, 4) * 0.5},
+    indexing, jac=(['z', 'ta'], ['x', 'u', 'w']), jvp_of='z', loss='loss', wrt2=['x', 'u', 'w'],
+)
+
 os.makedirs(OUT, exist_ok=True)
 for fx in FIXTURES:
     with open(os.path.join(OUT, fx['name'] + '.json'), 'w') as fh:
