@@ -147,6 +147,24 @@ export class Value {
   pad(pads: [number, number][], value = 0): Value { return this.u('pad', { pads, value }); }
   gather(indices: Value, axis = 0): Value { return this.b.op('gather', [this, indices], { axis }); }
   oneHot(depth: number, axis = -1, datatype: DType = 'FP32'): Value { return this.u('one_hot', { depth, axis, datatype }); }
+  /** np.take_along_axis / torch.gather: indices have this value's rank and, off `axis`, its sizes. */
+  takeAlongAxis(indices: Value, axis = 0): Value { return this.b.op('take_along_axis', [this, indices], { axis }); }
+  /** This value with updates (shaped like indices) added at the indices along `axis` (torch.scatter_add). */
+  scatterAdd(indices: Value, updates: Value, axis = 0): Value { return this.b.op('scatter_add', [this, indices, updates], { axis }); }
+  /** One repeat per axis. */
+  tile(repeats: number[]): Value { return this.u('tile', { repeats }); }
+  /** Reverses the given axes (default: every axis). */
+  flip(axes: Axes = null): Value { return this.u('flip', { axes }); }
+  /** Cyclic shift along `axes`, one shift each; without axes, the flattened tensor by one shift. */
+  roll(shifts: number | number[], axes: Axes = null): Value { return this.u('roll', { shifts, axes }); }
+  triu(k = 0): Value { return this.u('triu', { k }); }
+  tril(k = 0): Value { return this.u('tril', { k }); }
+  /** Stable sort along `axis`; NaN sorts as the largest value. */
+  sort(axis = -1, descending = false): Value { return this.u('sort', { axis, descending }); }
+  argsort(axis = -1, descending = false): Value { return this.u('argsort', { axis, descending }); }
+  /** The k largest (or smallest) values along `axis`, sorted. */
+  topK(k: number, axis = -1, largest = true): Value { return this.u('top_k', { k, axis, largest }); }
+  topKIndices(k: number, axis = -1, largest = true): Value { return this.u('top_k_indices', { k, axis, largest }); }
 
   softmax(axis = -1): Value { return this.u('softmax', { axis }); }
   logSoftmax(axis = -1): Value { return this.u('log_softmax', { axis }); }
