@@ -28,25 +28,47 @@ template <typename T> struct Entry {
   int64_t i;
 };
 
-template <typename T> bool isNaN(T v) {
-  if constexpr (std::is_floating_point<T>::value) return std::isnan(v);
-  return false;
-}
-
-// A strict total order: by value (NaN above every number, NaNs equal among themselves), ties by original position
-// whatever the direction. So any sorting algorithm gives the stable order, and a partial sort gives its first k.
-template <typename T> struct Before {
-  bool descending;
+// A strict total order on numbers: by value, ties by original position whatever the direction. So any sorting
+// algorithm gives the stable order, and a partial sort gives its first k. NaNs never reach it: they are moved to
+// their end of the line first (in position order), which is where a NaN-largest order puts them.
+template <typename T, bool Descending> struct Before {
   bool operator()(const Entry<T>& a, const Entry<T>& b) const {
-    const bool na = isNaN(a.v), nb = isNaN(b.v);
-    if (na || nb) {
-      if (na && nb) return a.i < b.i;
-      return descending ? na : nb;
-    }
-    if (a.v != b.v) return descending ? a.v > b.v : a.v < b.v;
+    if (a.v != b.v) return Descending ? a.v > b.v : a.v < b.v;
     return a.i < b.i;
   }
 };
+
+// Reads one line of x (A entries `stride` apart) into `line` and sorts its first k entries in the order above, with
+// NaN larger than every number: the numbers are gathered in front and the NaNs behind them, both in position order,
+// and the NaNs rotated to the front when descending; only the numbers are then sorted.
+template <typename T, bool Descending>
+void sortLine(const T* s, int64_t A, int64_t stride, int64_t k, std::vector<Entry<T>>& line) {
+  int64_t numbers = 0;
+  if constexpr (std::is_floating_point<T>::value) {
+    int64_t nans = A;
+    for (int64_t a = A; a-- > 0;) {
+      const T v = s[a * stride];
+      if (std::isnan(v)) line[size_t(--nans)] = {v, a};
+    }
+    for (int64_t a = 0; a < A; a++) {
+      const T v = s[a * stride];
+      if (!std::isnan(v)) line[size_t(numbers++)] = {v, a};
+    }
+    if (Descending && numbers < A) std::rotate(line.begin(), line.begin() + numbers, line.end());
+  } else {
+    for (int64_t a = 0; a < A; a++) line[size_t(a)] = {s[a * stride], a};
+    numbers = A;
+  }
+  // descending: the NaNs come first and may already fill all k entries
+  const int64_t lead = Descending ? A - numbers : 0;
+  if (k <= lead) return;
+  auto first = line.begin() + lead, last = first + numbers;
+  auto stop = first + std::min(k - lead, numbers);
+  if (stop == last)
+    std::sort(first, last, Before<T, Descending>{});
+  else
+    std::partial_sort(first, stop, last, Before<T, Descending>{});
+}
 }  // namespace
 
 void sortIndices(const Arr& x, const Shape& shape, int64_t axis, bool descending, int64_t k, const Arr& out) {
@@ -60,15 +82,13 @@ void sortIndices(const Arr& x, const Shape& shape, int64_t axis, bool descending
     using T = decltype(tag);
     const T* src = x.as<T>();
     std::vector<Entry<T>> line(static_cast<size_t>(A));
-    const Before<T> before{descending};
     for (int64_t po = 0; po < outer; po++)
       for (int64_t pi = 0; pi < inner; pi++) {
         const T* s = src + po * A * inner + pi;
-        for (int64_t a = 0; a < A; a++) line[size_t(a)] = {s[a * inner], a};
-        if (k == A)
-          std::sort(line.begin(), line.end(), before);
+        if (descending)
+          sortLine<T, true>(s, A, inner, k, line);
         else
-          std::partial_sort(line.begin(), line.begin() + k, line.end(), before);
+          sortLine<T, false>(s, A, inner, k, line);
         int64_t* d = o + po * k * inner + pi;
         for (int64_t j = 0; j < k; j++) d[j * inner] = line[size_t(j)].i;
       }
