@@ -1,5 +1,5 @@
 /**
- * Rearranging ops: tile (a broadcast copy through an interleaved shape) with its internal gradient `tile_grad` (the
+ * Rearranging ops: tile (broadcast copies through an interleaved shape) with its internal gradient `tile_grad` (the
  * tiles summed), flip (a strided slice copy with step -1), roll (native, rolled axes or the flattened tensor), and
  * triu / tril (a native mask on the last two axes). Each derivative is the op itself or its mirror, so second order
  * comes for free.
@@ -19,23 +19,40 @@ const tileAttrs = z.strictObject({
   repeats: z.array(intSchema.min(0)).describe('copies along each axis, one per axis of x (non-negative)'),
 });
 
+/** One broadcast copy of tile: `from` seen as `to`; `tiled` are the positions of the repeat axes in `to`. */
+interface TileStep { from: number[]; to: number[]; tiled: number[] }
+
+/** Tiled axes per step: two dims each plus one per run of other axes between them keeps a step within 64 dims. */
+const TILED_PER_STEP = 21;
+
 /**
- * The shapes that make tile one broadcast copy: every axis with a repeat other than 1 is split into [repeat, size],
- * the input seen as [1, size] there. `tiled` lists the positions of the repeat axes (what the gradient sums).
+ * The broadcast copies that make tile: a tiled axis of size d is split into [repeat, d] (the input seen as [1, d]
+ * there), each run of other axes merged into one dim. Over 21 tiled axes (a rank above 21, possible up to 64) take
+ * several steps, so no kernel sees more than 64 dims. The gradient sums the repeat axes, the steps in reverse.
  */
-function interleave(shape: readonly number[], repeats: readonly number[]): { from: number[]; to: number[]; tiled: number[] } {
-  const from: number[] = [], to: number[] = [], tiled: number[] = [];
-  shape.forEach((d, i) => {
-    const r = repeats[i]!;
-    if (r !== 1) {
+function tileSteps(shape: readonly number[], repeats: readonly number[]): TileStep[] {
+  const axes = repeats.flatMap((r, i) => (r !== 1 ? [i] : []));
+  const steps: TileStep[] = [];
+  let cur = [...shape];
+  for (let s = 0; s < axes.length || steps.length === 0; s += TILED_PER_STEP) {
+    const group = new Set(axes.slice(s, s + TILED_PER_STEP));
+    const from: number[] = [], to: number[] = [], tiled: number[] = [];
+    let run: number | null = null;
+    const endRun = () => {
+      if (run !== null) { from.push(run); to.push(run); run = null; }
+    };
+    cur.forEach((d, i) => {
+      if (!group.has(i)) { run = (run ?? 1) * d; return; }
+      endRun();
       tiled.push(to.length);
-      from.push(1);
-      to.push(r);
-    }
-    from.push(d);
-    to.push(d);
-  });
-  return { from, to, tiled };
+      from.push(1, d);
+      to.push(repeats[i]!, d);
+    });
+    endRun();
+    steps.push({ from, to, tiled });
+    cur = cur.map((d, i) => (group.has(i) ? d * repeats[i]! : d));
+  }
+  return steps;
 }
 
 const tiledShape = (shape: readonly Dim[], repeats: readonly number[]): Dim[] =>
@@ -58,8 +75,8 @@ const tile: OpDef<TileAttrs> = {
     return { shape: tiledShape(x!.shape, attrs.repeats), dtype: x!.dtype };
   },
   async run([x], attrs, k) {
-    const { from, to } = interleave(x!.shape, attrs.repeats);
-    const data = await k.broadcastTo(x!.data, from, to);
+    let data = x!.data;
+    for (const { from, to } of tileSteps(x!.shape, attrs.repeats)) data = await k.broadcastTo(data, from, to);
     return { dtype: x!.dtype, shape: tiledShape(x!.shape, attrs.repeats) as number[], data };
   },
   flops: () => 0,
@@ -97,8 +114,8 @@ const tileGrad: OpDef<TileAttrs> = {
     return { shape: [...x!.shape], dtype: g!.dtype };
   },
   async run([g, x], attrs, k) {
-    const { to, tiled } = interleave(x!.shape, attrs.repeats);
-    const data = await k.reduce('sum', g!.data, to, tiled);
+    let data = g!.data;
+    for (const { to, tiled } of tileSteps(x!.shape, attrs.repeats).reverse()) data = await k.reduce('sum', data, to, tiled);
     return { dtype: g!.dtype, shape: [...x!.shape], data };
   },
   flops: ([g]) => elements(g!),

@@ -233,6 +233,23 @@ describe('indexing and rearranging numerics', () => {
     expect(nums(await run('triu', [x], { k: 2 ** 50 }))).toEqual([0, 0, 0, 0, 0, 0]);
     expect(nums(await run('tril', [x], { k: -(2 ** 50) }))).toEqual([0, 0, 0, 0, 0, 0]);
     expect(nums(await run('triu', [x], { k: -(2 ** 50) }))).toEqual([1, 2, 3, 4, 5, 6]);
+    // over 21 tiled axes the copy takes several kernel steps (each within 64 dims)
+    const rank = 23;
+    const ones = Array<number>(rank).fill(1);
+    const repeats = ones.map((_, i) => (i === 5 ? 1 : i === 7 ? 3 : 2));
+    const b = new GraphBuilder();
+    const xi = b.input('x', ones, 'FP32');
+    const loss = xi.tile(repeats).mul(xi.tile(repeats)).sum().as('loss');
+    const res = await grad(b.output(loss).build(), { x: tensor('FP32', ones, [1.5]) }, 'loss', ['x']);
+    expect(nums(res.outputs.loss!)).toEqual([2.25 * 3 * 2 ** 21]);
+    expect(nums(res.gradients.x!)).toEqual([3 * 3 * 2 ** 21]);
+    // 39 tiled axes of rank 40 (one repeat 0, so nothing is allocated): one broadcast would need 79 dims
+    const r40 = Array<number>(40).fill(1);
+    const empty = await run('tile', [tensor('FP64', r40, [1])], { repeats: r40.map((_, i) => (i === 39 ? 0 : 2)) });
+    expect(empty.shape).toEqual([...Array<number>(39).fill(2), 0]);
+    const back = await vjp({ inputs: { x: { shape: r40, datatype: 'FP64' } }, nodes: [{ name: 'y', op: 'tile', inputs: ['x'], attrs: { repeats: r40.map((_, i) => (i === 0 ? 0 : 2)) } }], outputs: ['y'] },
+      { x: tensor('FP64', r40, [1]) }, { y: tensor('FP64', [0, ...Array<number>(39).fill(2)], []) }, ['x']);
+    expect(nums(back.gradients.x!)).toEqual([0]);
     const bools = await run('tril', [tensor('BOOL', [2, 2], [1, 1, 1, 1])]);
     expect(bools.dtype).toBe('BOOL');
     expect(nums(bools)).toEqual([1, 0, 1, 1]);
