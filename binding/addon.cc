@@ -55,6 +55,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   ops.Set("binary", opNames(env, gs::kBinaryOps));
   ops.Set("reduce", opNames(env, gs::kReduceOps));
   ops.Set("argReduce", opNames(env, gs::kArgReduceOps));
+  ops.Set("cumulative", opNames(env, gs::kCumulativeOps));
   o.Set("ops", ops);
   return o;
 }
@@ -68,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gsb::registerIndexing(env, exports, async);
   gsb::registerNn(env, exports, async);
   gsb::registerRearrange(env, exports, async);
+  gsb::registerCumulative(env, exports, async);
   exports.Set("async", async);
   gsb::registerPrograms(env, exports);
   exports.Set("info", Napi::Function::New(env, Info, "info"));

@@ -9,4 +9,5 @@ void registerMovement(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerIndexing(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerNn(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerRearrange(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerCumulative(Napi::Env env, Napi::Object sync, Napi::Object async);
 }  // namespace gsb

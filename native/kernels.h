@@ -52,6 +52,17 @@ void argReduce(bool isMax, const Arr& x, const Shape& shape, int64_t axis, const
 void checkSoftmax(DType dt, const Shape& shape, int64_t axis);
 void softmax(const Arr& x, const Shape& shape, int64_t axis, bool log, const Arr& out);
 
+// ---- cumulative scans along one axis (native/cumulative.cpp) ----
+bool parseCumulativeOp(const std::string& s, CumulativeOp& op);
+// axis normalized; any datatype but BOOL. The output has the input's shape.
+void checkCumulative(DType dt, const Shape& shape, int64_t axis);
+void cumulative(CumulativeOp op, const Arr& x, const Shape& shape, int64_t axis, bool exclusive, bool reverse,
+                const Arr& out);
+// h[t] = b[t] + a[t] * h[t-1] along axis (h[-1] = 0); reverse: h[t] = b[t] + a[t+1] * h[t+1] (h[n] = 0). a and b have
+// `shape` and one float datatype; a's entry at the first scanned position is never read.
+void checkLinearScan(DType a, DType b, const Shape& shape, int64_t axis);
+void linearScan(const Arr& a, const Arr& b, const Shape& shape, int64_t axis, bool reverse, const Arr& out);
+
 // ---- matmul ----
 struct MatmulPlan {
   Shape out, batch;

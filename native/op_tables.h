@@ -1,5 +1,5 @@
-// The op tables: one list per family of name-selected kernels (unary, binary, reduce, arg-reduce), each an X-macro
-// X(Enum, "name", facts...). The enum, the names the binding parses, the names info() exports to JS and every per-op
+// The op tables: one list per family of name-selected kernels (unary, binary, reduce, arg-reduce, cumulative), each
+// an X-macro X(Enum, "name", facts...). The enum, the names the binding parses, the names info() exports to JS and every per-op
 // fact are expanded from that one list, so nothing is ever matched by position by hand. test/native/op_tables.test.ts
 // checks the lists against the kernel names the TypeScript op registry uses.
 //
@@ -114,6 +114,11 @@ namespace gs {
   X(ArgMax, "argmax")                              \
   X(ArgMin, "argmin")
 
+// ---- cumulative along one axis (native/cumulative.cpp): X(Enum, "name") ----
+#define GS_CUMULATIVE_OPS(X)                       \
+  X(CumSum, "cumsum")                              \
+  X(CumProd, "cumprod")
+
 #define GS_OP_ENUM(E, ...) E,
 #define GS_OP_COUNT(...) +1
 
@@ -121,6 +126,7 @@ enum class UnaryOp : uint8_t { GS_UNARY_OPS(GS_OP_ENUM) };
 enum class BinaryOp : uint8_t { GS_BINARY_OPS(GS_OP_ENUM) };
 enum class ReduceOp : uint8_t { GS_REDUCE_OPS(GS_OP_ENUM) };
 enum class ArgReduceOp : uint8_t { GS_ARG_REDUCE_OPS(GS_OP_ENUM) };
+enum class CumulativeOp : uint8_t { GS_CUMULATIVE_OPS(GS_OP_ENUM) };
 
 struct UnaryInfo {
   const char* name;
@@ -140,6 +146,9 @@ struct ReduceInfo {
 struct ArgReduceInfo {
   const char* name;
 };
+struct CumulativeInfo {
+  const char* name;
+};
 
 #define GS_OP_INFO2(E, N, A, B) {N, A, B},
 #define GS_OP_INFO0(E, N) {N},
@@ -148,6 +157,7 @@ inline constexpr UnaryInfo kUnaryOps[] = {GS_UNARY_OPS(GS_OP_INFO2)};
 inline constexpr BinaryInfo kBinaryOps[] = {GS_BINARY_OPS(GS_OP_INFO_BINARY)};
 inline constexpr ReduceInfo kReduceOps[] = {GS_REDUCE_OPS(GS_OP_INFO2)};
 inline constexpr ArgReduceInfo kArgReduceOps[] = {GS_ARG_REDUCE_OPS(GS_OP_INFO0)};
+inline constexpr CumulativeInfo kCumulativeOps[] = {GS_CUMULATIVE_OPS(GS_OP_INFO0)};
 #undef GS_OP_INFO2
 #undef GS_OP_INFO0
 #undef GS_OP_INFO_BINARY
@@ -157,12 +167,14 @@ static_assert(sizeof(kUnaryOps) / sizeof(kUnaryOps[0]) == 0 GS_UNARY_OPS(GS_OP_C
 static_assert(sizeof(kBinaryOps) / sizeof(kBinaryOps[0]) == 0 GS_BINARY_OPS(GS_OP_COUNT), "binary table size");
 static_assert(sizeof(kReduceOps) / sizeof(kReduceOps[0]) == 0 GS_REDUCE_OPS(GS_OP_COUNT), "reduce table size");
 static_assert(sizeof(kArgReduceOps) / sizeof(kArgReduceOps[0]) == 0 GS_ARG_REDUCE_OPS(GS_OP_COUNT), "arg-reduce table size");
+static_assert(sizeof(kCumulativeOps) / sizeof(kCumulativeOps[0]) == 0 GS_CUMULATIVE_OPS(GS_OP_COUNT), "cumulative table size");
 static_assert(0 GS_UNARY_OPS(GS_OP_COUNT) <= 256 && 0 GS_BINARY_OPS(GS_OP_COUNT) <= 256, "op enums are uint8_t");
 
 inline constexpr const UnaryInfo& opInfo(UnaryOp op) { return kUnaryOps[size_t(op)]; }
 inline constexpr const BinaryInfo& opInfo(BinaryOp op) { return kBinaryOps[size_t(op)]; }
 inline constexpr const ReduceInfo& opInfo(ReduceOp op) { return kReduceOps[size_t(op)]; }
 inline constexpr const ArgReduceInfo& opInfo(ArgReduceOp op) { return kArgReduceOps[size_t(op)]; }
+inline constexpr const CumulativeInfo& opInfo(CumulativeOp op) { return kCumulativeOps[size_t(op)]; }
 
 // The op of `table` named `s` (false when there is none).
 template <typename Op, typename Info, size_t N> bool parseOpName(const std::string& s, const Info (&table)[N], Op& op) {

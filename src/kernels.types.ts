@@ -42,6 +42,8 @@ export type UnaryOp = string;
 export type BinaryOp = string;
 export type ReduceOp = string;
 export type ArgReduceOp = string;
+/** Cumulative scans along one axis: `cumsum`, `cumprod`. */
+export type CumulativeOp = string;
 
 /** The names of each family of kernels selected by name, in native table order. */
 export interface KernelOpNames {
@@ -49,6 +51,7 @@ export interface KernelOpNames {
   binary: string[];
   reduce: string[];
   argReduce: string[];
+  cumulative: string[];
 }
 
 export interface Shaped<T extends TypedArray = TypedArray> {
@@ -93,6 +96,21 @@ export interface KernelFns {
 
   /** Index of the first max/min along `axis` (normalized), or into the flattened tensor when axis is null. NaN wins. */
   argReduce(op: ArgReduceOp, x: TypedArray, shape: number[], axis: number | null): BigInt64Array;
+
+  /**
+   * Scan along `axis` (normalized): `cumsum` or `cumprod`, inclusive or `exclusive` (each position gets the
+   * combination of the ones before it; the first gets 0 or 1), forward or `reverse` (from the end). Any datatype but
+   * BOOL; the output has the input's shape and type. Accumulates in double for FP32 and FP64; integers wrap.
+   */
+  cumulative(op: CumulativeOp, x: TypedArray, shape: number[], axis: number, exclusive: boolean, reverse: boolean): TypedArray;
+
+  /**
+   * First-order linear recurrence along `axis` (normalized): h[t] = b[t] + a[t] * h[t-1] with h[-1] = 0, or with
+   * `reverse` h[t] = b[t] + a[t+1] * h[t+1] with h[n] = 0 (a's entry at the first scanned position is never read). a
+   * and b have `shape` and one FP datatype; the output is like b. The two directions are each other's transpose as
+   * linear maps of b, which is what cumprod's derivatives are built from.
+   */
+  linearScan(a: FloatArray, b: FloatArray, shape: number[], axis: number, reverse: boolean): FloatArray;
 
   /** softmax / log_softmax along `axis` (normalized), fused and max-shifted. FP only. */
   softmax(x: FloatArray, shape: number[], axis: number, log: boolean): FloatArray;
