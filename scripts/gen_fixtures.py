@@ -304,7 +304,7 @@ def graph_cases():
     return out
 
 
-FAMILIES = ['fixtures_pool_norm', 'fixtures_math', 'fixtures_indexing']
+FAMILIES = ['fixtures_pool_norm', 'fixtures_math', 'fixtures_indexing', 'fixtures_reduce_v2']
 
 
 def main():

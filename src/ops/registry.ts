@@ -10,6 +10,7 @@ import * as activations from './activations.js';
 import * as binary from './binary.js';
 import * as binaryMath from './binary_math.js';
 import * as cumulative from './cumulative.js';
+import * as einsum from './einsum.js';
 import * as indexing from './indexing.js';
 import * as internal from './internal.js';
 import * as linalg from './linalg.js';
@@ -29,7 +30,7 @@ import * as unaryMath from './unary_math.js';
 const FAMILIES: Record<string, unknown>[] = [
   internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm,
   unaryMath, activations, binaryMath, logical, indexing,
-  stats, cumulative,
+  stats, cumulative, einsum,
 ];
 
 function isOpDef(v: unknown): v is OpDef {
