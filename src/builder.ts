@@ -136,6 +136,22 @@ export class Value {
   logsumexp(axes: Axes = null, keepdims = false): Value { return this.u('logsumexp', { axes, keepdims }); }
   argmax(axis: number | null = null, keepdims = false): Value { return this.u('argmax', { axis, keepdims }); }
   argmin(axis: number | null = null, keepdims = false): Value { return this.u('argmin', { axis, keepdims }); }
+  /** Variance over axes; `correction` is NumPy's ddof (1: unbiased). */
+  var(axes: Axes = null, opts: { keepdims?: boolean; correction?: number } = {}): Value {
+    return this.u('var', { axes, keepdims: opts.keepdims ?? false, correction: opts.correction ?? 0 });
+  }
+  /** Standard deviation over axes; `correction` is NumPy's ddof (1: unbiased). */
+  std(axes: Axes = null, opts: { keepdims?: boolean; correction?: number } = {}): Value {
+    return this.u('std', { axes, keepdims: opts.keepdims ?? false, correction: opts.correction ?? 0 });
+  }
+  /** Vector norm over axes (all by default): ord 1, 2 or 'inf'. */
+  norm(ord: 1 | 2 | 'inf' = 2, axes: Axes = null, keepdims = false): Value { return this.u('norm', { ord, axes, keepdims }); }
+  cumsum(axis: number, opts: { exclusive?: boolean; reverse?: boolean } = {}): Value {
+    return this.u('cumsum', { axis, exclusive: opts.exclusive ?? false, reverse: opts.reverse ?? false });
+  }
+  cumprod(axis: number, opts: { exclusive?: boolean; reverse?: boolean } = {}): Value {
+    return this.u('cumprod', { axis, exclusive: opts.exclusive ?? false, reverse: opts.reverse ?? false });
+  }
 
   reshape(shape: number[]): Value { return this.u('reshape', { shape }); }
   broadcastTo(shape: number[]): Value { return this.u('broadcast_to', { shape }); }
@@ -312,6 +328,11 @@ export class GraphBuilder {
 
   stack(values: Value[], axis = 0): Value {
     return this.op('stack', values, { axis });
+  }
+
+  /** Einstein summation with an explicit output, e.g. `b.einsum('bij,bjk->bik', x, w)`. */
+  einsum(equation: string, ...operands: Value[]): Value {
+    return this.op('einsum', operands, { equation });
   }
 
   /** @internal */
