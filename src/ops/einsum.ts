@@ -126,6 +126,7 @@ function emitEinsum(e: Emitter, ops: Ref[], terms: number[][], out: number[]): R
 function operandCotangent(e: Emitter, inputs: readonly Ref[], g: Ref, ins: number[][], out: number[], i: number): Ref {
   const x = inputs[i]!;
   const own = ins[i]!;
+  const ownLabels = own;
   const unique = [...new Set(own)];
   const ops: Ref[] = [g];
   const terms: number[][] = [out];
@@ -134,9 +135,20 @@ function operandCotangent(e: Emitter, inputs: readonly Ref[], g: Ref, ins: numbe
     ops.push(v);
     terms.push(ins[j]!);
   });
-  // letters only this operand has were summed: their cotangent is broadcast, brought in by a ones operand
-  const known = new Set(terms.flat());
-  if (unique.some((l) => !known.has(l))) {
+  // A letter of this operand whose full size no other term provably carries (only this operand has it, or the
+  // others have it as a broadcast 1) was summed or broadcast in the forward pass: a ones operand brings it back.
+  const sizeIn = (v: Ref, t: readonly number[], l: number) => v.shape[t.indexOf(l)];
+  const covered = (l: number): boolean => {
+    const own = sizeIn(x, ownLabels, l);
+    if (out.includes(l)) return true;
+    return inputs.some((v, j) => {
+      if (j === i || !ins[j]!.includes(l)) return false;
+      const d = sizeIn(v, ins[j]!, l);
+      // a size other than 1 is the full size; 1 covers only an operand that has 1 itself
+      return d !== null && d !== undefined && d !== 1 ? true : own === 1 || (own !== null && d === own);
+    });
+  };
+  if (unique.some((l) => !covered(l))) {
     ops.push(e.op('ones_like', [x]));
     terms.push(own);
   }
