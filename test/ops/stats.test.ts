@@ -4,7 +4,7 @@
  * attribute and the shapes.
  */
 import { describe, expect, it } from 'vitest';
-import { evaluate, GradserveError, vjp } from '../../src/index.js';
+import { evaluate, GradserveError, transform, vjp } from '../../src/index.js';
 import type { Graph } from '../../src/graph/types.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { f32, f64, runOp, values } from './structural_support.js';
@@ -114,6 +114,21 @@ describe('norm values', () => {
   it('ord 1 and 2 over a zero-size axis are 0', async () => {
     expect(values(await runOp('norm', [f64([2, 0], [])], { ord: 2, axes: 1 }))).toEqual([0, 0]);
   });
+});
+
+describe('transforms of graphs whose input declares no shape', () => {
+  it.each([['var', { correction: 1 }], ['std', {}], ['norm', { ord: 2 }], ['norm', { ord: 'inf' }], ['norm', { ord: 1 }]] as const)(
+    '%s %j over every axis needs no rank', async (op, attrs) => {
+      const g = transform({ inputs: { x: {} }, nodes: [{ name: 's', op, inputs: ['x'], attrs }], outputs: ['s'] }, { transform: 'grad', of: 's', wrt: ['x'] });
+      expect(g.inputs!.x).toEqual({});
+      for (const shape of [[3], [2, 2]]) {
+        const n = shape.reduce((p, d) => p * d, 1);
+        const x = tensor('FP32', shape, Array.from({ length: n }, (_, i) => i * 0.7 - 1));
+        const r = await evaluate(g, { x });
+        expect(r.outputs['grad:x']!.shape).toEqual(shape);
+        expect(values(r.outputs['grad:x']!)).toEqual(await gradOf(op, x, attrs));
+      }
+    });
 });
 
 describe('error bodies', () => {
