@@ -1,7 +1,7 @@
 // The op tables: one list per family of name-selected kernels (unary, binary, reduce, arg-reduce, cumulative), each
-// an X-macro X(Enum, "name", facts...). The enum, the names the binding parses, the names info() exports to JS and every per-op
-// fact are expanded from that one list, so nothing is ever matched by position by hand. test/native/op_tables.test.ts
-// checks the lists against the kernel names the TypeScript op registry uses.
+// an X-macro X(Enum, "name", facts...). The enum, the names the binding parses, the names info() exports to JS and
+// every per-op fact are expanded from that one list, so nothing is ever matched by position by hand.
+// test/native/op_tables.test.ts checks the lists against the kernel names the TypeScript op registry uses.
 //
 // Adding a unary op: one GS_UNARY_OPS entry here, its case in unaryScalar (native/unary.cpp; a missing case does not
 // compile), a case in unaryInt when it takes integers, and a case in evalVec (native/vecmath_generic.inc) when it has a
