@@ -83,30 +83,30 @@ function stable(v: unknown): string {
  * instead of a second forward pass over `original`.
  */
 export function shareableValues(original: Graph, derived: Graph, names: readonly string[]): string[] {
-  const oNodes = new Map(original.nodes.map((n) => [n.name, n]));
   const dNodes = new Map(derived.nodes.map((n) => [n.name, n]));
+  const oNodeNames = new Set(original.nodes.map((n) => n.name));
+  // In dependency order, so each node's inputs are settled before it: no recursion, whatever the depth of the graph.
   const memo = new Map<string, boolean>();
+  const leaf = (name: string): boolean => {
+    if (dNodes.has(name)) return false;
+    const oc = original.constants?.[name];
+    const dc = derived.constants?.[name];
+    if (oc !== undefined || dc !== undefined) return oc !== undefined && dc !== undefined && stable(oc) === stable(dc);
+    return original.inputs?.[name] !== undefined && derived.inputs?.[name] !== undefined;
+  };
   const same = (name: string): boolean => {
-    const hit = memo.get(name);
-    if (hit !== undefined) return hit;
-    memo.set(name, false); // guards against malformed cycles
-    let ok = false;
-    const o = oNodes.get(name);
-    const d = dNodes.get(name);
-    if (o && d) {
-      ok = o.op === d.op && stable(o.attrs ?? {}) === stable(d.attrs ?? {}) && o.inputs.length === d.inputs.length &&
-        o.inputs.every((x, i) => x === d.inputs[i]) && o.inputs.every(same);
-    } else if (!o && !d) {
-      const oc = original.constants?.[name];
-      const dc = derived.constants?.[name];
-      const oi = original.inputs?.[name];
-      const di = derived.inputs?.[name];
-      if (oc !== undefined || dc !== undefined) ok = oc !== undefined && dc !== undefined && stable(oc) === stable(dc);
-      else ok = oi !== undefined && di !== undefined;
+    let ok = memo.get(name);
+    if (ok === undefined) {
+      ok = oNodeNames.has(name) ? false : leaf(name);
+      memo.set(name, ok);
     }
-    memo.set(name, ok);
     return ok;
   };
+  for (const o of topoNodes(original)) {
+    const d = dNodes.get(o.name);
+    const ok = d !== undefined && o.op === d.op && o.inputs.length === d.inputs.length &&
+      o.inputs.every((x, i) => x === d.inputs[i]) && stable(o.attrs ?? {}) === stable(d.attrs ?? {}) && o.inputs.every(same);
+    memo.set(o.name, ok);
+  }
   return names.filter(same);
 }
-

@@ -98,7 +98,10 @@ export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, o
   }
   const { g, grads, shared, wanted } = gradGraph(core, concreteInputs(graph, inputs), of, names);
   const stats = { nodes: 0, flops: 0, bytes: 0 };
-  const res = await core.jvp(g, inputs, { ...vectors }, grads, opts);
+  // The node limit is on the request's graph; its grad graph is a few times larger by construction (a chain of
+  // 6,000 nodes within the limit has a grad graph of 18,000), so only the other limits apply to it.
+  const { maxNodes: _requestGraphLimit, ...derivedOpts } = opts;
+  const res = await core.jvp(g, inputs, { ...vectors }, grads, derivedOpts);
   const gradients: Tensors = {};
   const hvp: Tensors = {};
   names.forEach((n, i) => {
