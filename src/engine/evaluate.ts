@@ -50,8 +50,8 @@ function asTensorLike(name: string, v: Tensor | ValueInfo | ShapeSpec): TensorLi
   const info = v as ShapeSpec;
   const dtype = typeof info.datatype === 'string' ? parseDType(info.datatype) : undefined;
   if (dtype === undefined) fail('INVALID_REQUEST', `inputs.${name}.datatype: unknown datatype ${JSON.stringify(info.datatype)}`, `inputs.${name}.datatype`);
-  if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    fail('INVALID_REQUEST', `inputs.${name}.shape: must be a list of non-negative integers`, `inputs.${name}.shape`);
+  if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    fail('INVALID_REQUEST', `inputs.${name}.shape: must be a list of non-negative integers (each at most 2^53 - 1)`, `inputs.${name}.shape`);
   }
   return { dtype, shape: info.shape };
 }

@@ -92,8 +92,8 @@ export function decodeShapeInputs(graph: Graph, wire: Record<string, unknown>, m
     const path = `inputs.${name}`;
     if (typeof w === 'object' && w !== null && !Array.isArray(w) && (w as { data?: unknown }).data === undefined && (w as { b64?: unknown }).b64 === undefined) {
       const { shape, datatype } = w as { shape?: unknown; datatype?: unknown };
-      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
-        const message = 'a tensor spec without data needs a shape of non-negative integers';
+      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+        const message = 'a tensor spec without data needs a shape of non-negative integers (each at most 2^53 - 1)';
         throw new GradserveError('INVALID_TENSOR', `${path}: ${message}`, { errors: [{ path: `${path}.shape`, message }] });
       }
       // Nothing is allocated for a spec, but the values inferred from it would be: the same limit as for a tensor.

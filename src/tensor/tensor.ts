@@ -7,10 +7,15 @@ export interface Tensor {
   readonly data: TypedArray;
 }
 
+/**
+ * Element count. Any zero dim makes it 0 whatever the others are: multiplied in order, [2^53 - 1, ..., 0] would pass
+ * through Infinity and end as NaN.
+ */
 export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
-  return n;
+  if (Number.isFinite(n)) return n;
+  return shape.includes(0) ? 0 : n;
 }
 
 /**

@@ -114,6 +114,7 @@ function checkShape(s: unknown, path: string): number[] {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
       invalid(path, 'shape', `shape[${i}] must be a non-negative integer, got ${describe(d)}`);
     }
+    if (d > Number.MAX_SAFE_INTEGER) invalid(path, `shape[${i}]`, `shape[${i}] is ${d}, over the largest dimension 2^53 - 1`);
   }
   return s as number[];
 }
