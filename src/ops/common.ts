@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { GradserveError } from '../errors.js';
 import type { DType } from '../tensor/dtype.js';
-import { broadcastShapes, fmtSymShape, isConcrete, normalizeAxis, sameShape, symNumel, type SymShape } from '../tensor/shape.js';
+import { broadcastShapes, fmtSymShape, isConcrete, normalizeAxis, sameShape, symNumel, type Dim, type SymShape } from '../tensor/shape.js';
 import type { Emitter, InferContext, Ref, ValueMeta } from './types.js';
 
 export const FP: readonly DType[] = ['FP32', 'FP64'];
@@ -79,6 +79,15 @@ export function broadcastOrFail(inputs: readonly ValueMeta[], ctx: InferContext)
     failNode('SHAPE_MISMATCH', ctx, `shapes ${inputs.map((v) => fmt(v.shape)).join(', ')} do not broadcast`, inputAt(bad));
   }
   return out;
+}
+
+/**
+ * `actual` must be `expected` (an unknown dim on either side agrees with anything): internal ops take shapes from
+ * their inputs, and are as callable as public ones, so each checks what it relies on.
+ */
+export function shapeOrFail(actual: readonly Dim[], expected: readonly Dim[], ctx: InferContext, what: string, at?: string): void {
+  const ok = actual.length === expected.length && actual.every((d, i) => d === null || expected[i] === null || d === expected[i]);
+  if (!ok) failNode('SHAPE_MISMATCH', ctx, `${what} has shape ${fmt(actual)}, expected ${fmt(expected)}`, at);
 }
 
 /** Elements of a value, 0 while a dim is unknown (cost estimates only run on concrete shapes). */

@@ -8,7 +8,7 @@ import { symNumel, type SymShape } from '../tensor/shape.js';
 import type { OpDef, VmapArgs } from './types.js';
 import {
   ANY, attrAt, axesOrFail, axisOrFail, failNode, fmt, inputAt, intSchema, normAxes, normAxis, orZeros, reshapeToLike,
-  sameDtype, unbroadcast,
+  sameDtype, unbroadcast, shapeOrFail,
 } from './common.js';
 import { ops as indexOps } from './shape_index.js';
 
@@ -318,6 +318,20 @@ const concatPart: OpDef<PartAttrs> = {
   infer([g, ...xs], attrs, ctx) {
     const axis = axisOrFail(attrs.axis, g!.shape.length, ctx);
     if (attrs.index >= xs.length) failNode('INVALID_ATTRS', ctx, `index ${attrs.index} is out of range for ${xs.length} parts`, attrAt('index'));
+    // g is concat(xs) along axis: the parts match g outside the axis and their sizes along it add up to g's
+    let total: number | null = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const x = xs[i]!;
+      if (x.dtype !== g!.dtype) failNode('DATATYPE_MISMATCH', ctx, `xs[${i}] is ${x.dtype} but g is ${g!.dtype}`, inputAt(i + 1));
+      const expected = g!.shape.map((d, j) => (j === axis ? x.shape[j] ?? null : d));
+      shapeOrFail(x.shape, expected, ctx, `xs[${i}] (a part of g ${fmt(g!.shape)} along axis ${axis})`, inputAt(i + 1));
+      const d = x.shape[axis];
+      total = total === null || d === null || d === undefined ? null : total + d;
+    }
+    const size = g!.shape[axis];
+    if (total !== null && size !== null && size !== undefined && total !== size) {
+      failNode('SHAPE_MISMATCH', ctx, `the parts have ${total} elements along axis ${axis} together, g has ${size}`, inputAt(0));
+    }
     const shape = [...g!.shape];
     shape[axis] = xs[attrs.index]!.shape[axis]!;
     return { shape, dtype: g!.dtype };

@@ -9,8 +9,8 @@ import { DTYPE_ALIASES, parseDType, type DType } from '../tensor/dtype.js';
 import type { Dim, SymShape } from '../tensor/shape.js';
 import type { InferContext, OpDef, VmapArgs } from './types.js';
 import {
-  ANY, attrAt, axisOrFail, bigIntSchema, failNode, fmt, FP, INDEX, indexError, intSchema, needDtype, normAxis,
-  sameDtype,
+  ANY, attrAt, axisOrFail, bigIntSchema, failNode, fmt, FP, INDEX, indexError, inputAt, intSchema, needDtype, normAxis,
+  sameDtype, shapeOrFail,
 } from './common.js';
 
 interface SliceAttrs {
@@ -152,6 +152,7 @@ const sliceGrad: OpDef<SliceAttrs> = {
   infer([g, x], attrs, ctx) {
     needDtype(g!.dtype, 'g', FP, ctx);
     checkSlice(x!.shape.length, attrs, ctx);
+    shapeOrFail(g!.shape, planSlice(x!.shape, attrs).shape, ctx, `g (the slice of x ${fmt(x!.shape)})`, inputAt(0));
     return { shape: [...x!.shape], dtype: g!.dtype };
   },
   async run([g, x], attrs, k) {
@@ -230,7 +231,10 @@ const scatterAddLike: OpDef<GatherAttrs> = {
   infer([g, ind, x], attrs, ctx) {
     needDtype(g!.dtype, 'g', FP, ctx);
     needDtype(ind!.dtype, 'indices', INDEX, ctx);
-    axisOrFail(attrs.axis, x!.shape.length, ctx);
+    if (x!.shape.length === 0) failNode('SHAPE_MISMATCH', ctx, `cannot scatter into rank-0 x ${fmt(x!.shape)}`, inputAt(2));
+    const axis = axisOrFail(attrs.axis, x!.shape.length, ctx);
+    // g is what gather(x, indices) gives
+    shapeOrFail(g!.shape, gatherShape(x!.shape, ind!.shape, axis), ctx, `g (gather of x ${fmt(x!.shape)} at indices ${fmt(ind!.shape)})`, inputAt(0));
     return { shape: [...x!.shape], dtype: g!.dtype };
   },
   async run([g, ind, x], attrs, k) {
