@@ -124,7 +124,7 @@ export class GradserveClient {
   async gradcheck(req: GradcheckRequest, o?: CallOptions): Promise<GradcheckResponse> {
     // The answer holds no tensors: only the request may be framed.
     const { json: r } = await this.postTensors('/v1/gradcheck', req, { of: req.of, wrt: req.wrt, eps: req.eps, atol: req.atol, rtol: req.rtol }, {}, o, false);
-    const perInput: GradcheckResponse['perInput'] = {};
+    const perInput = Object.create(null) as GradcheckResponse['perInput'];
     for (const [k, v] of Object.entries((r.perInput ?? {}) as Record<string, Record<string, unknown>>)) {
       perInput[k] = { ok: v.ok === true, maxAbsError: num(v.maxAbsError), maxRelError: num(v.maxRelError) };
     }

@@ -12,6 +12,7 @@ import type { TensorLike } from '../graph/infer.js';
 import { compileCached, planFor } from '../graph/plan.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
 import { checkValueNames, type CompiledGraph } from '../graph/validate.js';
+import { nameMap } from '../graph/names.js';
 
 /** TOO_LARGE before any validation work is spent on an oversized graph. */
 export function checkMaxNodes(graph: Graph, opts: RunOptions | undefined): void {
@@ -42,7 +43,9 @@ export async function evaluate(graph: Graph, inputs: Tensors, outputs?: string[]
     outs = outputs;
   }
   const r = await runCompiled(c, inputs, outs, opts);
-  return { outputs: Object.fromEntries(r) };
+  const out: Tensors = nameMap();
+  for (const [k, t] of r) out[k] = t;
+  return { outputs: out };
 }
 
 function asTensorLike(name: string, v: Tensor | ValueInfo | ShapeSpec): TensorLike {
@@ -64,7 +67,7 @@ export function shapes(graph: Graph, inputs: Record<string, Tensor | ValueInfo |
   // Nothing is allocated here. With RunOptions (a request) the element limit applies as for evaluate; without them
   // (the engine's own size checks before a Jacobian or Hessian) huge shapes are reported, not refused.
   if (opts !== undefined) checkValueElements(c, plan.metas, opts);
-  const values: Record<string, ValueInfo> = {};
+  const values: Record<string, ValueInfo> = nameMap();
   for (const [name, m] of plan.metas) values[name] = { shape: m.shape as number[], datatype: m.dtype };
   return { values, flops: plan.cost.flops, peakBytes: plan.cost.peakBytes };
 }

@@ -15,6 +15,7 @@ import { parseDType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checkScalarOf, checkWrt } from './hessian.js';
 import { innerOptions, tensorSpecs, type EngineCore } from './linear.js';
+import { nameMap } from '../graph/names.js';
 
 export const GRADCHECK_DEFAULTS = { eps: 1e-6, atol: 1e-5, rtol: 1e-3 } as const;
 
@@ -54,7 +55,7 @@ export function promoteGraph(graph: Graph): Graph {
 }
 
 export function promoteInputs(inputs: Tensors): Tensors {
-  const out: Tensors = {};
+  const out: Tensors = nameMap();
   for (const [k, t] of Object.entries(inputs)) {
     out[k] = t.dtype === 'FP32' ? { dtype: 'FP64', shape: [...t.shape], data: Float64Array.from(t.data as Float32Array) } : t;
   }
@@ -160,7 +161,7 @@ export async function gradcheckWith(
   const stats = { nodes: 0, flops: 0, bytes: 0 };
   const inner = innerOptions(opts, stats);
   const analytic = (await core.grad(g64, x64, of, wrt, opts)).gradients;
-  const perInput: Record<string, GradcheckFigures> = {};
+  const perInput: Record<string, GradcheckFigures> = nameMap();
   let all: GradcheckFigures = { ok: true, maxAbsError: 0, maxRelError: 0 };
   const budget = Math.min(MAX_CHUNK_BYTES, opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES);
   for (const w of [...new Set(wrt)]) {

@@ -14,6 +14,7 @@ import { numel } from '../tensor/tensor.js';
 import { DEFAULT_MEMORY_BUDGET_BYTES, jacobianWithReport, requireFloat, tooLarge } from './jacobian.js';
 import { concreteInputs, shareableValues, wantedOutputs } from '../autodiff/linear_plan.js';
 import { innerOptions, tensorSpecs, type EngineCore } from './linear.js';
+import { nameMap, own } from '../graph/names.js';
 
 function lookup(values: Record<string, ValueInfo>, name: string, path: string, role: string): ValueInfo {
   const v = Object.prototype.hasOwnProperty.call(values, name) ? values[name] : undefined;
@@ -68,10 +69,10 @@ function buildGradGraph(core: EngineCore, graph: Graph, of: string, wrt: string[
 }
 
 async function collectOutputs(core: EngineCore, graph: Graph, inputs: Tensors, wanted: string[], have: Tensors, opts: RunOptions): Promise<Tensors> {
-  const missing = wanted.filter((n) => !Object.prototype.hasOwnProperty.call(have, n));
-  const extra = missing.length > 0 ? (await core.evaluate(graph, inputs, missing, opts)).outputs : {};
-  const out: Tensors = {};
-  for (const n of wanted) out[n] = have[n] ?? extra[n]!;
+  const missing = wanted.filter((n) => !Object.hasOwn(have, n));
+  const extra: Tensors = missing.length > 0 ? (await core.evaluate(graph, inputs, missing, opts)).outputs : nameMap();
+  const out: Tensors = nameMap();
+  for (const n of wanted) out[n] = own(have, n) ?? own(extra, n)!;
   return out;
 }
 
@@ -102,14 +103,14 @@ export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, o
   // 6,000 nodes within the limit has a grad graph of 18,000), so only the other limits apply to it.
   const { maxNodes: _requestGraphLimit, ...derivedOpts } = opts;
   const res = await core.jvp(g, inputs, { ...vectors }, grads, derivedOpts);
-  const gradients: Tensors = {};
-  const hvp: Tensors = {};
+  const gradients: Tensors = nameMap();
+  const hvp: Tensors = nameMap();
   names.forEach((n, i) => {
     gradients[n] = res.outputs[grads[i]!]!;
     hvp[n] = res.tangents[grads[i]!]!;
   });
-  const have: Tensors = {};
-  for (const n of shared) if (res.outputs[n] !== undefined) have[n] = res.outputs[n]!;
+  const have: Tensors = nameMap();
+  for (const n of shared) if (own(res.outputs, n) !== undefined) have[n] = res.outputs[n]!;
   const outputs = await collectOutputs(core, graph, inputs, wanted, have, innerOptions(opts, stats));
   return { outputs, gradients, hvp };
 }
@@ -129,13 +130,13 @@ export async function hessianWith(core: EngineCore, graph: Graph, inputs: Tensor
   const { result } = await jacobianWithReport(core, g, inputs, grads, wrt, 'forward', opts, {
     what: 'hessian', wayOut: '`hvp` (one Hessian-vector product per vector, no Hessian formed)',
   });
-  const hessians: Record<string, Tensors> = {};
+  const hessians: Record<string, Tensors> = nameMap();
   wrt.forEach((wi, i) => {
-    hessians[wi] = {};
+    hessians[wi] = nameMap();
     for (const wj of wrt) hessians[wi]![wj] = result.jacobians[grads[i]!]![wj]!;
   });
-  const have: Tensors = {};
-  for (const n of shared) if (result.outputs[n] !== undefined) have[n] = result.outputs[n]!;
+  const have: Tensors = nameMap();
+  for (const n of shared) if (own(result.outputs, n) !== undefined) have[n] = result.outputs[n]!;
   const stats = { nodes: 0, flops: 0, bytes: 0 };
   const outputs = await collectOutputs(core, graph, inputs, wanted, have, innerOptions(opts, stats));
   return { outputs, hessians };

@@ -16,6 +16,7 @@ import { engineCore } from './core.js';
 import { concreteInputs, wantedOutputs } from '../autodiff/linear_plan.js';
 import { innerOptions, planLinear, tensorSpecs, type EngineCore, type LinearPlan } from './linear.js';
 import { Unbatchable, vmapGraph, type VmapResult } from '../autodiff/vmap.js';
+import { nameMap, own } from '../graph/names.js';
 
 /** Budget used when the caller sets none: a refusal beats an out-of-memory crash of the whole process. */
 export const DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024 ** 3;
@@ -128,8 +129,11 @@ export async function jacobianWithReport(
   const inner = innerOptions(opts, stats);
   const wanted = wantedOutputs(graph, of);
   // Blocks are allocated on first write, so a block that one pass produces whole is adopted without a copy.
-  const jac: Record<string, Record<string, Tensor | undefined>> = {};
-  for (const o of of) jac[o] = Object.fromEntries(wrt.map((w) => [w, undefined]));
+  const jac: Record<string, Record<string, Tensor | undefined>> = nameMap();
+  for (const o of of) {
+    jac[o] = nameMap();
+    for (const w of wrt) jac[o]![w] = undefined;
+  }
   const blockOf = (i: number, j: number): Tensor => {
     const cur = jac[of[i]!]![wrt[j]!];
     if (cur) return cur;
@@ -141,7 +145,7 @@ export async function jacobianWithReport(
 
   const pinned = concreteInputs(graph, inputs);
   const report: JacobianReport = { groups: [] };
-  let primal: Tensors = {};
+  let primal: Tensors = nameMap();
   const groups = used === 'reverse' ? of : wrt;
   for (let gi = 0; gi < groups.length; gi++) {
     const name = groups[gi]!;
@@ -185,11 +189,11 @@ export async function jacobianWithReport(
     report.groups.push(group);
   }
 
-  const missing = wanted.filter((n) => !Object.prototype.hasOwnProperty.call(primal, n));
-  let outputs: Tensors = {};
+  const missing = wanted.filter((n) => !Object.hasOwn(primal, n));
+  let outputs: Tensors = nameMap();
   if (missing.length > 0) outputs = (await core.evaluate(graph, inputs, missing, inner)).outputs;
-  const ordered: Tensors = {};
-  for (const n of wanted) ordered[n] = primal[n] ?? outputs[n]!;
+  const ordered: Tensors = nameMap();
+  for (const n of wanted) ordered[n] = own(primal, n) ?? own(outputs, n)!;
   opts.onExecuted?.(stats);
   for (let i = 0; i < of.length; i++) for (let j = 0; j < wrt.length; j++) blockOf(i, j);
   return { result: { outputs: ordered, jacobians: jac as Record<string, Tensors>, mode: used }, report };

@@ -8,6 +8,7 @@ import { seedDependent, shareableValues } from '../autodiff/linear_plan.js';
 import type { Engine, ExecStats, RunOptions, Tensors } from '../engine.types.js';
 import type { Graph, InputSpec, ValueInfo, WireTensor } from '../graph/types.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { nameMap } from '../graph/names.js';
 
 /** The engine functions the derivative library is built on; passed in so nothing here imports src/index.ts. */
 export type EngineCore = Pick<Engine, 'evaluate' | 'grad' | 'vjp' | 'jvp' | 'transform' | 'shapes'>;
@@ -31,7 +32,7 @@ function specOf(t: Tensor): ValueInfo {
 }
 
 export function tensorSpecs(tensors: Tensors): Record<string, ValueInfo> {
-  const out: Record<string, ValueInfo> = {};
+  const out: Record<string, ValueInfo> = nameMap();
   for (const [k, t] of Object.entries(tensors)) out[k] = specOf(t);
   return out;
 }
@@ -53,7 +54,7 @@ export function innerOptions(opts: RunOptions, stats: ExecStats): RunOptions {
 }
 
 function pick<T>(rec: Record<string, T> | undefined, names: Iterable<string>): Record<string, T> {
-  const out: Record<string, T> = {};
+  const out: Record<string, T> = nameMap();
   if (!rec) return out;
   for (const n of names) if (Object.prototype.hasOwnProperty.call(rec, n)) out[n] = rec[n]!;
   return out;
@@ -101,7 +102,7 @@ export async function planLinear(
 
   const primalOutputs = [...new Set([...boundaryNodes, ...shared.filter((n) => nodeNames.has(n))])];
   const primalInputNames = Object.keys(declared).filter((n) => !seeds.includes(n));
-  let primalValues: Tensors = {};
+  let primalValues: Tensors = nameMap();
   if (primalOutputs.length > 0) {
     const primalGraph: Graph = {
       inputs: pick(declared, primalInputNames),
@@ -118,8 +119,8 @@ export async function planLinear(
     return undefined;
   };
 
-  const fixed: Tensors = {};
-  const graphInputs: Record<string, InputSpec> = {};
+  const fixed: Tensors = nameMap();
+  const graphInputs: Record<string, InputSpec> = nameMap();
   for (const s of seeds) graphInputs[s] = declared[s] ?? {};
   for (const name of [...boundaryNodes, ...boundaryInputs]) {
     const t = valueOf(name);
@@ -127,8 +128,8 @@ export async function planLinear(
     fixed[name] = t;
     graphInputs[name] = { shape: [...t.shape], datatype: t.dtype };
   }
-  const constant: Tensors = {};
-  const constOut: Record<string, WireTensor> = {};
+  const constant: Tensors = nameMap();
+  const constOut: Record<string, WireTensor> = nameMap();
   for (const o of constantOutputs) {
     const t = valueOf(o);
     if (t !== undefined) constant[o] = t;
@@ -141,7 +142,7 @@ export async function planLinear(
     nodes: linearNodes,
     outputs: [...linearOutputs, ...Object.keys(constOut)],
   };
-  const primal: Tensors = {};
+  const primal: Tensors = nameMap();
   for (const n of shared) {
     const t = valueOf(n);
     if (t !== undefined) primal[n] = t;

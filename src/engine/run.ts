@@ -13,6 +13,7 @@ import { checkValueNames, compileGraph, constantBytes, type CompiledGraph } from
 import type { Tensor } from '../tensor/tensor.js';
 import { buildJvp, tangentName } from '../autodiff/jvp.js';
 import { buildVjp, checkDifferentiable, cotangentName, gradName, type Seed } from '../autodiff/vjp.js';
+import { nameMap } from '../graph/names.js';
 
 interface Derived {
   compiled: CompiledGraph;
@@ -47,13 +48,13 @@ function metasFor(c: CompiledGraph, inputs: Tensors): Metas {
 }
 
 function pick(r: Map<string, Tensor>, names: readonly string[], rename: (n: string) => string = (n) => n): Tensors {
-  const out: Tensors = {};
+  const out: Tensors = nameMap();
   for (const n of names) out[n] = r.get(rename(n))!;
   return out;
 }
 
 function pickRenamed(r: Map<string, Tensor>, d: Derived): Tensors {
-  const out: Tensors = {};
+  const out: Tensors = nameMap();
   d.forward.forEach((n, i) => (out[n] = r.get(d.forwardInDerived[i]!)!));
   return out;
 }

@@ -8,6 +8,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Engine, Tensors } from '../../engine.types.js';
 import { GradserveError } from '../../errors.js';
+import { nameMap } from '../../graph/names.js';
 import type { Graph } from '../../graph/types.js';
 import { parseDType } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -121,7 +122,7 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
 
       // Inputs: JSON data, or bytes from the binary section, back to back in the order the inputs are listed (the
       // Triton binary tensor data extension); each viewed in place when aligned for its datatype.
-      const inputs: Tensors = {};
+      const inputs: Tensors = nameMap();
       const bin = req.binaryPayload;
       const refs: BlobRef[] = [];
       const binary: number[] = [];

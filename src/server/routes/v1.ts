@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Engine, GradcheckFigures, RunOptions, Tensors } from '../../engine.types.js';
+import { nameMap } from '../../graph/names.js';
 import type { Graph, WireTensor } from '../../graph/types.js';
 import { decodeTensor } from '../../tensor/wire.js';
 import { resolveBinaryTensors } from '../binary_tensors.js';
@@ -131,7 +132,7 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     const b = req.body;
     const check = { eps: b.eps, atol: b.atol, rtol: b.rtol };
     const res = await run(req, reply, b, (inputs, o) => engine.gradcheck(b.graph, inputs, b.of, b.wrt, check, o));
-    const perInput: Record<string, ReturnType<typeof figures>> = {};
+    const perInput: Record<string, ReturnType<typeof figures>> = nameMap();
     for (const [k, f] of Object.entries(res.perInput)) perInput[k] = figures(f);
     return writer(req, b.encoding).send(reply, { ...figures(res), perInput });
   });
@@ -150,7 +151,7 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     const w = writer(req, b.encoding);
     if (w.encoding !== 'binary' || graph.constants === undefined) return w.send(reply, { graph });
     // Binary: the derivative graph's constants (the request's, and those the rules added) go in the binary section.
-    const constants: Record<string, WireTensor> = {};
+    const constants: Record<string, WireTensor> = nameMap();
     for (const [k, c] of Object.entries(graph.constants)) constants[k] = w.tensor(decodeTensor(c, `graph.constants.${k}`));
     return w.send(reply, { graph: { ...graph, constants } });
   });
