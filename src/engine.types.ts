@@ -28,6 +28,11 @@ export interface CostEstimate {
   peakBytes: number;
   /** Sum of the bytes of every value. */
   totalBytes: number;
+  /**
+   * The tensors the call will return (named as the run names them: graph values, `grad:<wrt>`, `tangent:<output>`,
+   * `jacobian:<of>:<wrt>`), so a caller can refuse an answer too large to send before anything runs.
+   */
+  outputs?: { name: string; shape: readonly number[]; datatype: ValueInfo['datatype'] }[];
 }
 
 export interface ExecStats {

@@ -30,7 +30,13 @@ export function compileRequest(graph: Graph, opts: RunOptions | undefined): Comp
 export async function runCompiled(c: CompiledGraph, inputs: Tensors, outputs: readonly string[], opts: RunOptions | undefined, inputsPrefix = 'inputs'): Promise<Map<string, Tensor>> {
   const plan = planFor(c, inputs, outputs, inputsPrefix);
   checkLimits(plan.steps, plan.metas, plan.cost, opts);
-  await opts?.onPlan?.(plan.cost);
+  if (opts?.onPlan !== undefined) {
+    const returned = outputs.map((name) => {
+      const m = plan.metas.get(name)!;
+      return { name, shape: m.shape as number[], datatype: m.dtype };
+    });
+    await opts.onPlan({ ...plan.cost, outputs: returned });
+  }
   return execute(plan, inputs, opts);
 }
 

@@ -122,7 +122,14 @@ export async function jacobianWithReport(
     // about a forward pass per basis vector, capped like the chunks themselves).
     const basisMax = Math.max(0, ...(used === 'reverse' ? ofInfo : wrtInfo).map((v) => numel(v.shape)));
     const peakBytes = Math.min(budget, working + Math.min(MAX_CHUNK_BYTES, basisMax * shapes.peakBytes));
-    await opts.onPlan({ flops: shapes.flops * 3 * Math.min(ofTotal, wrtTotal), peakBytes, totalBytes: peakBytes });
+    const returned = wantedOutputs(graph, of).flatMap((name) => {
+      const v = own(shapes.values, name);
+      return v === undefined ? [] : [{ name, shape: v.shape, datatype: v.datatype }];
+    });
+    ofInfo.forEach((o, i) => wrtInfo.forEach((w, j) => {
+      returned.push({ name: `jacobian:${of[i]!}:${wrt[j]!}`, shape: [...o.shape, ...w.shape], datatype: o.datatype });
+    }));
+    await opts.onPlan({ flops: shapes.flops * 3 * Math.min(ofTotal, wrtTotal), peakBytes, totalBytes: peakBytes, outputs: returned });
   }
 
   const stats: ExecStats = { nodes: 0, flops: 0, bytes: 0 };

@@ -10,6 +10,10 @@ export interface ServerConfig {
   /** Folder with one graph JSON file per model for the /v2/models endpoints; none when undefined. */
   modelRepository: string | undefined;
   bodyLimitBytes: number;
+  /** Largest JSON or b64 answer (estimated from the plan before anything runs). */
+  responseLimitBytes: number;
+  /** Largest answer in binary framing. */
+  binaryResponseLimitBytes: number;
   /** Per-request memory budget, checked against the engine's cost estimate before anything runs. */
   requestMemoryBytes: number;
   /** Server-wide memory budget shared by all running requests (admission control). */
@@ -56,6 +60,8 @@ export function defaultConfig(): ServerConfig {
     port: 8080,
     modelRepository: undefined,
     bodyLimitBytes: 256 * MiB,
+    responseLimitBytes: 256 * MiB,
+    binaryResponseLimitBytes: 4 * GiB,
     requestMemoryBytes: Math.min(4 * GiB, server),
     serverMemoryBytes: server,
     admissionWaitMs: 2000,
@@ -78,6 +84,8 @@ export const SETTINGS: Setting[] = [
   { key: 'port', env: ['GRADSERVE_PORT', 'PORT'], flag: '--port', kind: 'int', doc: 'TCP port.' },
   { key: 'modelRepository', env: ['GRADSERVE_MODEL_REPOSITORY'], flag: '--model-repository', kind: 'string', doc: 'Folder of `<model>.json` graph files served under `/v2/models`.' },
   { key: 'bodyLimitBytes', env: ['GRADSERVE_BODY_LIMIT'], flag: '--body-limit', kind: 'bytes', doc: 'Largest request body (413 `TOO_LARGE` above).' },
+  { key: 'responseLimitBytes', env: ['GRADSERVE_RESPONSE_LIMIT'], flag: '--response-limit', kind: 'bytes', doc: 'Largest JSON or b64 answer, estimated from the result shapes before anything runs (413 `TOO_LARGE`, suggesting `"encoding": "binary"`); at most 496 MiB.' },
+  { key: 'binaryResponseLimitBytes', env: ['GRADSERVE_BINARY_RESPONSE_LIMIT'], flag: '--binary-response-limit', kind: 'bytes', doc: 'Largest answer in binary framing (413 `TOO_LARGE` above).' },
   { key: 'requestMemoryBytes', env: ['GRADSERVE_REQUEST_MEMORY'], flag: '--request-memory', kind: 'bytes', doc: 'Per-request memory budget, checked against the cost estimate before executing (413 `TOO_LARGE`).' },
   { key: 'serverMemoryBytes', env: ['GRADSERVE_SERVER_MEMORY'], flag: '--server-memory', kind: 'bytes', doc: 'Server-wide memory budget shared by running requests (admission control, 503 `OVERLOADED`).' },
   { key: 'admissionWaitMs', env: ['GRADSERVE_ADMISSION_WAIT_MS'], flag: '--admission-wait-ms', kind: 'int', doc: 'How long a request waits for server memory before 503 `OVERLOADED` with `Retry-After`.' },

@@ -9,6 +9,8 @@ import { GradserveError } from '../errors.js';
 import type { MemoryAdmission } from './admission.js';
 import type { ServerConfig } from './config.js';
 import type { Metrics } from './metrics.js';
+import { checkResponseSize } from './response_size.js';
+import type { ResponseEncoding } from './tensors.js';
 
 export interface RunDeps {
   config: ServerConfig;
@@ -16,11 +18,16 @@ export interface RunDeps {
   metrics: Metrics;
 }
 
+/**
+ * `answer` says how the response writes each tensor the engine returns (by the name the plan gives it), or undefined
+ * when the response leaves it out: the answer's size is checked against the response limits before admission.
+ */
 export async function runWithLimits<T>(
   req: FastifyRequest,
   reply: FastifyReply,
   deps: RunDeps,
   call: (opts: RunOptions) => Promise<T>,
+  answer?: (name: string) => ResponseEncoding | undefined,
 ): Promise<T> {
   const { config, admission, metrics } = deps;
   const controller = new AbortController();
@@ -41,6 +48,7 @@ export async function runWithLimits<T>(
     maxTensorElements: config.maxTensorElements,
     maxNodes: config.maxNodes,
     onPlan: async (cost) => {
+      if (answer !== undefined) checkResponseSize(cost.outputs, answer, config);
       const r = await admission.acquire(cost.peakBytes, signal);
       // The engine may have given up already (it raced the abort); never leak the reservation.
       if (settled) r();

@@ -49,12 +49,15 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   async function run<T>(
     req: FastifyRequest,
     reply: FastifyReply,
-    body: { graph: Graph; inputs: Record<string, unknown> },
+    body: { graph: Graph; inputs: Record<string, unknown>; encoding?: ResponseEncoding | undefined },
     call: (inputs: Tensors, o: RunOptions) => Promise<T>,
+    answersTensors = true,
   ): Promise<T> {
     checkGraphSize(body.graph, config.maxNodes);
     const inputs = decodeInputs(body.graph, body.inputs, config.maxTensorElements);
-    return runWithLimits(req, reply, opts, (o) => call(inputs, o));
+    // Every tensor the engine returns is in the answer, in the answer's one encoding (gradcheck answers figures).
+    const encoding = responseEncoding(req, body.encoding);
+    return runWithLimits(req, reply, opts, (o) => call(inputs, o), answersTensors ? () => encoding : undefined);
   }
   const keyed = (graph: Graph, inputs: Tensors, wire: Record<string, unknown>, field: string): Tensors =>
     decodeKeyed(engine, graph, inputs, wire, field, config.maxTensorElements);
@@ -131,7 +134,7 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req, reply) => {
     const b = req.body;
     const check = { eps: b.eps, atol: b.atol, rtol: b.rtol };
-    const res = await run(req, reply, b, (inputs, o) => engine.gradcheck(b.graph, inputs, b.of, b.wrt, check, o));
+    const res = await run(req, reply, b, (inputs, o) => engine.gradcheck(b.graph, inputs, b.of, b.wrt, check, o), false);
     const perInput: Record<string, ReturnType<typeof figures>> = nameMap();
     for (const [k, f] of Object.entries(res.perInput)) perInput[k] = figures(f);
     return writer(req, b.encoding).send(reply, { ...figures(res), perInput });
