@@ -47,8 +47,14 @@ async function serve(config: ServerConfig): Promise<void> {
     closing = true;
     app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
     const force = setTimeout(() => {
-      app.log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'in-flight requests did not finish in time; exiting');
-      process.exit(0);
+      // Every request still running gets 503 OVERLOADED with Retry-After (its client retries elsewhere), not a reset.
+      app.gradserve.answerInFlight().then(
+        (n) => {
+          app.log.warn({ timeoutMs: config.shutdownTimeoutMs, answered503: n }, 'in-flight requests did not finish in time; answered 503 and exiting');
+          process.exit(0);
+        },
+        () => process.exit(0),
+      );
     }, config.shutdownTimeoutMs);
     force.unref();
     app.close().then(

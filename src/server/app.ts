@@ -18,6 +18,7 @@ import { installMemoryTrim } from './memory.js';
 import { createMetrics, installMetrics, type Metrics } from './metrics.js';
 import { ModelRepository } from './models.js';
 import { documentBinaryFraming } from './openapi.js';
+import { answerInFlight, installDrain } from './drain.js';
 import { installErrorHandling } from './problem.js';
 import { oipRoutes } from './routes/oip.js';
 import { v1Routes } from './routes/v1.js';
@@ -32,7 +33,14 @@ export interface BuildOptions extends Partial<ServerConfig> {
 }
 
 export interface GradserveApp extends FastifyInstance {
-  gradserve: { config: ServerConfig; metrics: Metrics; admission: MemoryAdmission; shuttingDown: boolean };
+  gradserve: {
+    config: ServerConfig;
+    metrics: Metrics;
+    admission: MemoryAdmission;
+    shuttingDown: boolean;
+    /** Answers every request still in flight with 503 OVERLOADED + Retry-After (a shutdown out of time); resolves when sent. */
+    answerInFlight(): Promise<number>;
+  };
 }
 
 function packageVersion(): string {
@@ -69,7 +77,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
     metrics.memoryReserved.set(used);
     metrics.queueDepth.set(queued);
   });
-  app.decorate('gradserve', { config, metrics, admission, shuttingDown: false });
+  app.decorate('gradserve', { config, metrics, admission, shuttingDown: false, answerInFlight: () => answerInFlight(app) });
+  installDrain(app);
   app.addHook('preClose', async () => {
     app.gradserve.shuttingDown = true;
   });

@@ -92,7 +92,7 @@ export const SETTINGS: Setting[] = [
   { key: 'maxNodes', env: ['GRADSERVE_MAX_NODES'], flag: '--max-nodes', kind: 'int', doc: 'Most nodes in one graph (413 `TOO_LARGE`).' },
   { key: 'maxTensorElements', env: ['GRADSERVE_MAX_TENSOR_ELEMENTS'], flag: '--max-tensor-elements', kind: 'int', doc: 'Most elements in any one tensor (413 `TOO_LARGE`).' },
   { key: 'requestTimeoutMs', env: ['GRADSERVE_REQUEST_TIMEOUT_MS'], flag: '--request-timeout-ms', kind: 'int', doc: 'Time limit per request; past it the run is cancelled with 504 `DEADLINE_EXCEEDED`.' },
-  { key: 'shutdownTimeoutMs', env: ['GRADSERVE_SHUTDOWN_TIMEOUT_MS'], flag: '--shutdown-timeout-ms', kind: 'int', doc: 'On SIGTERM/SIGINT, how long in-flight requests get to finish.' },
+  { key: 'shutdownTimeoutMs', env: ['GRADSERVE_SHUTDOWN_TIMEOUT_MS'], flag: '--shutdown-timeout-ms', kind: 'int', doc: 'On SIGTERM/SIGINT, how long in-flight requests get to finish; past it they are answered 503 `OVERLOADED` with `Retry-After` and the process exits.' },
   { key: 'workers', env: ['GRADSERVE_WORKERS', 'UV_THREADPOOL_SIZE'], flag: '--workers', kind: 'int', doc: 'Threads running native kernels (the libuv pool size).' },
   { key: 'blasThreads', env: ['GRADSERVE_BLAS_THREADS'], flag: '--blas-threads', kind: 'int', doc: 'Most threads per matrix product (sets OPENBLAS_NUM_THREADS); 0 keeps the library default, all cores. Small products, and products that start while another runs, use one thread (GRADSERVE_BLAS_ADAPTIVE=0: always this many).' },
   { key: 'poolBytes', env: ['GRADSERVE_POOL_BYTES'], flag: '--pool-bytes', kind: 'bytes', doc: 'Free native buffers kept for reuse by running graphs (intermediates live in native memory, freed at their last use into this pool).' },

@@ -9,6 +9,7 @@ import { GradserveError } from '../errors.js';
 import type { MemoryAdmission } from './admission.js';
 import type { ServerConfig } from './config.js';
 import type { Metrics } from './metrics.js';
+import { onShutdownCancel } from './drain.js';
 import { checkResponseSize } from './response_size.js';
 import type { ResponseEncoding } from './tensors.js';
 
@@ -39,6 +40,8 @@ export async function runWithLimits<T>(
     if (!reply.raw.writableFinished) controller.abort(new GradserveError('CANCELLED', 'the client closed the connection'));
   };
   reply.raw.on('close', onClose);
+  // A shutdown past its grace period cancels the run with a 503 (src/server/drain.ts).
+  const forgetShutdown = onShutdownCancel(req, (e) => controller.abort(e));
 
   let release: (() => void) | undefined;
   let settled = false;
@@ -75,6 +78,7 @@ export async function runWithLimits<T>(
     });
   } finally {
     clearTimeout(timer);
+    forgetShutdown();
     reply.raw.off('close', onClose);
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
