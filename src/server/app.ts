@@ -56,6 +56,17 @@ let requestCounter = 0;
 // Distinguishes the ids of replicas and restarts in aggregated logs.
 const bootId = randomBytes(3).toString('hex');
 
+/**
+ * The `--metrics-port` listener: `/metrics` of `app` and nothing else, never behind API keys (it is meant for a port
+ * the Service does not expose). Like buildApp, it does not listen.
+ */
+export async function buildMetricsApp(app: GradserveApp): Promise<FastifyInstance> {
+  const m = Fastify({ logger: false });
+  const { registry } = app.gradserve.metrics;
+  m.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  return m;
+}
+
 export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp> {
   const { engine: given, logger, bodyParsing, ...partial } = options;
   const config = resolveConfig(partial);
@@ -104,7 +115,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
     timeoutMs: config.requestTimeoutMs,
     ...bodyParsing,
   });
-  installAuth(app, config.apiKeys);
+  installAuth(app, config.apiKeys, { publicMetrics: config.publicMetrics, publicDocs: config.publicDocs });
   installMemoryTrim(app, { poolBytes: config.poolBytes, idleTrimMs: config.idleTrimMs });
 
   await app.register(fastifySwagger, {

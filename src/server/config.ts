@@ -34,6 +34,12 @@ export interface ServerConfig {
   /** After this long without requests, cached native buffers and free heap pages go back to the system; 0: never. */
   idleTrimMs: number;
   apiKeys: string[];
+  /** `/metrics` needs no API key (for a Prometheus scrape). */
+  publicMetrics: boolean;
+  /** `/docs` and `/openapi.json` need no API key. */
+  publicDocs: boolean;
+  /** A second port serving only `/metrics`, never behind API keys; 0: none. */
+  metricsPort: number;
   logLevel: string;
   prettyLogs: boolean;
 }
@@ -74,6 +80,9 @@ export function defaultConfig(): ServerConfig {
     poolBytes: 256 * MiB,
     idleTrimMs: 5000,
     apiKeys: [],
+    publicMetrics: false,
+    publicDocs: false,
+    metricsPort: 0,
     logLevel: 'info',
     prettyLogs: false,
   };
@@ -98,6 +107,9 @@ export const SETTINGS: Setting[] = [
   { key: 'poolBytes', env: ['GRADSERVE_POOL_BYTES'], flag: '--pool-bytes', kind: 'bytes', doc: 'Free native buffers kept for reuse by running graphs (intermediates live in native memory, freed at their last use into this pool).' },
   { key: 'idleTrimMs', env: ['GRADSERVE_IDLE_TRIM_MS'], flag: '--idle-trim-ms', kind: 'int', doc: 'After this long without requests, the buffer pool and free heap pages are returned to the system (RSS falls back to its warm level); 0 never.' },
   { key: 'apiKeys', env: ['GRADSERVE_API_KEYS'], flag: '--api-keys', kind: 'list', doc: 'Comma-separated API keys; when set, every endpoint except health needs `Authorization: Bearer <key>`.' },
+  { key: 'publicMetrics', env: ['GRADSERVE_PUBLIC_METRICS'], flag: '--public-metrics', kind: 'bool', doc: 'With API keys set, `/metrics` still needs none (a Prometheus scrape on the serving port).' },
+  { key: 'publicDocs', env: ['GRADSERVE_PUBLIC_DOCS'], flag: '--public-docs', kind: 'bool', doc: 'With API keys set, `/docs` and `/openapi.json` still need none.' },
+  { key: 'metricsPort', env: ['GRADSERVE_METRICS_PORT'], flag: '--metrics-port', kind: 'int', doc: 'Also serve `/metrics` (only) on this port, without API keys, e.g. for a scrape that the Service does not expose; 0: no second port.' },
   { key: 'logLevel', env: ['GRADSERVE_LOG_LEVEL', 'LOG_LEVEL'], flag: '--log-level', kind: 'string', doc: 'pino log level (`fatal` … `trace`, or `silent`).' },
   { key: 'prettyLogs', env: ['GRADSERVE_LOG_PRETTY'], flag: '--pretty', kind: 'bool', doc: 'Human-readable logs instead of JSON lines.' },
 ];
