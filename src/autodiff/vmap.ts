@@ -82,9 +82,10 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
         const c = b.scalar(0, dtype);
         return emit(fresh(base), 'broadcast_to', [c], { shape: [...shape] });
       },
-      scalar: (value, dtype) => {
+      scalar: (value, dtype) => b.constant(dtype, [], [value]),
+      constant: (dtype, shape, values) => {
         const c = fresh(base);
-        constants[c] = { shape: [], datatype: dtype, data: [value] };
+        constants[c] = { shape: [...shape], datatype: dtype, data: [...values] };
         return c;
       },
       axis: (axis, rank, dflt) => normAxis(axis === undefined || axis === null ? dflt : axis, rank),

@@ -354,13 +354,13 @@ const concatPart: OpDef<PartAttrs> = {
   jvp: ({ e, inputs: [, ...xs], tangents: [t], attrs }) => (t ? e.op('concat_part', [t, ...xs], { ...attrs }) : null),
   // the xs only supply their sizes along the axis: a batched g is sliced, past its batch axis
   vmap({ b, inputs: [g, ...xs], attrs }) {
-    if (!g!.batched) b.refuse('batched parts with an unbatched g');
     const axis = b.axis(attrs.axis, g!.shape.length, 0);
     const index = attrs.index as number;
     let start = 0;
     for (let i = 0; i < index; i++) start += xs[i]!.shape[axis]!;
-    b.out('slice', [g!.name], { starts: [start], ends: [start + xs[index]!.shape[axis]!], axes: [axis + 1] });
-    return true;
+    // an unbatched g gives every member the same part, whichever parts are batched
+    b.out('slice', [g!.name], { starts: [start], ends: [start + xs[index]!.shape[axis]!], axes: [g!.batched ? axis + 1 : axis] });
+    return g!.batched;
   },
   samples: [
     { inputs: [{ shape: [2, 6] }, { shape: [2, 3] }, { shape: [2, 1] }, { shape: [2, 2] }], attrs: { axis: 1, index: 2 } },

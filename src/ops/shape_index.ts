@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { IndexArray } from '../kernels.types.js';
 import { DTYPE_ALIASES, parseDType, type DType } from '../tensor/dtype.js';
 import type { Dim, SymShape } from '../tensor/shape.js';
-import type { InferContext, OpDef, VmapArgs } from './types.js';
+import type { BatchedValue, Batcher, InferContext, OpDef, VmapArgs } from './types.js';
 import {
   ANY, attrAt, axisOrFail, bigIntSchema, failNode, fmt, FP, INDEX, indexError, inputAt, intSchema, needDtype, normAxis,
   sameDtype, shapeOrFail,
@@ -63,26 +63,100 @@ function checkSlice(rank: number, a: SliceAttrs, ctx: InferContext): number[] {
 interface SlicePlan { starts: number[]; steps: number[]; shape: Dim[] }
 
 /** The sliced axes of slice/slice_grad attrs as written, normalized against `rank` and moved past the batch axis. */
-function batchedSliceAxes(b: VmapArgs['b'], attrs: Record<string, unknown>, rank: number): number[] {
+function batchedSliceAxes(b: Batcher, attrs: Record<string, unknown>, rank: number): number[] {
   const axes = (attrs.axes as number[] | undefined | null) ?? (attrs.starts as number[]).map((_, i) => i);
   return axes.map((a) => b.axis(a, rank, 0) + 1);
 }
 
+const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+
+/**
+ * Batched indices [K, ...is] into an axis of size n, made absolute in that axis flattened with the batch (K * n):
+ * each index is normalized by gathering from 0..n-1 (which also checks its range against n, with the same error as
+ * the op itself), then member k adds k * n.
+ */
+function flatIndices(b: Batcher, ind: BatchedValue, n: number): string {
+  const positions = b.constant(ind.dtype, [n], range(0, n));
+  const normalized = b.tmp('gather', [positions, ind.name], { axis: 0 });
+  const offsets = b.constant(ind.dtype, [b.K, ...ind.shape.map(() => 1)], range(0, b.K).map((k) => k * n));
+  return b.tmp('add', [normalized, offsets]);
+}
+
 /**
  * Batching rule of the gradient ops whose last input only carries the output shape (slice_grad, scatter_add_like):
- * with g batched, that shape gains the batch axis in front; `batchAttrs` moves the op's axes past it.
+ * with g batched, that shape gains the batch axis in front; `batchAttrs` moves the op's axes past it. With g and the
+ * indices unbatched the result is the same for every member, whatever the carrier.
  */
-function batchScatter(op: string, batchAttrs: (b: VmapArgs['b'], attrs: Record<string, unknown>, rank: number) => Record<string, unknown>) {
+function batchScatter(op: string, batchAttrs: (b: Batcher, attrs: Record<string, unknown>, rank: number) => Record<string, unknown>) {
   return ({ b, inputs, attrs }: VmapArgs): boolean => {
     const g = inputs[0]!;
-    if (!g.batched) b.refuse('unbatched g');
     const like = inputs[inputs.length - 1]!;
-    const carrier = like.batched ? like.name : b.zeros(like.dtype, [b.K, ...like.shape]);
     const mid = inputs.slice(1, -1);
-    if (mid.some((v) => v.batched)) b.refuse('batched indices');
+    if (mid.some((v) => v.batched)) return batchScatterIndices(b, g, mid[0]!, like, attrs);
+    if (!g.batched) {
+      b.out(op, [g.name, ...mid.map((v) => v.name), b.zeros(like.dtype, like.shape)], attrs);
+      return false;
+    }
+    const carrier = like.batched ? like.name : b.zeros(like.dtype, [b.K, ...like.shape]);
     b.out(op, [g.name, ...mid.map((v) => v.name), carrier], batchAttrs(b, attrs, like.shape.length));
     return true;
   };
+}
+
+/**
+ * scatter_add_like with batched indices: g [K, pre, is, post] as [K, is, pre, post] scattered along the first axis of
+ * zeros [K * n, pre, post] at the absolute indices, then the batch axis split off and n put back in its place.
+ */
+function batchScatterIndices(b: Batcher, g: BatchedValue, ind: BatchedValue, like: BatchedValue, attrs: Record<string, unknown>): boolean {
+  const rank = like.shape.length;
+  const axis = b.axis(attrs.axis, rank, 0);
+  const n = like.shape[axis]!;
+  const ir = ind.shape.length;
+  const pre = like.shape.slice(0, axis);
+  const post = like.shape.slice(axis + 1);
+  const gb = b.tile(g);
+  const gt = axis === 0 ? gb : b.tmp('transpose', [gb], { perm: [0, ...range(1 + axis, 1 + axis + ir), ...range(1, 1 + axis), ...range(1 + axis + ir, 1 + rank - 1 + ir)] });
+  const carrier = b.zeros(g.dtype, [b.K * n, ...pre, ...post]);
+  const flat = b.tmp('scatter_add_like', [gt, flatIndices(b, ind, n), carrier], { axis: 0 });
+  const shape = [b.K, n, ...pre, ...post];
+  if (axis === 0) {
+    b.out('reshape', [flat], { shape });
+    return true;
+  }
+  const split = b.tmp('reshape', [flat], { shape });
+  b.out('transpose', [split], { perm: [0, ...range(2, 2 + axis), 1, ...range(2 + axis, 1 + rank)] });
+  return true;
+}
+
+/**
+ * gather with batched indices. Into an unbatched x, take(x, [K, ...is]) puts the batch axis where `axis` was, so it
+ * only moves to the front. Into a batched x [K, pre, n, post], x is viewed as [K * n, pre, post] and gathered at
+ * absolute indices, giving [K, is, pre, post].
+ */
+function batchGatherIndices(b: Batcher, x: BatchedValue, ind: BatchedValue, axis: number): void {
+  const rank = x.shape.length;
+  const ir = ind.shape.length;
+  if (!x.batched) {
+    if (axis === 0) {
+      b.out('gather', [x.name, ind.name], { axis: 0 });
+      return;
+    }
+    const y = b.tmp('gather', [x.name, ind.name], { axis });
+    b.out('transpose', [y], { perm: [axis, ...range(0, axis), ...range(axis + 1, rank + ir)] });
+    return;
+  }
+  const n = x.shape[axis]!;
+  const pre = x.shape.slice(0, axis);
+  const post = x.shape.slice(axis + 1);
+  const xt = axis === 0 ? x.name : b.tmp('transpose', [x.name], { perm: [0, axis + 1, ...range(1, axis + 1), ...range(axis + 2, rank + 1)] });
+  const flat = b.tmp('reshape', [xt], { shape: [b.K * n, ...pre, ...post] });
+  const idx = flatIndices(b, ind, n);
+  if (axis === 0) {
+    b.out('gather', [flat, idx], { axis: 0 });
+    return;
+  }
+  const y = b.tmp('gather', [flat, idx], { axis: 0 });
+  b.out('transpose', [y], { perm: [0, ...range(1 + ir, 1 + ir + axis), ...range(1, 1 + ir), ...range(1 + ir + axis, rank + ir)] });
 }
 
 function planSlice(shape: readonly Dim[], a: SliceAttrs): SlicePlan {
@@ -203,8 +277,9 @@ const gather: OpDef<GatherAttrs> = {
   vjp: ({ e, inputs: [x, ind], g, attrs }) => [e.op('scatter_add_like', [g, ind!, x!], { axis: normAxis(attrs.axis, x!.shape.length) }), null],
   jvp: ({ e, inputs: [, ind], tangents: [t], attrs }) => (t ? e.op('gather', [t, ind!], { axis: attrs.axis }) : null),
   vmap({ b, inputs: [x, ind], attrs }) {
-    if (!x!.batched || ind!.batched) b.refuse('batched indices');
-    b.out('gather', [x!.name, ind!.name], { ...attrs, axis: b.axis(attrs.axis, x!.shape.length, 0) + 1 });
+    const axis = b.axis(attrs.axis, x!.shape.length, 0);
+    if (ind!.batched) batchGatherIndices(b, x!, ind!, axis);
+    else b.out('gather', [x!.name, ind!.name], { ...attrs, axis: axis + 1 });
     return true;
   },
   samples: [
@@ -287,6 +362,10 @@ const oneHot: OpDef<OneHotAttrs> = {
   },
   flops: (_i, out) => out.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
   datatypeAttr: { name: 'datatype', default: 'FP32' },
+  vmap({ b, inputs: [ind], attrs }) {
+    b.out('one_hot', [ind!.name], { ...attrs, axis: b.axis(attrs.axis, ind!.shape.length + 1, -1) + 1 });
+    return true;
+  },
   samples: [
     { inputs: [{ shape: [3], dtype: 'INT64', values: [0, 2, 5] }], attrs: { depth: 4, axis: -1, datatype: 'FP64' }, note: 'out of range row' },
   ],

@@ -113,6 +113,8 @@ export interface Batcher {
   zeros(dtype: DType, shape: readonly number[]): string;
   /** A scalar constant (shape []). */
   scalar(value: number, dtype: DType): string;
+  /** A constant of `shape` holding `values` (row-major). */
+  constant(dtype: DType, shape: readonly number[], values: readonly number[]): string;
   /** `axis` (null or undefined: `dflt`) normalized against `rank`; out of range refuses. */
   axis(axis: unknown, rank: number, dflt: number): number;
   /** `axes` (int, list, or null/undefined for all) normalized against `rank`; out of range refuses. */
