@@ -3,10 +3,15 @@
  * (`transform` grad), so its JVP is the HVP (no Hessian formed, about the cost of two gradients) and its forward-mode
  * Jacobian is the Hessian (one vectorized pass per chunk of basis vectors, size-guarded like any Jacobian).
  */
-import type { HessianResult, HvpResult, RunOptions, Tensors } from '../engine.types.js';
+import type { BatchOptions, HessianResult, HvpResult, RunOptions, Tensors } from '../engine.types.js';
 import { fail, fmtShape } from '../errors.js';
 import { engineCore } from './core.js';
-import { LruCache, hashGraph } from '../graph/hash.js';
+import { LruCache, hashGraph, tensorsSignature } from '../graph/hash.js';
+import { inferAll, inputMetasFromTensors } from '../graph/infer.js';
+import { compileCached, freezeGraph } from '../graph/plan.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { buildJvp, tangentName } from '../autodiff/jvp.js';
+import { batchSize, checkBatched, memberMetas, runBatched } from './batched.js';
 import { wireConstantBytes } from '../graph/validate.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
 import { BYTES_PER_ELEMENT } from '../tensor/dtype.js';
@@ -54,6 +59,7 @@ function gradGraph(core: EngineCore, graph: Graph, of: string, wrt: string[]): G
   const hit = gradGraphs.get(key);
   if (hit) return hit;
   const made = buildGradGraph(core, graph, of, wrt);
+  freezeGraph(made.g);
   gradGraphs.set(key, made);
   return made;
 }
@@ -76,11 +82,13 @@ async function collectOutputs(core: EngineCore, graph: Graph, inputs: Tensors, w
   return out;
 }
 
-export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, of: string, vectors: Tensors, opts: RunOptions = {}): Promise<HvpResult> {
+export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, of: string, vectors: Tensors, opts: BatchOptions = {}): Promise<HvpResult> {
   const shapes = core.shapes(graph, tensorSpecs(inputs));
   checkScalarOf(shapes.values, of);
   const names = Object.keys(vectors);
   if (names.length === 0) fail('INVALID_REQUEST', 'vectors: give at least one {input: vector}', 'vectors');
+  const batched = opts.batched === true;
+  const B = batched ? batchSize(vectors, 'vectors', 'hvp') : 0;
   for (const n of names) {
     const path = `vectors.${n}`;
     const v = lookup(shapes.values, n, path, 'vector for');
@@ -90,6 +98,10 @@ export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, o
       fail('UNKNOWN_VALUE', `${path}: "${n}" is a node, not a graph input; Hessian-vector products are taken with respect to graph inputs`, path);
     }
     const t = vectors[n]!;
+    if (batched) {
+      checkBatched(t, v, path, 'vector');
+      continue;
+    }
     if (t.shape.length !== v.shape.length || t.shape.some((d, i) => d !== v.shape[i])) {
       fail('SHAPE_MISMATCH', `${path}: the vector has shape ${fmtShape(t.shape)} but "${n}" has shape ${fmtShape(v.shape)}`, path);
     }
@@ -102,6 +114,7 @@ export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, o
   // The node limit is on the request's graph; its grad graph is a few times larger by construction (a chain of
   // 6,000 nodes within the limit has a grad graph of 18,000), so only the other limits apply to it.
   const { maxNodes: _requestGraphLimit, ...derivedOpts } = opts;
+  if (batched) return batchedHvp(core, graph, inputs, vectors, B, { g, grads, shared, wanted }, derivedOpts);
   const res = await core.jvp(g, inputs, { ...vectors }, grads, derivedOpts);
   const gradients: Tensors = nameMap();
   const hvp: Tensors = nameMap();
@@ -113,6 +126,42 @@ export async function hvpWith(core: EngineCore, graph: Graph, inputs: Tensors, o
   for (const n of shared) if (own(res.outputs, n) !== undefined) have[n] = res.outputs[n]!;
   const outputs = await collectOutputs(core, graph, inputs, wanted, have, innerOptions(opts, stats));
   return { outputs, gradients, hvp };
+}
+
+interface HvpDerived { graph: Graph; key: string; plain: string[]; tangents: string[] }
+
+/** JVP graphs of gradient graphs, keeping the gradients and shared forward values as outputs. */
+const hvpGraphs = new LruCache<HvpDerived>(32, 1 << 28, (e) => wireConstantBytes(e.graph));
+
+/** B Hessian-vector products: the JVP of the gradient graph with its tangents batched (batched.ts). */
+async function batchedHvp(core: EngineCore, graph: Graph, inputs: Tensors, vectors: Tensors, B: number, gg: GradGraph, opts: BatchOptions): Promise<HvpResult> {
+  const names = Object.keys(vectors);
+  const c = compileCached(gg.g);
+  const key = `${c.hash}|${tensorsSignature(inputs)}|hvp|${tensorsSignature(memberMetas(vectors))}`;
+  let d = hvpGraphs.get(key);
+  if (d === undefined) {
+    const metas = inferAll(c, inputMetasFromTensors(c, inputs));
+    const keep = [...(gg.g.outputs ?? gg.grads)];
+    const b = buildJvp(c, metas, names, names.map((n) => `vectors.${n}`), gg.grads, keep);
+    d = { graph: freezeGraph(b.graph), key, plain: keep.map((n) => b.rename.get(n) ?? n), tangents: gg.grads.map(tangentName) };
+    hvpGraphs.set(key, d);
+  }
+  const seeds: Tensors = {};
+  for (const n of names) seeds[tangentName(n)] = vectors[n]!;
+  const run = await runBatched(core, { derived: d.graph, key: d.key, inputs, seeds, B, plain: d.plain, batched: d.tangents, what: 'batched hvp' }, opts);
+  const keep = [...(gg.g.outputs ?? gg.grads)];
+  const value = (n: string): Tensor => run.plain[d.plain[keep.indexOf(n)]!]!;
+  const gradients: Tensors = {};
+  const hvp: Tensors = {};
+  names.forEach((n, i) => {
+    gradients[n] = value(gg.grads[i]!);
+    hvp[n] = run.batched[d.tangents[i]!]!;
+  });
+  const have: Tensors = {};
+  for (const n of gg.shared) have[n] = value(n);
+  const stats = { nodes: 0, flops: 0, bytes: 0 };
+  const outputs = await collectOutputs(core, graph, inputs, gg.wanted, have, innerOptions(opts, stats));
+  return { outputs, gradients, hvp, batching: run.report };
 }
 
 export async function hessianWith(core: EngineCore, graph: Graph, inputs: Tensors, of: string, wrt: string[], opts: RunOptions = {}): Promise<HessianResult> {
@@ -143,7 +192,7 @@ export async function hessianWith(core: EngineCore, graph: Graph, inputs: Tensor
 }
 
 /** The library and engine entries (Engine.hvp, Engine.hessian). */
-export async function hvp(graph: Graph, inputs: Tensors, of: string, vectors: Tensors, opts?: RunOptions): Promise<HvpResult> {
+export async function hvp(graph: Graph, inputs: Tensors, of: string, vectors: Tensors, opts?: BatchOptions): Promise<HvpResult> {
   return hvpWith(engineCore, graph, inputs, of, vectors, opts);
 }
 

@@ -4,7 +4,7 @@
  * datatypes, of/wrt), so a training loop pays for the transform once.
  */
 import { fail } from '../errors.js';
-import type { GradResult, JvpResult, RunOptions, Tensors } from '../engine.types.js';
+import type { BatchOptions, GradOptions, GradResult, JvpResult, Tensors } from '../engine.types.js';
 import { compileRequest, runCompiled } from './evaluate.js';
 import { LruCache, tensorsSignature } from '../graph/hash.js';
 import { checkAgainstDeclaration, inferAll, inputMetasFromTensors, type Metas } from '../graph/infer.js';
@@ -14,6 +14,9 @@ import type { Tensor } from '../tensor/tensor.js';
 import { buildJvp, tangentName } from '../autodiff/jvp.js';
 import { buildVjp, checkDifferentiable, cotangentName, gradName, type Seed } from '../autodiff/vjp.js';
 import { nameMap } from '../graph/names.js';
+import { batchSize, checkBatched, memberMetas, runBatched } from './batched.js';
+import { engineCore } from './core.js';
+import { perExampleGrad } from './per_example.js';
 
 interface Derived {
   compiled: CompiledGraph;
@@ -59,10 +62,11 @@ function pickRenamed(r: Map<string, Tensor>, d: Derived): Tensors {
   return out;
 }
 
-export async function grad(graph: Graph, inputs: Tensors, of: string, wrt: string[], opts?: RunOptions): Promise<GradResult> {
+export async function grad(graph: Graph, inputs: Tensors, of: string, wrt: string[], opts?: GradOptions): Promise<GradResult> {
   const c = compileRequest(graph, opts);
   checkName(c, of, 'of', 'of');
   checkList(c, wrt, 'wrt', 'wrt value');
+  if (opts?.per_example !== undefined) return perExampleGrad(engineCore, c, inputs, of, wrt, opts.per_example, opts);
   const key = `${c.hash}|${tensorsSignature(inputs)}|grad|${JSON.stringify([of, wrt])}`;
   let d = derivativeCache.get(key);
   if (d === undefined) {
@@ -76,12 +80,20 @@ export async function grad(graph: Graph, inputs: Tensors, of: string, wrt: strin
   return { outputs: pickRenamed(r, d), gradients: pick(r, unique(wrt), gradName) };
 }
 
-export async function vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wrt: string[], opts?: RunOptions): Promise<GradResult> {
-  const c = compileRequest(graph, opts);
-  checkTensorMap(cotangents, 'cotangents');
-  checkList(c, wrt, 'wrt', 'wrt value');
+/** Shape and datatype of each seed tensor; a batched one's without its leading axis. */
+function seedMetas(tensors: Tensors, batched: boolean): Record<string, Pick<Tensor, 'dtype' | 'shape'>> {
+  return batched ? memberMetas(tensors) : tensors;
+}
+
+/** A seed tensor against its value: the value's own shape, or [B, ...shape] when batched. */
+function checkSeed(t: Tensor, m: { dtype: Tensor['dtype']; shape: readonly (number | null)[] }, path: string, role: string, of: string, batched: boolean): void {
+  if (batched) checkBatched(t, { datatype: m.dtype, shape: m.shape as number[] }, path, role);
+  else checkAgainstDeclaration(`${role} of ${of}`, t, { dtype: m.dtype, shape: m.shape as (number | null)[] }, path);
+}
+
+function vjpDerived(c: CompiledGraph, inputs: Tensors, cotangents: Tensors, wrt: string[], batched: boolean): Derived {
   const outs = Object.keys(cotangents);
-  const key = `${c.hash}|${tensorsSignature(inputs)}|vjp|${tensorsSignature(cotangents)}|${JSON.stringify(wrt)}`;
+  const key = `${c.hash}|${tensorsSignature(inputs)}|vjp|${tensorsSignature(seedMetas(cotangents, batched))}|${JSON.stringify(wrt)}`;
   let d = derivativeCache.get(key);
   if (d === undefined) {
     const metas = metasFor(c, inputs);
@@ -89,8 +101,7 @@ export async function vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wr
       const path = `cotangents.${o}`;
       checkName(c, o, path, 'cotangent output');
       checkDifferentiable(metas, o, path, 'output');
-      const m = metas.get(o)!;
-      checkAgainstDeclaration(`cotangent of ${o}`, cotangents[o]!, { dtype: m.dtype, shape: m.shape }, path);
+      checkSeed(cotangents[o]!, metas.get(o)!, path, 'cotangent', o, batched);
     }
     const forward = [...c.outputs];
     const seeds: Seed[] = outs.map((o) => ({ kind: 'input', output: o, path: `cotangents.${o}` }));
@@ -98,19 +109,33 @@ export async function vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wr
     d = { compiled: compileGraph(b.graph, undefined, c), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
     derivativeCache.set(key, d);
   }
-  const all: Tensors = { ...inputs };
-  for (const o of outs) all[cotangentName(o)] = cotangents[o]!;
-  const r = await runCompiled(d.compiled, all, [...d.forwardInDerived, ...unique(wrt).map(gradName)], opts);
+  return d;
+}
+
+export async function vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wrt: string[], opts?: BatchOptions): Promise<GradResult> {
+  const c = compileRequest(graph, opts);
+  checkTensorMap(cotangents, 'cotangents');
+  checkList(c, wrt, 'wrt', 'wrt value');
+  const batched = opts?.batched === true;
+  const B = batched ? batchSize(cotangents, 'cotangents', 'vjp') : 0;
+  const outs = Object.keys(cotangents);
+  const d = vjpDerived(c, inputs, cotangents, wrt, batched);
+  const seeds: Tensors = {};
+  for (const o of outs) seeds[cotangentName(o)] = cotangents[o]!;
+  if (batched) {
+    const run = await runBatched(engineCore, {
+      derived: d.compiled.graph, key: d.compiled.hash, inputs, seeds, B,
+      plain: d.forwardInDerived, batched: unique(wrt).map(gradName), what: 'batched vjp',
+    }, opts!);
+    return { outputs: renamedFrom(run.plain, d), gradients: pick(toMap(run.batched), unique(wrt), gradName), batching: run.report };
+  }
+  const r = await runCompiled(d.compiled, { ...inputs, ...seeds }, [...d.forwardInDerived, ...unique(wrt).map(gradName)], opts);
   return { outputs: pickRenamed(r, d), gradients: pick(r, unique(wrt), gradName) };
 }
 
-export async function jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?: string[], opts?: RunOptions): Promise<JvpResult> {
-  const c = compileRequest(graph, opts);
-  checkTensorMap(tangents, 'tangents');
-  if (of !== undefined) checkList(c, of, 'of', 'of');
-  const outs = unique(of ?? c.outputs);
+function jvpDerived(c: CompiledGraph, inputs: Tensors, tangents: Tensors, outs: string[], batched: boolean): Derived {
   const wrt = Object.keys(tangents);
-  const key = `${c.hash}|${tensorsSignature(inputs)}|jvp|${tensorsSignature(tangents)}|${JSON.stringify(outs)}`;
+  const key = `${c.hash}|${tensorsSignature(inputs)}|jvp|${tensorsSignature(seedMetas(tangents, batched))}|${JSON.stringify(outs)}`;
   let d = derivativeCache.get(key);
   if (d === undefined) {
     const metas = metasFor(c, inputs);
@@ -119,8 +144,7 @@ export async function jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?:
       checkName(c, x, path, 'tangent input');
       if (c.kinds.get(x) !== 'input') fail('UNKNOWN_VALUE', `"${x}" is a ${c.kinds.get(x)}, not a graph input; tangents are given for graph inputs`, path);
       checkDifferentiable(metas, x, path, 'tangent input');
-      const m = metas.get(x)!;
-      checkAgainstDeclaration(`tangent of ${x}`, tangents[x]!, { dtype: m.dtype, shape: m.shape }, path);
+      checkSeed(tangents[x]!, metas.get(x)!, path, 'tangent', x, batched);
     }
     // API.md: outputs hold graph.outputs plus the `of` values not among them
     const forward = unique([...c.outputs, ...outs]);
@@ -128,8 +152,35 @@ export async function jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?:
     d = { compiled: compileGraph(b.graph, undefined, c), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
     derivativeCache.set(key, d);
   }
-  const all: Tensors = { ...inputs };
-  for (const x of wrt) all[tangentName(x)] = tangents[x]!;
-  const r = await runCompiled(d.compiled, all, [...d.forwardInDerived, ...outs.map(tangentName)], opts);
+  return d;
+}
+
+export async function jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?: string[], opts?: BatchOptions): Promise<JvpResult> {
+  const c = compileRequest(graph, opts);
+  checkTensorMap(tangents, 'tangents');
+  if (of !== undefined) checkList(c, of, 'of', 'of');
+  const outs = unique(of ?? c.outputs);
+  const wrt = Object.keys(tangents);
+  const batched = opts?.batched === true;
+  const B = batched ? batchSize(tangents, 'tangents', 'jvp') : 0;
+  const d = jvpDerived(c, inputs, tangents, outs, batched);
+  const seeds: Tensors = {};
+  for (const x of wrt) seeds[tangentName(x)] = tangents[x]!;
+  if (batched) {
+    const run = await runBatched(engineCore, {
+      derived: d.compiled.graph, key: d.compiled.hash, inputs, seeds, B,
+      plain: d.forwardInDerived, batched: outs.map(tangentName), what: 'batched jvp',
+    }, opts!);
+    return { outputs: renamedFrom(run.plain, d), tangents: pick(toMap(run.batched), outs, tangentName), batching: run.report };
+  }
+  const r = await runCompiled(d.compiled, { ...inputs, ...seeds }, [...d.forwardInDerived, ...outs.map(tangentName)], opts);
   return { outputs: pickRenamed(r, d), tangents: pick(r, outs, tangentName) };
+}
+
+function toMap(t: Tensors): Map<string, Tensor> {
+  return new Map(Object.entries(t));
+}
+
+function renamedFrom(values: Tensors, d: Derived): Tensors {
+  return pickRenamed(toMap(values), d);
 }
