@@ -167,6 +167,8 @@ export interface BatchedProblem {
   plain: string[];
   /** Outputs that get the batch axis (a seed-independent one is repeated B times). */
   batched: string[];
+  /** Each batched output as the response names it (`gradients.w`), for messages. */
+  labels: Record<string, string>;
   what: string;
 }
 
@@ -189,7 +191,7 @@ export async function runBatched(core: EngineCore, p: BatchedProblem, opts: Batc
   for (const s of seedNames) specs[s] = { shape: p.seeds[s]!.shape.slice(1), datatype: p.seeds[s]!.dtype };
   const one = core.shapes(p.derived, specs);
   const resultShapes: Record<string, readonly number[]> = {};
-  for (const o of p.batched) resultShapes[o] = one.values[o]!.shape;
+  for (const o of p.batched) resultShapes[p.labels[o] ?? o] = one.values[o]!.shape;
   const perMember = seedNames.reduce((s, n) => s + bytesOf(specs[n]), 0) + p.batched.reduce((s, o) => s + bytesOf(one.values[o]), 0);
   const need = checkBatchBudget({ what: p.what, letter: 'B', size: p.B, oneBytes: one.peakBytes, perMemberBytes: perMember, results: resultShapes }, opts);
   const budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;

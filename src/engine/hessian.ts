@@ -148,7 +148,8 @@ async function batchedHvp(core: EngineCore, graph: Graph, inputs: Tensors, vecto
   }
   const seeds: Tensors = {};
   for (const n of names) seeds[tangentName(n)] = vectors[n]!;
-  const run = await runBatched(core, { derived: d.graph, key: d.key, inputs, seeds, B, plain: d.plain, batched: d.tangents, what: 'batched hvp' }, opts);
+  const labels = Object.fromEntries(names.map((n, i) => [d!.tangents[i]!, `hvp.${n}`]));
+  const run = await runBatched(core, { derived: d.graph, key: d.key, inputs, seeds, B, plain: d.plain, batched: d.tangents, labels, what: 'batched hvp' }, opts);
   const keep = [...(gg.g.outputs ?? gg.grads)];
   const value = (n: string): Tensor => run.plain[d.plain[keep.indexOf(n)]!]!;
   const gradients: Tensors = {};

@@ -126,6 +126,7 @@ export async function vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wr
     const run = await runBatched(engineCore, {
       derived: d.compiled.graph, key: d.compiled.hash, inputs, seeds, B,
       plain: d.forwardInDerived, batched: unique(wrt).map(gradName), what: 'batched vjp',
+      labels: Object.fromEntries(unique(wrt).map((w) => [gradName(w), `gradients.${w}`])),
     }, opts!);
     return { outputs: renamedFrom(run.plain, d), gradients: pick(toMap(run.batched), unique(wrt), gradName), batching: run.report };
   }
@@ -170,6 +171,7 @@ export async function jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?:
     const run = await runBatched(engineCore, {
       derived: d.compiled.graph, key: d.compiled.hash, inputs, seeds, B,
       plain: d.forwardInDerived, batched: outs.map(tangentName), what: 'batched jvp',
+      labels: Object.fromEntries(outs.map((o) => [tangentName(o), `tangents.${o}`])),
     }, opts!);
     return { outputs: renamedFrom(run.plain, d), tangents: pick(toMap(run.batched), outs, tangentName), batching: run.report };
   }
