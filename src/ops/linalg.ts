@@ -49,9 +49,34 @@ const SMALL_PRODUCT = 16384;
 
 const numelOf = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
 
+/**
+ * op(a)·op(c) whose contraction has size 1 is an outer product: written as a broadcasting mul of op(a) as [..., m, 1]
+ * and op(c) as [..., 1, n] instead of K GEMMs of depth 1 (the same numbers, about twice as fast). Per-example
+ * gradients are made of these: one example's input times its backpropagated error. False when it does not apply.
+ */
+function outerProduct(b: Batcher, a: BatchedValue, c: BatchedValue, ta: boolean, tb: boolean, reshapeTo?: readonly number[]): boolean {
+  const ra = a.shape.length;
+  const rc = c.shape.length;
+  if (ra < 2 || rc < 2 || (ta ? a.shape[ra - 2] : a.shape[ra - 1]) !== 1) return false;
+  const rank = Math.max(ra, rc);
+  const m = ta ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+  const n = tb ? c.shape[rc - 2]! : c.shape[rc - 1]!;
+  // a transpose of a [.., 1, m] or [.., n, 1] matrix only renames its dims: a reshape
+  const shaped = (v: BatchedValue, last2: [number, number], trans: boolean): string => {
+    const s = [...v.shape.slice(0, -2), ...last2];
+    if (v.batched) return b.reshape(v, [b.K, ...new Array<number>(rank - s.length).fill(1), ...s]);
+    return trans ? b.tmp('reshape', [v.name], { shape: s }) : v.name;
+  };
+  const operands = [shaped(a, [m, 1], ta), shaped(c, [1, n], tb)];
+  if (reshapeTo === undefined) b.out('mul', operands);
+  else b.out('reshape', [b.tmp('mul', operands)], { shape: [b.K, ...reshapeTo] });
+  return true;
+}
+
 /** Batching rule of matmul_t: op(a)·op(c) with either operand batched; `out` is the unbatched output shape. */
 function batchMatmulT(b: Batcher, a: BatchedValue, c: BatchedValue, out: readonly number[], ta: boolean, tb: boolean): void {
   const K = b.K;
+  if (outerProduct(b, a, c, ta, tb)) return;
   const mt = (l: string, r: string, x: boolean, y: boolean): string => b.tmp('matmul_t', [l, r], { trans_a: x, trans_b: y });
   if (a.batched && !c.batched && !ta && c.shape.length === 2) {
     // [K, ..., m, k] . op(c): fold the batch into the rows of one GEMM.
@@ -99,6 +124,8 @@ function batchMatmul(b: Batcher, a: BatchedValue, c: BatchedValue, out: readonly
   }
   const as = A.shape;
   const cs = C.shape;
+  // the promoted axes of 1-D operands are dropped again
+  if (outerProduct(b, A, C, false, false, a.shape.length === 1 || c.shape.length === 1 ? out : undefined)) return;
   if (A.batched && !C.batched && cs.length === 2) {
     // [K, ..., m, k] @ [k, n]: fold the batch into the rows of one GEMM.
     const rows = b.reshape(A, [K * numelOf(as.slice(0, -1)), as[as.length - 1]!]);
@@ -174,6 +201,7 @@ const matmulT: OpDef<MatmulTAttrs> = {
     { inputs: [{ shape: [3, 2] }, { shape: [3, 4] }], attrs: { trans_a: true, trans_b: false }, note: 'Aᵀ·B' },
     { inputs: [{ shape: [2, 3] }, { shape: [4, 3] }], attrs: { trans_a: false, trans_b: true }, note: 'A·Bᵀ' },
     { inputs: [{ shape: [2, 3, 2] }, { shape: [4, 3] }], attrs: { trans_a: true, trans_b: true }, note: 'batched Aᵀ·Bᵀ' },
+    { inputs: [{ shape: [2, 1, 3] }, { shape: [4, 1] }], attrs: { trans_a: true, trans_b: true }, note: 'contraction of size 1 (outer products)' },
   ],
 };
 
@@ -237,6 +265,7 @@ const matmul: OpDef<Record<string, never>> = {
     { inputs: [{ shape: [2, 1, 2, 3] }, { shape: [3, 3, 2] }], note: 'batch broadcast [2, 1] x [3]' },
     { inputs: [{ shape: [3] }, { shape: [2, 3, 2] }], note: '1-D x batched' },
     { inputs: [{ shape: [2, 2, 3] }, { shape: [3] }], note: 'batched x 1-D' },
+    { inputs: [{ shape: [3, 1] }, { shape: [2, 1, 4] }], note: 'contraction of size 1 (outer products), batch broadcast' },
   ],
 };
 
