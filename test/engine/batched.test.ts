@@ -16,6 +16,9 @@ import { rng } from '../support/random.js';
 import { expectClose, randomProblem, randTensor } from '../autodiff/helpers.js';
 import { opGraph, sampleTensor } from '../autodiff/opcheck_support.js';
 
+/** The rejection of a call that must fail. */
+const unexpected = (): never => expect.unreachable('resolved');
+
 const B = 3;
 
 /** B random tensors of `shape` stacked on a leading axis. */
@@ -191,7 +194,7 @@ describe('memory', () => {
   it('refuses a batch over the budget with the bytes it needs and the largest batch that fits, which runs', async () => {
     const budget = 2 * 1024 * 1024;
     const cot = batchOf(r, [16, 64], 100);
-    const e = await engine.vjp(wide, ins, { t: cot }, ['w'], { batched: true, memoryBudgetBytes: budget }).catch((x: unknown) => x as GradserveError);
+    const e = await engine.vjp(wide, ins, { t: cot }, ['w'], { batched: true, memoryBudgetBytes: budget }).then(unexpected, (x: unknown) => x as GradserveError);
     expect(e).toMatchObject({ code: 'TOO_LARGE' });
     const m = /needs [\d.]+ [KMG]iB \((\d+) bytes.*over the memory budget of 2 MiB; the largest batch that fits is B = (\d+)/.exec(e.detail);
     expect(m, e.detail).not.toBeNull();
@@ -222,7 +225,7 @@ describe('memory', () => {
 
   it('refuses a batched result over the element limit, naming it and the largest batch that fits', async () => {
     const e = await engine.jvp(wide, ins, { w: batchOf(r, [64, 64], 10) }, undefined, { batched: true, maxTensorElements: 16 * 64 * 4 })
-      .catch((x: unknown) => x as GradserveError);
+      .then(unexpected, (x: unknown) => x as GradserveError);
     expect(e).toMatchObject({ code: 'TOO_LARGE' });
     expect(e.detail).toContain('tangents.t [10, 16, 64] would have 10240 elements, over the limit of 4096 per tensor; the largest batch that fits is B = 4');
   });

@@ -28,6 +28,9 @@ interface Case {
   expected: Record<string, FxTensor>;
 }
 
+/** The rejection of a call that must fail. */
+const unexpected = (): never => expect.unreachable('resolved');
+
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/per_example/mlp_ce.json', import.meta.url), 'utf8')) as { cases: Case[] };
 
 function decode(t: FxTensor, dtype: DType): Tensor {
@@ -171,7 +174,7 @@ describe('per-example gradients equal the loop of one-example gradients', () => 
 
   it('an index out of range is INDEX_OUT_OF_RANGE in the vectorized pass too', async () => {
     const inputs = { ...embedInputs(), tokens: tensor('INT64', [2, 3], [0n, 1n, 1n, 4n, 7n, 0n]) };
-    const e = await engine.grad(embed, inputs, 'loss', ['table'], { per_example: { axis: 0, inputs: ['tokens'] } }).catch((x: unknown) => x as GradserveError);
+    const e = await engine.grad(embed, inputs, 'loss', ['table'], { per_example: { axis: 0, inputs: ['tokens'] } }).then(unexpected, (x: unknown) => x as GradserveError);
     expect(e).toMatchObject({ code: 'INDEX_OUT_OF_RANGE' });
     expect(e.detail).toContain('7');
   });
@@ -224,7 +227,7 @@ describe('validation', () => {
 
   it('a graph that cannot run on one example says so', async () => {
     const fixed: Graph = { ...mlp.graph, nodes: [...mlp.graph.nodes, { name: 'r', op: 'reshape', inputs: ['x'], attrs: { shape: [7, 6] } }, { name: 'rs', op: 'sum', inputs: ['r'], attrs: { axes: null } }] };
-    const e = await engine.grad(fixed, mlpInputs(), 'rs', ['x'], { per_example: { axis: 0, inputs: ['x'] } }).catch((x: unknown) => x as GradserveError);
+    const e = await engine.grad(fixed, mlpInputs(), 'rs', ['x'], { per_example: { axis: 0, inputs: ['x'] } }).then(unexpected, (x: unknown) => x as GradserveError);
     expect(e).toMatchObject({ code: 'SHAPE_MISMATCH' });
     expect(e.detail).toMatch(/^per_example: the graph does not run on one example \(x \[1, 6\]\)/);
   });

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GradserveApp } from '../../src/server/app.js';
 import { asB64, frame, normalize, postFramed, t, unframe } from './framing-support.js';
-import { makeApp } from './helpers.js';
+import { engineWith, makeApp } from './helpers.js';
 
 let app: GradserveApp;
 beforeAll(async () => {
@@ -164,6 +164,28 @@ describe('error bodies', () => {
     await problem('/v1/grad', { graph: mlp, inputs, of: 'loss', wrt: ['w'], per_example: { axis: 0, inputs: [] } }, 400, 'INVALID_REQUEST');
     await problem('/v1/grad', { graph: mlp, inputs, of: 'loss', wrt: ['w'], per_example: { inputs: ['x'] } }, 400, 'INVALID_REQUEST');
     await problem('/v1/vjp', { graph: mlp, inputs, cotangents: { y: COT }, wrt: ['w'], batched: 'yes' }, 400, 'INVALID_REQUEST');
+  });
+});
+
+describe('Gradserve-Batching', () => {
+  it('says when a batch ran as a loop, and why', async () => {
+    const engine = await engineWith({
+      vjp: async () => ({ outputs: {}, gradients: {}, batching: { size: 2, vectorized: false, chunk: 1, passes: 2, reason: 'no batching rule for op "conv" (node "c")' } }),
+    });
+    const looping = await makeApp({ engine });
+    try {
+      const res = await looping.inject({ method: 'POST', url: '/v1/vjp', payload: { graph: mlp, inputs, cotangents: { y: COT }, wrt: ['w'], batched: true } });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.headers['gradserve-batching']).toBe('loop; size=2; chunk=1; passes=2; reason="no batching rule for op \\"conv\\" (node \\"c\\")"');
+    } finally {
+      await looping.close();
+    }
+  });
+
+  it('is absent from unbatched answers', async () => {
+    const res = await post('/v1/vjp', { graph: mlp, inputs, cotangents: { y: COT[0] }, wrt: ['w'] });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['gradserve-batching']).toBeUndefined();
   });
 });
 
