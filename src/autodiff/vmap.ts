@@ -1,14 +1,14 @@
 /**
- * Vectorizes a linear derivative graph over a leading batch axis of its seed inputs (JAX's vmap, restricted to what
- * derivative graphs contain). A Jacobian then costs one pass per chunk of K basis vectors instead of one per vector:
- * the per-pass overhead is paid once per chunk and matmuls become real GEMMs.
+ * Vectorizes a graph over a leading batch axis of chosen seed inputs (JAX's vmap). A Jacobian then costs one pass per
+ * chunk of K basis vectors instead of one per vector, B cotangents / tangents / vectors of a batched vjp, jvp or hvp
+ * one pass (the per-pass overhead is paid once and matmuls become real GEMMs), and per-example gradients one pass over
+ * the gradient graph of one example with its forward nodes batched too.
  *
- * Every value is either batched (shape [K, ...s]) or not (shape s, shared by every basis vector). Each op's batching
- * rule lives on its definition (`OpDef.vmap`; elementwise ops share the lifting rule below) and rewrites one node given
- * which inputs are batched; this file holds only the machinery the rules build with (the `Batcher`). An op without a
- * rule makes the whole graph unsupported, and the caller falls back to one pass per basis vector. Shapes are concrete
- * here (the graph comes from a planned, evaluated problem).
- */
+ * Every value is either batched (shape [K, ...s]) or not (shape s, shared by every member of the batch). Each op's
+ * batching rule lives on its definition (`OpDef.vmap`; elementwise ops share the lifting rule below) and rewrites one
+ * node given which inputs are batched; this file holds only the machinery the rules build with (the `Batcher`). An op
+ * without a rule makes the whole graph unsupported, and the caller falls back to one pass per member. Shapes are
+ * concrete here (the graph comes from a planned, evaluated problem). */
 import type { Graph, NodeSpec, ValueInfo, WireTensor } from '../graph/types.js';
 import { getOp } from '../ops/registry.js';
 import type { Batcher, BatchedValue, VmapArgs } from '../ops/types.js';

@@ -1,7 +1,8 @@
 /**
  * grad / vjp / jvp on tensors: build (or fetch from the cache) the derivative graph for these input shapes, then run
  * it with the ordinary executor. Derivative graphs are cached by (graph hash, input and cotangent/tangent shapes and
- * datatypes, of/wrt), so a training loop pays for the transform once.
+ * datatypes, of/wrt), so a training loop pays for the transform once. Batched vjp/jvp run the same derivative graph
+ * vectorized over their seeds (batched.ts); grad with `per_example` is per_example.ts.
  */
 import { fail } from '../errors.js';
 import type { BatchOptions, GradOptions, GradResult, JvpResult, Tensors } from '../engine.types.js';
