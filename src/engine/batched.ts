@@ -7,6 +7,7 @@
  */
 import type { BatchingReport, BatchOptions, ExecStats, RunOptions, Tensors } from '../engine.types.js';
 import { GradserveError, fail, fmtBytes, fmtShape } from '../errors.js';
+import { nameMap, own } from '../graph/names.js';
 import { LruCache } from '../graph/hash.js';
 import { freezeGraph } from '../graph/plan.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
@@ -196,6 +197,12 @@ export async function runBatched(core: EngineCore, p: BatchedProblem, opts: Batc
   const need = checkBatchBudget({ what: p.what, letter: 'B', size: p.B, oneBytes: one.peakBytes, perMemberBytes: perMember, results: resultShapes }, opts);
   const budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
 
+  // what the call returns, for the caller's check of the answer's size before anything runs
+  const info = (o: string): ValueInfo => one.values[o]!;
+  const returned = [
+    ...p.plain.map((o) => ({ name: o, shape: info(o).shape, datatype: info(o).datatype })),
+    ...p.batched.map((o) => ({ name: o, shape: [p.B, ...info(o).shape], datatype: info(o).datatype })),
+  ];
   const stats: ExecStats = { nodes: 0, flops: 0, bytes: 0 };
   const inner = innerOptions(opts, stats);
   const report: BatchingReport = { size: p.B, vectorized: true, chunk: p.B, passes: 0 };
@@ -205,12 +212,12 @@ export async function runBatched(core: EngineCore, p: BatchedProblem, opts: Batc
   };
 
   if (p.B === 0) {
-    await opts.onPlan?.({ flops: one.flops, peakBytes: one.peakBytes, totalBytes: one.peakBytes });
+    await opts.onPlan?.({ flops: one.flops, peakBytes: one.peakBytes, totalBytes: one.peakBytes, outputs: returned });
     report.chunk = 0;
-    const zeros: Tensors = {};
+    const zeros: Tensors = nameMap();
     for (const s of seedNames) zeros[s] = { dtype: specs[s]!.datatype, shape: specs[s]!.shape, data: allocArray(specs[s]!.datatype, numel(specs[s]!.shape)) };
     const plain = p.plain.length === 0 ? {} : (await core.evaluate(p.derived, { ...p.inputs, ...zeros }, p.plain, inner)).outputs;
-    const batched: Tensors = {};
+    const batched: Tensors = nameMap();
     for (const o of p.batched) batched[o] = batchOf(one.values[o]!, 0);
     report.passes = p.plain.length === 0 ? 0 : 1;
     return finish({ plain, batched });
@@ -241,16 +248,16 @@ export async function runBatched(core: EngineCore, p: BatchedProblem, opts: Batc
       reason = e instanceof Error ? e.message : String(e);
     }
   }
-  await opts.onPlan?.({ flops: one.flops * p.B, peakBytes: Math.min(budget, peak), totalBytes: Math.min(budget, peak) });
+  await opts.onPlan?.({ flops: one.flops * p.B, peakBytes: Math.min(budget, peak), totalBytes: Math.min(budget, peak), outputs: returned });
 
   if (reason === undefined && chunk === p.B) {
     // One pass: the forward part unbatched, the products vectorized.
     const vm = vmapCached(p.key, p.derived, seedNames, one.values, chunk);
     const outs = [...new Set([...p.plain, ...p.batched])];
     const r = (await core.evaluate(vm.graph, { ...p.inputs, ...p.seeds }, outs, inner)).outputs;
-    const plain: Tensors = {};
+    const plain: Tensors = nameMap();
     for (const o of p.plain) plain[o] = r[o]!;
-    const batched: Tensors = {};
+    const batched: Tensors = nameMap();
     for (const o of p.batched) batched[o] = vm.batchedOutputs[o] ? r[o]! : tile(r[o]!, p.B);
     report.passes = 1;
     return finish({ plain, batched });
@@ -258,18 +265,18 @@ export async function runBatched(core: EngineCore, p: BatchedProblem, opts: Batc
 
   // Chunks (or a loop): the seed-independent part once, then the part linear in the seeds per chunk.
   const plan = await planLinear(core, p.derived, p.derived, seedNames, p.inputs, [], inner);
-  const plain: Tensors = {};
-  for (const o of p.plain) if (plan.constant[o] !== undefined) plain[o] = plan.constant[o]!;
-  const missing = p.plain.filter((o) => plain[o] === undefined);
+  const plain: Tensors = nameMap();
+  for (const o of p.plain) if (own(plan.constant, o) !== undefined) plain[o] = plan.constant[o]!;
+  const missing = p.plain.filter((o) => own(plain, o) === undefined);
   if (missing.length > 0) {
     // a forward output that is a graph constant: not part of the split
-    const seeds: Tensors = {};
+    const seeds: Tensors = nameMap();
     for (const s of seedNames) seeds[s] = member(p.seeds[s]!, 0);
     Object.assign(plain, (await core.evaluate(p.derived, { ...p.inputs, ...seeds }, missing, inner)).outputs);
   }
-  const batched: Tensors = {};
-  for (const o of p.batched) if (plan.constant[o] !== undefined) batched[o] = tile(plan.constant[o]!, p.B);
-  const linear = p.batched.filter((o) => plan.constant[o] === undefined);
+  const batched: Tensors = nameMap();
+  for (const o of p.batched) if (own(plan.constant, o) !== undefined) batched[o] = tile(plan.constant[o]!, p.B);
+  const linear = p.batched.filter((o) => own(plan.constant, o) === undefined);
   for (const o of linear) batched[o] = batchOf(one.values[o]!, p.B);
   /** Members [start, ...) of output o, from a batched chunk or one member's result. */
   const write = (o: string, start: number, t: Tensor): void => {
@@ -288,7 +295,7 @@ export async function runBatched(core: EngineCore, p: BatchedProblem, opts: Batc
       for (let start = 0; start < p.B; start += chunk) {
         const count = Math.min(chunk, p.B - start);
         const vm = count === chunk ? full : build(count);
-        const seeds: Tensors = {};
+        const seeds: Tensors = nameMap();
         for (const s of seedNames) seeds[s] = rows(p.seeds[s]!, start, count);
         const r = (await core.evaluate(vm.graph, { ...plan.fixed, ...seeds }, linear, inner)).outputs;
         passes++;
@@ -305,7 +312,7 @@ export async function runBatched(core: EngineCore, p: BatchedProblem, opts: Batc
 
   // The loop: one pass of the linear part per member.
   for (let b = 0; b < p.B; b++) {
-    const seeds: Tensors = {};
+    const seeds: Tensors = nameMap();
     for (const s of seedNames) seeds[s] = member(p.seeds[s]!, b);
     const r = (await core.evaluate(plan.graph, { ...plan.fixed, ...seeds }, linear, inner)).outputs;
     for (const o of linear) write(o, b, r[o]!);

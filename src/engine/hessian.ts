@@ -146,19 +146,19 @@ async function batchedHvp(core: EngineCore, graph: Graph, inputs: Tensors, vecto
     d = { graph: freezeGraph(b.graph), key, plain: keep.map((n) => b.rename.get(n) ?? n), tangents: gg.grads.map(tangentName) };
     hvpGraphs.set(key, d);
   }
-  const seeds: Tensors = {};
+  const seeds: Tensors = nameMap();
   for (const n of names) seeds[tangentName(n)] = vectors[n]!;
   const labels = Object.fromEntries(names.map((n, i) => [d!.tangents[i]!, `hvp.${n}`]));
   const run = await runBatched(core, { derived: d.graph, key: d.key, inputs, seeds, B, plain: d.plain, batched: d.tangents, labels, what: 'batched hvp' }, opts);
   const keep = [...(gg.g.outputs ?? gg.grads)];
   const value = (n: string): Tensor => run.plain[d.plain[keep.indexOf(n)]!]!;
-  const gradients: Tensors = {};
-  const hvp: Tensors = {};
+  const gradients: Tensors = nameMap();
+  const hvp: Tensors = nameMap();
   names.forEach((n, i) => {
     gradients[n] = value(gg.grads[i]!);
     hvp[n] = run.batched[d.tangents[i]!]!;
   });
-  const have: Tensors = {};
+  const have: Tensors = nameMap();
   for (const n of gg.shared) have[n] = value(n);
   const stats = { nodes: 0, flops: 0, bytes: 0 };
   const outputs = await collectOutputs(core, graph, inputs, gg.wanted, have, innerOptions(opts, stats));

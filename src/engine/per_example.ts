@@ -10,6 +10,7 @@
  */
 import type { GradOptions, GradResult, PerExample, Tensors } from '../engine.types.js';
 import { GradserveError, fail, fmtShape } from '../errors.js';
+import { nameMap } from '../graph/names.js';
 import { LruCache, tensorsSignature } from '../graph/hash.js';
 import { freezeGraph } from '../graph/plan.js';
 import type { Graph, InputSpec, NodeSpec, ValueInfo, WireTensor } from '../graph/types.js';
@@ -99,8 +100,8 @@ function slicesOf(names: string[], pe: PerExample, inputs: Tensors): { sliced: S
 
 function buildPlan(core: EngineCore, c: CompiledGraph, inputs: Tensors, of: string, wrt: string[], sliced: Sliced[]): PerExamplePlan {
   // The graph as it runs on one example: the sliced inputs declared with size 1 on the axis, the others as given.
-  const declared: Record<string, InputSpec> = {};
-  const specs: Record<string, ValueInfo> = {};
+  const declared: Record<string, InputSpec> = nameMap();
+  const specs: Record<string, ValueInfo> = nameMap();
   for (const [k, spec] of Object.entries(c.graph.inputs ?? {})) {
     const t = inputs[k];
     const s = sliced.find((x) => x.name === k);
@@ -173,7 +174,7 @@ function compose(original: Graph, p: PerExamplePlan, vm: VmapResult, wrt: string
     if (n.attrs !== undefined) node.attrs = n.attrs;
     nodes.push(node);
   }
-  const grads: Record<string, string> = {};
+  const grads: Record<string, string> = nameMap();
   for (const w of wrt) {
     const g = `grad:${w}`;
     const one = p.values[g]!.shape;
@@ -251,7 +252,7 @@ export async function perExampleGrad(core: EngineCore, c: CompiledGraph, inputs:
   const inner = innerOptions(opts, stats);
   const wanted = wantedOutputs(c.graph, [of]);
   const chunkInputs = (count: number): Record<string, InputSpec> => {
-    const out: Record<string, InputSpec> = {};
+    const out: Record<string, InputSpec> = nameMap();
     for (const [k, spec] of Object.entries(c.graph.inputs ?? {})) {
       const t = inputs[k];
       const s = sliced.find((x) => x.name === k);
@@ -268,11 +269,11 @@ export async function perExampleGrad(core: EngineCore, c: CompiledGraph, inputs:
     }
     return hit;
   };
-  const gradients: Tensors = {};
+  const gradients: Tensors = nameMap();
   const report = { size: N, vectorized: true, chunk: N, passes: 0 } as NonNullable<GradResult['batching']>;
   const finish = (outputs: Tensors): GradResult => {
     opts.onExecuted?.(stats);
-    const ordered: Tensors = {};
+    const ordered: Tensors = nameMap();
     for (const w of wrt0) ordered[w] = gradients[w]!;
     return { outputs, gradients: ordered, batching: report };
   };
@@ -287,7 +288,7 @@ export async function perExampleGrad(core: EngineCore, c: CompiledGraph, inputs:
       for (;;) {
         const whole = chunk === N;
         const g = composed(chunk, whole).graph;
-        const specs: Record<string, ValueInfo> = {};
+        const specs: Record<string, ValueInfo> = nameMap();
         for (const [k, v] of Object.entries(g.inputs!)) specs[k] = { shape: v.shape as number[], datatype: v.datatype as ValueInfo['datatype'] };
         const s = core.shapes(g, specs);
         const total = s.peakBytes + (whole ? 0 : (N - chunk) * perExample + full.peakBytes);
@@ -304,13 +305,21 @@ export async function perExampleGrad(core: EngineCore, c: CompiledGraph, inputs:
       reason = e instanceof Error ? e.message : String(e);
     }
   }
-  await opts.onPlan?.({ flops: full.flops * 3, peakBytes: Math.min(budget, peak), totalBytes: Math.min(budget, peak) });
+  // what the call returns, for the caller's check of the answer's size before anything runs
+  const returned = [
+    ...wanted.map((n) => ({ name: n, shape: full.values[n]!.shape, datatype: full.values[n]!.datatype })),
+    ...wrt.map((w) => {
+      const one = plan.values[`grad:${w}`]!;
+      return { name: `grad:${w}`, shape: sliced.some((s) => s.name === w) ? [...inputs[w]!.shape] : [N, ...one.shape], datatype: one.datatype };
+    }),
+  ];
+  await opts.onPlan?.({ flops: full.flops * 3, peakBytes: Math.min(budget, peak), totalBytes: Math.min(budget, peak), outputs: returned });
 
   if (reason === undefined && N > 0 && chunk === N) {
     const g = composed(N, true);
     const r = (await core.evaluate(g.graph, inputs, [...wanted, ...Object.values(g.grads)], inner)).outputs;
     for (const w of wrt) gradients[w] = r[g.grads[w]!]!;
-    const outputs: Tensors = {};
+    const outputs: Tensors = nameMap();
     for (const n of wanted) outputs[n] = r[n]!;
     report.passes = 1;
     return finish(outputs);
@@ -330,7 +339,7 @@ export async function perExampleGrad(core: EngineCore, c: CompiledGraph, inputs:
     else (gradients[w]!.data as Float64Array).set(t.data as Float64Array, start * numel(t.shape.slice(1)));
   };
   const chunkOf = (start: number, count: number): Tensors => {
-    const ins: Tensors = { ...inputs };
+    const ins: Tensors = Object.assign(nameMap<Tensor>(), inputs);
     for (const s of sliced) ins[s.name] = along(inputs[s.name]!, s.axis, start, count);
     return ins;
   };

@@ -121,7 +121,7 @@ export async function vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wr
   const B = batched ? batchSize(cotangents, 'cotangents', 'vjp') : 0;
   const outs = Object.keys(cotangents);
   const d = vjpDerived(c, inputs, cotangents, wrt, batched);
-  const seeds: Tensors = {};
+  const seeds: Tensors = nameMap();
   for (const o of outs) seeds[cotangentName(o)] = cotangents[o]!;
   if (batched) {
     const run = await runBatched(engineCore, {
@@ -166,7 +166,7 @@ export async function jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?:
   const batched = opts?.batched === true;
   const B = batched ? batchSize(tangents, 'tangents', 'jvp') : 0;
   const d = jvpDerived(c, inputs, tangents, outs, batched);
-  const seeds: Tensors = {};
+  const seeds: Tensors = nameMap();
   for (const x of wrt) seeds[tangentName(x)] = tangents[x]!;
   if (batched) {
     const run = await runBatched(engineCore, {

@@ -126,6 +126,32 @@ describe('batched requests answer what the loop of single requests answers', () 
   });
 });
 
+describe('any value name', () => {
+  it('constructor and valueOf as value names: batched vjp and per-example gradients keep their entries', async () => {
+    const graph = {
+      inputs: { valueOf: { shape: [null, 2], datatype: 'FP64' }, constructor: { shape: [2, 3], datatype: 'FP64' } },
+      nodes: [{ name: 'toString', op: 'matmul', inputs: ['valueOf', 'constructor'] }, { name: 'loss', op: 'sum', inputs: ['toString'] }],
+      outputs: ['toString'],
+    };
+    const ins = { valueOf: [[1, 2], [3, 4]], constructor: [[1, 2, 3], [4, 5, 6]] };
+    const vjp = await post('/v1/vjp', { graph, inputs: ins, cotangents: { toString: [[[1, 0, 0], [0, 0, 0]], [[0, 0, 0], [0, 0, 1]]] }, wrt: ['valueOf', 'constructor'], batched: true });
+    expect(vjp.statusCode, vjp.body).toBe(200);
+    const v = vjp.json() as { outputs: Record<string, unknown>; gradients: Record<string, { shape: number[]; data: number[] }> };
+    expect(Object.keys(v.gradients).sort()).toEqual(['constructor', 'valueOf']);
+    expect(Object.keys(v.outputs)).toEqual(['toString']);
+    expect(v.gradients.constructor!.shape).toEqual([2, 2, 3]);
+    const pe = await post('/v1/grad', { graph, inputs: ins, of: 'loss', wrt: ['constructor', 'valueOf'], per_example: { axis: 0, inputs: ['valueOf'] } });
+    expect(pe.statusCode, pe.body).toBe(200);
+    const g = pe.json() as { outputs: Record<string, unknown>; gradients: Record<string, { shape: number[]; data: number[] }> };
+    expect(Object.keys(g.gradients).sort()).toEqual(['constructor', 'valueOf']);
+    expect(Object.keys(g.outputs).sort()).toEqual(['loss', 'toString']);
+    expect(g.gradients.constructor).toMatchObject({ shape: [2, 2, 3], data: [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4] });
+    const h = await post('/v1/hvp', { graph, inputs: ins, of: 'loss', vectors: { constructor: [[[1, 0, 0], [0, 0, 0]]] }, batched: true });
+    expect(h.statusCode, h.body).toBe(200);
+    expect(Object.keys((h.json() as { hvp: object }).hvp)).toEqual(['constructor']);
+  });
+});
+
 describe('error bodies', () => {
   const problem = async (url: string, payload: unknown, status: number, code: string) => {
     const res = await post(url, payload);
@@ -190,6 +216,21 @@ describe('Gradserve-Batching', () => {
 });
 
 describe('memory', () => {
+  it('an answer over the response limit is 413 before anything runs, the batch axis counted', async () => {
+    const small = await makeApp({ responseLimitBytes: 64 * 1024 });
+    try {
+      const cot = Array.from({ length: 600 }, (_, k) => COT[k % 3]);
+      const payload = { graph: mlp, inputs, cotangents: { y: cot }, wrt: ['x'], batched: true };
+      const res = await small.inject({ method: 'POST', url: '/v1/vjp', payload });
+      expect(res.statusCode, res.body).toBe(413);
+      expect(res.json()).toMatchObject({ code: 'TOO_LARGE', detail: expect.stringContaining('"encoding": "binary"') });
+      const binary = await small.inject({ method: 'POST', url: '/v1/vjp', payload: { ...payload, encoding: 'binary' } });
+      expect(binary.statusCode).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('413 TOO_LARGE before running, with the bytes needed and the largest batch that fits', async () => {
     const small = await makeApp({ requestMemoryBytes: 8192 });
     try {
