@@ -139,13 +139,13 @@ describe('any value name', () => {
     const v = vjp.json() as { outputs: Record<string, unknown>; gradients: Record<string, { shape: number[]; data: number[] }> };
     expect(Object.keys(v.gradients).sort()).toEqual(['constructor', 'valueOf']);
     expect(Object.keys(v.outputs)).toEqual(['toString']);
-    expect(v.gradients.constructor!.shape).toEqual([2, 2, 3]);
+    expect(v.gradients['constructor']!.shape).toEqual([2, 2, 3]);
     const pe = await post('/v1/grad', { graph, inputs: ins, of: 'loss', wrt: ['constructor', 'valueOf'], per_example: { axis: 0, inputs: ['valueOf'] } });
     expect(pe.statusCode, pe.body).toBe(200);
     const g = pe.json() as { outputs: Record<string, unknown>; gradients: Record<string, { shape: number[]; data: number[] }> };
     expect(Object.keys(g.gradients).sort()).toEqual(['constructor', 'valueOf']);
     expect(Object.keys(g.outputs).sort()).toEqual(['loss', 'toString']);
-    expect(g.gradients.constructor).toMatchObject({ shape: [2, 2, 3], data: [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4] });
+    expect(g.gradients['constructor']).toMatchObject({ shape: [2, 2, 3], data: [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4] });
     const h = await post('/v1/hvp', { graph, inputs: ins, of: 'loss', vectors: { constructor: [[[1, 0, 0], [0, 0, 0]]] }, batched: true });
     expect(h.statusCode, h.body).toBe(200);
     expect(Object.keys((h.json() as { hvp: object }).hvp)).toEqual(['constructor']);
