@@ -23,7 +23,7 @@ const SEED = 18_2026;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-const mlp = {
+const mlp: Json = {
   inputs: { x: { shape: [null, 3], datatype: 'FP32' }, w: { shape: [3, 2], datatype: 'FP32' }, b: { shape: [2], datatype: 'FP32' } },
   constants: { two: { shape: [], datatype: 'FP32', data: [2] } },
   nodes: [
@@ -51,6 +51,10 @@ const SEEDS: { url: string; body: Json }[] = [
   { url: '/v1/shapes', body: { graph: mlp, inputs: { x: { shape: [4, 3], datatype: 'FP32' }, w: { shape: [3, 2] }, b: [0, 0] } } },
   { url: '/v1/evaluate', body: { graph: mlp, inputs, encoding: 'binary' } },
   { url: '/v1/grad', body: { graph: mlp, inputs, of: 'loss', wrt: ['w'], encoding: 'b64' } },
+  { url: '/v1/vjp', body: { graph: mlp, inputs, cotangents: { a: [[[1, 0], [0, 1]], [[0, 1], [1, 0]]] }, wrt: ['x', 'w'], batched: true } },
+  { url: '/v1/jvp', body: { graph: mlp, inputs, tangents: { b: [[1, 0], [0, 1], [1, 1]] }, of: ['a', 'loss'], batched: true } },
+  { url: '/v1/hvp', body: { graph: mlp, inputs, of: 'loss', vectors: { b: [[1, 0], [0, 1]] }, batched: true } },
+  { url: '/v1/grad', body: { graph: mlp, inputs, of: 'loss', wrt: ['w', 'x'], per_example: { axis: 0, inputs: ['x'] } } },
   { url: '/v2/models/mlp/infer', body: { inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [0.1, -0.2, 0.3, 0.5, 0.4, -0.6] }, { name: 'w', shape: [3, 2], datatype: 'FP32', data: [1, 2, 3, -1, 0.5, 0] }, { name: 'b', shape: [2], datatype: 'FP32', data: [0.1, -0.1] }], outputs: [{ name: 'a' }, { name: 'grad:w', parameters: { of: 'loss' } }] } },
 ];
 
