@@ -3,6 +3,7 @@
  * `gradserve serve`: the only place that listens. Flags mirror the environment variables (docs/configuration.md).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { SETTINGS, defaultConfig, loadConfig, type ServerConfig } from './server/config.js';
 
 const LIBUV_DEFAULT_POOL = 4;
@@ -37,12 +38,22 @@ async function serve(config: ServerConfig): Promise<void> {
   // OpenBLAS reads its thread count when the addon is loaded, which happens inside buildApp: set it before.
   if (config.blasThreads > 0) process.env.OPENBLAS_NUM_THREADS = String(config.blasThreads);
   const { buildApp, buildMetricsApp } = await import('./server/app.js');
+  const { startTelemetry } = await import('./server/telemetry.js');
+  const telemetry = await startTelemetry(process.env, packageVersion());
   const logger = config.prettyLogs
     ? { level: config.logLevel, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
     : { level: config.logLevel };
-  const app = await buildApp({ ...config, logger });
+  const app = await buildApp({ ...config, logger, tracer: telemetry?.tracer });
+  if (telemetry !== undefined) app.log.info({ exporters: telemetry.exporters }, 'OpenTelemetry tracing on');
   const metricsApp = config.metricsPort > 0 ? await buildMetricsApp(app) : undefined;
   let closing = false;
+  // Spans still buffered are sent before the process ends (bounded: an unreachable collector must not hold the exit).
+  const exit = (code: number): void => {
+    if (telemetry === undefined) process.exit(code);
+    const stop = setTimeout(() => process.exit(code), 2000);
+    stop.unref();
+    telemetry.shutdown().then(() => process.exit(code), () => process.exit(code));
+  };
   const shutdown = (signal: string): void => {
     if (closing) return;
     closing = true;
@@ -52,17 +63,17 @@ async function serve(config: ServerConfig): Promise<void> {
       app.gradserve.answerInFlight().then(
         (n) => {
           app.log.warn({ timeoutMs: config.shutdownTimeoutMs, answered503: n }, 'in-flight requests did not finish in time; answered 503 and exiting');
-          process.exit(0);
+          exit(0);
         },
-        () => process.exit(0),
+        () => exit(0),
       );
     }, config.shutdownTimeoutMs);
     force.unref();
     app.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (err: unknown) => {
         app.log.error({ err }, 'error while closing');
-        process.exit(0);
+        exit(0);
       },
     );
   };
@@ -76,6 +87,14 @@ async function serve(config: ServerConfig): Promise<void> {
   app.log.info({ workers: config.workers, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL, blasThreads: process.env.OPENBLAS_NUM_THREADS ?? 'default' }, 'gradserve ready');
 }
 
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
@@ -83,9 +102,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (cmd === '-v' || cmd === '--version' || cmd === 'version') {
-    const { readFileSync } = await import('node:fs');
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     return;
   }
   if (cmd !== 'serve') throw new Error(`unknown command "${cmd}"\n\n${usage()}`);

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Tracer } from '@opentelemetry/api';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Engine } from '../engine.types.js';
 import { MemoryAdmission } from './admission.js';
@@ -20,10 +21,14 @@ import { ModelRepository } from './models.js';
 import { documentBinaryFraming } from './openapi.js';
 import { answerInFlight, installDrain } from './drain.js';
 import { installErrorHandling } from './problem.js';
+import { installCompression, installCors, installRequestDecompression } from './http_features.js';
+import { installObservation } from './observe.js';
 import { oipRoutes } from './routes/oip.js';
 import { v1Routes } from './routes/v1.js';
 
 export interface BuildOptions extends Partial<ServerConfig> {
+  /** Traces requests and their phases when given (the CLI passes one when OTEL_* variables ask for traces). */
+  tracer?: Tracer | undefined;
   /** Defaults to the real engine (src/index.ts). */
   engine?: Engine;
   /** A pino logger config or instance; defaults to JSON logs at `logLevel`. */
@@ -68,7 +73,7 @@ export async function buildMetricsApp(app: GradserveApp): Promise<FastifyInstanc
 }
 
 export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp> {
-  const { engine: given, logger, bodyParsing, ...partial } = options;
+  const { engine: given, logger, bodyParsing, tracer, ...partial } = options;
   const config = resolveConfig(partial);
   const engine = given ?? (await import('../index.js')).engine;
   const version = packageVersion();
@@ -81,6 +86,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
     genReqId: () => `req-${bootId}-${(++requestCounter).toString(36)}`,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // One line per request, with route, status, sizes and engine time, from installObservation.
+    logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as GradserveApp;
 
   const metrics = createMetrics();
@@ -101,6 +108,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
     done(null, payload);
   });
 
+  installObservation(app, tracer);
   app.setValidatorCompiler(validatorCompiler);
   // Responses are built by the handlers; a schema-driven serializer would walk every tensor element again. Large
   // b64 tensors are spliced into a Buffer instead of being copied through JSON.stringify and UTF-8 encoding.
@@ -115,7 +123,11 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
     timeoutMs: config.requestTimeoutMs,
     ...bodyParsing,
   });
+  installRequestDecompression(app, config.bodyLimitBytes);
+  // CORS before the API keys: a preflight carries no Authorization header.
+  await installCors(app, config.corsOrigins);
   installAuth(app, config.apiKeys, { publicMetrics: config.publicMetrics, publicDocs: config.publicDocs });
+  await installCompression(app, config.compression);
   installMemoryTrim(app, { poolBytes: config.poolBytes, idleTrimMs: config.idleTrimMs });
 
   await app.register(fastifySwagger, {

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { errorCodes, type FastifyRequest } from 'fastify';
 import { GradserveError } from '../errors.js';
+import { setBytesIn } from './observe.js';
 
 const FIRST_BLOCK = 16 * 1024;
 const MAX_BLOCK = 8 * 1024 * 1024;
@@ -98,6 +99,7 @@ export function readBody(
       return;
     }
     if (block !== undefined && used > 0) blocks.push(used === block.length ? block : block.subarray(0, used));
+    setBytesIn(req, payload.receivedEncodedLength || received);
     done(null, new BodyBytes(blocks, keep ? received : 0));
   };
   const detach = (): void => {

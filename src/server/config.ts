@@ -40,6 +40,10 @@ export interface ServerConfig {
   publicDocs: boolean;
   /** A second port serving only `/metrics`, never behind API keys; 0: none. */
   metricsPort: number;
+  /** Origins allowed to call from a browser (CORS); `*` for any; none: CORS off. */
+  corsOrigins: string[];
+  /** Compress answers for clients that accept it (gzip, deflate; never binary frames). */
+  compression: boolean;
   logLevel: string;
   prettyLogs: boolean;
 }
@@ -83,6 +87,8 @@ export function defaultConfig(): ServerConfig {
     publicMetrics: false,
     publicDocs: false,
     metricsPort: 0,
+    corsOrigins: [],
+    compression: true,
     logLevel: 'info',
     prettyLogs: false,
   };
@@ -110,6 +116,8 @@ export const SETTINGS: Setting[] = [
   { key: 'publicMetrics', env: ['GRADSERVE_PUBLIC_METRICS'], flag: '--public-metrics', kind: 'bool', doc: 'With API keys set, `/metrics` still needs none (a Prometheus scrape on the serving port).' },
   { key: 'publicDocs', env: ['GRADSERVE_PUBLIC_DOCS'], flag: '--public-docs', kind: 'bool', doc: 'With API keys set, `/docs` and `/openapi.json` still need none.' },
   { key: 'metricsPort', env: ['GRADSERVE_METRICS_PORT'], flag: '--metrics-port', kind: 'int', doc: 'Also serve `/metrics` (only) on this port, without API keys, e.g. for a scrape that the Service does not expose; 0: no second port.' },
+  { key: 'corsOrigins', env: ['GRADSERVE_CORS_ORIGINS'], flag: '--cors-origins', kind: 'list', doc: 'Comma-separated origins allowed to call from a browser (CORS), or `*` for any; none: CORS off.' },
+  { key: 'compression', env: ['GRADSERVE_COMPRESSION'], flag: '--compression', kind: 'bool', doc: 'Compress JSON answers of 1 KiB and more for clients that send Accept-Encoding gzip or deflate (never binary frames); `off` to disable.' },
   { key: 'logLevel', env: ['GRADSERVE_LOG_LEVEL', 'LOG_LEVEL'], flag: '--log-level', kind: 'string', doc: 'pino log level (`fatal` … `trace`, or `silent`).' },
   { key: 'prettyLogs', env: ['GRADSERVE_LOG_PRETTY'], flag: '--pretty', kind: 'bool', doc: 'Human-readable logs instead of JSON lines.' },
 ];

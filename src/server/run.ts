@@ -10,6 +10,7 @@ import type { MemoryAdmission } from './admission.js';
 import type { ServerConfig } from './config.js';
 import type { Metrics } from './metrics.js';
 import { onShutdownCancel } from './drain.js';
+import { addEngineTime, phase } from './observe.js';
 import { checkResponseSize } from './response_size.js';
 import type { ResponseEncoding } from './tensors.js';
 
@@ -45,6 +46,8 @@ export async function runWithLimits<T>(
 
   let release: (() => void) | undefined;
   let settled = false;
+  const started = performance.now();
+  phase(req, 'plan');
   const opts: RunOptions = {
     signal,
     memoryBudgetBytes: config.requestMemoryBytes,
@@ -53,6 +56,7 @@ export async function runWithLimits<T>(
     onPlan: async (cost) => {
       if (answer !== undefined) checkResponseSize(cost.outputs, answer, config);
       const r = await admission.acquire(cost.peakBytes, signal);
+      phase(req, 'run');
       // The engine may have given up already (it raced the abort); never leak the reservation.
       if (settled) r();
       else release = r;
@@ -66,6 +70,8 @@ export async function runWithLimits<T>(
   const settle = (): void => {
     settled = true;
     release?.();
+    addEngineTime(req, performance.now() - started);
+    phase(req, 'encode');
   };
   work.then(settle, settle);
   let onAbort: (() => void) | undefined;

@@ -3,12 +3,11 @@
  * Retry-After (problem+json) before the process exits 0, so its client retries instead of seeing a connection reset.
  * Runs `gradserve serve` from the sources in a child process.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startServer } from './child_server.js';
 import { engineWith, linearGraph, makeApp, sleepUnlessAborted } from './helpers.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let child: ChildProcess | undefined;
 
 afterEach(() => {
@@ -16,31 +15,10 @@ afterEach(() => {
   child = undefined;
 });
 
-/** Starts the server on a free port; resolves with its base URL and a promise of its exit code. */
 async function start(args: string[]): Promise<{ base: string; exited: Promise<number | null>; log: () => string }> {
-  const p = spawn(process.execPath, ['--import', './test/support/ts-register.mjs', 'src/cli.ts', 'serve', '--host', '127.0.0.1', '--port', '0', ...args], {
-    cwd: root,
-    env: { ...process.env, UV_THREADPOOL_SIZE: '2', GRADSERVE_WORKERS: '2', GRADSERVE_BLAS_THREADS: '1', GRADSERVE_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child = p;
-  let out = '';
-  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
-  const base = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no listening line in 30 s:\n${out}`)), 30_000);
-    const check = (): void => {
-      const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    };
-    p.stdout!.on('data', check);
-    p.once('exit', () => reject(new Error(`exited before listening:\n${out}`)));
-  });
-  return { base, exited, log: () => out };
+  const s = await startServer(args);
+  child = s.child;
+  return s;
 }
 
 /** Many chained 512×512 products: seconds of work from a tiny body (cancelled between products). */
