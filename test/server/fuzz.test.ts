@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE } from '../../src/errors.js';
@@ -309,14 +310,19 @@ describe('HTTP fuzzing (bounded)', () => {
     await knownGood();
   });
 
-  it('raw bytes: JSON text with bytes flipped, cut or padded, on every route', async () => {
+  it('raw bytes: JSON text with bytes flipped, cut or padded, on every route, plain or gzip (before or after the damage)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.nat(), fc.array(byteMutation, { minLength: 1, maxLength: 3 }), async (k, bs) => {
+      fc.asyncProperty(fc.nat(), fc.array(byteMutation, { minLength: 1, maxLength: 3 }), fc.constantFrom('plain', 'gzip', 'gzip-damaged'), async (k, bs, coding) => {
         const s = SEEDS[k % SEEDS.length]!;
         const text = Buffer.from(JSON.stringify(s.body));
-        const { payload } = mutateFrame({ payload: text, headerLength: 0 }, bs);
-        const res = await app.inject({ method: 'POST', url: s.url, payload, headers: { 'content-type': 'application/json' } });
-        checkAnswer(s.url, res, () => `POST ${s.url} ${payload.toString('latin1').slice(0, 800)}`);
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        let payload: Buffer;
+        if (coding === 'gzip-damaged') payload = mutateFrame({ payload: gzipSync(text), headerLength: 0 }, bs).payload;
+        else payload = mutateFrame({ payload: text, headerLength: 0 }, bs).payload;
+        if (coding === 'gzip') payload = gzipSync(payload);
+        if (coding !== 'plain') headers['content-encoding'] = 'gzip';
+        const res = await app.inject({ method: 'POST', url: s.url, payload, headers });
+        checkAnswer(s.url, res, () => `POST ${s.url} (${coding}) ${payload.toString('latin1').slice(0, 800)}`);
       }),
       { numRuns: RUNS, seed: SEED + 200, endOnFailure: true },
     );
