@@ -11,7 +11,7 @@ import { stableStringify } from '../graph/hash.js';
 import type { Graph, InputSpec, NodeSpec, WireTensor } from '../graph/types.js';
 import { compileGraph, type CompiledGraph } from '../graph/validate.js';
 import { getOp } from '../ops/registry.js';
-import type { Emitter, Ref, ValueMeta } from '../ops/types.js';
+import { inputArity, type Emitter, type Ref, type ValueMeta } from '../ops/types.js';
 import type { DType } from '../tensor/dtype.js';
 import { fmtSymShape } from '../tensor/shape.js';
 
@@ -87,9 +87,9 @@ export class GraphWriter {
     if (!parsed.success) {
       throw new GradserveError('INTERNAL', `derivative rule at ${prefix} built "${op}" with invalid attrs ${JSON.stringify(attrs)}: ${parsed.error.message}`);
     }
-    const arity = Array.isArray(def.inputs) ? def.inputs.length : undefined;
-    if (arity !== undefined && inputs.length !== arity) {
-      throw new GradserveError('INTERNAL', `derivative rule at ${prefix} gave "${op}" ${inputs.length} inputs, it takes ${arity}`);
+    const arity = inputArity(def);
+    if (inputs.length < arity.min || inputs.length > arity.max) {
+      throw new GradserveError('INTERNAL', `derivative rule at ${prefix} gave "${op}" ${inputs.length} inputs, it takes ${arity.min} to ${arity.max}`);
     }
     let meta: ValueMeta;
     try {

@@ -11,7 +11,7 @@
  */
 import { GradserveError, fail } from '../errors.js';
 import { getOp } from '../ops/registry.js';
-import type { OpDef } from '../ops/types.js';
+import { inputArity, type OpDef } from '../ops/types.js';
 import { parseDType, type DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { decodeTensor } from '../tensor/wire.js';
@@ -225,8 +225,10 @@ export function compileGraph(graph: Graph, hash?: string, reuse?: CompiledGraph)
     const op = getOp(n.op);
     if (op === undefined) fail('UNKNOWN_OP', `node "${n.name}": unknown op "${n.op}" (GET /v1/ops lists the catalogue)`, `${path}.op`);
     if (Array.isArray(op.inputs)) {
-      if (n.inputs.length !== op.inputs.length) {
-        fail('INVALID_REQUEST', `node "${n.name}" (${op.name}) takes ${op.inputs.length} input${op.inputs.length === 1 ? '' : 's'} (${op.inputs.join(', ')}), got ${n.inputs.length}`, `${path}.inputs`);
+      const { min, max } = inputArity(op);
+      if (n.inputs.length < min || n.inputs.length > max) {
+        const count = min === max ? `${max}` : `${min} to ${max}`;
+        fail('INVALID_REQUEST', `node "${n.name}" (${op.name}) takes ${count} input${max === 1 ? '' : 's'} (${op.inputs.join(', ')}), got ${n.inputs.length}`, `${path}.inputs`);
       }
     } else if (n.inputs.length < op.inputs.min) {
       fail('INVALID_REQUEST', `node "${n.name}" (${op.name}) takes at least ${op.inputs.min} inputs, got ${n.inputs.length}`, `${path}.inputs`);

@@ -78,7 +78,10 @@ export interface OpSample<A = Record<string, unknown>> {
 
 export interface OpDef<A = any> {
   name: string;
-  /** input names in order, or a variadic list (concat, stack) */
+  /**
+   * input names in order, or a variadic list (concat, stack). A name ending in `?` is optional: optional inputs come
+   * last, and a node may leave out any number of them from the end (conv's bias `b?`).
+   */
   inputs: string[] | { variadic: string; min: number };
   /** zod schema of the attrs object (defaults applied by parse); feeds validation, OpenAPI and GET /v1/ops */
   attrs: z.ZodType<A>;
@@ -109,6 +112,12 @@ export interface OpDef<A = any> {
   samples: OpSample<A>[];
   /** false when the op is only once differentiable (skip the second-order generic test). Default true. */
   twiceDifferentiable?: boolean;
+}
+
+/** Fewest and most inputs a node of `op` may have. */
+export function inputArity(op: Pick<OpDef, 'inputs'>): { min: number; max: number } {
+  if (!Array.isArray(op.inputs)) return { min: op.inputs.min, max: Infinity };
+  return { min: op.inputs.filter((n) => !n.endsWith('?')).length, max: op.inputs.length };
 }
 
 export function defineOp<A>(def: OpDef<A>): OpDef<A> {
