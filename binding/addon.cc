@@ -53,6 +53,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gsb::registerReductions(env, exports, async);
   gsb::registerMovement(env, exports, async);
   gsb::registerIndexing(env, exports, async);
+  gsb::registerConv(env, exports, async);
   exports.Set("async", async);
   gsb::registerPrograms(env, exports);
   exports.Set("info", Napi::Function::New(env, Info, "info"));

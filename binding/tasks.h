@@ -7,4 +7,5 @@ void registerElementwise(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerReductions(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerMovement(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerIndexing(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerConv(Napi::Env env, Napi::Object sync, Napi::Object async);
 }  // namespace gsb

@@ -1,13 +1,14 @@
-// Row-major GEMM, C = op(A) op(B), through CBLAS when linked, else the portable blocked kernel.
+// Row-major GEMM, C = op(A) op(B) (or C += op(A) op(B) with `accumulate`), through CBLAS when linked, else the
+// portable blocked kernel.
 #pragma once
 #include <cstdint>
 
 namespace gs {
 void gemmF32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B,
-             int64_t ldb, float* C, int64_t ldc);
+             int64_t ldb, float* C, int64_t ldc, bool accumulate = false);
 void gemmF64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda, const double* B,
-             int64_t ldb, double* C, int64_t ldc);
+             int64_t ldb, double* C, int64_t ldc, bool accumulate = false);
 template <typename T>
 void gemmPortable(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B,
-                  int64_t ldb, T* C, int64_t ldc);
+                  int64_t ldb, T* C, int64_t ldc, bool accumulate = false);
 }  // namespace gs

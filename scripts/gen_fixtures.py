@@ -3,13 +3,16 @@
 (test/fixtures/ops/_graphs.json) with their gradients. The fixtures are committed, so CI needs no torch.
 
 Each case: {op, attrs, inputs: [wire tensor], output: wire tensor, cotangent: wire tensor | null,
-            grads: [wire tensor | null]}  (null grad = the input is not differentiable).
+            grads: [wire tensor | null]}  (null grad = the input is not differentiable); the cases of JVP_OPS also
+            have {tangents: [wire tensor | null], jvp: wire tensor}, the output's tangent (forward mode).
 Inputs are FP64 unless a case says otherwise; random values avoid kinks, poles and ties so finite references are exact.
-Run:  /usr/bin/python3 scripts/gen_fixtures.py     (Debian's python3-torch)
+Run:  /usr/bin/python3 scripts/gen_fixtures.py [op ...]    (Debian's python3-torch; with ops, only their files are
+      rewritten: every case is still drawn in order, so the others would come out the same up to FP32 rounding)
 """
 import json
 import math
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -130,6 +133,38 @@ def transpose(x, perm=None):
     return x.permute(perm if perm is not None else list(reversed(range(x.dim()))))
 
 
+def per_axis(v, nd):
+    return [v] * nd if isinstance(v, int) else list(v)
+
+
+def pad_pairs(v, nd):
+    return [[v, v]] * nd if isinstance(v, int) else [list(p) for p in v]
+
+
+def conv(x, w, b=None, strides=1, pads=0, dilations=1, groups=1):
+    """torch.nn.functional.convNd; asymmetric pads ([before, after] differ) through F.pad first."""
+    nd = w.dim() - 2
+    fn = [F.conv1d, F.conv2d, F.conv3d][nd - 1]
+    pairs = pad_pairs(pads, nd)
+    if all(a == b_ for a, b_ in pairs):
+        return fn(x, w, b, stride=per_axis(strides, nd), padding=[a for a, _ in pairs], dilation=per_axis(dilations, nd), groups=groups)
+    return fn(pad_op(x, [[0, 0], [0, 0]] + pairs), w, b, stride=per_axis(strides, nd), dilation=per_axis(dilations, nd), groups=groups)
+
+
+def conv_transpose(x, w, b=None, strides=1, pads=0, dilations=1, groups=1, output_padding=0):
+    """torch.nn.functional.conv_transposeNd; asymmetric pads crop the unpadded result ([before, after] per axis)."""
+    nd = w.dim() - 2
+    fn = [F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d][nd - 1]
+    pairs = pad_pairs(pads, nd)
+    kw = dict(stride=per_axis(strides, nd), output_padding=per_axis(output_padding, nd), groups=groups, dilation=per_axis(dilations, nd))
+    if all(a == b_ for a, b_ in pairs):
+        return fn(x, w, b, padding=[a for a, _ in pairs], **kw)
+    y = fn(x, w, b, padding=0, **kw)
+    for i, (before, after) in enumerate(pairs):
+        y = y.narrow(2 + i, before, y.shape[2 + i] - before - after)
+    return y
+
+
 OPS = {
     'add': torch.add, 'sub': torch.sub, 'mul': torch.mul, 'div': torch.div, 'pow': torch.pow,
     'maximum': torch.maximum, 'minimum': torch.minimum,
@@ -166,7 +201,10 @@ OPS = {
         F.binary_cross_entropy_with_logits(*torch.broadcast_tensors(a, b), reduction='none'), reduction),
     'identity': lambda x: x.clone(),
     'stop_gradient': lambda x: x.detach().clone(),
+    'conv': conv, 'conv_transpose': conv_transpose,
 }
+# ops whose fixtures also carry a forward-mode (JVP) reference
+JVP_OPS = {'conv', 'conv_transpose'}
 
 
 def _prod(x, dims, keep):
@@ -228,6 +266,27 @@ CASES = [
 ]
 
 
+def conv_cases():
+    """Drawn after everything else, from their own seed, so adding them left the older fixtures unchanged."""
+    torch.manual_seed(20261207)
+    f32 = lambda s: rnd(s, dtype='FP32')
+    return [
+        C('conv', [rnd([2, 3, 9]), rnd([4, 3, 3]), rnd([4])], strides=[2], pads=[[1, 1]], dilations=[1], groups=1),
+        C('conv', [rnd([2, 3, 8]), rnd([2, 3, 2])], strides=[1], pads=[[2, 0]], dilations=[3], groups=1),
+        C('conv', [rnd([2, 4, 7, 6]), rnd([6, 2, 3, 3]), rnd([6])], strides=[2, 1], pads=[[1, 1], [0, 2]], dilations=[1, 2], groups=2),
+        C('conv', [rnd([1, 3, 6, 6]), rnd([3, 1, 3, 3])], strides=1, pads=1, dilations=1, groups=3),
+        C('conv', [rnd([1, 2, 5, 4, 5]), rnd([3, 2, 2, 3, 2]), rnd([3])], strides=[1, 2, 1], pads=[[1, 1], [0, 1], [1, 0]], dilations=[2, 1, 1], groups=1),
+        C('conv', [f32([2, 4, 6, 6]), f32([5, 4, 3, 3]), f32([5])], strides=[1, 1], pads=[[1, 1], [1, 1]], dilations=[1, 1], groups=1),
+        C('conv', [f32([1, 4, 5, 4, 4]), f32([4, 1, 3, 3, 3])], strides=2, pads=[[1, 0], [1, 1], [0, 1]], dilations=1, groups=4),
+        C('conv_transpose', [rnd([2, 4, 5]), rnd([4, 3, 3]), rnd([3])], strides=[2], pads=[[1, 1]], dilations=[1], groups=1, output_padding=[1]),
+        C('conv_transpose', [rnd([1, 4, 4, 3]), rnd([4, 2, 3, 2]), rnd([4])], strides=[2, 1], pads=[[1, 0], [0, 1]], dilations=[1, 2], groups=2, output_padding=[1, 1]),
+        C('conv_transpose', [rnd([1, 3, 4, 4]), rnd([3, 1, 3, 3])], strides=2, pads=1, dilations=1, groups=3, output_padding=1),
+        C('conv_transpose', [rnd([1, 2, 3, 2, 3]), rnd([2, 3, 2, 2, 2]), rnd([3])], strides=[2, 1, 2], pads=[[0, 1], [1, 0], [0, 0]], dilations=[1, 2, 1], groups=1, output_padding=[1, 0, 0]),
+        C('conv_transpose', [f32([1, 4, 4, 4]), f32([4, 3, 3, 3]), f32([3])], strides=2, pads=1, dilations=1, groups=1, output_padding=1),
+        C('conv_transpose', [f32([1, 4, 2, 3, 2]), f32([4, 2, 2, 3, 2])], strides=[1, 2, 2], pads=[[0, 0], [1, 2], [0, 1]], dilations=[2, 1, 1], groups=2, output_padding=[1, 1, 0]),
+    ]
+
+
 def run_case(op, inputs, attrs):
     fn = OPS[op]
     leaves = [x.clone().requires_grad_(x.is_floating_point()) for x in inputs]
@@ -247,6 +306,18 @@ def run_case(op, inputs, attrs):
             if x.requires_grad:
                 g = next(it)
                 case['grads'][i] = wire(g if g is not None else torch.zeros_like(x))
+    if op in JVP_OPS:
+        tangents = [rnd(list(x.shape), -1, 1, NAME[x.dtype]) if x.is_floating_point() else None for x in inputs]
+        diff = [i for i, t in enumerate(tangents) if t is not None]
+
+        def f(*xs):
+            args = list(inputs)
+            for i, v in zip(diff, xs):
+                args[i] = v
+            return fn(*args, **attrs)
+        _, out = torch.autograd.functional.jvp(f, tuple(inputs[i] for i in diff), tuple(tangents[i] for i in diff))
+        case['tangents'] = [wire(t) if t is not None else None for t in tangents]
+        case['jvp'] = wire(out)
     return case
 
 
@@ -298,16 +369,22 @@ def graph_cases():
 
 
 def main():
+    only = set(sys.argv[1:])
     os.makedirs(OUT, exist_ok=True)
     by_op = {}
     for op, inputs, attrs in CASES:
         by_op.setdefault(op, []).append(run_case(op, inputs, attrs))
-    for op, cases in by_op.items():
+    graphs = graph_cases()
+    for op, inputs, attrs in conv_cases():
+        by_op.setdefault(op, []).append(run_case(op, inputs, attrs))
+    written = {op: cases for op, cases in by_op.items() if not only or op in only}
+    for op, cases in written.items():
         with open(os.path.join(OUT, f'{op}.json'), 'w') as f:
             json.dump({'op': op, 'generator': f'scripts/gen_fixtures.py (torch {torch.__version__})', 'cases': cases}, f)
-    with open(os.path.join(OUT, '_graphs.json'), 'w') as f:
-        json.dump({'generator': f'scripts/gen_fixtures.py (torch {torch.__version__})', 'graphs': graph_cases()}, f)
-    print(f'wrote {sum(len(c) for c in by_op.values())} op cases for {len(by_op)} ops and 2 graphs to {OUT}')
+    if not only or '_graphs' in only:
+        with open(os.path.join(OUT, '_graphs.json'), 'w') as f:
+            json.dump({'generator': f'scripts/gen_fixtures.py (torch {torch.__version__})', 'graphs': graphs}, f)
+    print(f'wrote {sum(len(c) for c in written.values())} op cases for {len(written)} ops to {OUT}')
 
 
 if __name__ == '__main__':

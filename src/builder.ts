@@ -21,6 +21,34 @@ export type Operand = Value | number;
 type Axes = number | number[] | null;
 type Reduction = 'mean' | 'sum' | 'none';
 
+/**
+ * Options of `conv`: per-spatial-axis lists or one int for every axis, pads as [[before, after], ...]; omitted ones
+ * take the op's defaults (stride 1, no padding, dilation 1, one group).
+ */
+export interface ConvOptions {
+  bias?: Value;
+  strides?: number | number[];
+  pads?: number | [number, number][];
+  dilations?: number | number[];
+  groups?: number;
+}
+
+export interface ConvTransposeOptions extends ConvOptions {
+  /** extra output size at the high end (< max(stride, dilation) per axis) */
+  outputPadding?: number | number[];
+}
+
+/** The attrs of a conv node: only those given, so the graph carries no defaults. */
+function convAttrs(o: ConvTransposeOptions): Record<string, unknown> {
+  const attrs: Record<string, unknown> = {};
+  if (o.strides !== undefined) attrs.strides = o.strides;
+  if (o.pads !== undefined) attrs.pads = o.pads;
+  if (o.dilations !== undefined) attrs.dilations = o.dilations;
+  if (o.groups !== undefined) attrs.groups = o.groups;
+  if (o.outputPadding !== undefined) attrs.output_padding = o.outputPadding;
+  return attrs;
+}
+
 export class Value {
   /** @internal */
   constructor(private readonly b: GraphBuilder, public name: string, readonly meta: ValueMeta | undefined) {}
@@ -61,6 +89,14 @@ export class Value {
   greater(o: Operand): Value { return this.bin('greater', o); }
   greaterEqual(o: Operand): Value { return this.bin('greater_equal', o); }
   matmul(o: Value): Value { return this.b.op('matmul', [this, o]); }
+  /** Convolution of this (N, C, *spatial) with w (O, C/groups, *kernel), 1-3 spatial axes. */
+  conv(w: Value, opts: ConvOptions = {}): Value {
+    return this.b.op('conv', opts.bias ? [this, w, opts.bias] : [this, w], convAttrs(opts));
+  }
+  /** Transposed convolution of this (N, C, *spatial) with w (C, O/groups, *kernel), as ONNX ConvTranspose. */
+  convTranspose(w: Value, opts: ConvTransposeOptions = {}): Value {
+    return this.b.op('conv_transpose', opts.bias ? [this, w, opts.bias] : [this, w], convAttrs(opts));
+  }
 
   neg(): Value { return this.u('neg'); }
   exp(): Value { return this.u('exp'); }

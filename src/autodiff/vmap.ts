@@ -32,6 +32,19 @@ const SMALL_PRODUCT = 16384;
 
 export const LOSSES = new Set(['mse', 'binary_cross_entropy_with_logits', 'softmax_cross_entropy']);
 
+/**
+ * The convolution family, by the layout of each operand and of the result: `data` is (N, channels, *spatial), `weight`
+ * (channels, ...) and `bias` (channels). K convolutions at once are one convolution with K times the groups, its data
+ * operands laid out as [N, K*channels, ...] and its weight and bias operands as [K*channels, ...] (the groups of
+ * basis vector k come k-th, and within them the op's own groups in order).
+ */
+const CONV_LAYOUTS: Record<string, { inputs: readonly ('data' | 'weight' | 'bias')[]; output: 'data' | 'weight' }> = {
+  conv: { inputs: ['data', 'weight', 'bias'], output: 'data' },
+  conv_transpose: { inputs: ['data', 'weight', 'bias'], output: 'data' },
+  conv_weight_grad: { inputs: ['data', 'data', 'weight'], output: 'weight' },
+  conv_input_grad: { inputs: ['data', 'weight', 'data'], output: 'data' },
+};
+
 /** Rank of a loss's per-example output (reduction 'none'), from the unbatched operand shapes. */
 function perExampleRank(op: string, ins: { shape: number[] }[]): number {
   if (op === 'softmax_cross_entropy') return ins[0]!.shape.length - 1;
@@ -224,6 +237,15 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
     } else if (op === 'matmul_t') {
       matmulT(ins[0]!, ins[1]!, attrs.trans_a === true, attrs.trans_b === true);
       set(true);
+    } else if ((op === 'conv' || op === 'conv_transpose') && x.batched && ins.slice(1).every((v) => !v.batched)) {
+      // Only the images are batched: the basis vectors are more images, [K, N, ...] read as [K*N, ...].
+      const images = reshape(name, x, [K * x.shape[0]!, ...x.shape.slice(1)]);
+      const y = emit(fresh(name), op, [images, ...ins.slice(1).map((v) => v.name)], node.attrs);
+      emit(name, 'reshape', [y], { shape: [K, ...outShape] });
+      set(true);
+    } else if (CONV_LAYOUTS[op] !== undefined) {
+      convGroups(CONV_LAYOUTS[op]!);
+      set(true);
     } else if (op === 'numel_like') {
       // Depends on the shape only; the batch axis must not be counted.
       emit(name, op, [x.name], { ...attrs, axes: normAxes(attrs.axes, x.shape.length).map((a) => a + 1) });
@@ -273,6 +295,26 @@ export function vmapGraph(graph: Graph, seeds: readonly string[], shapes: Record
       }
       const summed = emit(fresh(name), 'sum', [g.name], { axes: axes.map((a) => a + off), keepdims: true });
       emit(name, 'reshape', [summed], { shape: target });
+    }
+
+    function convGroups(layout: (typeof CONV_LAYOUTS)[string]): void {
+      const operands = ins.map((v, i) => {
+        const all = tile(name, v);
+        if (layout.inputs[i] !== 'data') return emit(fresh(name), 'reshape', [all], { shape: [K * v.shape[0]!, ...v.shape.slice(1)] });
+        // [K, N, C, ...] -> [N, K, C, ...] -> [N, K*C, ...]
+        const [n, c, ...rest] = v.shape as [number, number, ...number[]];
+        const t = emit(fresh(name), 'transpose', [all], { perm: [1, 0, ...v.shape.slice(1).map((_, j) => j + 2)] });
+        return emit(fresh(name), 'reshape', [t], { shape: [n, K * c, ...rest] });
+      });
+      const groups = ((attrs.groups as number | undefined) ?? 1) * K;
+      const y = emit(fresh(name), op, operands, { ...attrs, groups });
+      if (layout.output === 'weight') {
+        emit(name, 'reshape', [y], { shape: [K, ...outShape] });
+        return;
+      }
+      const [n, c, ...rest] = outShape as [number, number, ...number[]];
+      const split = emit(fresh(name), 'reshape', [y], { shape: [n, K, c, ...rest] });
+      emit(name, 'transpose', [split], { perm: [1, 0, ...outShape.slice(1).map((_, j) => j + 2)] });
     }
 
     function matmulT(a: Val, b: Val, ta: boolean, tb: boolean): void {

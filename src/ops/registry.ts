@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { OpCatalogueEntry } from '../engine.types.js';
 import type { OpDef } from './types.js';
 import * as binary from './binary.js';
+import * as conv from './conv.js';
 import * as internal from './internal.js';
 import * as linalg from './linalg.js';
 import * as misc from './misc.js';
@@ -17,7 +18,7 @@ import * as shape from './shape.js';
 import * as shapeIndex from './shape_index.js';
 import * as unary from './unary.js';
 
-const FAMILIES: Record<string, unknown>[] = [internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn];
+const FAMILIES: Record<string, unknown>[] = [internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, conv];
 
 function isOpDef(v: unknown): v is OpDef {
   return (
