@@ -72,6 +72,20 @@ struct ProductScope {
 };
 }  // namespace
 
+int splitWorkers(double work) {
+#if GRADSERVE_OPENBLAS
+  const int most = libraryThreads();
+  if (most <= 1 || !adaptiveThreads() || work < kThreadedWork || activeProducts.load() > 0) return 1;
+  return most;
+#else
+  (void)work;
+  return 1;
+#endif
+}
+
+SplitScope::SplitScope() { activeProducts.fetch_add(1); }
+SplitScope::~SplitScope() { activeProducts.fetch_sub(1); }
+
 void gemmF32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate) {
 #if GRADSERVE_CBLAS

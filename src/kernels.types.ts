@@ -105,7 +105,8 @@ export interface KernelFns {
   /**
    * Convolution of x (N, C, *S) with w (O, C/groups, *K) and an optional bias b (O), 1-3 spatial axes; `strides`,
    * `dilations` (>= 1) and `pads` ([before, after], >= 0) have one entry per spatial axis. vol2col + gemm per image,
-   * in tiles of output positions so the column buffer stays under 16 MiB. FP only. Output (N, O, *out) with
+   * in tiles of output positions so each worker's column buffer stays under 16 MiB; a large batch is split across
+   * the BLAS threads by image (each product then single-threaded). FP only. Output (N, O, *out) with
    * out = floor((S + before + after - dilation * (K - 1) - 1) / stride) + 1, which must be >= 1.
    */
   conv(x: FloatArray, xShape: number[], w: FloatArray, wShape: number[], b: FloatArray | null, strides: number[], pads: [number, number][], dilations: number[], groups: number): Shaped<FloatArray>;

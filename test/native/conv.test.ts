@@ -190,6 +190,29 @@ describe('conv kernels', () => {
     expect(mismatch(yt.data, convTransposeRef(g, ref.shape, w, ws, null, a, [1]).data, 1e-12, 1e-12)).toBeUndefined();
   });
 
+  it('splits a large batch across threads with the results of one image at a time', () => {
+    // 4 images of 16 x 24 x 24, 16 output channels, 3x3 in 2 groups: 2.7M multiply-adds, enough to split the images
+    const r = rng(35);
+    const a: Attrs = { strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 2 };
+    const xs = [4, 16, 24, 24], ws = [16, 8, 3, 3], per = 16 * 24 * 24;
+    const x = Float64Array.from(randData(r, numel(xs), 'FP64')), w = Float64Array.from(randData(r, numel(ws), 'FP64'));
+    const b = Float64Array.from(randData(r, 16, 'FP64'));
+    const y = kernels.conv(x, xs, w, ws, b, a.strides, a.pads, a.dilations, a.groups);
+    const g = Float64Array.from(randData(r, numel(y.shape), 'FP64'));
+    const gw = kernels.convWeightGrad(x, xs, g, y.shape, ws, a.strides, a.pads, a.dilations, a.groups);
+    const gx = kernels.convTranspose(g, y.shape, w, ws, b, a.strides, a.pads, a.dilations, a.groups, [0, 0]);
+    const sum = new Array<number>(numel(ws)).fill(0);
+    for (let n = 0; n < 4; n++) {
+      const xn = x.subarray(n * per, (n + 1) * per), gn = g.subarray(n * per, (n + 1) * per);
+      const one = kernels.conv(xn, [1, 16, 24, 24], w, ws, b, a.strides, a.pads, a.dilations, a.groups);
+      expect(fromTyped(y.data.subarray(n * per, (n + 1) * per))).toEqual(fromTyped(one.data));
+      const back = kernels.convTranspose(gn, [1, 16, 24, 24], w, ws, b, a.strides, a.pads, a.dilations, a.groups, [0, 0]);
+      expect(fromTyped(gx.data.subarray(n * per, (n + 1) * per))).toEqual(fromTyped(back.data));
+      fromTyped(kernels.convWeightGrad(xn, [1, 16, 24, 24], gn, [1, 16, 24, 24], ws, a.strides, a.pads, a.dilations, a.groups)).forEach((v, i) => { sum[i]! += v; });
+    }
+    expect(mismatch(gw, sum, 1e-12, 1e-12)).toBeUndefined();
+  });
+
   it('runs on the thread pool with the same result', async () => {
     const r = rng(34);
     const a: Attrs = { strides: [2, 2], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 };
