@@ -38,15 +38,15 @@ export interface ConvTransposeOptions extends ConvOptions {
   outputPadding?: number | number[];
 }
 
-/** The attrs of a conv node: only those given, so the graph carries no defaults. */
-function convAttrs(o: ConvTransposeOptions): Record<string, unknown> {
+/** The attrs of a conv node: only those given, so the graph carries no defaults (none at all: no attrs). */
+function convAttrs(o: ConvTransposeOptions): Record<string, unknown> | undefined {
   const attrs: Record<string, unknown> = {};
   if (o.strides !== undefined) attrs.strides = o.strides;
   if (o.pads !== undefined) attrs.pads = o.pads;
   if (o.dilations !== undefined) attrs.dilations = o.dilations;
   if (o.groups !== undefined) attrs.groups = o.groups;
   if (o.outputPadding !== undefined) attrs.output_padding = o.outputPadding;
-  return attrs;
+  return Object.keys(attrs).length > 0 ? attrs : undefined;
 }
 
 export class Value {

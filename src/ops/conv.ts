@@ -146,6 +146,14 @@ function forwardShapes(x: ValueMeta, w: ValueMeta, attrs: ConvAttrs, ctx: InferC
   return { geo, spatial };
 }
 
+/** The internal ops' rule: g is a cotangent of conv(x, w), so it must have that shape (where known). */
+function cotangentOrFail(g: ValueMeta, x: ValueMeta, w: ValueMeta, attrs: ConvAttrs, ctx: InferContext, at: Slots & { g: number }): void {
+  const { spatial } = forwardShapes(x, w, attrs, ctx, at);
+  const want: SymShape = [x.shape[0]!, w.shape[0]!, ...spatial];
+  const fits = g.shape.length === want.length && g.shape.every((d, i) => d === null || want[i] === null || d === want[i]);
+  if (!fits) failNode('SHAPE_MISMATCH', ctx, `g ${fmt(g.shape)} must have the shape of conv(x, w), ${fmt(want)}`, inputAt(at.g));
+}
+
 /** conv_transpose's shape rule: (S - 1) * stride - before - after + extent + output_padding, which must be >= 1. */
 function transposeShapes(x: ValueMeta, w: ValueMeta, attrs: ConvTransposeAttrs, ctx: InferContext): { geo: Geometry; outputPadding: number[]; O: number | null; spatial: SymShape } {
   const nd = ranksOrFail(x, w, ctx, { x: 0, w: 1 }, '(C, O/groups, *kernel)');
@@ -363,10 +371,7 @@ const convWeightGrad: OpDef<ConvAttrs> = {
   infer(inputs, attrs, ctx) {
     const [x, g, w] = inputs;
     const dtype = sameDtype(inputs, ['x', 'g', 'w'], FP, ctx);
-    const { spatial } = forwardShapes(x!, w!, attrs, ctx, { x: 0, w: 2 });
-    const want: SymShape = [x!.shape[0]!, w!.shape[0]!, ...spatial];
-    const fits = g!.shape.length === want.length && g!.shape.every((d, i) => d === null || want[i] === null || d === want[i]);
-    if (!fits) failNode('SHAPE_MISMATCH', ctx, `g ${fmt(g!.shape)} must have the shape of conv(x, w), ${fmt(want)}`, inputAt(1));
+    cotangentOrFail(g!, x!, w!, attrs, ctx, { x: 0, w: 2, g: 1 });
     return { shape: [...w!.shape], dtype };
   },
   async run([x, g, w], attrs, k) {
@@ -411,10 +416,7 @@ const convInputGrad: OpDef<ConvAttrs> = {
   infer(inputs, attrs, ctx) {
     const [g, w, x] = inputs;
     const dtype = sameDtype(inputs, ['g', 'w', 'x'], FP, ctx);
-    const { spatial } = forwardShapes(x!, w!, attrs, ctx, { x: 2, w: 1 });
-    const want: SymShape = [x!.shape[0]!, w!.shape[0]!, ...spatial];
-    const fits = g!.shape.length === want.length && g!.shape.every((d, i) => d === null || want[i] === null || d === want[i]);
-    if (!fits) failNode('SHAPE_MISMATCH', ctx, `g ${fmt(g!.shape)} must have the shape of conv(x, w), ${fmt(want)}`, inputAt(0));
+    cotangentOrFail(g!, x!, w!, attrs, ctx, { x: 2, w: 1, g: 0 });
     return { shape: [...x!.shape], dtype };
   },
   async run([g, w, x], attrs, k) {

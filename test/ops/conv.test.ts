@@ -102,8 +102,8 @@ describe('conv errors name the node, the attribute or input at fault, and the sh
 
   it('takes 2 or 3 inputs', async () => {
     for (const inputs of [['x'], ['x', 'w', 'w', 'w']]) {
-      const g: Graph = { inputs: { x: { shape: x }, w: { shape: w } }, nodes: [{ name: 'y', op: 'conv', inputs, attrs: { groups: 2 } }], outputs: ['y'] };
-      const e = await failure(() => shapes(g, specs({ inputs: { x: { shape: x, datatype: 'FP32' }, w: { shape: w, datatype: 'FP32' } } } as Graph)));
+      const g: Graph = { inputs: { x: { shape: x, datatype: 'FP32' }, w: { shape: w, datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'conv', inputs, attrs: { groups: 2 } }], outputs: ['y'] };
+      const e = await failure(() => shapes(g, specs(g)));
       expect(e).toMatchObject({ code: 'INVALID_REQUEST', errors: [{ path: 'graph.nodes[0].inputs' }] });
       expect(e.message).toContain('takes 2 to 3 inputs (x, w, b?)');
     }
