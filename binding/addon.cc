@@ -33,6 +33,13 @@ bool tuneMalloc() {
 
 bool mallocTuned = false;
 
+// The names of one op table (native/op_tables.h), in table order.
+template <typename OpInfo, size_t N> Napi::Array opNames(Napi::Env env, const OpInfo (&table)[N]) {
+  Napi::Array a = Napi::Array::New(env, N);
+  for (size_t i = 0; i < N; i++) a.Set(uint32_t(i), table[i].name);
+  return a;
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   gs::BlasInfo b = gs::blasInfo();
@@ -43,6 +50,13 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("threads", b.threads);
   o.Set("version", GRADSERVE_VERSION);
   o.Set("mallocTuned", mallocTuned);
+  Napi::Object ops = Napi::Object::New(env);
+  ops.Set("unary", opNames(env, gs::kUnaryOps));
+  ops.Set("binary", opNames(env, gs::kBinaryOps));
+  ops.Set("reduce", opNames(env, gs::kReduceOps));
+  ops.Set("argReduce", opNames(env, gs::kArgReduceOps));
+  ops.Set("cumulative", opNames(env, gs::kCumulativeOps));
+  o.Set("ops", ops);
   return o;
 }
 
@@ -53,6 +67,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gsb::registerReductions(env, exports, async);
   gsb::registerMovement(env, exports, async);
   gsb::registerIndexing(env, exports, async);
+  gsb::registerNn(env, exports, async);
+  gsb::registerRearrange(env, exports, async);
+  gsb::registerCumulative(env, exports, async);
   gsb::registerConv(env, exports, async);
   exports.Set("async", async);
   gsb::registerPrograms(env, exports);

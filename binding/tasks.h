@@ -7,5 +7,8 @@ void registerElementwise(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerReductions(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerMovement(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerIndexing(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerNn(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerRearrange(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerCumulative(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerConv(Napi::Env env, Napi::Object sync, Napi::Object async);
 }  // namespace gsb

@@ -10,15 +10,17 @@ using gs::invalid;
 struct UnaryTask : Task {
   gs::UnaryOp op;
   gs::Arr x, out;
+  double param = 0;
   Held res;
   void parse(const Args& info) override {
     std::string name = stringArg(info, 0, "op");
     if (!gs::parseUnaryOp(name, op)) invalid("unknown unary op '" + name + "'");
     x = arrayArg(*this, info, 1, "x");
+    if (!isNullish(info, 2)) param = numberArg(info, 2, "param");
     gs::checkUnary(op, x.dt);
     out = allocOut(*this, info.Env(), x.dt, x.n, res);
   }
-  void run() override { gs::unary(op, x, out); }
+  void run() override { gs::unary(op, x, out, param); }
   Napi::Value result(Napi::Env) override { return res.get(); }
   void arrays(ArrList& v) override { v = {&x, &out}; }
 };

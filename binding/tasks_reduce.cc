@@ -36,8 +36,9 @@ struct ArgReduceTask : Task {
   Held res;
   void parse(const Args& info) override {
     std::string name = stringArg(info, 0, "op");
-    if (name != "argmax" && name != "argmin") invalid("unknown arg-reduce op '" + name + "'");
-    isMax = name == "argmax";
+    gs::ArgReduceOp op;
+    if (!gs::parseArgReduceOp(name, op)) invalid("unknown arg-reduce op '" + name + "'");
+    isMax = op == gs::ArgReduceOp::ArgMax;
     x = arrayArg(*this, info, 1, "x");
     shape = shapeArg(info, 2, "shape");
     checkLength(x, shape, "x");

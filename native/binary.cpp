@@ -1,4 +1,4 @@
-// Broadcasting binary ops, where and clip. Shapes are collapsed first, so same-shape operands become one contiguous
+// Broadcasting binary ops (the list: GS_BINARY_OPS in op_tables.h), where and clip. Shapes are collapsed first, so same-shape operands become one contiguous
 // run and scalar / trailing-broadcast operands become a zero inner stride; the row kernels specialise those cases.
 #include <cmath>
 #include <limits>
@@ -11,12 +11,6 @@
 namespace gs {
 
 namespace {
-const char* const kBinaryNames[] = {"add",  "sub",        "mul",  "div",     "pow",          "maximum", "minimum",
-                                    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-                                    "mul_no_nan"};
-
-bool isComparison(BinaryOp op) { return op >= BinaryOp::Equal && op <= BinaryOp::GreaterEqual; }
-
 template <typename T> using U = std::make_unsigned_t<T>;
 
 template <typename T> T intDiv(T a, T b) {
@@ -35,11 +29,6 @@ template <typename T> T intPow(T base, T e) {
   return T(r);
 }
 
-// One struct per op so every row loop is a separate, vectorisable instantiation.
-#define GS_BIN(NAME, EXPR)                                     \
-  struct NAME {                                                \
-    template <typename T> static inline auto f(T a, T b) { return EXPR; } \
-  };
 template <typename T> inline T addW(T a, T b) {
   if constexpr (std::is_integral<T>::value) return T(U<T>(a) + U<T>(b)); else return a + b;
 }
@@ -66,36 +55,79 @@ template <typename T> inline T minT(T a, T b) {
 template <typename T> inline T mulNoNan(T a, T b) {
   if constexpr (kIsFloat<T>) return a == T(0) ? T(0) : a * b; else return mulW(a, b);
 }
-GS_BIN(OpAdd, addW(a, b))
-GS_BIN(OpSub, subW(a, b))
-GS_BIN(OpMul, mulW(a, b))
-GS_BIN(OpDiv, divT(a, b))
-GS_BIN(OpPow, powT(a, b))
-GS_BIN(OpMax, maxT(a, b))
-GS_BIN(OpMin, minT(a, b))
-GS_BIN(OpEq, uint8_t(a == b))
-GS_BIN(OpNe, uint8_t(a != b))
-GS_BIN(OpLt, uint8_t(a < b))
-GS_BIN(OpLe, uint8_t(a <= b))
-GS_BIN(OpGt, uint8_t(a > b))
-GS_BIN(OpGe, uint8_t(a >= b))
-GS_BIN(OpMulNoNan, mulNoNan(a, b))
+
+// mod (floor: the result has the divisor's sign, as NumPy/Python) and fmod (trunc: the dividend's sign, as C).
+// Integers: x mod 0 = 0 (NumPy's result; ONNX leaves it undefined), and a divisor of -1 gives 0 without the
+// INT_MIN % -1 trap. Floats: a zero remainder of `mod` takes the divisor's sign (NumPy), x mod 0 is NaN.
+template <bool FLOOR, typename T> inline T modT(T a, T b) {
+  if constexpr (kIsFloat<T>) {
+    T r = std::fmod(a, b);
+    if (!FLOOR) return r;
+    if (r == T(0)) return std::copysign(T(0), b);
+    return (r < 0) != (b < 0) ? r + b : r;
+  } else {
+    if (b == 0 || b == T(-1)) return T(0);
+    T r = T(a % b);
+    if (FLOOR && r != 0 && ((r < 0) != (b < 0))) r = T(r + b);  // |r| < |b| with opposite signs: cannot overflow
+    return r;
+  }
+}
+// log(e^a + e^b) = max + log1p(e^-|a - b|); equal operands (the infinities among them) give a + log 2 directly, so
+// -Inf with -Inf is -Inf and Inf with Inf is Inf rather than Inf - Inf = NaN. NaN propagates.
+template <typename T> inline T logAddExp(T a, T b) {
+  if constexpr (kIsFloat<T>) {
+    if (a == b) return a + T(0.69314718055994530942);
+    T m = a > b ? a : b;
+    return m + std::log1p(std::exp(-std::fabs(a - b)));
+  } else {
+    return a;  // FP only (planBinary refuses integers)
+  }
+}
+// The FP-only functions of libm, instantiated (never run) for integers too.
+template <typename T> inline T atan2T(T a, T b) {
+  if constexpr (kIsFloat<T>) return std::atan2(a, b); else return a;
+}
+template <typename T> inline T hypotT(T a, T b) {
+  if constexpr (kIsFloat<T>) return std::hypot(a, b); else return a;
+}
+// The scalar definition of each op of the table: a functor Op<Enum>, so every row loop is a separate, vectorisable
+// instantiation. An op of the table without its functor does not compile.
+#define GS_BIN(E, EXPR)                                                   \
+  struct Op##E {                                                          \
+    template <typename T> static inline auto f(T a, T b) { return EXPR; } \
+  };
+GS_BIN(Add, addW(a, b))
+GS_BIN(Sub, subW(a, b))
+GS_BIN(Mul, mulW(a, b))
+GS_BIN(Div, divT(a, b))
+GS_BIN(Pow, powT(a, b))
+GS_BIN(Maximum, maxT(a, b))
+GS_BIN(Minimum, minT(a, b))
+GS_BIN(Equal, uint8_t(a == b))
+GS_BIN(NotEqual, uint8_t(a != b))
+GS_BIN(Less, uint8_t(a < b))
+GS_BIN(LessEqual, uint8_t(a <= b))
+GS_BIN(Greater, uint8_t(a > b))
+GS_BIN(GreaterEqual, uint8_t(a >= b))
+GS_BIN(MulNoNan, mulNoNan(a, b))
+GS_BIN(Atan2, atan2T(a, b))
+GS_BIN(Mod, (modT<true>(a, b)))
+GS_BIN(Fmod, (modT<false>(a, b)))
+GS_BIN(LogAddExp, logAddExp(a, b))
+GS_BIN(Hypot, hypotT(a, b))
+GS_BIN(LogicalAnd, uint8_t(a != T(0) && b != T(0)))
+GS_BIN(LogicalOr, uint8_t(a != T(0) || b != T(0)))
+GS_BIN(LogicalXor, uint8_t((a != T(0)) != (b != T(0))))
 #undef GS_BIN
 
-template <typename Op> constexpr BinaryOp kVecOp = BinaryOp::Pow;  // Pow: "no vector path"
-template <> constexpr BinaryOp kVecOp<OpAdd> = BinaryOp::Add;
-template <> constexpr BinaryOp kVecOp<OpSub> = BinaryOp::Sub;
-template <> constexpr BinaryOp kVecOp<OpMul> = BinaryOp::Mul;
-template <> constexpr BinaryOp kVecOp<OpDiv> = BinaryOp::Div;
-
-template <typename Op, typename T, typename R>
+template <BinaryOp OP, typename Op, typename T, typename R>
 inline void binaryRow(const T* pa, int64_t sa, const T* pb, int64_t sb, R* po, int64_t so, int64_t n) {
-  if constexpr (kVecOp<Op> != BinaryOp::Pow && std::is_same<T, R>::value) {
+  if constexpr (opInfo(OP).simd && std::is_same<T, R>::value) {
     if (so == 1 && n >= 64) {
       if constexpr (std::is_same<T, float>::value) {
-        if (vecBinaryF32(kVecOp<Op>, pa, sa, pb, sb, po, n)) return;
+        if (vecBinaryF32(OP, pa, sa, pb, sb, po, n)) return;
       } else if constexpr (std::is_same<T, double>::value) {
-        if (vecBinaryF64(kVecOp<Op>, pa, sa, pb, sb, po, n)) return;
+        if (vecBinaryF64(OP, pa, sa, pb, sb, po, n)) return;
       }
     }
   }
@@ -118,21 +150,21 @@ inline int64_t product(const Shape& s) {
   return n;
 }
 
-template <typename Op, typename T, typename R>
+template <BinaryOp OP, typename Op, typename T, typename R>
 void binaryRows(const T* a, const Shape& as, const T* b, const Shape& bs, const Shape& outShape, R* o) {
   // Same-shape and scalar operands skip the stride machinery entirely (they are most calls, and tiny calls are
   // dominated by its allocations otherwise).
   const int64_t na = product(as), nb = product(bs), no = product(outShape);
   if (no == 0) return;
-  if (na == no && nb == no) return binaryRow<Op>(a, 1, b, 1, o, 1, no);
-  if (na == 1 && nb == no) return binaryRow<Op>(a, 0, b, 1, o, 1, no);
-  if (nb == 1 && na == no) return binaryRow<Op>(a, 1, b, 0, o, 1, no);
+  if (na == no && nb == no) return binaryRow<OP, Op>(a, 1, b, 1, o, 1, no);
+  if (na == 1 && nb == no) return binaryRow<OP, Op>(a, 0, b, 1, o, 1, no);
+  if (nb == 1 && na == no) return binaryRow<OP, Op>(a, 1, b, 0, o, 1, no);
   Shape shape = outShape, sa = broadcastStrides(as, outShape), sb = broadcastStrides(bs, outShape),
         so = contiguousStrides(outShape);
   collapseDims(shape, {&sa, &sb, &so});
   forEachRow<3>(shape, {&sa, &sb, &so}, [&](const std::array<int64_t, 3>& off, int64_t n,
                                              const std::array<int64_t, 3>& st) {
-    binaryRow<Op>(a + off[0], st[0], b + off[1], st[1], o + off[2], st[2], n);
+    binaryRow<OP, Op>(a + off[0], st[0], b + off[1], st[1], o + off[2], st[2], n);
   });
 }
 
@@ -141,38 +173,29 @@ void binaryT(BinaryOp op, const T* a, const Shape& as, const T* b, const Shape& 
   T* o = static_cast<T*>(out);
   uint8_t* ob = static_cast<uint8_t*>(out);
   switch (op) {
-    case BinaryOp::Add: return binaryRows<OpAdd>(a, as, b, bs, os, o);
-    case BinaryOp::Sub: return binaryRows<OpSub>(a, as, b, bs, os, o);
-    case BinaryOp::Mul: return binaryRows<OpMul>(a, as, b, bs, os, o);
-    case BinaryOp::Div: return binaryRows<OpDiv>(a, as, b, bs, os, o);
-    case BinaryOp::Pow: return binaryRows<OpPow>(a, as, b, bs, os, o);
-    case BinaryOp::Maximum: return binaryRows<OpMax>(a, as, b, bs, os, o);
-    case BinaryOp::Minimum: return binaryRows<OpMin>(a, as, b, bs, os, o);
-    case BinaryOp::Equal: return binaryRows<OpEq>(a, as, b, bs, os, ob);
-    case BinaryOp::NotEqual: return binaryRows<OpNe>(a, as, b, bs, os, ob);
-    case BinaryOp::Less: return binaryRows<OpLt>(a, as, b, bs, os, ob);
-    case BinaryOp::LessEqual: return binaryRows<OpLe>(a, as, b, bs, os, ob);
-    case BinaryOp::Greater: return binaryRows<OpGt>(a, as, b, bs, os, ob);
-    case BinaryOp::GreaterEqual: return binaryRows<OpGe>(a, as, b, bs, os, ob);
-    case BinaryOp::MulNoNan: return binaryRows<OpMulNoNan>(a, as, b, bs, os, o);
+    // comparisons and logical ops (kind Cmp) write BOOL (uint8_t) outputs
+#define GS_BIN_CASE(E, N, KIND, SIMD)                                                          \
+  case BinaryOp::E:                                                                            \
+    if constexpr (BinaryKind::KIND == BinaryKind::Cmp) return binaryRows<BinaryOp::E, Op##E>(a, as, b, bs, os, ob); \
+    else return binaryRows<BinaryOp::E, Op##E>(a, as, b, bs, os, o);
+    GS_BINARY_OPS(GS_BIN_CASE)
+#undef GS_BIN_CASE
   }
 }
 }  // namespace
 
-bool parseBinaryOp(const std::string& s, BinaryOp& op) {
-  for (size_t i = 0; i < sizeof(kBinaryNames) / sizeof(kBinaryNames[0]); i++)
-    if (s == kBinaryNames[i]) { op = BinaryOp(i); return true; }
-  return false;
-}
+bool parseBinaryOp(const std::string& s, BinaryOp& op) { return parseOpName(s, kBinaryOps, op); }
 
 BinaryPlan planBinary(BinaryOp op, DType a, const Shape& as, DType b, const Shape& bs) {
-  const char* name = kBinaryNames[int(op)];
-  if (a != b) invalid(std::string(name) + ": operands are " + dtypeName(a) + " and " + dtypeName(b));
-  if (a == DType::BOOL && !isComparison(op)) invalid(std::string(name) + " does not accept BOOL");
+  const BinaryInfo& info = opInfo(op);
+  if (a != b) invalid(std::string(info.name) + ": operands are " + dtypeName(a) + " and " + dtypeName(b));
+  const bool cmp = info.kind == BinaryKind::Cmp;
+  if ((a == DType::BOOL && !cmp) || (info.kind == BinaryKind::Fp && !isFloat(a)))
+    invalid(std::string(info.name) + " does not accept " + dtypeName(a));
   BinaryPlan p;
   p.out = broadcastShapes({&as, &bs});
   numel(p.out, "broadcast shape");
-  p.outDt = isComparison(op) ? DType::BOOL : a;
+  p.outDt = cmp ? DType::BOOL : a;
   return p;
 }
 

@@ -8,22 +8,17 @@
 #include <vector>
 
 #include "common.h"
+#include "op_tables.h"
 
 namespace gs {
 
-// ---- elementwise unary ----
-enum class UnaryOp : uint8_t {
-  Neg, Exp, Log, Log1p, Expm1, Sqrt, Square, Reciprocal, Abs, Sign, Sin, Cos, Tanh, Sigmoid, Relu, Softplus, Erf,
-  Gelu, GeluTanh, SigmoidGrad, TanhGrad, ReluGrad, GeluGrad, GeluTanhGrad, ErfGrad
-};
+// ---- elementwise unary (ops: op_tables.h) ----
 bool parseUnaryOp(const std::string& s, UnaryOp& op);
 void checkUnary(UnaryOp op, DType dt);
-void unary(UnaryOp op, const Arr& x, const Arr& out);
+// `param` is the scalar parameter of the ops that take one (op_tables.h), ignored by the others.
+void unary(UnaryOp op, const Arr& x, const Arr& out, double param = 0);
 
-// ---- elementwise binary, where, clip ----
-enum class BinaryOp : uint8_t {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, MulNoNan
-};
+// ---- elementwise binary (ops: op_tables.h), where, clip ----
 bool parseBinaryOp(const std::string& s, BinaryOp& op);
 struct BinaryPlan {
   Shape out;
@@ -44,9 +39,9 @@ struct ClipBounds {
 void checkClip(DType dt, const ClipBounds& b);
 void clip(const Arr& x, const ClipBounds& b, const Arr& out);
 
-// ---- reductions and softmax ----
-enum class ReduceOp : uint8_t { Sum, Mean, Max, Min, Prod, LogSumExp };
+// ---- reductions (ops: op_tables.h) and softmax ----
 bool parseReduceOp(const std::string& s, ReduceOp& op);
+bool parseArgReduceOp(const std::string& s, ArgReduceOp& op);
 Shape planReduce(ReduceOp op, DType dt, const Shape& shape, const std::vector<int64_t>& axes);
 void reduce(ReduceOp op, const Arr& x, const Shape& shape, const std::vector<int64_t>& axes, const Arr& out);
 
@@ -56,6 +51,17 @@ void argReduce(bool isMax, const Arr& x, const Shape& shape, int64_t axis, const
 
 void checkSoftmax(DType dt, const Shape& shape, int64_t axis);
 void softmax(const Arr& x, const Shape& shape, int64_t axis, bool log, const Arr& out);
+
+// ---- cumulative scans along one axis (native/cumulative.cpp) ----
+bool parseCumulativeOp(const std::string& s, CumulativeOp& op);
+// axis normalized; any datatype but BOOL. The output has the input's shape.
+void checkCumulative(DType dt, const Shape& shape, int64_t axis);
+void cumulative(CumulativeOp op, const Arr& x, const Shape& shape, int64_t axis, bool exclusive, bool reverse,
+                const Arr& out);
+// h[t] = b[t] + a[t] * h[t-1] along axis (h[-1] = 0); reverse: h[t] = b[t] + a[t+1] * h[t+1] (h[n] = 0). a and b have
+// `shape` and one float datatype; a's entry at the first scanned position is never read.
+void checkLinearScan(DType a, DType b, const Shape& shape, int64_t axis);
+void linearScan(const Arr& a, const Arr& b, const Shape& shape, int64_t axis, bool reverse, const Arr& out);
 
 // ---- matmul ----
 struct MatmulPlan {
@@ -138,10 +144,63 @@ void checkGatherElements(const Shape& shape, const Shape& indShape, int64_t axis
 void gatherElements(const Arr& x, const Shape& shape, const Arr& ind, const Shape& indShape, int64_t axis,
                     bool allowNegative, const std::string& what, const Arr& out);
 
+// ONNX ScatterElements with reduction add: out = x (zeros when !hasBase, with updates' datatype), then
+// out[p with p[axis] = indices[p]] += updates[p] for every index position p. Duplicates accumulate; negative indices
+// count from the end; out-of-range ones throw INDEX_OUT_OF_RANGE. Every index dim but `axis` must not exceed x's.
+void checkScatterAddElements(bool hasBase, DType base, const Shape& shape, const Shape& indShape, DType upd,
+                             int64_t axis);
+void scatterAddElements(const Arr& x, bool hasBase, const Shape& shape, const Arr& ind, const Shape& indShape,
+                        const Arr& upd, int64_t axis, const Arr& out);
+
 Shape planOneHot(const Shape& indShape, int64_t depth, int64_t axis);
 void oneHot(const Arr& ind, const Shape& indShape, int64_t depth, int64_t axis, const Arr& out);
 
 void cast(const Arr& x, const Arr& out);
+
+// ---- pooling (channels first: N, C and 1-3 spatial axes) ----
+// Window geometry, spatial axes right-aligned into 3 (leading axes of size 1 when there are fewer).
+struct PoolGeom {
+  int64_t planes = 0;  // N * C (0 when the output is empty)
+  int64_t in[3], out[3], k[3], s[3], pb[3], pa[3], d[3];
+  int64_t inPlane = 0, outPlane = 0;
+  Shape outShape;
+};
+// Output length per axis: floor (or ceil with ceilMode) of (in + pads - dilated kernel) / stride, plus 1; with
+// ceilMode a last window that would start in the right padding is dropped.
+PoolGeom planPool(const Shape& shape, const Shape& kernel, const Shape& strides, const Pads& pads,
+                  const Shape& dilations, bool ceilMode);
+void checkPoolDtype(DType dt);
+// The first maximum of each window in row-major window order (a NaN wins); -Infinity for a window of padding only.
+void maxPool(const Arr& x, const PoolGeom& g, const Arr& out);
+// out[window] = h[the position max pooling of x picks] (0 for a window of padding only); h has x's shape.
+void maxPoolGather(const Arr& h, const Arr& x, const PoolGeom& g, const Arr& out);
+// Zeros of x's shape with g[window] added at the position max pooling of x picks: the transpose of maxPoolGather.
+void maxPoolScatter(const Arr& g, const Arr& x, const PoolGeom& geom, const Arr& out);
+// Window mean; the divisor counts the input positions, or with countIncludePad every position up to the declared
+// pads (never beyond them).
+void avgPool(const Arr& x, const PoolGeom& g, bool countIncludePad, const Arr& out);
+// Zeros of the input shape with each window's g / divisor added over the window: the transpose of avgPool.
+void avgPoolBackward(const Arr& g, const PoolGeom& geom, bool countIncludePad, const Arr& out);
+
+// ---- row normalization (layer_norm, rms_norm, group_norm) ----
+// Rows are the leading axes before `axis`, each normalized over the trailing axes from `axis`:
+// (x - mean) / sqrt(var + epsilon) when `center`, else x / sqrt(mean(x^2) + epsilon).
+void checkNormalize(DType dt, const Shape& shape, int64_t axis, double epsilon);
+void normalize(const Arr& x, const Shape& shape, int64_t axis, double epsilon, bool center, const Arr& out);
+
+// ---- rearranging and sorting ----
+// np.roll with one shift per axis (any integer; taken modulo the axis size).
+Shape planRoll(const Shape& shape, const std::vector<int64_t>& shifts);
+void roll(const Arr& x, const Shape& shape, const std::vector<int64_t>& shifts, const Arr& out);
+
+// triu (upper) / tril on the last two axes: keeps column j of row i where j - i >= k (upper) or j - i <= k, else 0.
+void checkTriangle(const Shape& shape);
+void triangle(const Arr& x, const Shape& shape, int64_t k, bool upper, const Arr& out);
+
+// Indices (INT64) of the first k entries of a stable sort along `axis`: NaN above every number, ties in their
+// original order in both directions. The output has x's shape with k on `axis`.
+Shape planSortIndices(DType dt, const Shape& shape, int64_t axis, int64_t k);
+void sortIndices(const Arr& x, const Shape& shape, int64_t axis, bool descending, int64_t k, const Arr& out);
 
 // "avx2+fma" or "sse2": the elementwise path chosen at run time.
 const char* simdName();

@@ -10,16 +10,11 @@
 
 namespace gs {
 
-bool parseReduceOp(const std::string& s, ReduceOp& op) {
-  static const char* const names[] = {"sum", "mean", "max", "min", "prod", "logsumexp"};
-  for (size_t i = 0; i < 6; i++)
-    if (s == names[i]) { op = ReduceOp(i); return true; }
-  return false;
-}
+bool parseReduceOp(const std::string& s, ReduceOp& op) { return parseOpName(s, kReduceOps, op); }
+bool parseArgReduceOp(const std::string& s, ArgReduceOp& op) { return parseOpName(s, kArgReduceOps, op); }
 
 Shape planReduce(ReduceOp op, DType dt, const Shape& shape, const std::vector<int64_t>& axes) {
-  bool fpOnly = op == ReduceOp::Mean || op == ReduceOp::LogSumExp;
-  if (dt == DType::BOOL || (fpOnly && !isFloat(dt)))
+  if (dt == DType::BOOL || (opInfo(op).fpOnly && !isFloat(dt)))
     invalid(std::string("reduce does not accept ") + dtypeName(dt) + " for this op");
   const int64_t rank = int64_t(shape.size());
   Shape out;
@@ -30,7 +25,7 @@ Shape planReduce(ReduceOp op, DType dt, const Shape& shape, const std::vector<in
   }
   for (int64_t d = 0; d < rank; d++) {
     if (j < axes.size() && axes[j] == d) {
-      if (shape[d] == 0 && (op == ReduceOp::Max || op == ReduceOp::Min))
+      if (shape[d] == 0 && !opInfo(op).identity)
         invalid("reduce: max/min over a zero-size axis " + std::to_string(d) + " of " + fmtShape(shape));
       j++;
     } else {

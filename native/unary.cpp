@@ -1,5 +1,5 @@
-// Elementwise unary ops. Scalar definitions here are the reference semantics; vecmath.cpp supplies SIMD versions of
-// the hot float paths and falls back to these.
+// Elementwise unary ops (the list: GS_UNARY_OPS in op_tables.h). Scalar definitions here are the reference semantics;
+// vecmath.cpp supplies SIMD versions of the hot float paths and falls back to these.
 #include <cmath>
 #include <limits>
 
@@ -9,25 +9,11 @@
 namespace gs {
 
 namespace {
-const char* const kUnaryNames[] = {
-    "neg", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "abs", "sign", "sin", "cos", "tanh",
-    "sigmoid", "relu", "softplus", "erf", "gelu", "gelu_tanh", "sigmoid_grad", "tanh_grad", "relu_grad", "gelu_grad",
-    "gelu_tanh_grad", "erf_grad"};
-
-bool intCapable(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Sign: case UnaryOp::Square: case UnaryOp::Relu:
-    case UnaryOp::ReluGrad:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Integer arithmetic wraps (two's complement) instead of invoking signed-overflow UB.
 template <typename T> T wrapNeg(T x) { return T(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(x)); }
 template <typename T> T wrapMul(T a, T b) { return T(std::make_unsigned_t<T>(a) * std::make_unsigned_t<T>(b)); }
 
+// The ops whose table entry says `ints`.
 template <typename T> void unaryInt(UnaryOp op, const T* x, T* y, int64_t n) {
   switch (op) {
     case UnaryOp::Neg: for (int64_t i = 0; i < n; i++) y[i] = wrapNeg(x[i]); break;
@@ -46,6 +32,9 @@ template <typename T> struct K {
   static constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
   static constexpr T k2OverSqrtPi = T(1.12837916709551257390);
   static constexpr T kGeluC = T(0.044715);
+  // selu's constants at full precision; its negative branch uses their product, rounded in T as PyTorch does.
+  static constexpr T kSeluScale = T(1.0507009873554805);
+  static constexpr T kSeluAlphaScale = T(1.6732632423543772) * T(1.0507009873554805);
 };
 
 template <typename T> inline T sigmoidS(T x) { return T(1) / (T(1) + std::exp(-x)); }
@@ -56,7 +45,23 @@ template <typename T> inline T sech2(T x) {
   return T(4) * e / (d * d);
 }
 
-template <typename T> inline T unaryScalar(UnaryOp op, T x) {
+// x * sigmoid(x) = (x > 0 ? x : x e) / (1 + e) with e = exp(-|x|): no overflow on either side, the same arithmetic as
+// the vector path; -Infinity gives its limit -0 (x / (1 + e^-x) would be NaN there).
+template <typename T> inline T siluS(T x) {
+  if (x == -std::numeric_limits<T>::infinity()) return T(-0.0);
+  T e = std::exp(-std::fabs(x));
+  return (x > 0 ? x : x * e) / (T(1) + e);
+}
+
+// relu6(x + 3), NaN kept (the comparisons are false for NaN).
+template <typename T> inline T relu6Shift3(T x) {
+  T v = x + T(3);
+  return v < T(0) ? T(0) : v > T(6) ? T(6) : v;
+}
+
+// Every op of the table: no default case, so an op without its scalar definition does not compile (-Werror=switch).
+// `p` is the op's scalar parameter (alpha of leaky_relu, elu, celu).
+template <typename T> inline T unaryScalar(UnaryOp op, T x, T p) {
   using C = K<T>;
   switch (op) {
     case UnaryOp::Neg: return -x;
@@ -96,11 +101,42 @@ template <typename T> inline T unaryScalar(UnaryOp op, T x) {
       return s + T(0.5) * x * sech2(u) * C::kSqrt2OverPi * (T(1) + T(3) * C::kGeluC * x2);
     }
     case UnaryOp::ErfGrad: return C::k2OverSqrtPi * std::exp(-x * x);
+    case UnaryOp::Tan: return std::tan(x);
+    case UnaryOp::Asin: return std::asin(x);
+    case UnaryOp::Acos: return std::acos(x);
+    case UnaryOp::Atan: return std::atan(x);
+    case UnaryOp::Sinh: return std::sinh(x);
+    case UnaryOp::Cosh: return std::cosh(x);
+    case UnaryOp::Asinh: return std::asinh(x);
+    case UnaryOp::Acosh: return std::acosh(x);
+    case UnaryOp::Atanh: return std::atanh(x);
+    case UnaryOp::Log2: return std::log2(x);
+    case UnaryOp::Log10: return std::log10(x);
+    case UnaryOp::Exp2: return std::exp2(x);
+    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
+    case UnaryOp::Floor: return std::floor(x);
+    case UnaryOp::Ceil: return std::ceil(x);
+    case UnaryOp::Round: return std::nearbyint(x);  // the default rounding mode: half to even
+    case UnaryOp::Trunc: return std::trunc(x);
+    case UnaryOp::Silu: return siluS(x);
+    case UnaryOp::Mish: {
+      // x tanh(softplus(x)), softplus as the Softplus case; -Infinity gives its limit -0 (x * 0 would be NaN).
+      if (x == -std::numeric_limits<T>::infinity()) return T(-0.0);
+      return x * std::tanh((x > 0 ? x : T(0)) + std::log1p(std::exp(-std::fabs(x))));
+    }
+    case UnaryOp::Selu: return x > 0 ? C::kSeluScale * x : C::kSeluAlphaScale * std::expm1(x);
+    case UnaryOp::Hardsigmoid: return relu6Shift3(x) / T(6);
+    case UnaryOp::Hardswish: return x * relu6Shift3(x) / T(6);
+    case UnaryOp::Softsign:  // +-Infinity gives its limit +-1 (x / (1 + |x|) would be NaN there)
+      return std::isinf(x) ? std::copysign(T(1), x) : x / (T(1) + std::fabs(x));
+    case UnaryOp::LeakyRelu: return x > 0 ? x : x * p;
+    case UnaryOp::Elu: return x > 0 ? x : p * std::expm1(x);
+    case UnaryOp::Celu: return x > 0 ? x : p * std::expm1(x * T(1.0 / double(p)));
   }
   return x;
 }
 
-template <typename T> void unaryFloat(UnaryOp op, const T* x, T* y, int64_t n) {
+template <typename T> void unaryFloat(UnaryOp op, const T* x, T* y, int64_t n, T p = T(0)) {
   switch (op) {
     // Spelled out so each loop is specialised (and auto-vectorised where the compiler can).
     case UnaryOp::Neg: for (int64_t i = 0; i < n; i++) y[i] = -x[i]; break;
@@ -109,32 +145,29 @@ template <typename T> void unaryFloat(UnaryOp op, const T* x, T* y, int64_t n) {
     case UnaryOp::Sqrt: for (int64_t i = 0; i < n; i++) y[i] = std::sqrt(x[i]); break;
     case UnaryOp::Reciprocal: for (int64_t i = 0; i < n; i++) y[i] = T(1) / x[i]; break;
     default:
-      for (int64_t i = 0; i < n; i++) y[i] = unaryScalar(op, x[i]);
+      for (int64_t i = 0; i < n; i++) y[i] = unaryScalar(op, x[i], p);
   }
 }
 }  // namespace
 
-bool parseUnaryOp(const std::string& s, UnaryOp& op) {
-  for (size_t i = 0; i < sizeof(kUnaryNames) / sizeof(kUnaryNames[0]); i++)
-    if (s == kUnaryNames[i]) { op = UnaryOp(i); return true; }
-  return false;
-}
+bool parseUnaryOp(const std::string& s, UnaryOp& op) { return parseOpName(s, kUnaryOps, op); }
 
 void checkUnary(UnaryOp op, DType dt) {
   if (isFloat(dt)) return;
-  if (isInt(dt) && intCapable(op)) return;
-  invalid(std::string("unary ") + kUnaryNames[int(op)] + " does not accept " + dtypeName(dt));
+  if (isInt(dt) && opInfo(op).ints) return;
+  invalid(std::string("unary ") + opInfo(op).name + " does not accept " + dtypeName(dt));
 }
 
-void unary(UnaryOp op, const Arr& x, const Arr& out) {
+void unary(UnaryOp op, const Arr& x, const Arr& out, double param) {
   checkUnary(op, x.dt);
   switch (x.dt) {
     case DType::F32:
-      if (!vecUnaryF32(op, x.as<float>(), out.as<float>(), x.n)) unaryFloat(op, x.as<float>(), out.as<float>(), x.n);
+      if (!vecUnaryF32(op, x.as<float>(), out.as<float>(), x.n))
+        unaryFloat(op, x.as<float>(), out.as<float>(), x.n, float(param));
       break;
     case DType::F64:
       if (!vecUnaryF64(op, x.as<double>(), out.as<double>(), x.n))
-        unaryFloat(op, x.as<double>(), out.as<double>(), x.n);
+        unaryFloat(op, x.as<double>(), out.as<double>(), x.n, param);
       break;
     case DType::I32: unaryInt(op, x.as<int32_t>(), out.as<int32_t>(), x.n); break;
     case DType::I64: unaryInt(op, x.as<int64_t>(), out.as<int64_t>(), x.n); break;

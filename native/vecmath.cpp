@@ -10,24 +10,15 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
 
 namespace gs {
 namespace {
 
-bool hasVectorPath(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Exp: case UnaryOp::Log: case UnaryOp::Log1p: case UnaryOp::Expm1: case UnaryOp::Sin:
-    case UnaryOp::Cos: case UnaryOp::Tanh: case UnaryOp::Sigmoid: case UnaryOp::Softplus: case UnaryOp::Erf:
-    case UnaryOp::Gelu: case UnaryOp::GeluTanh: case UnaryOp::SigmoidGrad: case UnaryOp::TanhGrad:
-    case UnaryOp::GeluGrad: case UnaryOp::GeluTanhGrad: case UnaryOp::ErfGrad: case UnaryOp::Relu:
-    case UnaryOp::ReluGrad: case UnaryOp::Sign:
-      return true;
-    default:
-      return false;
-  }
-}
+// The ops whose table entry (op_tables.h) says `simd`: evalVec has their vector definition.
+bool hasVectorPath(UnaryOp op) { return opInfo(op).simd; }
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own _mm512_undefined_* helpers.
 #pragma GCC diagnostic push
@@ -114,7 +105,7 @@ template <typename T>
 bool vecBinaryT(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* o, int64_t n) {
   const Simd& s = simd();
   if (s.tier == Tier::None || n <= 0) return false;
-  if (op != BinaryOp::Add && op != BinaryOp::Sub && op != BinaryOp::Mul && op != BinaryOp::Div) return false;
+  if (!opInfo(op).simd) return false;
   if ((sa != 0 && sa != 1) || (sb != 0 && sb != 1)) return false;
   if constexpr (std::is_same<T, float>::value) {
     if (s.tier == Tier::Avx512) avx512::runBinary<avx512::LF>(op, a, sa, b, sb, o, n);

@@ -191,8 +191,114 @@ fixture(
     act, jac=(['y'], ['x', 'a']), jvp_of='y', loss='q', wrt2=['x', 'a'],
 )
 
+# 6. pooling and normalization: max_pool, group_norm, batch_norm (given statistics), avg_pool (ceil_mode), layer_norm,
+# rms_norm (its formula: torch 1.13 has no F.rms_norm); batch_norm is its formula too, since torch gives running
+# statistics no gradient
+def pool_norm(x, gs, gb, bm, bv, ls, lb, rs):
+    F = torch.nn.functional
+    p = F.max_pool2d(x, 2, 1, 1)
+    gn = F.group_norm(p, 2, gs, gb, 1e-5)
+    per = [1, -1, 1, 1]
+    bn = (gn - bm.reshape(per)) / torch.sqrt(bv.reshape(per) + 1e-5) * gs.reshape(per) + gb.reshape(per)
+    a = F.avg_pool2d(bn, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+    ln = F.layer_norm(a, [3, 3], ls, lb, 1e-5)
+    r = ln * torch.rsqrt(ln.pow(2).mean(dim=-1, keepdim=True) + 1e-6) * rs
+    return {'a': a, 'r': r, 'loss': (r * r * r).mean()}
 
-# 6. a small convolutional net: strided conv with bias, tanh, then a transposed conv with asymmetric pads
+
+fixture(
+    'pool_norm',
+    {
+        'inputs': {'x': inp([1, 4, 3, 3]), 'gs': inp([4]), 'gb': inp([4]), 'bm': inp([4]), 'bv': inp([4]),
+                   'ls': inp([3, 3]), 'lb': inp([3, 3]), 'rs': inp([3])},
+        'nodes': [
+            node('p', 'max_pool', ['x'], kernel_shape=[2, 2], strides=[1, 1], pads=[[1, 1], [1, 1]]),
+            node('gn', 'group_norm', ['p', 'gs', 'gb'], groups=2),
+            node('bn', 'batch_norm', ['gn', 'gs', 'gb', 'bm', 'bv']),
+            node('a', 'avg_pool', ['bn'], kernel_shape=[3, 3], strides=[2, 2], pads=[[1, 1], [1, 1]], ceil_mode=True),
+            node('ln', 'layer_norm', ['a', 'ls', 'lb'], axis=2), node('r', 'rms_norm', ['ln', 'rs']),
+            node('r2', 'mul', ['r', 'r']), node('r3', 'mul', ['r2', 'r']),
+            node('loss', 'mean', ['r3'], axes=None, keepdims=False),
+        ],
+        'outputs': ['r', 'loss'],
+    },
+    {'x': torch.randn(1, 4, 3, 3), 'gs': 1 + 0.2 * torch.randn(4), 'gb': 0.2 * torch.randn(4), 'bm': 0.2 * torch.randn(4),
+     'bv': 0.5 + torch.rand(4), 'ls': 1 + 0.2 * torch.randn(3, 3), 'lb': 0.2 * torch.randn(3, 3), 'rs': 1 + 0.2 * torch.randn(3)},
+    pool_norm, jac=(['a', 'r'], ['x', 'gs', 'bv']), jvp_of='r', loss='loss', wrt2=['x', 'gs', 'bm', 'ls'],
+)
+
+
+# 7. the v2 elementwise functions in one broadcasting chain (own seed, so fixtures added before it leave it as it is):
+# silu, mish, logaddexp, cosh, atan2, asinh, hypot, celu, softsign, log10, rsqrt, selu
+def math_chain(x, y):
+    F = torch.nn.functional
+    u = torch.logaddexp(F.silu(x), F.mish(y))  # [3, 4]
+    v = torch.atan2(y, torch.cosh(x))  # x > 0: off the branch cut
+    w = torch.asinh(u * v)
+    h = torch.hypot(w, u)
+    z = F.celu(w, 2.0) * F.softsign(h) + torch.log10(h) * torch.rsqrt(h) + F.selu(v)
+    return {'u': u, 'w': w, 'z': z, 's': z.sum()}
+
+
+torch.manual_seed(20261128)
+fixture(
+    'math_chain',
+    {
+        'inputs': {'x': inp([3, 1]), 'y': inp([4])},
+        'nodes': [
+            node('sx', 'silu', ['x']), node('my', 'mish', ['y']), node('u', 'logaddexp', ['sx', 'my']),
+            node('cx', 'cosh', ['x']), node('v', 'atan2', ['y', 'cx']), node('uv', 'mul', ['u', 'v']),
+            node('w', 'asinh', ['uv']), node('h', 'hypot', ['w', 'u']), node('cw', 'celu', ['w'], alpha=2.0),
+            node('sh', 'softsign', ['h']), node('a', 'mul', ['cw', 'sh']), node('lh', 'log10', ['h']),
+            node('rh', 'rsqrt', ['h']), node('b', 'mul', ['lh', 'rh']), node('ab', 'add', ['a', 'b']),
+            node('sv', 'selu', ['v']), node('z', 'add', ['ab', 'sv']), node('s', 'sum', ['z'], axes=None, keepdims=False),
+        ],
+        'outputs': ['z', 's'],
+    },
+    {'x': torch.randn(3, 1), 'y': torch.randn(4)},
+    math_chain, jac=(['u', 'w', 'z'], ['x', 'y']), jvp_of='z', loss='s', wrt2=['x', 'y'],
+)
+
+# 8. indexing and sorting (own seed): sort, top_k, take_along_axis and scatter_add (a negative and a repeated index),
+# tile, flip, roll of the flattened tensor, triu; the index constant is INT64 (torch wants it non-negative)
+IDX = [[0, 3], [-1, 1], [2, 2]]
+
+
+def indexing(x, u, w):
+    idx = torch.tensor(IDX)
+    idx = torch.where(idx < 0, idx + 4, idx)
+    s = torch.sort(x, dim=-1, stable=True).values
+    tk = torch.topk(x, 2, dim=0).values
+    ta = torch.gather(s, 1, idx)
+    sa = x.scatter_add(1, idx, u)
+    r = torch.roll(torch.flip(sa @ w, [0]), 1)
+    z = (r * s) @ torch.triu(torch.tile(tk, (2, 1)))
+    return {'z': z, 'ta': ta, 'loss': (z ** 2).sum() + (ta ** 2).sum()}
+
+
+torch.manual_seed(20261129)
+fixture(
+    'indexing_sorting',
+    {
+        'inputs': {'x': inp([3, 4]), 'u': inp([3, 2]), 'w': inp([4, 4])},
+        'constants': {'idx': {'shape': [3, 2], 'datatype': 'INT64', 'data': [v for row in IDX for v in row]}},
+        'nodes': [
+            node('s', 'sort', ['x'], axis=-1), node('tk', 'top_k', ['x'], k=2, axis=0),
+            node('ta', 'take_along_axis', ['s', 'idx'], axis=1), node('sa', 'scatter_add', ['x', 'idx', 'u'], axis=1),
+            node('m', 'matmul', ['sa', 'w']), node('f', 'flip', ['m'], axes=[0]), node('r', 'roll', ['f'], shifts=1),
+            node('y', 'mul', ['r', 's']), node('tl', 'tile', ['tk'], repeats=[2, 1]), node('tu', 'triu', ['tl']),
+            node('z', 'matmul', ['y', 'tu']), node('z2', 'square', ['z']), node('ta2', 'square', ['ta']),
+            node('sz', 'sum', ['z2'], axes=None, keepdims=False), node('sta', 'sum', ['ta2'], axes=None, keepdims=False),
+            node('loss', 'add', ['sz', 'sta']),
+        ],
+        'outputs': ['z', 'ta', 'loss'],
+    },
+    {'x': torch.randn(3, 4), 'u': torch.randn(3, 2), 'w': torch.randn(4, 4) * 0.5},
+    indexing, jac=(['z', 'ta'], ['x', 'u', 'w']), jvp_of='z', loss='loss', wrt2=['x', 'u', 'w'],
+)
+
+
+# 9. a small convolutional net (own seed): strided conv with bias, tanh, then a transposed conv with asymmetric pads
 def convnet(x, w1, b1, w2):
     h = torch.tanh(torch.nn.functional.conv2d(x, w1, b1, stride=2, padding=1))
     # output_padding (1, 0) as zeros appended after the unpadded result: torch 1.13's double backward refuses
@@ -202,6 +308,7 @@ def convnet(x, w1, b1, w2):
     return {'h': h, 'y': y, 'loss': (y ** 2).mean()}
 
 
+torch.manual_seed(20261207)
 fixture(
     'conv_net',
     {

@@ -6,9 +6,15 @@ Each case: {op, attrs, inputs: [wire tensor], output: wire tensor, cotangent: wi
             grads: [wire tensor | null]}  (null grad = the input is not differentiable); the cases of JVP_OPS also
             have {tangents: [wire tensor | null], jvp: wire tensor}, the output's tangent (forward mode).
 Inputs are FP64 unless a case says otherwise; random values avoid kinks, poles and ties so finite references are exact.
-Run:  /usr/bin/python3 scripts/gen_fixtures.py [op ...]    (Debian's python3-torch; with ops, only their files are
-      rewritten: every case is still drawn in order, so the others would come out the same up to FP32 rounding)
+Run:  /usr/bin/python3 scripts/gen_fixtures.py [op,op,...]     (Debian's python3-torch; naming ops rewrites only
+their files)
+
+Op families added later live in scripts/fixtures_<family>.py (listed in FAMILIES): each has OPS (op -> torch function
+taking the attrs as keyword arguments), cases(rnd) -> [(op, inputs, attrs)] and SEED, and may name in JVP_OPS the ops
+whose cases also get a forward-mode reference. Their cases run under their own seed, so a new family leaves every
+other fixture as it is.
 """
+import importlib
 import json
 import math
 import os
@@ -133,38 +139,6 @@ def transpose(x, perm=None):
     return x.permute(perm if perm is not None else list(reversed(range(x.dim()))))
 
 
-def per_axis(v, nd):
-    return [v] * nd if isinstance(v, int) else list(v)
-
-
-def pad_pairs(v, nd):
-    return [[v, v]] * nd if isinstance(v, int) else [list(p) for p in v]
-
-
-def conv(x, w, b=None, strides=1, pads=0, dilations=1, groups=1):
-    """torch.nn.functional.convNd; asymmetric pads ([before, after] differ) through F.pad first."""
-    nd = w.dim() - 2
-    fn = [F.conv1d, F.conv2d, F.conv3d][nd - 1]
-    pairs = pad_pairs(pads, nd)
-    if all(a == b_ for a, b_ in pairs):
-        return fn(x, w, b, stride=per_axis(strides, nd), padding=[a for a, _ in pairs], dilation=per_axis(dilations, nd), groups=groups)
-    return fn(pad_op(x, [[0, 0], [0, 0]] + pairs), w, b, stride=per_axis(strides, nd), dilation=per_axis(dilations, nd), groups=groups)
-
-
-def conv_transpose(x, w, b=None, strides=1, pads=0, dilations=1, groups=1, output_padding=0):
-    """torch.nn.functional.conv_transposeNd; asymmetric pads crop the unpadded result ([before, after] per axis)."""
-    nd = w.dim() - 2
-    fn = [F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d][nd - 1]
-    pairs = pad_pairs(pads, nd)
-    kw = dict(stride=per_axis(strides, nd), output_padding=per_axis(output_padding, nd), groups=groups, dilation=per_axis(dilations, nd))
-    if all(a == b_ for a, b_ in pairs):
-        return fn(x, w, b, padding=[a for a, _ in pairs], **kw)
-    y = fn(x, w, b, padding=0, **kw)
-    for i, (before, after) in enumerate(pairs):
-        y = y.narrow(2 + i, before, y.shape[2 + i] - before - after)
-    return y
-
-
 OPS = {
     'add': torch.add, 'sub': torch.sub, 'mul': torch.mul, 'div': torch.div, 'pow': torch.pow,
     'maximum': torch.maximum, 'minimum': torch.minimum,
@@ -201,10 +175,7 @@ OPS = {
         F.binary_cross_entropy_with_logits(*torch.broadcast_tensors(a, b), reduction='none'), reduction),
     'identity': lambda x: x.clone(),
     'stop_gradient': lambda x: x.detach().clone(),
-    'conv': conv, 'conv_transpose': conv_transpose,
 }
-# ops whose fixtures also carry a forward-mode (JVP) reference
-JVP_OPS = {'conv', 'conv_transpose'}
 
 
 def _prod(x, dims, keep):
@@ -264,27 +235,6 @@ CASES = [
     C('softmax_cross_entropy', [rnd([4, 5], dtype='FP32'), ints([1, 0, 4, 2], [4])], axis=-1, reduction='mean'),
     C('sum', [rnd([3, 4], dtype='FP32')], axes=0, keepdims=False), C('add', [rnd([2, 3], dtype='FP32'), rnd([3], dtype='FP32')]),
 ]
-
-
-def conv_cases():
-    """Drawn after everything else, from their own seed, so adding them left the older fixtures unchanged."""
-    torch.manual_seed(20261207)
-    f32 = lambda s: rnd(s, dtype='FP32')
-    return [
-        C('conv', [rnd([2, 3, 9]), rnd([4, 3, 3]), rnd([4])], strides=[2], pads=[[1, 1]], dilations=[1], groups=1),
-        C('conv', [rnd([2, 3, 8]), rnd([2, 3, 2])], strides=[1], pads=[[2, 0]], dilations=[3], groups=1),
-        C('conv', [rnd([2, 4, 7, 6]), rnd([6, 2, 3, 3]), rnd([6])], strides=[2, 1], pads=[[1, 1], [0, 2]], dilations=[1, 2], groups=2),
-        C('conv', [rnd([1, 3, 6, 6]), rnd([3, 1, 3, 3])], strides=1, pads=1, dilations=1, groups=3),
-        C('conv', [rnd([1, 2, 5, 4, 5]), rnd([3, 2, 2, 3, 2]), rnd([3])], strides=[1, 2, 1], pads=[[1, 1], [0, 1], [1, 0]], dilations=[2, 1, 1], groups=1),
-        C('conv', [f32([2, 4, 6, 6]), f32([5, 4, 3, 3]), f32([5])], strides=[1, 1], pads=[[1, 1], [1, 1]], dilations=[1, 1], groups=1),
-        C('conv', [f32([1, 4, 5, 4, 4]), f32([4, 1, 3, 3, 3])], strides=2, pads=[[1, 0], [1, 1], [0, 1]], dilations=1, groups=4),
-        C('conv_transpose', [rnd([2, 4, 5]), rnd([4, 3, 3]), rnd([3])], strides=[2], pads=[[1, 1]], dilations=[1], groups=1, output_padding=[1]),
-        C('conv_transpose', [rnd([1, 4, 4, 3]), rnd([4, 2, 3, 2]), rnd([4])], strides=[2, 1], pads=[[1, 0], [0, 1]], dilations=[1, 2], groups=2, output_padding=[1, 1]),
-        C('conv_transpose', [rnd([1, 3, 4, 4]), rnd([3, 1, 3, 3])], strides=2, pads=1, dilations=1, groups=3, output_padding=1),
-        C('conv_transpose', [rnd([1, 2, 3, 2, 3]), rnd([2, 3, 2, 2, 2]), rnd([3])], strides=[2, 1, 2], pads=[[0, 1], [1, 0], [0, 0]], dilations=[1, 2, 1], groups=1, output_padding=[1, 0, 0]),
-        C('conv_transpose', [f32([1, 4, 4, 4]), f32([4, 3, 3, 3]), f32([3])], strides=2, pads=1, dilations=1, groups=1, output_padding=1),
-        C('conv_transpose', [f32([1, 4, 2, 3, 2]), f32([4, 2, 2, 3, 2])], strides=[1, 2, 2], pads=[[0, 0], [1, 2], [0, 1]], dilations=[2, 1, 1], groups=2, output_padding=[1, 1, 0]),
-    ]
 
 
 def run_case(op, inputs, attrs):
@@ -368,23 +318,37 @@ def graph_cases():
     return out
 
 
+FAMILIES = ['fixtures_pool_norm', 'fixtures_math', 'fixtures_indexing', 'fixtures_reduce_v2', 'fixtures_conv']
+# ops whose fixtures also carry a forward-mode (JVP) reference (filled from the families)
+JVP_OPS = set()
+
+
 def main():
-    only = set(sys.argv[1:])
+    only = set(sys.argv[1].split(',')) if len(sys.argv) > 1 else None
     os.makedirs(OUT, exist_ok=True)
     by_op = {}
     for op, inputs, attrs in CASES:
         by_op.setdefault(op, []).append(run_case(op, inputs, attrs))
-    graphs = graph_cases()
-    for op, inputs, attrs in conv_cases():
-        by_op.setdefault(op, []).append(run_case(op, inputs, attrs))
-    written = {op: cases for op, cases in by_op.items() if not only or op in only}
-    for op, cases in written.items():
+    rng_after_v1 = torch.get_rng_state()
+    for name in FAMILIES:
+        family = importlib.import_module(name)
+        OPS.update(family.OPS)
+        JVP_OPS.update(getattr(family, 'JVP_OPS', ()))
+        torch.manual_seed(family.SEED)
+        for op, inputs, attrs in family.cases(rnd):
+            by_op.setdefault(op, []).append(run_case(op, inputs, attrs))
+    torch.set_rng_state(rng_after_v1)
+    if only is not None:
+        by_op = {op: cases for op, cases in by_op.items() if op in only}
+    for op, cases in by_op.items():
         with open(os.path.join(OUT, f'{op}.json'), 'w') as f:
             json.dump({'op': op, 'generator': f'scripts/gen_fixtures.py (torch {torch.__version__})', 'cases': cases}, f)
-    if not only or '_graphs' in only:
+    graphs = graph_cases()
+    if only is None:
         with open(os.path.join(OUT, '_graphs.json'), 'w') as f:
             json.dump({'generator': f'scripts/gen_fixtures.py (torch {torch.__version__})', 'graphs': graphs}, f)
-    print(f'wrote {sum(len(c) for c in written.values())} op cases for {len(written)} ops to {OUT}')
+    print(f'wrote {sum(len(c) for c in by_op.values())} op cases for {len(by_op)} ops'
+          f'{"" if only is not None else f" and {len(graphs)} graphs"} to {OUT}')
 
 
 if __name__ == '__main__':

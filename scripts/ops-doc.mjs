@@ -78,6 +78,8 @@ const DATATYPE_ENUM = [...DATATYPES, 'float32', 'float64', 'int32', 'int64', 'bo
 export function schemaType(s) {
   if (s === undefined || s === true || Object.keys(s).length === 0) return 'any';
   if (Array.isArray(s.anyOf)) return joinOr(s.anyOf.map(schemaType));
+  // a literal (a union of literals of several types, e.g. norm's ord: 1, 2 or "inf")
+  if ('const' in s) return `\`${JSON.stringify(s.const)}\``;
   if (Array.isArray(s.enum)) {
     if (s.enum.length === DATATYPE_ENUM.length && DATATYPE_ENUM.every((d) => s.enum.includes(d))) return 'datatype';
     return joinOr(s.enum.map((v) => `\`${typeof v === 'string' ? v : JSON.stringify(v)}\``));

@@ -21,34 +21,6 @@ export type Operand = Value | number;
 type Axes = number | number[] | null;
 type Reduction = 'mean' | 'sum' | 'none';
 
-/**
- * Options of `conv`: per-spatial-axis lists or one int for every axis, pads as [[before, after], ...]; omitted ones
- * take the op's defaults (stride 1, no padding, dilation 1, one group).
- */
-export interface ConvOptions {
-  bias?: Value;
-  strides?: number | number[];
-  pads?: number | [number, number][];
-  dilations?: number | number[];
-  groups?: number;
-}
-
-export interface ConvTransposeOptions extends ConvOptions {
-  /** extra output size at the high end (< max(stride, dilation) per axis) */
-  outputPadding?: number | number[];
-}
-
-/** The attrs of a conv node: only those given, so the graph carries no defaults (none at all: no attrs). */
-function convAttrs(o: ConvTransposeOptions): Record<string, unknown> | undefined {
-  const attrs: Record<string, unknown> = {};
-  if (o.strides !== undefined) attrs.strides = o.strides;
-  if (o.pads !== undefined) attrs.pads = o.pads;
-  if (o.dilations !== undefined) attrs.dilations = o.dilations;
-  if (o.groups !== undefined) attrs.groups = o.groups;
-  if (o.outputPadding !== undefined) attrs.output_padding = o.outputPadding;
-  return Object.keys(attrs).length > 0 ? attrs : undefined;
-}
-
 export class Value {
   /** @internal */
   constructor(private readonly b: GraphBuilder, public name: string, readonly meta: ValueMeta | undefined) {}
@@ -89,14 +61,21 @@ export class Value {
   greater(o: Operand): Value { return this.bin('greater', o); }
   greaterEqual(o: Operand): Value { return this.bin('greater_equal', o); }
   matmul(o: Value): Value { return this.b.op('matmul', [this, o]); }
-  /** Convolution of this (N, C, *spatial) with w (O, C/groups, *kernel), 1-3 spatial axes. */
-  conv(w: Value, opts: ConvOptions = {}): Value {
-    return this.b.op('conv', opts.bias ? [this, w, opts.bias] : [this, w], convAttrs(opts));
-  }
-  /** Transposed convolution of this (N, C, *spatial) with w (C, O/groups, *kernel), as ONNX ConvTranspose. */
-  convTranspose(w: Value, opts: ConvTransposeOptions = {}): Value {
-    return this.b.op('conv_transpose', opts.bias ? [this, w, opts.bias] : [this, w], convAttrs(opts));
-  }
+  /** atan2(this, x): the angle of the point (x, this). */
+  atan2(x: Operand): Value { return this.bin('atan2', x); }
+  /** Remainder with the divisor's sign (NumPy mod, Python %). */
+  mod(o: Operand): Value { return this.bin('mod', o); }
+  /** Remainder with the dividend's sign (C fmod). */
+  fmod(o: Operand): Value { return this.bin('fmod', o); }
+  logaddexp(o: Operand): Value { return this.bin('logaddexp', o); }
+  hypot(o: Operand): Value { return this.bin('hypot', o); }
+  logicalAnd(o: Value): Value { return this.b.op('logical_and', [this, o]); }
+  logicalOr(o: Value): Value { return this.b.op('logical_or', [this, o]); }
+  logicalXor(o: Value): Value { return this.b.op('logical_xor', [this, o]); }
+  logicalNot(): Value { return this.u('logical_not'); }
+  isnan(): Value { return this.u('isnan'); }
+  isinf(): Value { return this.u('isinf'); }
+  isfinite(): Value { return this.u('isfinite'); }
 
   neg(): Value { return this.u('neg'); }
   exp(): Value { return this.u('exp'); }
@@ -116,6 +95,33 @@ export class Value {
   softplus(): Value { return this.u('softplus'); }
   erf(): Value { return this.u('erf'); }
   gelu(approximate: 'none' | 'tanh' = 'none'): Value { return this.u('gelu', approximate === 'none' ? undefined : { approximate }); }
+  tan(): Value { return this.u('tan'); }
+  asin(): Value { return this.u('asin'); }
+  acos(): Value { return this.u('acos'); }
+  atan(): Value { return this.u('atan'); }
+  sinh(): Value { return this.u('sinh'); }
+  cosh(): Value { return this.u('cosh'); }
+  asinh(): Value { return this.u('asinh'); }
+  acosh(): Value { return this.u('acosh'); }
+  atanh(): Value { return this.u('atanh'); }
+  log2(): Value { return this.u('log2'); }
+  log10(): Value { return this.u('log10'); }
+  exp2(): Value { return this.u('exp2'); }
+  rsqrt(): Value { return this.u('rsqrt'); }
+  floor(): Value { return this.u('floor'); }
+  ceil(): Value { return this.u('ceil'); }
+  /** Rounds halves to even. */
+  round(): Value { return this.u('round'); }
+  trunc(): Value { return this.u('trunc'); }
+  silu(): Value { return this.u('silu'); }
+  mish(): Value { return this.u('mish'); }
+  selu(): Value { return this.u('selu'); }
+  hardsigmoid(): Value { return this.u('hardsigmoid'); }
+  hardswish(): Value { return this.u('hardswish'); }
+  softsign(): Value { return this.u('softsign'); }
+  leakyRelu(alpha = 0.01): Value { return this.u('leaky_relu', { alpha }); }
+  elu(alpha = 1.0): Value { return this.u('elu', { alpha }); }
+  celu(alpha = 1.0): Value { return this.u('celu', { alpha }); }
   clip(min: number | null, max: number | null): Value { return this.u('clip', { min, max }); }
   identity(): Value { return this.u('identity'); }
   stopGradient(): Value { return this.u('stop_gradient'); }
@@ -130,6 +136,22 @@ export class Value {
   logsumexp(axes: Axes = null, keepdims = false): Value { return this.u('logsumexp', { axes, keepdims }); }
   argmax(axis: number | null = null, keepdims = false): Value { return this.u('argmax', { axis, keepdims }); }
   argmin(axis: number | null = null, keepdims = false): Value { return this.u('argmin', { axis, keepdims }); }
+  /** Variance over axes; `correction` is NumPy's ddof (1: unbiased). */
+  var(axes: Axes = null, opts: { keepdims?: boolean; correction?: number } = {}): Value {
+    return this.u('var', { axes, keepdims: opts.keepdims ?? false, correction: opts.correction ?? 0 });
+  }
+  /** Standard deviation over axes; `correction` is NumPy's ddof (1: unbiased). */
+  std(axes: Axes = null, opts: { keepdims?: boolean; correction?: number } = {}): Value {
+    return this.u('std', { axes, keepdims: opts.keepdims ?? false, correction: opts.correction ?? 0 });
+  }
+  /** Vector norm over axes (all by default): ord 1, 2 or 'inf'. */
+  norm(ord: 1 | 2 | 'inf' = 2, axes: Axes = null, keepdims = false): Value { return this.u('norm', { ord, axes, keepdims }); }
+  cumsum(axis: number, opts: { exclusive?: boolean; reverse?: boolean } = {}): Value {
+    return this.u('cumsum', { axis, exclusive: opts.exclusive ?? false, reverse: opts.reverse ?? false });
+  }
+  cumprod(axis: number, opts: { exclusive?: boolean; reverse?: boolean } = {}): Value {
+    return this.u('cumprod', { axis, exclusive: opts.exclusive ?? false, reverse: opts.reverse ?? false });
+  }
 
   reshape(shape: number[]): Value { return this.u('reshape', { shape }); }
   broadcastTo(shape: number[]): Value { return this.u('broadcast_to', { shape }); }
@@ -141,6 +163,24 @@ export class Value {
   pad(pads: [number, number][], value = 0): Value { return this.u('pad', { pads, value }); }
   gather(indices: Value, axis = 0): Value { return this.b.op('gather', [this, indices], { axis }); }
   oneHot(depth: number, axis = -1, datatype: DType = 'FP32'): Value { return this.u('one_hot', { depth, axis, datatype }); }
+  /** np.take_along_axis / torch.gather: indices have this value's rank and, off `axis`, its sizes. */
+  takeAlongAxis(indices: Value, axis = 0): Value { return this.b.op('take_along_axis', [this, indices], { axis }); }
+  /** This value with updates (shaped like indices) added at the indices along `axis` (torch.scatter_add). */
+  scatterAdd(indices: Value, updates: Value, axis = 0): Value { return this.b.op('scatter_add', [this, indices, updates], { axis }); }
+  /** One repeat per axis. */
+  tile(repeats: number[]): Value { return this.u('tile', { repeats }); }
+  /** Reverses the given axes (default: every axis). */
+  flip(axes: Axes = null): Value { return this.u('flip', { axes }); }
+  /** Cyclic shift along `axes`, one shift each; without axes, the flattened tensor by one shift. */
+  roll(shifts: number | number[], axes: Axes = null): Value { return this.u('roll', { shifts, axes }); }
+  triu(k = 0): Value { return this.u('triu', { k }); }
+  tril(k = 0): Value { return this.u('tril', { k }); }
+  /** Stable sort along `axis`; NaN sorts as the largest value. */
+  sort(axis = -1, descending = false): Value { return this.u('sort', { axis, descending }); }
+  argsort(axis = -1, descending = false): Value { return this.u('argsort', { axis, descending }); }
+  /** The k largest (or smallest) values along `axis`, sorted. */
+  topK(k: number, axis = -1, largest = true): Value { return this.u('top_k', { k, axis, largest }); }
+  topKIndices(k: number, axis = -1, largest = true): Value { return this.u('top_k_indices', { k, axis, largest }); }
 
   softmax(axis = -1): Value { return this.u('softmax', { axis }); }
   logSoftmax(axis = -1): Value { return this.u('log_softmax', { axis }); }
@@ -153,6 +193,80 @@ export class Value {
   binaryCrossEntropyWithLogits(targets: Value, reduction: Reduction = 'mean'): Value {
     return this.b.op('binary_cross_entropy_with_logits', [this, targets], { reduction });
   }
+
+  /** Convolution of this (N, C, *spatial) with w (O, C/groups, *kernel), 1-3 spatial axes. */
+  conv(w: Value, opts: ConvOptions = {}): Value {
+    return this.b.op('conv', opts.bias ? [this, w, opts.bias] : [this, w], convAttrs(opts));
+  }
+  /** Transposed convolution of this (N, C, *spatial) with w (C, O/groups, *kernel), as ONNX ConvTranspose. */
+  convTranspose(w: Value, opts: ConvTransposeOptions = {}): Value {
+    return this.b.op('conv_transpose', opts.bias ? [this, w, opts.bias] : [this, w], convAttrs(opts));
+  }
+  /** Max pooling of this (N, C, *spatial) value; strides default to the kernel. */
+  maxPool(kernelShape: number[], opts: PoolOptions & { dilations?: number[] } = {}): Value {
+    return this.u('max_pool', poolAttrs(kernelShape, opts, { dilations: opts.dilations }));
+  }
+  /** Average pooling of this (N, C, *spatial) value; strides default to the kernel. */
+  avgPool(kernelShape: number[], opts: PoolOptions & { countIncludePad?: boolean } = {}): Value {
+    return this.u('avg_pool', poolAttrs(kernelShape, opts, { count_include_pad: opts.countIncludePad }));
+  }
+  /** Layer norm over the axes from `axis` (default -1) to the last; scale and bias have shape x.shape[axis:]. */
+  layerNorm(opts: { scale?: Value; bias?: Value; axis?: number; epsilon?: number } = {}): Value {
+    if (opts.bias !== undefined && opts.scale === undefined) throw new Error('GraphBuilder: layerNorm takes a bias only with a scale (optional inputs are left off from the end)');
+    const params = [opts.scale, opts.bias].filter((v): v is Value => v !== undefined);
+    return this.b.op('layer_norm', [this, ...params], defined({ axis: opts.axis, epsilon: opts.epsilon }));
+  }
+  /** x * rsqrt(mean(x²) + epsilon) * scale over the axes from `axis` (default -1) to the last. */
+  rmsNorm(opts: { scale?: Value; axis?: number; epsilon?: number } = {}): Value {
+    return this.b.op('rms_norm', opts.scale ? [this, opts.scale] : [this], defined({ axis: opts.axis, epsilon: opts.epsilon }));
+  }
+  /** Batch norm of this (N, C, *spatial) value with (C,) parameters; `training` uses the batch statistics. */
+  batchNorm(scale: Value, bias: Value, mean: Value, variance: Value, opts: { epsilon?: number; training?: boolean } = {}): Value {
+    return this.b.op('batch_norm', [this, scale, bias, mean, variance], defined({ epsilon: opts.epsilon, training: opts.training }));
+  }
+  /** Group norm of this (N, C, *spatial) value over `groups` groups of contiguous channels; (C,) scale and bias. */
+  groupNorm(groups: number, scale: Value, bias: Value, opts: { epsilon?: number } = {}): Value {
+    return this.b.op('group_norm', [this, scale, bias], defined({ groups, epsilon: opts.epsilon }));
+  }
+}
+
+export interface PoolOptions {
+  strides?: number[];
+  /** [[before, after], ...] per spatial axis */
+  pads?: [number, number][];
+  ceilMode?: boolean;
+}
+
+/** attrs without the options left undefined (the op's defaults apply) */
+function defined(attrs: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v !== undefined));
+}
+
+/**
+ * Options of `conv`: per-spatial-axis lists or one int for every axis, pads as [[before, after], ...]; omitted ones
+ * take the op's defaults (stride 1, no padding, dilation 1, one group).
+ */
+export interface ConvOptions {
+  bias?: Value;
+  strides?: number | number[];
+  pads?: number | [number, number][];
+  dilations?: number | number[];
+  groups?: number;
+}
+
+export interface ConvTransposeOptions extends ConvOptions {
+  /** extra output size at the high end (< max(stride, dilation) per axis) */
+  outputPadding?: number | number[];
+}
+
+/** The attrs of a conv node: only those given, so the graph carries no defaults (none at all: no attrs). */
+function convAttrs(o: ConvTransposeOptions): Record<string, unknown> | undefined {
+  const attrs = defined({ strides: o.strides, pads: o.pads, dilations: o.dilations, groups: o.groups, output_padding: o.outputPadding });
+  return Object.keys(attrs).length > 0 ? attrs : undefined;
+}
+
+function poolAttrs(kernelShape: number[], opts: PoolOptions, extra: Record<string, unknown>): Record<string, unknown> {
+  return defined({ kernel_shape: kernelShape, strides: opts.strides, pads: opts.pads, ceil_mode: opts.ceilMode, ...extra });
 }
 
 export class GraphBuilder {
@@ -245,6 +359,11 @@ export class GraphBuilder {
 
   stack(values: Value[], axis = 0): Value {
     return this.op('stack', values, { axis });
+  }
+
+  /** Einstein summation with an explicit output, e.g. `b.einsum('bij,bjk->bik', x, w)`. */
+  einsum(equation: string, ...operands: Value[]): Value {
+    return this.op('einsum', operands, { equation });
   }
 
   /** @internal */

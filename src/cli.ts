@@ -36,19 +36,26 @@ function reexecWithPool(workers: number): boolean {
 async function serve(config: ServerConfig): Promise<void> {
   // OpenBLAS reads its thread count when the addon is loaded, which happens inside buildApp: set it before.
   if (config.blasThreads > 0) process.env.OPENBLAS_NUM_THREADS = String(config.blasThreads);
-  const { buildApp } = await import('./server/app.js');
+  const { buildApp, buildMetricsApp } = await import('./server/app.js');
   const logger = config.prettyLogs
     ? { level: config.logLevel, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
     : { level: config.logLevel };
   const app = await buildApp({ ...config, logger });
+  const metricsApp = config.metricsPort > 0 ? await buildMetricsApp(app) : undefined;
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
     const force = setTimeout(() => {
-      app.log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'in-flight requests did not finish in time; exiting');
-      process.exit(0);
+      // Every request still running gets 503 OVERLOADED with Retry-After (its client retries elsewhere), not a reset.
+      app.gradserve.answerInFlight().then(
+        (n) => {
+          app.log.warn({ timeoutMs: config.shutdownTimeoutMs, answered503: n }, 'in-flight requests did not finish in time; answered 503 and exiting');
+          process.exit(0);
+        },
+        () => process.exit(0),
+      );
     }, config.shutdownTimeoutMs);
     force.unref();
     app.close().then(
@@ -62,6 +69,10 @@ async function serve(config: ServerConfig): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   await app.listen({ host: config.host, port: config.port });
+  if (metricsApp !== undefined) {
+    await metricsApp.listen({ host: config.host, port: config.metricsPort });
+    app.log.info({ port: config.metricsPort }, 'metrics listening (GET /metrics, no API key)');
+  }
   app.log.info({ workers: config.workers, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL, blasThreads: process.env.OPENBLAS_NUM_THREADS ?? 'default' }, 'gradserve ready');
 }
 

@@ -28,6 +28,11 @@ export interface CostEstimate {
   peakBytes: number;
   /** Sum of the bytes of every value. */
   totalBytes: number;
+  /**
+   * The tensors the call will return (named as the run names them: graph values, `grad:<wrt>`, `tangent:<output>`,
+   * `jacobian:<of>:<wrt>`), so a caller can refuse an answer too large to send before anything runs.
+   */
+  outputs?: { name: string; shape: readonly number[]; datatype: ValueInfo['datatype'] }[];
 }
 
 export interface ExecStats {
@@ -40,12 +45,54 @@ export interface ExecStats {
 
 export type Tensors = Record<string, Tensor>;
 
+/**
+ * Options of vjp, jvp and hvp. `batched`: every cotangent / tangent / vector carries one extra leading axis of size B
+ * (the same B for all), and so does every result (gradients, tangents, hvp); `outputs`, and a batched hvp's
+ * `gradients`, stay plain. The B products run as one vectorized pass (chunked when the memory budget asks for it).
+ */
+export interface BatchOptions extends RunOptions {
+  batched?: boolean;
+  /** Most batch members per vectorized pass (tests and benchmarks; default: as many as the budget allows). */
+  batchChunk?: number;
+  /** false: one pass per batch member, as when some op cannot be vectorized (tests and benchmarks). */
+  vectorize?: boolean;
+}
+
+/**
+ * Per-example gradients: the gradient of `of` for each slice of the graph inputs `inputs` along `axis`, as if the graph
+ * ran on that slice alone with the axis kept at size 1. A sliced input's gradient has that input's shape (slice i holds
+ * example i's gradient); any other `wrt` value's gets a new leading axis of size N.
+ */
+export interface PerExample {
+  axis: number;
+  inputs: string[];
+}
+
+export interface GradOptions extends RunOptions {
+  per_example?: PerExample;
+  /** As for BatchOptions: most examples per vectorized pass (tests and benchmarks). */
+  batchChunk?: number;
+  /** As for BatchOptions: false runs one gradient per example (tests and benchmarks). */
+  vectorize?: boolean;
+}
+
+/** How a batched call ran: vectorized (vmap) in `passes` passes of up to `chunk` members, or one pass per member. */
+export interface BatchingReport {
+  /** B (products) or N (examples) */
+  size: number;
+  vectorized: boolean;
+  chunk: number;
+  passes: number;
+  /** Why a batch ran as a loop: the op without a batching rule, or the rule's error. */
+  reason?: string;
+}
+
 export interface EvaluateResult { outputs: Tensors }
-export interface GradResult { outputs: Tensors; gradients: Tensors }
-export interface JvpResult { outputs: Tensors; tangents: Tensors }
+export interface GradResult { outputs: Tensors; gradients: Tensors; batching?: BatchingReport }
+export interface JvpResult { outputs: Tensors; tangents: Tensors; batching?: BatchingReport }
 export type JacobianMode = 'auto' | 'forward' | 'reverse';
 export interface JacobianResult { outputs: Tensors; jacobians: Record<string, Tensors>; mode: 'forward' | 'reverse' }
-export interface HvpResult { outputs: Tensors; gradients: Tensors; hvp: Tensors }
+export interface HvpResult { outputs: Tensors; gradients: Tensors; hvp: Tensors; batching?: BatchingReport }
 export interface HessianResult { outputs: Tensors; hessians: Record<string, Tensors> }
 export interface GradcheckFigures { ok: boolean; maxAbsError: number; maxRelError: number }
 export interface GradcheckResult extends GradcheckFigures { perInput: Record<string, GradcheckFigures> }
@@ -61,6 +108,7 @@ export type TransformSpec =
 
 export interface OpCatalogueEntry {
   name: string;
+  /** input names (a name ending in `?` is optional: a node may leave it off from the end), or a variadic list */
   inputs: string[] | { variadic: string; min: number };
   attrs: Record<string, unknown>; // JSON Schema
   outputDatatype: string;
@@ -74,11 +122,11 @@ export interface OpCatalogueEntry {
 /** Implemented by src/index.ts (re-exported from src/autodiff/ and src/graph/). */
 export interface Engine {
   evaluate(graph: Graph, inputs: Tensors, outputs?: string[], opts?: RunOptions): Promise<EvaluateResult>;
-  grad(graph: Graph, inputs: Tensors, of: string, wrt: string[], opts?: RunOptions): Promise<GradResult>;
-  vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wrt: string[], opts?: RunOptions): Promise<GradResult>;
-  jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?: string[], opts?: RunOptions): Promise<JvpResult>;
+  grad(graph: Graph, inputs: Tensors, of: string, wrt: string[], opts?: GradOptions): Promise<GradResult>;
+  vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wrt: string[], opts?: BatchOptions): Promise<GradResult>;
+  jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?: string[], opts?: BatchOptions): Promise<JvpResult>;
   jacobian(graph: Graph, inputs: Tensors, of: string[], wrt: string[], mode?: JacobianMode, opts?: RunOptions): Promise<JacobianResult>;
-  hvp(graph: Graph, inputs: Tensors, of: string, vectors: Tensors, opts?: RunOptions): Promise<HvpResult>;
+  hvp(graph: Graph, inputs: Tensors, of: string, vectors: Tensors, opts?: BatchOptions): Promise<HvpResult>;
   hessian(graph: Graph, inputs: Tensors, of: string, wrt: string[], opts?: RunOptions): Promise<HessianResult>;
   gradcheck(graph: Graph, inputs: Tensors, of: string, wrt: string[], check?: GradcheckOptions, opts?: RunOptions): Promise<GradcheckResult>;
   transform(graph: Graph, spec: TransformSpec): Graph;

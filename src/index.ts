@@ -21,11 +21,11 @@
  * deeply frozen graph object also skips re-hashing.
  */
 import type { Engine } from './engine.types.js';
-import { evaluate, shapes } from './graph/evaluate.js';
-import { gradcheck } from './autodiff/gradcheck.js';
-import { hessian, hvp } from './autodiff/hessian.js';
-import { jacobian } from './autodiff/jacobian.js';
-import { grad, jvp, vjp } from './autodiff/run.js';
+import { evaluate, shapes } from './engine/evaluate.js';
+import { gradcheck } from './engine/gradcheck.js';
+import { hessian, hvp } from './engine/hessian.js';
+import { jacobian } from './engine/jacobian.js';
+import { grad, jvp, vjp } from './engine/run.js';
 import { transform } from './autodiff/transform.js';
 import { opCatalogue } from './ops/registry.js';
 

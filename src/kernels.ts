@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { Kernels } from './kernels.types.js';
 
 export type * from './kernels.types.js';
-export { ASYNC_THRESHOLD, BINARY_OPS, UNARY_OPS } from './kernels.types.js';
+export { ASYNC_THRESHOLD } from './kernels.types.js';
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -22,34 +22,37 @@ import type { DType, TypedArray } from './tensor/dtype.js';
 export type FloatArray = Float32Array | Float64Array;
 export type IndexArray = Int32Array | BigInt64Array;
 
-/** Elementwise unary ops. The `*_grad` entries are local derivatives f'(x) evaluated at x (not multiplied by g). */
-export const UNARY_OPS = [
-  'neg', 'exp', 'log', 'log1p', 'expm1', 'sqrt', 'square', 'reciprocal', 'abs', 'sign',
-  'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'softplus', 'erf', 'gelu', 'gelu_tanh',
-  // local derivatives used by VJP/JVP rules:
-  'sigmoid_grad', // s(x)(1 - s(x)), stable for |x| large
-  'tanh_grad', // 1 - tanh(x)^2
-  'relu_grad', // x > 0 ? 1 : 0  (relu'(0) = 0)
-  'gelu_grad', // d/dx of exact gelu
-  'gelu_tanh_grad', // d/dx of tanh-approximated gelu
-  'erf_grad', // 2/sqrt(pi) * exp(-x^2)
-] as const;
-export type UnaryOp = (typeof UNARY_OPS)[number];
-/** neg, abs, sign, square, relu, relu_grad also accept INT32/INT64; everything else is FP only. */
+/**
+ * Kernels selected by name: the names are the native op tables (native/op_tables.h, one X-macro list per family),
+ * which `info().ops` lists; an unknown name throws INVALID_ARGUMENT. test/native/op_tables.test.ts checks that every
+ * name the op registry uses is there.
+ *
+ * Unary: the `*_grad` entries are local derivatives f'(x) evaluated at x (not multiplied by g); the ops the table marks
+ * `ints` (neg, abs, sign, square, relu, relu_grad) also accept INT32/INT64, everything else is FP only. `round` rounds
+ * half to even; `leaky_relu`, `elu` and `celu` take their `alpha` as the kernel's scalar parameter.
+ */
+export type UnaryOp = string;
+/**
+ * Binary: comparisons and the logical ops (`logical_and`/`or`/`xor`, a nonzero operand is true) output BOOL
+ * (Uint8Array) and accept BOOL; `atan2`, `logaddexp` and `hypot` are FP only; `mul_no_nan` is a * b, but exactly 0
+ * where a == 0 (even if b is Inf/NaN). Integer semantics (ONNX): `div` on INT32/INT64 truncates toward zero, and
+ * x / 0 gives 0; `pow` on ints is an integer power where a negative exponent gives 0 (except for bases 1 and -1).
+ * `mod` has the divisor's sign (NumPy), `fmod` the dividend's (C); for integers x mod 0 = x fmod 0 = 0 (NumPy).
+ */
+export type BinaryOp = string;
+export type ReduceOp = string;
+export type ArgReduceOp = string;
+/** Cumulative scans along one axis: `cumsum`, `cumprod`. */
+export type CumulativeOp = string;
 
-export const BINARY_OPS = [
-  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum',
-  // comparisons: output BOOL (Uint8Array)
-  'equal', 'not_equal', 'less', 'less_equal', 'greater', 'greater_equal',
-  // a * b, but exactly 0 where a == 0 (even if b is Inf/NaN): TensorFlow's multiply_no_nan with the zero on `a`
-  'mul_no_nan',
-] as const;
-export type BinaryOp = (typeof BINARY_OPS)[number];
-/** Integer semantics (ONNX): `div` on INT32/INT64 truncates toward zero, and x / 0 gives 0; `pow` on ints is an
- *  integer power where a negative exponent gives 0 (except for bases 1 and -1). */
-
-export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'logsumexp';
-export type ArgReduceOp = 'argmax' | 'argmin';
+/** The names of each family of kernels selected by name, in native table order. */
+export interface KernelOpNames {
+  unary: string[];
+  binary: string[];
+  reduce: string[];
+  argReduce: string[];
+  cumulative: string[];
+}
 
 export interface Shaped<T extends TypedArray = TypedArray> {
   data: T;
@@ -65,11 +68,13 @@ export interface KernelInfo {
   simd: string;
   threads: number;
   version: string;
+  /** the op names the name-selected kernels accept */
+  ops: KernelOpNames;
 }
 
 export interface KernelFns {
-  /** Elementwise unary on any shape; output has the input's type. */
-  unary(op: UnaryOp, x: TypedArray): TypedArray;
+  /** Elementwise unary on any shape; output has the input's type. `param`: the op's scalar parameter, if it has one. */
+  unary(op: UnaryOp, x: TypedArray, param?: number): TypedArray;
 
   /** NumPy broadcasting binary op; output shape is the broadcast shape; comparisons output Uint8Array. */
   binary(op: BinaryOp, a: TypedArray, aShape: number[], b: TypedArray, bShape: number[]): Shaped;
@@ -91,6 +96,21 @@ export interface KernelFns {
 
   /** Index of the first max/min along `axis` (normalized), or into the flattened tensor when axis is null. NaN wins. */
   argReduce(op: ArgReduceOp, x: TypedArray, shape: number[], axis: number | null): BigInt64Array;
+
+  /**
+   * Scan along `axis` (normalized): `cumsum` or `cumprod`, inclusive or `exclusive` (each position gets the
+   * combination of the ones before it; the first gets 0 or 1), forward or `reverse` (from the end). Any datatype but
+   * BOOL; the output has the input's shape and type. Accumulates in double for FP32 and FP64; integers wrap.
+   */
+  cumulative(op: CumulativeOp, x: TypedArray, shape: number[], axis: number, exclusive: boolean, reverse: boolean): TypedArray;
+
+  /**
+   * First-order linear recurrence along `axis` (normalized): h[t] = b[t] + a[t] * h[t-1] with h[-1] = 0, or with
+   * `reverse` h[t] = b[t] + a[t+1] * h[t+1] with h[n] = 0 (a's entry at the first scanned position is never read). a
+   * and b have `shape` and one FP datatype; the output is like b. The two directions are each other's transpose as
+   * linear maps of b, which is what cumprod's derivatives are built from.
+   */
+  linearScan(a: FloatArray, b: FloatArray, shape: number[], axis: number, reverse: boolean): FloatArray;
 
   /** softmax / log_softmax along `axis` (normalized), fused and max-shifted. FP only. */
   softmax(x: FloatArray, shape: number[], axis: number, log: boolean): FloatArray;
@@ -158,11 +178,60 @@ export interface KernelFns {
   /** Gradient of gather: zeros of `shape`, then g (gather's output shape) scatter-added (duplicates accumulate). */
   scatterAdd(g: FloatArray, indices: IndexArray, indicesShape: number[], axis: number, shape: number[]): FloatArray;
 
+  /**
+   * ONNX ScatterElements with reduction add: x (zeros of `shape` in the updates' datatype when x is null), then
+   * updates[p] added at p with p[axis] replaced by indices[p], for every position p of the indices (updates have the
+   * indices' shape; indices have x's rank, every dim but `axis` at most x's). Duplicates accumulate; negative indices
+   * count from the end; outside [-n, n) throws INDEX_OUT_OF_RANGE. FP32, FP64, INT32, INT64.
+   */
+  scatterAddElements(x: TypedArray | null, shape: number[], indices: IndexArray, indicesShape: number[], updates: TypedArray, axis: number): TypedArray;
+
   /** one_hot(indices, depth) inserted at `axis` (normalized for the output rank); out-of-range rows are all zero. */
   oneHot(indices: IndexArray, indicesShape: number[], depth: number, axis: number, dtype: DType): TypedArray;
 
+  /** np.roll with one shift per axis (any safe integer, taken modulo the axis size). */
+  roll(x: TypedArray, shape: number[], shifts: number[]): TypedArray;
+
+  /**
+   * triu (`upper`) / tril on the last two axes (rank >= 2), batched over the others: keeps row i, column j where
+   * j - i >= k (upper) or j - i <= k (lower), zeros elsewhere.
+   */
+  triangle(x: TypedArray, shape: number[], k: number, upper: boolean): TypedArray;
+
+  /**
+   * Indices of the first k entries of a stable sort of x along `axis` (normalized), ascending or descending: NaN is
+   * larger than every number, equal values keep their original order in both directions. Output shape: x's with k on
+   * `axis` (0 <= k <= its size). FP32, FP64, INT32, INT64.
+   */
+  sortIndices(x: TypedArray, shape: number[], axis: number, descending: boolean, k: number): BigInt64Array;
+
   /** Cast between all datatypes. FP -> INT truncates toward zero; NaN or out-of-range throws INVALID_CAST. */
   cast(x: TypedArray, to: DType): TypedArray;
+
+  /**
+   * Max pooling of x (N, C, *spatial) with 1-3 spatial axes (one entry per spatial axis in kernel, strides, pads,
+   * dilations). Output length per axis: floor (ceil with ceilMode) of (in + before + after - dilated kernel) / stride,
+   * plus 1; with ceilMode a last window that would start in the right padding is dropped. Each output is the first
+   * maximum of its window in row-major window order (a NaN wins), -Infinity for a window of padding only.
+   */
+  maxPool(x: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], dilations: number[], ceilMode: boolean): FloatArray;
+  /** h (x's shape) read at the position of x that max pooling picks in each window (0 for padding only): pooled shape. */
+  maxPoolGather(h: FloatArray, x: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], dilations: number[], ceilMode: boolean): FloatArray;
+  /** The transpose of maxPoolGather: zeros of x's shape with g (pooled shape) added at the picked positions. */
+  maxPoolScatter(g: FloatArray, x: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], dilations: number[], ceilMode: boolean): FloatArray;
+  /**
+   * Average pooling (no dilation). The divisor counts the window's input positions, or with countIncludePad every
+   * position up to the declared pads (never the positions ceilMode adds beyond them).
+   */
+  avgPool(x: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], ceilMode: boolean, countIncludePad: boolean): FloatArray;
+  /** The transpose of avgPool: zeros of `shape` (the input's) with each window's g / divisor added over the window. */
+  avgPoolBackward(g: FloatArray, shape: number[], kernel: number[], strides: number[], pads: [number, number][], ceilMode: boolean, countIncludePad: boolean): FloatArray;
+
+  /**
+   * Each row (the axes before `axis`) normalized over the axes from `axis` on: (x - mean) / sqrt(var + epsilon)
+   * with the biased variance when `center`, else x / sqrt(mean(x^2) + epsilon). Statistics in double. FP only.
+   */
+  normalize(x: FloatArray, shape: number[], axis: number, epsilon: number, center: boolean): FloatArray;
 }
 
 /** A value of a program being traced: its buffer slot and element count (stands in for a typed array). */

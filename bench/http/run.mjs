@@ -1,202 +1,432 @@
 #!/usr/bin/env node
 /**
- * HTTP benchmark, loopback, bounded (every phase has a fixed duration or repetition count):
- *  1. req/s and p50/p99 of a small /v1/grad against a bare Fastify hello-world route, same autocannon settings;
- *  2. HTTP overhead: sequential /v1/grad latency minus the in-process engine.grad time for the same graph;
- *  3. one vs two concurrent clients on an MLP (batch 64, b64) /v1/grad;
- *  4. MB/s for a large tensor in JSON vs b64;
- *  5. the seed-scale VJP (x[64,4096], w[4096,4096] FP32, b64) end to end vs PyTorch in-process.
+ * HTTP benchmark, loopback, bounded (every phase has a fixed duration or repetition count). Starts the server
+ * (`node --trace-gc dist/cli.js serve` on a free port) and measures, with a lean keep-alive node:http client (request
+ * written from the typed arrays, answer decoded back into typed arrays: both inside the timed span) and with the
+ * project's TypeScript client (dist/client, fetch, binary framing by default for large tensors):
  *
- *   npm run build:ts && node bench/http/run.mjs [--duration 8] [--connections 10] [--phases 1,2,3,4,5]
+ *  vjp     seed-scale VJP (x[64,4096], w[4096,4096] FP32, cotangent [64,4096], wrt x and w) end to end, b64 vs binary
+ *          both ways: p50, p99, GB/s (request + answer bytes / p50), against PyTorch in-process at 1 and 2 threads;
+ *  mlp     MLP 784-256-10 batch 64 /v1/grad on one keep-alive connection, JSON vs b64 vs binary: p50, p99, p99/p50,
+ *          server CPU per request and full collections per second on the server, against PyTorch in-process;
+ *  scale   one vs two concurrent clients on the binary MLP request: throughput ratio;
+ *  health  GET /v2/health/live p50/p99 (from a separate process) while 8 heavy requests are in flight: seed-scale
+ *          VJPs in binary, and chains of 1024x1024 matmuls;
+ *  rss     a fresh server: RSS warm, during and after a soak at concurrency 8 (MLP, half b64 half binary), and after
+ *          idling; full collections per second during the soak.
+ * Opt-in older phases: hello (small /v1/grad vs a bare Fastify route, autocannon), overhead (sequential round trip
+ * minus in-process engine.grad), large (a 4 Mi FP32 tensor through /v1/evaluate as JSON, b64 and binary).
+ *
+ *   npm run build:ts && node bench/http/run.mjs [--phases vjp,mlp,scale,health,rss] [--rounds 4] [--mlp-reps 800]
+ *     [--vjp-reps 8] [--scale-seconds 4] [--health-seconds 8] [--heavy vjp,chain] [--soak-seconds 30]
+ *     [--after-seconds 10] [--quick] [-- <server flags>]
+ *
+ * PyTorch (`PYTHON`, default /usr/bin/python3) runs in one process per thread setting (bench/lib/measure.mjs) and is
+ * measured in the same interleaved rounds as the HTTP requests; the faster setting is the reference and is named.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { b64, f32, median, mlpBody, post, smallBody, smallGraph, smallInputs, start, stop } from './common.mjs';
+import {
+  argOf, bestOf, flag, interleave, loadNow, ms, printMachine, printTargets, quantile, ratio, sleep, summary, TORCH_THREADS, torchPeer,
+} from '../lib/measure.mjs';
+import {
+  buildRequest, cpuSeconds, f32, freePort, GcTrace, LeanClient, MLP, mlpFields, mlpRequest, mlpTensors, post, rssMB,
+  SEED, seedFields, seedRequest, seedTensors, servingPid, smallBody, smallGraph, smallInputs, start, stop,
+} from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const { engine } = await import(join(root, 'dist', 'index.js'));
-const { decodeTensor } = await import(join(root, 'dist', 'tensor', 'wire.js'));
+const argv = process.argv.slice(2);
+const dash = argv.indexOf('--');
+const serverFlags = dash >= 0 ? argv.slice(dash + 1) : [];
+const quick = flag('quick');
+const phases = new Set(String(argOf('phases', 'vjp,mlp,scale,health,rss')).split(','));
+const rounds = argOf('rounds', quick ? 2 : 4);
+const mlpReps = argOf('mlp-reps', quick ? 200 : 800);
+const vjpReps = argOf('vjp-reps', quick ? 4 : 8);
+const scaleSeconds = argOf('scale-seconds', quick ? 2 : 4);
+const healthSeconds = argOf('health-seconds', quick ? 4 : 8);
+const heavyKinds = String(argOf('heavy', 'vjp,chain')).split(',');
+const soakSeconds = argOf('soak-seconds', quick ? 10 : 30);
+const afterSeconds = argOf('after-seconds', 10);
+const duration = argOf('duration', quick ? 3 : 8); // autocannon phases (hello)
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const duration = arg('duration', 8);
-const phases = new Set(String(process.argv.includes('--phases') ? process.argv[process.argv.indexOf('--phases') + 1] : '1,2,3,4,5').split(',').map(Number));
-const connections = arg('connections', 10);
-const python = process.env.PYTHON ?? '/usr/bin/python3';
+const m = printMachine();
+console.log(`command: node bench/http/run.mjs ${argv.join(' ')}`.trim());
+const table = [];
+const { GradserveClient } = await import(join(root, 'dist', 'client', 'index.js'));
+const { engine, tensor } = await import(join(root, 'dist', 'index.js'));
+/** The same computation in this process through the library API (no HTTP), for where the time goes. */
+const inProcess = (tensors) => Object.fromEntries(Object.entries(tensors).map(([g, map]) => [g, Object.fromEntries(Object.entries(map).map(([k, x]) => [k, tensor(x.datatype, x.shape, x.data)]))]));
 
-
-// ---- servers ------------------------------------------------------------------------------------------------------
-
-const hello = start(join(here, 'hello.mjs'), ['18481'], 18481, '/hello');
-const gs = start(join(root, 'dist', 'cli.js'), ['serve', '--host', '127.0.0.1', '--port', '18482', '--log-level', 'silent'], 18482, '/v2/health/ready');
-await Promise.all([hello.ready, gs.ready]);
-
-const cannon = (opts) => new Promise((resolve, reject) => {
-  autocannon({ duration, connections, pipelining: 1, ...opts }, (err, res) => (err ? reject(err) : resolve(res)));
-});
-const fmt = (r) => `${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}`;
-
-// ---- 1. small /v1/grad vs hello-world ----------------------------------------------------------------------------
-
-if (phases.has(1)) {
-// Warm both servers.
-await cannon({ url: `${hello.url}/hello`, duration: 1 });
-await cannon({ url: `${gs.url}/v1/grad`, duration: 1, ...post(smallBody) });
-const rHello = await cannon({ url: `${hello.url}/hello` });
-const rGrad = await cannon({ url: `${gs.url}/v1/grad`, ...post(smallBody) });
-console.log(`\n## 1. throughput (autocannon, ${connections} connections, ${duration} s, loopback, same machine)`);
-console.log(`hello-world (bare Fastify): ${fmt(rHello)}`);
-console.log(`small /v1/grad (2-layer MLP, batch 8): ${fmt(rGrad)}`);
-console.log(`ratio grad/hello: ${(rGrad.requests.average / rHello.requests.average).toFixed(2)}`);
+/** Starts `gradserve serve` with --trace-gc on a free port; collections are counted from its stdout. */
+async function server() {
+  const port = await freePort();
+  const gc = new GcTrace();
+  const s = start(join(root, 'dist', 'cli.js'), ['serve', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'silent', ...serverFlags], port, '/v2/health/ready', { nodeArgs: ['--trace-gc'], onLine: gc.onLine });
+  await s.ready;
+  s.pid = servingPid(s.child.pid);
+  s.gc = gc;
+  return s;
 }
 
-// ---- 2. HTTP overhead ---------------------------------------------------------------------------------------------
-if (phases.has(2)) {
-// Sequential round trips over one keep-alive connection with node:http (lighter than fetch), p50 of 2000.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-const roundTrip = (url, body) => new Promise((resolve, reject) => {
-  const u = new URL(url);
-  const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: body ? 'POST' : 'GET', agent, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
-    res.on('data', () => {});
-    res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+/**
+ * An HTTP variant as an interleavable peer: `fn()` makes one request (resolving {bytes} of request + answer); `warm`
+ * unmeasured calls start each segment. Records the segments' time windows (for counting collections) and the
+ * server's CPU time over them.
+ */
+function httpPeer(label, srv, fn, { warm = 2, reps } = {}) {
+  const p = {
+    label, reps, windows: [], cpu: 0, count: 0, bytes: 0,
+    async run(n) {
+      for (let i = 0; i < warm; i++) await fn();
+      const c0 = cpuSeconds(srv.pid);
+      const w0 = performance.now();
+      const times = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        const r = await fn();
+        times.push(performance.now() - t0);
+        if (r?.bytes) p.bytes = r.bytes;
+      }
+      p.windows.push([w0, performance.now()]);
+      p.cpu += cpuSeconds(srv.pid) - c0;
+      p.count += n;
+      return times;
+    },
+    /** Full collections per second of the server over this peer's segments. */
+    gcPerSecond() {
+      let n = 0;
+      let span = 0;
+      let maxPause = 0;
+      for (const [a, b] of p.windows) {
+        const c = srv.gc.count(a, b);
+        n += c.n;
+        span += b - a;
+        maxPause = Math.max(maxPause, c.maxPauseMs);
+      }
+      return { n, perSecond: n / (span / 1000), maxPause };
+    },
+  };
+  return p;
+}
+
+const line = (label, s, extra = '') => console.log(`  ${label.padEnd(44)} p50 ${ms(s.p50).padStart(7)}  p99 ${ms(s.p99).padStart(7)}  (n ${s.n})${extra}`);
+const torchLabel = (r) => r.label.replace('PyTorch ', '');
+
+/** Runs bench/http/probe.mjs for `seconds`; resolves with its latencies. */
+function probe(url, seconds) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(here, 'probe.mjs'), `${url}/v2/health/live`, String(seconds), '10'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c) => { out += c; });
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).times) : reject(new Error(`probe exited with ${code}`))));
   });
-  req.on('error', reject);
-  req.end(body);
-});
-const seq = async (url, body) => {
-  for (let i = 0; i < 2000; i++) await roundTrip(url, body);
-  const ts = [];
-  for (let i = 0; i < 2000; i++) {
-    const t0 = performance.now();
-    await roundTrip(url, body);
-    ts.push(performance.now() - t0);
-  }
-  return median(ts);
-};
-const helloRt = await seq(`${hello.url}/hello`);
-const gradRt = await seq(`${gs.url}/v1/grad`, smallBody);
-const decoded = Object.fromEntries(Object.entries(smallInputs).map(([k, v]) => [k, decodeTensor(v, `inputs.${k}`)]));
-const inproc = [];
-for (let i = 0; i < 300; i++) await engine.grad(smallGraph, decoded, 'loss', ['w1', 'w2']);
-for (let i = 0; i < 2000; i++) {
-  const t0 = performance.now();
-  await engine.grad(smallGraph, decoded, 'loss', ['w1', 'w2']);
-  inproc.push(performance.now() - t0);
-}
-const inP50 = median(inproc);
-console.log('\n## 2. HTTP overhead, small /v1/grad, sequential on one keep-alive connection (p50 of 2000)');
-console.log(`hello-world round trip ${helloRt.toFixed(3)} ms; /v1/grad round trip ${gradRt.toFixed(3)} ms; in-process engine.grad ${inP50.toFixed(3)} ms`);
-console.log(`HTTP overhead = ${gradRt.toFixed(3)} − ${inP50.toFixed(3)} = ${(gradRt - inP50).toFixed(3)} ms`);
 }
 
-// ---- 3. one vs two clients, MLP batch 64 b64 -----------------------------------------------------------------------
-const mlp = mlpBody();
-if (phases.has(3)) {
-await cannon({ url: `${gs.url}/v1/grad`, duration: 1, connections: 1, ...post(mlp) });
-const one = await cannon({ url: `${gs.url}/v1/grad`, connections: 1, ...post(mlp) });
-const two = await cannon({ url: `${gs.url}/v1/grad`, connections: 2, ...post(mlp) });
-console.log(`\n## 3. MLP 784-256-10, batch 64, b64 (${(mlp.length / 1e6).toFixed(2)} MB body)`);
-console.log(`1 client: ${fmt(one)}`);
-console.log(`2 clients: ${fmt(two)}`);
-console.log(`scaling 2 vs 1: ${(two.requests.average / one.requests.average).toFixed(2)}x`);
+let srv;
+if (['vjp', 'mlp', 'scale', 'health', 'hello', 'overhead', 'large'].some((p) => phases.has(p))) srv = await server();
+
+// ---- vjp: seed-scale VJP, b64 vs binary, vs PyTorch ---------------------------------------------------------------------
+
+if (phases.has('vjp')) {
+  const { N, D, M } = SEED;
+  const tensors = seedTensors();
+  const client = new LeanClient(srv.url);
+  const ts = new GradserveClient({ baseUrl: srv.url });
+  const groups = ['outputs', 'gradients'];
+  const lean = (enc) => async () => {
+    const req = seedRequest(tensors, enc);
+    const r = await client.call('/v1/vjp', req, groups);
+    return { bytes: req.bytes + r.bytes };
+  };
+  const peers = [
+    httpPeer('lean client, b64 both ways', srv, lean('b64'), { warm: 1, reps: Math.max(2, Math.ceil(vjpReps * 0.75)) }),
+    httpPeer('lean client, binary both ways', srv, lean('binary'), { warm: 1, reps: vjpReps }),
+    httpPeer('TS client (dist/client), binary default', srv, async () => { await ts.vjp({ ...seedFields, inputs: tensors.inputs, cotangents: tensors.cotangents }); }, { warm: 1, reps: vjpReps }),
+  ];
+  const local = inProcess(tensors);
+  const engineVjp = httpPeer('in-process engine.vjp (no HTTP)', srv, () => engine.vjp(seedFields.graph, local.inputs, local.cotangents, seedFields.wrt), { warm: 1, reps: vjpReps });
+  const torch = TORCH_THREADS.map((t) => torchPeer(join(here, 'torch_vjp.py'), [N, D, M, t, '--serve'], t));
+  await Promise.all(torch.map((p) => p.ready()));
+  for (const p of torch) p.reps = vjpReps;
+  const res = await interleave([...peers, engineVjp, ...torch], vjpReps, Math.min(rounds, 2));
+  await Promise.all(torch.map((p) => p.close()));
+  client.close();
+  const { best, rows } = bestOf(new Map(torch.map((p) => [p.label, res.get(p.label)])));
+  console.log(`\n## vjp: seed-scale VJP x[${N},${D}] w[${D},${M}] FP32, wrt x and w, end to end (ms; load ${loadNow()})`);
+  const s = {};
+  for (const p of peers) {
+    s[p.label] = summary(res.get(p.label));
+    const gbs = p.bytes ? `  ${(p.bytes / 1e6).toFixed(0)} MB on the wire, ${(p.bytes / 1e9 / (s[p.label].p50 / 1e3)).toFixed(2)} GB/s at p50` : '';
+    line(p.label, s[p.label], `${gbs}  server CPU ${ms((p.cpu / p.count) * 1e3)} ms/req`);
+  }
+  const ev = summary(res.get(engineVjp.label));
+  line(engineVjp.label, ev);
+  for (const r of rows) line(`PyTorch ${torch[0].info.version} in-process, ${torchLabel(r)}`, r, r === best ? '  <- faster setting' : '');
+  const bin = s['lean client, binary both ways'];
+  const b64s = s['lean client, b64 both ways'];
+  const tsS = s['TS client (dist/client), binary default'];
+  console.log(`  binary / PyTorch best: p50 ${ratio(bin.p50 / best.p50)}, p99 ${ratio(bin.p99 / best.p99)}; b64 / binary p50 ${ratio(b64s.p50 / bin.p50)}`);
+  table.push({ what: `vjp: binary p50 / PyTorch best p50 (${torchLabel(best)})`, value: `${ms(bin.p50)} / ${ms(best.p50)} ms = ${ratio(bin.p50 / best.p50)}`, target: '<= 1.25x', met: bin.p50 / best.p50 <= 1.25 });
+  table.push({ what: 'vjp: binary p99 / PyTorch best p99', value: `${ms(bin.p99)} / ${ms(best.p99)} ms = ${ratio(bin.p99 / best.p99)} (n ${bin.n})` });
+  table.push({ what: 'vjp: b64 p50 / PyTorch best p50', value: `${ms(b64s.p50)} / ${ms(best.p50)} ms = ${ratio(b64s.p50 / best.p50)}` });
+  table.push({ what: 'vjp: TS client (binary) p50 / PyTorch best p50', value: `${ms(tsS.p50)} / ${ms(best.p50)} ms = ${ratio(tsS.p50 / best.p50)}` });
+  table.push({ what: 'vjp: in-process engine.vjp p50 / PyTorch best p50', value: `${ms(ev.p50)} / ${ms(best.p50)} ms = ${ratio(ev.p50 / best.p50)}` });
+  const [pb, pbin] = [peers[0], peers[1]];
+  table.push({ what: 'vjp: GB/s at p50, b64 / binary', value: `${(pb.bytes / 1e9 / (b64s.p50 / 1e3)).toFixed(2)} / ${(pbin.bytes / 1e9 / (bin.p50 / 1e3)).toFixed(2)}` });
 }
 
-// ---- 4. large tensors: JSON vs b64 --------------------------------------------------------------------------------
-if (phases.has(4)) {
-const n = 1 << 22;
-const big = f32(n);
-const negGraph = { inputs: { x: { shape: [n], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'neg', inputs: ['x'] }], outputs: ['y'] };
-const bodies = {
-  json: JSON.stringify({ graph: negGraph, inputs: { x: { shape: [n], datatype: 'FP32', data: Array.from(big) } } }),
-  b64: JSON.stringify({ graph: negGraph, inputs: { x: { shape: [n], datatype: 'FP32', b64: b64(big) } }, encoding: 'b64' }),
-};
-console.log(`\n## 4. large tensor round trip: /v1/evaluate of neg on ${n} FP32 (${(n * 4 / 1e6).toFixed(1)} MB in, same out)`);
-for (const enc of ['json', 'b64']) {
-  const ts = [];
-  let wire = 0;
-  for (let i = 0; i < 4; i++) {
-    const t0 = performance.now();
-    const r = await fetch(`${gs.url}/v1/evaluate`, post(bodies[enc]));
-    const text = await r.text();
-    if (r.status !== 200) throw new Error(`${enc}: ${r.status} ${text.slice(0, 200)}`);
-    JSON.parse(text);
-    ts.push(performance.now() - t0);
-    wire = bodies[enc].length + text.length;
+// ---- mlp: batch-64 MLP /v1/grad, JSON vs b64 vs binary, vs PyTorch ------------------------------------------------------
+
+if (phases.has('mlp')) {
+  const { B, D, H, C } = MLP;
+  const tensors = mlpTensors();
+  const client = new LeanClient(srv.url);
+  const ts = new GradserveClient({ baseUrl: srv.url });
+  const groups = ['outputs', 'gradients'];
+  const lean = (enc) => async () => {
+    const req = mlpRequest(tensors, enc);
+    const r = await client.call('/v1/grad', req, groups);
+    return { bytes: req.bytes + r.bytes };
+  };
+  // The three encodings answer the same gradients (a check of the client code, not a benchmark).
+  const answers = {};
+  for (const enc of ['json', 'b64', 'binary']) answers[enc] = (await client.call('/v1/grad', mlpRequest(tensors, enc), groups)).answer.gradients.w1.data;
+  for (const enc of ['json', 'b64']) {
+    const d = answers[enc].reduce((mx, v, i) => Math.max(mx, Math.abs(v - answers.binary[i])), 0);
+    if (!(d <= 1e-6)) throw new Error(`gradients of w1 differ between ${enc} and binary by ${d}`);
   }
-  const ms = median(ts.slice(1));
-  console.log(`${enc.padEnd(4)}: ${ms.toFixed(0)} ms per round trip, ${(2 * n * 4 / 1e6 / (ms / 1e3)).toFixed(0)} MB/s of tensor data, ${(wire / 1e6).toFixed(0)} MB on the wire (${(wire / 1e6 / (ms / 1e3)).toFixed(0)} MB/s)`);
-}
+  const peers = [
+    httpPeer('lean client, JSON', srv, lean('json'), { reps: Math.max(rounds, Math.ceil(mlpReps / 8)) }),
+    httpPeer('lean client, b64', srv, lean('b64')),
+    httpPeer('lean client, binary', srv, lean('binary')),
+    httpPeer('TS client (dist/client), binary default', srv, async () => { await ts.grad({ ...mlpFields, inputs: tensors.inputs }); }),
+  ];
+  const local = inProcess(tensors);
+  const engineGrad = httpPeer('in-process engine.grad (no HTTP)', srv, () => engine.grad(mlpFields.graph, local.inputs, mlpFields.of, mlpFields.wrt));
+  const torch = TORCH_THREADS.map((t) => torchPeer(join(root, 'bench', 'engine', 'torch_peer.py'), [B, D, H, C, t, 'nobias', '--serve'], t));
+  await Promise.all(torch.map((p) => p.ready()));
+  const res = await interleave([...peers, engineGrad, ...torch], mlpReps, rounds);
+  await Promise.all(torch.map((p) => p.close()));
+  client.close();
+  const { best, rows } = bestOf(new Map(torch.map((p) => [p.label, res.get(p.label)])));
+  console.log(`\n## mlp: MLP ${D}-${H}-${C} batch ${B} /v1/grad (wrt w1, w2), one keep-alive connection (ms; load ${loadNow()})`);
+  const s = {};
+  for (const p of peers) {
+    s[p.label] = summary(res.get(p.label));
+    const g = p.gcPerSecond();
+    line(p.label, s[p.label], `  p99/p50 ${ratio(s[p.label].p99 / s[p.label].p50)}  server CPU ${ms((p.cpu / p.count) * 1e3)} ms/req  full GCs ${g.perSecond.toFixed(2)}/s (${g.n}, longest ${ms(g.maxPause)} ms)${p.bytes ? `  ${(p.bytes / 1e6).toFixed(2)} MB/req` : ''}`);
+  }
+  const eg = summary(res.get(engineGrad.label));
+  line(engineGrad.label, eg);
+  for (const r of rows) line(`PyTorch ${torch[0].info.version} in-process, ${torchLabel(r)}`, r, r === best ? '  <- faster setting' : '');
+  const bin = s['lean client, binary'];
+  console.log(`  binary / PyTorch best: p50 ${ratio(bin.p50 / best.p50)}; binary p99/p50 ${ratio(bin.p99 / bin.p50)}`);
+  table.push({ what: `mlp: binary p50 / PyTorch best p50 (${torchLabel(best)})`, value: `${ms(bin.p50)} / ${ms(best.p50)} ms = ${ratio(bin.p50 / best.p50)}`, target: '<= 2.0x', met: bin.p50 / best.p50 <= 2 });
+  table.push({ what: 'mlp: binary p99 / binary p50', value: `${ms(bin.p99)} / ${ms(bin.p50)} ms = ${ratio(bin.p99 / bin.p50)}`, target: '<= 2.0x', met: bin.p99 / bin.p50 <= 2 });
+  for (const [label, short] of [['lean client, b64', 'b64'], ['lean client, JSON', 'JSON'], ['TS client (dist/client), binary default', 'TS client (binary)']]) {
+    const x = s[label];
+    table.push({ what: `mlp: ${short} p50 / PyTorch best p50; p99/p50`, value: `${ms(x.p50)} / ${ms(best.p50)} ms = ${ratio(x.p50 / best.p50)}; ${ratio(x.p99 / x.p50)}` });
+  }
+  table.push({ what: 'mlp: in-process engine.grad p50 / PyTorch best p50', value: `${ms(eg.p50)} / ${ms(best.p50)} ms = ${ratio(eg.p50 / best.p50)}` });
+  const gcs = peers.slice(1, 3).map((p) => `${p.label.replace('lean client, ', '')} ${p.gcPerSecond().perSecond.toFixed(2)}/s`).join(', ');
+  const worst = Math.max(...peers.slice(1, 3).map((p) => p.gcPerSecond().perSecond));
+  table.push({ what: 'mlp: server full GCs (Mark-Compact) per second, one client', value: gcs, target: 'rare (<= 1/s; ~10/s before)', met: worst <= 1 });
 }
 
-// ---- 5. seed-scale VJP vs PyTorch ---------------------------------------------------------------------------------
-if (phases.has(5)) {
-  const [N, D, M] = [64, 4096, 4096];
-  const seedGraph = { inputs: { x: { shape: [N, D], datatype: 'FP32' }, w: { shape: [D, M], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'matmul', inputs: ['x', 'w'] }], outputs: ['y'] };
-  const seedBody = JSON.stringify({
-    graph: seedGraph,
-    inputs: { x: { shape: [N, D], datatype: 'FP32', b64: b64(f32(N * D)) }, w: { shape: [D, M], datatype: 'FP32', b64: b64(f32(D * M)) } },
-    cotangents: { y: { shape: [N, M], datatype: 'FP32', b64: b64(f32(N * M)) } },
-    wrt: ['x', 'w'], encoding: 'b64',
-  });
-  const ts = [];
-  for (let i = 0; i < 6; i++) {
+// ---- scale: one vs two clients on the binary MLP request ----------------------------------------------------------------
+
+if (phases.has('scale')) {
+  const tensors = mlpTensors();
+  const clients = [new LeanClient(srv.url), new LeanClient(srv.url)];
+  const one = (c) => c.call('/v1/grad', mlpRequest(tensors, 'binary'), ['outputs', 'gradients']);
+  for (const c of clients) for (let i = 0; i < 20; i++) await one(c);
+  const totals = { 1: { n: 0, ms: 0 }, 2: { n: 0, ms: 0 } };
+  for (const k of [1, 2, 2, 1]) {
+    const end = performance.now() + scaleSeconds * 1000;
     const t0 = performance.now();
-    const r = await fetch(`${gs.url}/v1/vjp`, post(seedBody));
-    const text = await r.text();
-    if (r.status !== 200) throw new Error(`seed vjp: ${r.status} ${text.slice(0, 300)}`);
-    JSON.parse(text);
-    ts.push(performance.now() - t0);
+    let n = 0;
+    await Promise.all(clients.slice(0, k).map(async (c) => {
+      while (performance.now() < end) {
+        await one(c);
+        n++;
+      }
+    }));
+    totals[k].n += n;
+    totals[k].ms += performance.now() - t0;
+    await sleep(150);
   }
-  const httpMs = median(ts.slice(1));
-  // The same request from a lean node:http client (body sent as bytes, response kept as bytes): fetch's text() and
-  // JSON.parse of 65 MB cost the client ~0.3 s, which is the client's share, not the server's.
-  const seedBytes = Buffer.from(seedBody);
-  const leanAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const lean = () => new Promise((resolve, reject) => {
-    const u = new URL(`${gs.url}/v1/vjp`);
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: leanAgent, headers: { 'content-type': 'application/json', 'content-length': seedBytes.length } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`status ${res.statusCode}`))));
+  for (const c of clients) c.close();
+  const rps = (k) => totals[k].n / (totals[k].ms / 1000);
+  console.log(`\n## scale: MLP batch 64 binary, 1 vs 2 concurrent clients (rounds 1,2,2,1 of ${scaleSeconds} s; load ${loadNow()})`);
+  console.log(`  1 client ${rps(1).toFixed(0)} req/s; 2 clients ${rps(2).toFixed(0)} req/s; ratio ${ratio(rps(2) / rps(1))}`);
+  table.push({ what: 'scale: 2 clients / 1 client throughput (MLP, binary)', value: `${rps(2).toFixed(0)} / ${rps(1).toFixed(0)} req/s = ${ratio(rps(2) / rps(1))}`, target: '>= 1.7x', met: rps(2) / rps(1) >= 1.7 });
+}
+
+// ---- health: /v2/health/live while 8 heavy requests are in flight ---------------------------------------------------------
+
+if (phases.has('health')) {
+  console.log(`\n## health: GET /v2/health/live every 10 ms from a separate process (ms; load ${loadNow()})`);
+  const idle = summary(await probe(srv.url, 2));
+  line('idle server', idle);
+  const seed = seedTensors();
+  const n = 1024;
+  const chain = {
+    graph: { inputs: { s: { shape: [], datatype: 'FP32' } }, nodes: [{ name: 'a', op: 'broadcast_to', inputs: ['s'], attrs: { shape: [n, n] } }, { name: 'b', op: 'matmul', inputs: ['a', 'a'] }, { name: 'c', op: 'matmul', inputs: ['b', 'a'] }, { name: 'd', op: 'matmul', inputs: ['c', 'a'] }, { name: 'f', op: 'sum', inputs: ['d'] }], outputs: ['f'] },
+  };
+  const heavy = {
+    vjp: { label: 'seed-scale VJPs in binary', call: (c) => c.call('/v1/vjp', seedRequest(seed, 'binary'), ['outputs', 'gradients']) },
+    chain: { label: 'chains of three 1024x1024 matmuls', call: (c) => c.call('/v1/evaluate', buildRequest(chain, { inputs: { s: { shape: [], datatype: 'FP32', data: new Float32Array([1e-3]) } } }, 'json'), ['outputs']) },
+  };
+  for (const kind of heavyKinds) {
+    const h = heavy[kind];
+    const client = new LeanClient(srv.url, 8);
+    let running = true;
+    let done = 0;
+    const loops = Array.from({ length: 8 }, async () => {
+      while (running) {
+        await h.call(client);
+        done++;
+      }
     });
-    req.on('error', reject);
-    req.end(seedBytes);
-  });
-  const lts = [];
-  for (let i = 0; i < 6; i++) {
+    await sleep(1000); // all 8 in flight
     const t0 = performance.now();
-    await lean();
-    lts.push(performance.now() - t0);
+    const lat = summary(await probe(srv.url, healthSeconds));
+    const wall = performance.now() - t0;
+    const during = done;
+    running = false;
+    await Promise.all(loops);
+    client.close();
+    line(`8 in flight: ${h.label}`, lat, `  max ${ms(lat.max)}  (${during} heavy requests done, ${(during / (wall / 1000)).toFixed(1)}/s)`);
+    table.push({ what: `health: p99 with 8 ${h.label} in flight`, value: `${ms(lat.p99)} ms (p50 ${ms(lat.p50)}, max ${ms(lat.max)}, n ${lat.n})`, target: '< 20 ms', met: lat.p99 < 20 });
   }
-  leanAgent.destroy();
-  const leanMs = median(lts.slice(1));
-  // The same VJP in-process, on already decoded tensors: the difference to httpMs is what HTTP and JSON cost.
-  const parsedSeed = JSON.parse(seedBody);
-  const dec = (w, p) => decodeTensor(w, p);
-  const ins = { x: dec(parsedSeed.inputs.x, 'inputs.x'), w: dec(parsedSeed.inputs.w, 'inputs.w') };
-  const cts = { y: dec(parsedSeed.cotangents.y, 'cotangents.y') };
-  const its = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    await engine.vjp(seedGraph, ins, cts, ['x', 'w']);
-    its.push(performance.now() - t0);
-  }
-  const inMs = median(its.slice(1));
-  const peer = spawnSync(python, [join(here, 'torch_vjp.py'), String(N), String(D), String(M), '5', '2'], { encoding: 'utf8' });
-  console.log(`\n## 5. seed-scale VJP: x[${N},${D}], w[${D},${M}] FP32, b64, ${(seedBody.length / 1e6).toFixed(0)} MB request`);
-  console.log(`gradserve over HTTP, end to end: fetch + text() + JSON.parse ${httpMs.toFixed(0)} ms; lean node:http client (bytes in, bytes out) ${leanMs.toFixed(0)} ms; in-process engine.vjp: ${inMs.toFixed(0)} ms; HTTP + JSON + b64 (lean): ${(leanMs - inMs).toFixed(0)} ms`);
-  if (peer.status === 0) {
-    const t = JSON.parse(peer.stdout);
-    console.log(`PyTorch ${t.version} in-process (${t.threads} threads): ${t.ms.toFixed(0)} ms; ratio fetch ${(httpMs / t.ms).toFixed(2)}x, lean ${(leanMs / t.ms).toFixed(2)}x`);
-  } else {
-    console.log(`PyTorch peer unavailable (${python}): ${peer.stderr.split('\n').slice(-2).join(' ')}`);
-  }
+  table.push({ what: 'health: p99 idle', value: `${ms(idle.p99)} ms (p50 ${ms(idle.p50)})` });
 }
 
-await Promise.all([stop(hello), stop(gs)]);
+// ---- optional older phases ----------------------------------------------------------------------------------------------
+
+if (phases.has('hello') || phases.has('overhead')) {
+  const hport = await freePort();
+  const hello = start(join(here, 'hello.mjs'), [String(hport)], hport, '/hello');
+  await hello.ready;
+  if (phases.has('hello')) {
+    const cannon = (opts) => new Promise((resolve, reject) => {
+      autocannon({ duration, connections: 10, pipelining: 1, ...opts }, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+    const fmt = (r) => `${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}`;
+    await cannon({ url: `${hello.url}/hello`, duration: 1 });
+    await cannon({ url: `${srv.url}/v1/grad`, duration: 1, ...post(smallBody) });
+    const rHello = await cannon({ url: `${hello.url}/hello` });
+    const rGrad = await cannon({ url: `${srv.url}/v1/grad`, ...post(smallBody) });
+    console.log(`\n## hello: autocannon, 10 connections, ${duration} s`);
+    console.log(`  hello-world (bare Fastify): ${fmt(rHello)}`);
+    console.log(`  small /v1/grad (2-layer MLP, batch 8): ${fmt(rGrad)}; ratio ${(rGrad.requests.average / rHello.requests.average).toFixed(2)}`);
+  }
+  if (phases.has('overhead')) {
+    const { engine } = await import(join(root, 'dist', 'index.js'));
+    const { decodeTensor } = await import(join(root, 'dist', 'tensor', 'wire.js'));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const rt = (url, body) => new Promise((resolve, reject) => {
+      const u = new URL(url);
+      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: body ? 'POST' : 'GET', agent, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    const seq = async (fn) => {
+      for (let i = 0; i < 500; i++) await fn();
+      const xs = [];
+      for (let i = 0; i < 2000; i++) {
+        const t0 = performance.now();
+        await fn();
+        xs.push(performance.now() - t0);
+      }
+      return summary(xs);
+    };
+    const decoded = Object.fromEntries(Object.entries(smallInputs).map(([k, v]) => [k, decodeTensor(v, `inputs.${k}`)]));
+    const h = await seq(() => rt(`${hello.url}/hello`));
+    const g = await seq(() => rt(`${srv.url}/v1/grad`, smallBody));
+    const e = await seq(() => engine.grad(smallGraph, decoded, 'loss', ['w1', 'w2']));
+    agent.destroy();
+    console.log('\n## overhead: small /v1/grad, sequential on one keep-alive connection (2000 each)');
+    line('hello-world round trip', h);
+    line('/v1/grad round trip', g);
+    line('in-process engine.grad', e, `  HTTP overhead at p50 ${ms(g.p50 - e.p50)} ms`);
+  }
+  await stop(hello);
+}
+
+if (phases.has('large')) {
+  const n = 1 << 22;
+  const big = f32(n);
+  const negGraph = { inputs: { x: { shape: [n], datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'neg', inputs: ['x'] }], outputs: ['y'] };
+  const client = new LeanClient(srv.url);
+  console.log(`\n## large: /v1/evaluate of neg on ${n} FP32 (${(n * 4 / 1e6).toFixed(1)} MB each way), lean client, median of 3 after 1`);
+  for (const enc of ['json', 'b64', 'binary']) {
+    const xs = [];
+    let bytes = 0;
+    for (let i = 0; i < 4; i++) {
+      const t0 = performance.now();
+      const req = buildRequest({ graph: negGraph }, { inputs: { x: { shape: [n], datatype: 'FP32', data: big } } }, enc);
+      const r = await client.call('/v1/evaluate', req, ['outputs']);
+      if (i > 0) xs.push(performance.now() - t0);
+      bytes = req.bytes + r.bytes;
+    }
+    const p50 = quantile(xs, 0.5);
+    console.log(`  ${enc.padEnd(6)} ${ms(p50)} ms per round trip, ${(2 * n * 4 / 1e6 / (p50 / 1e3)).toFixed(0)} MB/s of tensor data, ${(bytes / 1e6).toFixed(0)} MB on the wire`);
+  }
+  client.close();
+}
+
+if (srv) await stop(srv);
+
+// ---- rss: a fresh server, warm / soak / after --------------------------------------------------------------------------
+
+if (phases.has('rss')) {
+  const s2 = await server();
+  const tensors = mlpTensors();
+  const idleRss = rssMB(s2.pid);
+  /** Concurrency 8 on the MLP request, half the connections b64 and half binary, for `seconds`. */
+  const soak = async (seconds, samples) => {
+    const clients = Array.from({ length: 8 }, () => new LeanClient(s2.url));
+    const end = performance.now() + seconds * 1000;
+    let n = 0;
+    const sampler = samples ? setInterval(() => samples.push(rssMB(s2.pid)), 500) : undefined;
+    await Promise.all(clients.map(async (c, i) => {
+      const enc = i % 2 ? 'binary' : 'b64';
+      while (performance.now() < end) {
+        await c.call('/v1/grad', mlpRequest(tensors, enc), ['outputs', 'gradients']);
+        n++;
+      }
+    }));
+    if (sampler) clearInterval(sampler);
+    for (const c of clients) c.close();
+    return n;
+  };
+  await soak(quick ? 2 : 4);
+  await sleep(afterSeconds * 1000);
+  const warm = rssMB(s2.pid);
+  const samples = [];
+  const t0 = performance.now();
+  const n = await soak(soakSeconds, samples);
+  const t1 = performance.now();
+  const atEnd = rssMB(s2.pid);
+  const gc = s2.gc.count(t0, t1);
+  await sleep(afterSeconds * 1000);
+  const after = rssMB(s2.pid);
+  await stop(s2);
+  console.log(`\n## rss: fresh server; warm = after a ${quick ? 2 : 4} s warm-up at concurrency 8 and ${afterSeconds} s idle (MB; load ${loadNow()})`);
+  console.log(`  idle after start ${idleRss.toFixed(0)}; warm ${warm.toFixed(0)}; peak during the ${soakSeconds} s soak ${Math.max(...samples).toFixed(0)}; at its end ${atEnd.toFixed(0)}; ${afterSeconds} s after ${after.toFixed(0)} (${ratio(after / warm)} warm)`);
+  console.log(`  soak: ${n} requests, ${(n / soakSeconds).toFixed(0)} req/s; full GCs ${gc.n} (${gc.perSecond.toFixed(2)}/s, longest ${ms(gc.maxPauseMs)} ms)`);
+  table.push({ what: `rss: ${afterSeconds} s after a ${soakSeconds} s soak at concurrency 8 / warm`, value: `${after.toFixed(0)} / ${warm.toFixed(0)} MB = ${ratio(after / warm)} (peak ${Math.max(...samples).toFixed(0)} MB)`, target: '<= 1.3x', met: after / warm <= 1.3 });
+  table.push({ what: 'rss: server full GCs per second during the soak (concurrency 8)', value: `${gc.perSecond.toFixed(2)}/s (${gc.n} in ${soakSeconds} s, longest ${ms(gc.maxPauseMs)} ms)`, target: 'rare (<= 1/s)', met: gc.perSecond <= 1 });
+}
+
+console.log(`\nload average at the end ${loadNow()} (at the start ${m.load})`);
+if (table.length) printTargets('Ratios and targets (one run)', table);

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { engine, tensor } = await import(join(root, 'dist', 'index.js'));
-const { jacobianWithReport } = await import(join(root, 'dist', 'autodiff', 'jacobian.js'));
+const { jacobianWithReport } = await import(join(root, 'dist', 'engine', 'jacobian.js'));
 const { kernels } = await import(join(root, 'dist', 'kernels.js'));
 
 const arg = (name, dflt) => {

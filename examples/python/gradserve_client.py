@@ -249,16 +249,25 @@ class Client:
         r, sec = self._post_tensors("/v1/evaluate", graph, inputs, encoding, outputs=outputs)
         return {"outputs": _decode_map(r["outputs"], sec)}
 
-    def grad(self, graph, inputs, of, wrt, encoding=None):
-        r, sec = self._post_tensors("/v1/grad", graph, inputs, encoding, of=of, wrt=list(wrt))
+    def grad(self, graph, inputs, of, wrt, encoding=None, per_example=None):
+        """Gradient of the one-element value ``of``. ``per_example={"axis": 0, "inputs": ["x", "labels"]}`` gives one
+        gradient per slice of those inputs along the axis (a sliced input's gradient in its own shape, any other with
+        a new leading axis of size N)."""
+        r, sec = self._post_tensors("/v1/grad", graph, inputs, encoding, of=of, wrt=list(wrt),
+                                    per_example=None if per_example is None else
+                                    {"axis": int(per_example["axis"]), "inputs": list(per_example["inputs"])})
         return {"outputs": _decode_map(r["outputs"], sec), "gradients": _decode_map(r["gradients"], sec)}
 
-    def vjp(self, graph, inputs, cotangents, wrt, encoding=None):
-        r, sec = self._post_tensors("/v1/vjp", graph, inputs, encoding, {"cotangents": cotangents}, wrt=list(wrt))
+    def vjp(self, graph, inputs, cotangents, wrt, encoding=None, batched=False):
+        """``batched=True``: every cotangent has one extra leading axis of size B, and so does every gradient."""
+        r, sec = self._post_tensors("/v1/vjp", graph, inputs, encoding, {"cotangents": cotangents}, wrt=list(wrt),
+                                    batched=True if batched else None)
         return {"outputs": _decode_map(r["outputs"], sec), "gradients": _decode_map(r["gradients"], sec)}
 
-    def jvp(self, graph, inputs, tangents, of=None, encoding=None):
-        r, sec = self._post_tensors("/v1/jvp", graph, inputs, encoding, {"tangents": tangents}, of=of)
+    def jvp(self, graph, inputs, tangents, of=None, encoding=None, batched=False):
+        """``batched=True``: every tangent has one extra leading axis of size B, and so does every output tangent."""
+        r, sec = self._post_tensors("/v1/jvp", graph, inputs, encoding, {"tangents": tangents}, of=of,
+                                    batched=True if batched else None)
         return {"outputs": _decode_map(r["outputs"], sec), "tangents": _decode_map(r["tangents"], sec)}
 
     def jacobian(self, graph, inputs, of, wrt, mode=None, encoding=None):
@@ -266,8 +275,11 @@ class Client:
         return {"outputs": _decode_map(r["outputs"], sec), "jacobians": _decode_map2(r["jacobians"], sec),
                 "mode": r["mode"]}
 
-    def hvp(self, graph, inputs, of, vectors, encoding=None):
-        r, sec = self._post_tensors("/v1/hvp", graph, inputs, encoding, {"vectors": vectors}, of=of)
+    def hvp(self, graph, inputs, of, vectors, encoding=None, batched=False):
+        """``batched=True``: every vector has one extra leading axis of size B, and so does every hvp (the gradients
+        stay plain)."""
+        r, sec = self._post_tensors("/v1/hvp", graph, inputs, encoding, {"vectors": vectors}, of=of,
+                                    batched=True if batched else None)
         return {"outputs": _decode_map(r["outputs"], sec), "gradients": _decode_map(r["gradients"], sec),
                 "hvp": _decode_map(r["hvp"], sec)}
 

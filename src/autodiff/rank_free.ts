@@ -9,8 +9,8 @@
 import { GradserveError } from '../errors.js';
 import { stableStringify } from '../graph/hash.js';
 import type { Graph, InputSpec } from '../graph/types.js';
-import type { CompiledGraph } from '../graph/validate.js';
-import { ELEMENTWISE, LOSSES, REDUCTIONS } from './vmap.js';
+import type { CompiledGraph, CompiledNode } from '../graph/validate.js';
+import type { RankFreeUse } from '../ops/types.js';
 
 /**
  * Ranks tried: above every declared rank, so an unknown dim never broadcasts into a known one (at rank 1, [null] times
@@ -24,10 +24,12 @@ function probeRanks(graph: Graph): number[] {
   return [r + 1, r + 2, r + 3];
 }
 
-/** Ops that need no rank while every operand's shape is free: elementwise with broadcasting, and the *_like helpers. */
-const RANK_FREE = new Set([
-  ...ELEMENTWISE, 'mul_no_nan', 'zeros_like', 'ones_like', 'sum_to_like', 'broadcast_like', 'reshape_like',
-]);
+/** How a node meets an operand of unknown rank, from its op's definition; undefined: it needs the rank. */
+function rankFreeUse(n: CompiledNode): RankFreeUse | undefined {
+  const { elementwise, rankFree } = n.op;
+  if (elementwise === true || rankFree === true) return { keepsRank: true };
+  return rankFree?.(n.attrs);
+}
 
 export function unshapedInputs(c: CompiledGraph): string[] {
   return [...c.inputs.values()].filter((d) => d.shape === undefined).map((d) => d.name);
@@ -49,19 +51,10 @@ function blame(c: CompiledGraph, unshaped: readonly string[]): Blame | undefined
     if (from === undefined) continue;
     const hit: Blame = { input: origin.get(from)!, node: n.name, op: n.op.name, needsRank: false };
     first ??= hit;
-    const attrs = n.attrs as { axes?: unknown; keepdims?: unknown; reduction?: unknown };
-    const allAxes = attrs.axes === null || attrs.axes === undefined;
-    if (REDUCTIONS.has(n.op.name) && allAxes) {
-      reduction ??= hit;
-      if (attrs.keepdims === true) origin.set(n.name, hit.input);
-    } else if (LOSSES.has(n.op.name) && n.op.name !== 'softmax_cross_entropy') {
-      reduction ??= hit;
-      if (attrs.reduction === 'none') origin.set(n.name, hit.input);
-    } else if (RANK_FREE.has(n.op.name)) {
-      origin.set(n.name, hit.input);
-    } else {
-      return { ...hit, needsRank: true };
-    }
+    const use = rankFreeUse(n);
+    if (use === undefined) return { ...hit, needsRank: true };
+    if (use.reducesAll === true) reduction ??= hit;
+    if (use.keepsRank) origin.set(n.name, hit.input);
   }
   return reduction ?? first;
 }

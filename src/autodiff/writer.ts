@@ -85,16 +85,23 @@ export class GraphWriter {
     const nodeName = name ?? this.fresh(prefix);
     const parsed = def.attrs.safeParse(attrs ?? {});
     if (!parsed.success) {
+      // Attrs computed from sizes (a broadcast shape, a merged dim) can leave the exact integers on a huge zero-size
+      // value: a limit of the request, not a broken rule.
+      const huge = hugeNumber(attrs);
+      if (huge !== undefined) {
+        fail('TOO_LARGE', `a derivative of this graph needs "${op}" with the size ${huge}, over the largest dimension 2^53 - 1`);
+      }
       throw new GradserveError('INTERNAL', `derivative rule at ${prefix} built "${op}" with invalid attrs ${JSON.stringify(attrs)}: ${parsed.error.message}`);
     }
     const arity = inputArity(def);
     if (inputs.length < arity.min || inputs.length > arity.max) {
-      throw new GradserveError('INTERNAL', `derivative rule at ${prefix} gave "${op}" ${inputs.length} inputs, it takes ${arity.min} to ${arity.max}`);
+      throw new GradserveError('INTERNAL', `derivative rule at ${prefix} gave "${op}" ${inputs.length} inputs, it takes ${arity.min === arity.max ? arity.max : `${arity.min} to ${arity.max}`}`);
     }
     let meta: ValueMeta;
     try {
       meta = inferNode({ name: nodeName, op: def, attrs: parsed.data, path: nodeName }, inputs.map((r) => ({ shape: r.shape, dtype: r.dtype })));
     } catch (e) {
+      if (e instanceof GradserveError && e.code === 'TOO_LARGE') throw e;
       const shapes = inputs.map((r) => `${fmtSymShape(r.shape)} ${r.dtype}`).join(', ');
       throw new GradserveError('INTERNAL', `derivative rule at ${prefix} built an ill-typed "${op}" node on ${shapes}: ${(e as Error).message}`, { cause: e });
     }
@@ -150,6 +157,17 @@ export class GraphWriter {
     if (Object.keys(constants).length > 0) out.constants = constants;
     return out;
   }
+}
+
+/** A number in `attrs` (searched through lists) past 2^53 - 1 in magnitude. */
+function hugeNumber(attrs: Record<string, unknown> | undefined): number | undefined {
+  const stack: unknown[] = Object.values(attrs ?? {});
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'number' && Math.abs(v) > Number.MAX_SAFE_INTEGER) return v;
+    if (Array.isArray(v)) stack.push(...v);
+  }
+  return undefined;
 }
 
 function memoKey(op: string, inputs: readonly string[], attrs: Record<string, unknown> | undefined): string {

@@ -92,17 +92,17 @@ export class GradserveClient {
   }
 
   async grad(req: GradRequest, o?: CallOptions): Promise<GradResponse> {
-    const { json: r, section } = await this.postTensors('/v1/grad', req, { of: req.of, wrt: req.wrt }, {}, o);
+    const { json: r, section } = await this.postTensors('/v1/grad', req, { of: req.of, wrt: req.wrt, per_example: req.per_example }, {}, o);
     return { outputs: decodeTensorMap(r.outputs, section), gradients: decodeTensorMap(r.gradients, section) };
   }
 
   async vjp(req: VjpRequest, o?: CallOptions): Promise<VjpResponse> {
-    const { json: r, section } = await this.postTensors('/v1/vjp', req, { wrt: req.wrt }, { cotangents: req.cotangents }, o);
+    const { json: r, section } = await this.postTensors('/v1/vjp', req, { wrt: req.wrt, batched: req.batched }, { cotangents: req.cotangents }, o);
     return { outputs: decodeTensorMap(r.outputs, section), gradients: decodeTensorMap(r.gradients, section) };
   }
 
   async jvp(req: JvpRequest, o?: CallOptions): Promise<JvpResponse> {
-    const { json: r, section } = await this.postTensors('/v1/jvp', req, { of: req.of }, { tangents: req.tangents }, o);
+    const { json: r, section } = await this.postTensors('/v1/jvp', req, { of: req.of, batched: req.batched }, { tangents: req.tangents }, o);
     return { outputs: decodeTensorMap(r.outputs, section), tangents: decodeTensorMap(r.tangents, section) };
   }
 
@@ -112,7 +112,7 @@ export class GradserveClient {
   }
 
   async hvp(req: HvpRequest, o?: CallOptions): Promise<HvpResponse> {
-    const { json: r, section } = await this.postTensors('/v1/hvp', req, { of: req.of }, { vectors: req.vectors }, o);
+    const { json: r, section } = await this.postTensors('/v1/hvp', req, { of: req.of, batched: req.batched }, { vectors: req.vectors }, o);
     return { outputs: decodeTensorMap(r.outputs, section), gradients: decodeTensorMap(r.gradients, section), hvp: decodeTensorMap(r.hvp, section) };
   }
 
@@ -124,7 +124,7 @@ export class GradserveClient {
   async gradcheck(req: GradcheckRequest, o?: CallOptions): Promise<GradcheckResponse> {
     // The answer holds no tensors: only the request may be framed.
     const { json: r } = await this.postTensors('/v1/gradcheck', req, { of: req.of, wrt: req.wrt, eps: req.eps, atol: req.atol, rtol: req.rtol }, {}, o, false);
-    const perInput: GradcheckResponse['perInput'] = {};
+    const perInput = Object.create(null) as GradcheckResponse['perInput'];
     for (const [k, v] of Object.entries((r.perInput ?? {}) as Record<string, Record<string, unknown>>)) {
       perInput[k] = { ok: v.ok === true, maxAbsError: num(v.maxAbsError), maxRelError: num(v.maxRelError) };
     }

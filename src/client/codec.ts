@@ -235,15 +235,16 @@ export function decodeTensor(w: unknown, section?: Uint8Array): Tensor {
   return { shape, datatype: dtype, data };
 }
 
+/** Response maps are keyed by value names, which may be anything (`__proto__` too): no prototype. */
 export function decodeTensorMap(m: unknown, section?: Uint8Array): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
+  const out = Object.create(null) as Record<string, Tensor>;
   if (m === null || typeof m !== 'object') return out;
   for (const [k, v] of Object.entries(m)) out[k] = decodeTensor(v, section);
   return out;
 }
 
 export function decodeTensorMap2(m: unknown, section?: Uint8Array): Record<string, Record<string, Tensor>> {
-  const out: Record<string, Record<string, Tensor>> = {};
+  const out = Object.create(null) as Record<string, Record<string, Tensor>>;
   if (m === null || typeof m !== 'object') return out;
   for (const [k, v] of Object.entries(m)) out[k] = decodeTensorMap(v, section);
   return out;

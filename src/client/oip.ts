@@ -64,7 +64,7 @@ export function parseInferResponse(bytes: Uint8Array, headerLength: string | nul
   }
   const r = JSON.parse(new TextDecoder().decode(bytes.subarray(0, n))) as Record<string, unknown>;
   let off = n;
-  const outputs: OipInferResponse['outputs'] = {};
+  const outputs = Object.create(null) as OipInferResponse['outputs'];
   for (const o of (r.outputs ?? []) as WireOutput[]) {
     const size = o.parameters?.binary_data_size;
     if (size === undefined) {

@@ -91,18 +91,32 @@ interface BaseRequest {
 export interface EvaluateRequest extends BaseRequest {
   outputs?: string[];
 }
+/**
+ * Per-example gradients: the gradient of `of` for each slice of the graph inputs `inputs` along `axis`, as if the
+ * graph ran on that slice alone (the axis kept at size 1). A sliced input's gradient has that input's shape (slice i
+ * holds example i's gradient); any other `wrt` value's gets a new leading axis of size N.
+ */
+export interface PerExample {
+  axis: number;
+  inputs: string[];
+}
 export interface GradRequest extends BaseRequest {
-  /** A value with exactly one element. */
+  /** A value with exactly one element (per example, with `per_example`). */
   of: string;
   wrt: string[];
+  per_example?: PerExample;
 }
 export interface VjpRequest extends BaseRequest {
   cotangents: Record<string, TensorInput>;
   wrt: string[];
+  /** Every cotangent has one extra leading axis of size B, and so does every gradient: B products in one pass. */
+  batched?: boolean;
 }
 export interface JvpRequest extends BaseRequest {
   tangents: Record<string, TensorInput>;
   of?: string[];
+  /** Every tangent has one extra leading axis of size B, and so does every output tangent. */
+  batched?: boolean;
 }
 export type JacobianMode = 'auto' | 'forward' | 'reverse';
 export interface JacobianRequest extends BaseRequest {
@@ -113,6 +127,8 @@ export interface JacobianRequest extends BaseRequest {
 export interface HvpRequest extends BaseRequest {
   of: string;
   vectors: Record<string, TensorInput>;
+  /** Every vector has one extra leading axis of size B, and so does every hvp; `gradients` stay plain. */
+  batched?: boolean;
 }
 export interface HessianRequest extends BaseRequest {
   of: string;
@@ -184,6 +200,7 @@ export interface ShapesResponse {
 }
 export interface OpInfo {
   name: string;
+  /** input names (a name ending in `?` is optional: a node may leave it off from the end), or a variadic list */
   inputs: string[] | { variadic: string; min: number };
   /** JSON Schema of the op's attributes. */
   attrs: Record<string, unknown>;

@@ -23,16 +23,14 @@ export function bytesOf(m: ValueMeta): number {
 }
 
 /**
- * Ops whose output shares its first input's buffer (their `run` returns the input's data). Counting them as fresh
- * allocations would overstate the peak of every derivative graph, which ends each gradient with an `identity`.
+ * Whether the step's output shares its first input's buffer (`OpDef.aliases`: its `run` returns the input's data).
+ * Counting those as fresh allocations would overstate the peak of every derivative graph, which ends each gradient
+ * with an `identity`.
  */
-const ALIASING_OPS = new Set(['identity', 'stop_gradient', 'reshape', 'reshape_like', 'squeeze', 'unsqueeze']);
-const ALIASING_WHEN_SAME_SHAPE = new Set(['sum_to_like', 'broadcast_like']);
-
 function aliasesFirstInput(s: PlannedStep, metas: Metas): boolean {
-  const op = s.node.op.name;
-  if (ALIASING_OPS.has(op)) return true;
-  if (!ALIASING_WHEN_SAME_SHAPE.has(op)) return false;
+  const aliases = s.node.op.aliases;
+  if (aliases === 'always') return true;
+  if (aliases !== 'same-shape') return false;
   const a = metas.get(s.node.inputs[0]!)!.shape;
   const b = metas.get(s.node.name)!.shape;
   return a.length === b.length && a.every((d, i) => d === b[i]);

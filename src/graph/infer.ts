@@ -5,7 +5,7 @@
 import { GradserveError, fail, fmtShape } from '../errors.js';
 import type { InferContext, ValueMeta } from '../ops/types.js';
 import type { DType } from '../tensor/dtype.js';
-import { fmtSymShape } from '../tensor/shape.js';
+import { MAX_DIM, fmtSymShape } from '../tensor/shape.js';
 import type { CompiledGraph, CompiledNode } from './validate.js';
 
 export type Metas = Map<string, ValueMeta>;
@@ -69,8 +69,9 @@ export function inputMetasFromDeclarations(c: CompiledGraph): Metas {
 /** Runs an op's infer, making sure a failure names the node and points at it. */
 export function inferNode(n: Pick<CompiledNode, 'name' | 'op' | 'attrs' | 'path'>, ins: ValueMeta[]): ValueMeta {
   const ctx: InferContext = { node: n.name, op: n.op.name, path: n.path };
+  let meta: ValueMeta;
   try {
-    return n.op.infer(ins, n.attrs, ctx);
+    meta = n.op.infer(ins, n.attrs, ctx);
   } catch (e) {
     if (e instanceof GradserveError) {
       if (e.errors !== undefined) throw e;
@@ -79,6 +80,13 @@ export function inferNode(n: Pick<CompiledNode, 'name' | 'op' | 'attrs' | 'path'
     const shapes = ins.map((m) => `${fmtSymShape(m.shape)} ${m.dtype}`).join(', ');
     throw new GradserveError('INTERNAL', `node "${n.name}" (${n.op.name}): shape rule failed on ${shapes}: ${(e as Error).message}`, { cause: e });
   }
+  // A computed dimension (a product of dims, a zero-size tensor's huge sibling dim) must stay an exact integer: past
+  // 2^53 - 1 neither the element counts nor the attrs of derivative rules built from it are exact.
+  const big = meta.shape.find((d) => d !== null && !(d <= MAX_DIM));
+  if (big !== undefined) {
+    fail('TOO_LARGE', `node "${n.name}" (${n.op.name}): its value would have shape ${fmtSymShape(meta.shape)}, with a dimension over the largest, 2^53 - 1`, n.path);
+  }
+  return meta;
 }
 
 /** Metas of every value: inputs (given), constants and nodes. */

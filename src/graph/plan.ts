@@ -32,6 +32,18 @@ export const caches = { compiled: compiledCache, plans: planCache };
  */
 const frozenHashes = new WeakMap<Graph, string>();
 
+/** Freezes a graph the engine built and keeps (a cached derivative graph), so each use skips re-hashing it. */
+export function freezeGraph<T>(root: T): T {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object' || Object.isFrozen(v) || ArrayBuffer.isView(v)) continue;
+    Object.freeze(v);
+    for (const x of Object.values(v as Record<string, unknown>)) stack.push(x);
+  }
+  return root;
+}
+
 export function graphHash(graph: Graph): string {
   if (!Object.isFrozen(graph)) return hashGraph(graph);
   let h = frozenHashes.get(graph);

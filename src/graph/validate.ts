@@ -227,8 +227,8 @@ export function compileGraph(graph: Graph, hash?: string, reuse?: CompiledGraph)
     if (Array.isArray(op.inputs)) {
       const { min, max } = inputArity(op);
       if (n.inputs.length < min || n.inputs.length > max) {
-        const count = min === max ? `${max}` : `${min} to ${max}`;
-        fail('INVALID_REQUEST', `node "${n.name}" (${op.name}) takes ${count} input${max === 1 ? '' : 's'} (${op.inputs.join(', ')}), got ${n.inputs.length}`, `${path}.inputs`);
+        const count = min === max ? `${max} input${max === 1 ? '' : 's'}` : `${min} to ${max} inputs`;
+        fail('INVALID_REQUEST', `node "${n.name}" (${op.name}) takes ${count} (${op.inputs.join(', ')}), got ${n.inputs.length}`, `${path}.inputs`);
       }
     } else if (n.inputs.length < op.inputs.min) {
       fail('INVALID_REQUEST', `node "${n.name}" (${op.name}) takes at least ${op.inputs.min} inputs, got ${n.inputs.length}`, `${path}.inputs`);

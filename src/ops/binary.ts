@@ -7,19 +7,24 @@
 import { z } from 'zod';
 import type { BinaryOp } from '../kernels.types.js';
 import { kernelTensor } from '../tensor/tensor.js';
+import type { DType } from '../tensor/dtype.js';
 import type { Emitter, OpDef, OpSample, Ref } from './types.js';
-import {
-  broadcastOrFail, commonDtype, elements, NUMERIC_DTYPES, scaleBy, sumTerms, unbroadcast,
-} from './elementwise_rules.js';
+import { broadcastOrFail, elements, NUMERIC, sameDtype, scaleBy, sumTerms, unbroadcast } from './common.js';
 
 /** Partial derivatives (d/da, d/db) of y = f(a, b), each with (at most) the output's shape; null = identically zero. */
-type Partials = (e: Emitter, a: Ref, b: Ref, y: Ref) => [Ref | null, Ref | null];
+export type Partials = (e: Emitter, a: Ref, b: Ref, y: Ref) => [Ref | null, Ref | null];
 
-interface BinarySpec {
+export interface BinarySpec {
   name: BinaryOp;
   doc: string;
-  /** comparisons output BOOL and have no gradient */
+  /** input names (default a, b) */
+  inputs?: [string, string];
+  /** accepted datatypes (default: FP and INT) */
+  dtypes?: readonly DType[];
+  /** comparisons (and the logical ops) output BOOL and have no gradient */
   comparison?: boolean;
+  /** flops per element (default 1) */
+  cost?: number;
   partials?: Partials;
   /** linear ops apply signs directly instead of multiplying by a constant partial */
   linear?: [(e: Emitter, v: Ref) => Ref, (e: Emitter, v: Ref) => Ref];
@@ -30,25 +35,28 @@ interface BinarySpec {
 
 const noAttrs = z.strictObject({});
 
-function binaryOp(spec: BinarySpec): OpDef {
+/** A broadcasting binary op from its spec (also used by src/ops/binary_math.ts and logical.ts). */
+export function binaryOp(spec: BinarySpec): OpDef {
   const differentiable = !spec.comparison;
+  const names = spec.inputs ?? ['a', 'b'];
   const def: OpDef = {
     name: spec.name,
-    inputs: ['a', 'b'],
+    inputs: [...names],
     attrs: noAttrs,
-    outputDatatype: spec.comparison ? 'BOOL' : 'same as a and b',
+    outputDatatype: spec.comparison ? 'BOOL' : `same as ${names[0]} and ${names[1]}`,
     differentiable,
     doc: spec.doc,
     infer(inputs, _attrs, ctx) {
-      const dtype = commonDtype(inputs, ['a', 'b'], NUMERIC_DTYPES, ctx);
+      const dtype = sameDtype(inputs, names, spec.dtypes ?? NUMERIC, ctx);
       return { shape: broadcastOrFail(inputs, ctx), dtype: spec.comparison ? 'BOOL' : dtype };
     },
     async run([a, b], _attrs, k) {
       const out = await k.binary(spec.name, a!.data, a!.shape as number[], b!.data, b!.shape as number[]);
       return kernelTensor(spec.comparison ? 'BOOL' : a!.dtype, out.shape, out.data);
     },
-    flops: (_inputs, output) => elements(output) * (spec.name === 'pow' ? 10 : 1),
+    flops: (_inputs, output) => elements(output) * (spec.cost ?? 1),
     samples: spec.samples,
+    elementwise: true,
   };
   if (spec.conventions !== undefined) def.conventions = spec.conventions;
   if (spec.internal) def.internal = true;
@@ -80,7 +88,7 @@ function winMask(e: Emitter, wins: 'greater' | 'less', a: Ref, b: Ref): Ref {
   return op(e, 'where', op(e, wins, a, b), c(e, 1, a), half);
 }
 
-const broadcastSamples = (ra: [number, number] = [-2, 2], rb: [number, number] = [-2, 2]): OpSample[] => [
+export const broadcastSamples = (ra: [number, number] = [-2, 2], rb: [number, number] = [-2, 2]): OpSample[] => [
   { inputs: [{ shape: [2, 3], range: ra }, { shape: [2, 3], range: rb }], note: 'same shape [2, 3]' },
   { inputs: [{ shape: [2, 1], range: ra }, { shape: [3], range: rb }], note: 'broadcast [2, 1] x [3]' },
   { inputs: [{ shape: [], range: ra }, { shape: [2, 3], range: rb }], note: 'scalar [] x [2, 3]' },
@@ -120,7 +128,7 @@ export const ops: OpDef[] = [
     samples: broadcastSamples([-2, 2], [0.5, 2]),
   }),
   binaryOp({
-    name: 'pow', doc: 'Elementwise a ** b with NumPy broadcasting (integers: integer power).',
+    name: 'pow', doc: 'Elementwise a ** b with NumPy broadcasting (integers: integer power).', cost: 10,
     conventions: [
       'd/db at a = 0 is 0 (not NaN)',
       'd/da = b a^(b-1), and 0 where b = 0 (so d/da at a = 0, b = 2 is 0)',

@@ -15,8 +15,9 @@
 import { z } from 'zod';
 import type { FloatArray } from '../kernels.types.js';
 import type { SymShape } from '../tensor/shape.js';
+import { convVmap } from './batching_nn.js';
 import type { Emitter, InferContext, OpDef, Ref, ValueMeta } from './types.js';
-import { attrAt, broadcastToLike, failNode, FP, fmt, inputAt, intSchema, sameDtype } from './structural_util.js';
+import { attrAt, broadcastToLike, failNode, FP, fmt, inputAt, intSchema, sameDtype } from './common.js';
 import {
   kernelExtent, MAX_SPATIAL_ATTR, padPairs, padsOrFail, padsSchema, perAxis, perAxisOrFail, perAxisSchema, type PadsAttr, type PerAxis,
 } from './spatial.js';
@@ -257,6 +258,7 @@ const conv: OpDef<ConvAttrs> = {
     return b ? [gx, gw, biasGrad(e, g)] : [gx, gw];
   },
   jvp: ({ e, inputs: [x, w], tangents, output, attrs }) => bilinearJvp(e, 'conv', x!, w!, tangents, output, geometryAttrs(geometry(attrs, spatialRank(w!)))),
+  vmap: convVmap('conv', { inputs: ['data', 'weight', 'bias'], output: 'data' }),
   samples: [
     {
       inputs: [{ shape: [2, 3, 7] }, { shape: [4, 3, 3] }, { shape: [4] }],
@@ -336,6 +338,7 @@ const convTranspose: OpDef<ConvTransposeAttrs> = {
     const nd = spatialRank(w!);
     return bilinearJvp(e, 'conv_transpose', x!, w!, tangents, output, { ...geometryAttrs(geometry(attrs, nd)), output_padding: perAxis(attrs.output_padding, nd) });
   },
+  vmap: convVmap('conv_transpose', { inputs: ['data', 'weight', 'bias'], output: 'data' }),
   samples: [
     {
       inputs: [{ shape: [2, 4, 4] }, { shape: [4, 3, 3] }, { shape: [3] }],
@@ -391,6 +394,7 @@ const convWeightGrad: OpDef<ConvAttrs> = {
     if (tg) terms.push(e.op('conv_weight_grad', [x!, tg, w!], a));
     return addAll(e, terms);
   },
+  vmap: convVmap('conv_weight_grad', { inputs: ['data', 'data', 'weight'], output: 'weight' }),
   samples: [
     {
       inputs: [{ shape: [2, 4, 5, 6] }, { shape: [2, 6, 2, 5] }, { shape: [6, 2, 3, 2] }],
@@ -437,6 +441,7 @@ const convInputGrad: OpDef<ConvAttrs> = {
     if (tw) terms.push(e.op('conv_input_grad', [g!, tw, x!], a));
     return addAll(e, terms);
   },
+  vmap: convVmap('conv_input_grad', { inputs: ['data', 'weight', 'data'], output: 'data' }),
   samples: [
     {
       inputs: [{ shape: [2, 6, 2, 5] }, { shape: [6, 2, 3, 2] }, { shape: [2, 4, 5, 6] }],

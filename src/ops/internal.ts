@@ -14,7 +14,7 @@ import { fail } from '../errors.js';
 import { scalarArray } from '../tensor/dtype.js';
 import { broadcastShapes, fmtSymShape, sameShape, symNumel, type SymShape } from '../tensor/shape.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
-import { defineOp, type InferContext, type OpKernels, type ValueMeta } from './types.js';
+import { defineOp, type InferContext, type OpKernels, type ValueMeta, type VmapArgs } from './types.js';
 
 const noAttrs = z.object({}).strict();
 type NoAttrs = z.infer<typeof noAttrs>;
@@ -51,6 +51,14 @@ async function filled(meta: Tensor, value: number, k: OpKernels): Promise<Tensor
   return { dtype: meta.dtype, shape: [...meta.shape], data };
 }
 
+/** zeros_like / ones_like batched: the same constant for every batch member (only the shape is read). */
+function filledVmap(value: number) {
+  return ({ b, output }: VmapArgs): boolean => {
+    b.out('broadcast_to', [b.scalar(value, output.dtype)], { shape: [...output.shape] });
+    return false;
+  };
+}
+
 export const sum_to_like = defineOp<NoAttrs>({
   name: 'sum_to_like',
   inputs: ['g', 'x'],
@@ -74,6 +82,17 @@ export const sum_to_like = defineOp<NoAttrs>({
   flops: ([g]) => symNumel(g!.shape) ?? 0,
   vjp: ({ e, inputs: [g], g: gg }) => [e.op('broadcast_like', [gg, g!]), null],
   jvp: ({ e, inputs: [, x], tangents: [tg] }) => (tg ? e.op('sum_to_like', [tg, x!]) : null),
+  // x only supplies its shape, which every batch member shares; g keeps its batch axis, if it has one.
+  vmap({ b, inputs: [g], output }) {
+    const axes = unbroadcastAxes(g!.shape, output.shape);
+    const off = g!.batched ? 1 : 0;
+    const target = g!.batched ? [b.K, ...output.shape] : [...output.shape];
+    const summed = axes.length === 0 ? g!.name : b.tmp('sum', [g!.name], { axes: axes.map((a) => a + off), keepdims: true });
+    b.out('reshape', [summed], { shape: target });
+    return g!.batched;
+  },
+  aliases: 'same-shape',
+  rankFree: true,
   samples: [
     { inputs: [{ shape: [2, 3] }, { shape: [3] }], note: 'leading axis' },
     { inputs: [{ shape: [2, 3] }, { shape: [2, 1] }], note: 'kept axis of size 1' },
@@ -104,6 +123,13 @@ export const broadcast_like = defineOp<NoAttrs>({
   flops: (_i, out) => symNumel(out.shape) ?? 0,
   vjp: ({ e, inputs: [x], g }) => [e.op('sum_to_like', [g, x!]), null],
   jvp: ({ e, inputs: [, y], tangents: [tx] }) => (tx ? e.op('broadcast_like', [tx, y!]) : null),
+  vmap({ b, inputs: [x], output }) {
+    if (!x!.batched) b.out('broadcast_to', [x!.name], { shape: [...output.shape] });
+    else b.out('broadcast_to', [b.lift(x!, output.shape.length)], { shape: [b.K, ...output.shape] });
+    return x!.batched;
+  },
+  aliases: 'same-shape',
+  rankFree: true,
   samples: [
     { inputs: [{ shape: [3] }, { shape: [2, 3] }] },
     { inputs: [{ shape: [2, 1] }, { shape: [2, 3] }] },
@@ -135,6 +161,12 @@ export const reshape_like = defineOp<NoAttrs>({
   flops: () => 0,
   vjp: ({ e, inputs: [x], g }) => [e.op('reshape_like', [g, x!]), null],
   jvp: ({ e, inputs: [, y], tangents: [tx] }) => (tx ? e.op('reshape_like', [tx, y!]) : null),
+  vmap({ b, inputs: [x], output }) {
+    b.out('reshape', [x!.name], { shape: x!.batched ? [b.K, ...output.shape] : [...output.shape] });
+    return x!.batched;
+  },
+  aliases: 'always',
+  rankFree: true,
   samples: [{ inputs: [{ shape: [2, 3] }, { shape: [3, 2] }] }, { inputs: [{ shape: [6] }, { shape: [1, 2, 3] }] }],
 });
 
@@ -148,6 +180,8 @@ export const zeros_like = defineOp<NoAttrs>({
   doc: "Zeros of x's shape and datatype.",
   infer: ([x]) => ({ shape: [...x!.shape], dtype: x!.dtype }),
   run: async ([x], _a, k) => filled(x!, 0, k),
+  vmap: filledVmap(0),
+  rankFree: true,
   samples: [{ inputs: [{ shape: [2, 3] }] }],
 });
 
@@ -161,5 +195,7 @@ export const ones_like = defineOp<NoAttrs>({
   doc: "Ones of x's shape and datatype.",
   infer: ([x]) => ({ shape: [...x!.shape], dtype: x!.dtype }),
   run: async ([x], _a, k) => filled(x!, 1, k),
+  vmap: filledVmap(1),
+  rankFree: true,
   samples: [{ inputs: [{ shape: [2, 3] }] }],
 });

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DTYPE_ALIASES, isFloat, parseDType, type DType } from '../tensor/dtype.js';
 import { kernelTensor } from '../tensor/tensor.js';
 import type { OpDef } from './types.js';
-import { ANY_DTYPE, commonDtype, elements } from './elementwise_rules.js';
+import { ANY, elements, sameDtype } from './common.js';
 
 const castAttrs = z.strictObject({
   to: z.enum(Object.keys(DTYPE_ALIASES) as [string, ...string[]]),
@@ -28,7 +28,7 @@ const cast: OpDef<CastAttrs> = {
     'FP to FP passes the gradient (cast back to the input datatype); casts to or from INT/BOOL have no gradient',
   ],
   infer(inputs, attrs, ctx) {
-    commonDtype(inputs, ['x'], ANY_DTYPE, ctx);
+    sameDtype(inputs, ['x'], ANY, ctx);
     return { shape: [...inputs[0]!.shape], dtype: target(attrs) };
   },
   async run([x], attrs, k) {
@@ -37,6 +37,8 @@ const cast: OpDef<CastAttrs> = {
     return kernelTensor(to, x!.shape, await k.cast(x!.data, to));
   },
   flops: (_inputs, output) => elements(output),
+  elementwise: true,
+  datatypeAttr: { name: 'to' },
   vjp({ e, inputs: [x], g, attrs }) {
     const to = target(attrs);
     if (!isFloat(x!.dtype) || !isFloat(to)) return [null];
@@ -63,11 +65,13 @@ const passThrough = (name: string, doc: string, differentiable: boolean, convent
     doc,
     conventions,
     infer(inputs, _attrs, ctx) {
-      const dtype = commonDtype(inputs, ['x'], ANY_DTYPE, ctx);
+      const dtype = sameDtype(inputs, ['x'], ANY, ctx);
       return { shape: [...inputs[0]!.shape], dtype };
     },
     run: async ([x]) => x!,
     flops: () => 0,
+    elementwise: true,
+    aliases: 'always',
     samples: [
       { inputs: [{ shape: [2, 3] }] },
       { inputs: [{ shape: [] }], note: 'scalar []' },

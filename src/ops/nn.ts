@@ -8,11 +8,11 @@ import { z } from 'zod';
 import type { FloatArray, IndexArray } from '../kernels.types.js';
 import { broadcastShapes, type SymShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { OpDef, OpKernels, Ref } from './types.js';
+import type { OpDef, OpKernels, RankFreeUse, Ref, VmapArgs } from './types.js';
 import {
-  axisOrFail, failNode, FP, fmt, INDEX, inputAt, intSchema, keepDims, lossCotangent, needDtype, normAxis, reduceLoss,
-  reductionSchema, sameDtype, sumTo, type Reduction,
-} from './structural_util.js';
+  axisOrFail, failNode, fmt, FP, INDEX, inputAt, intSchema, keepDims, lossCotangent, needDtype, normAxis, reduceLoss,
+  type Reduction, reductionSchema, sameDtype, unbroadcast,
+} from './common.js';
 
 const elements = (s: readonly (number | null)[]) => s.reduce<number>((p, d) => p * (d ?? 0), 1);
 
@@ -47,6 +47,10 @@ function softmaxOp(log: boolean): OpDef<AxisAttrs> {
       const s = e.op('sum', [e.op('mul', [g, y])], { axes, keepdims: true });
       return [e.op('mul', [y, e.op('sub', [g, s])])];
     },
+    vmap({ b, inputs: [x], attrs }) {
+      b.out(log ? 'log_softmax' : 'softmax', [x!.name], { ...attrs, axis: b.axis(attrs.axis, x!.shape.length, -1) + 1 });
+      return true;
+    },
     jvp({ e, inputs: [x], output: y, tangents: [t], attrs }) {
       const axes = [normAxis(attrs.axis, x!.shape.length)];
       if (log) {
@@ -75,6 +79,38 @@ async function applyReduction(t: Tensor, reduction: Reduction, k: OpKernels): Pr
 function lossShape(perExample: SymShape, reduction: Reduction): SymShape {
   return reduction === 'none' ? perExample : [];
 }
+
+/**
+ * Batching rule of the losses: per-example losses batch like any op once every operand carries the batch axis; the
+ * reduction must then skip that axis, so it runs as its own node. Operands of a 'broadcasting' loss (mse) are lifted
+ * to a common rank, the others tiled as they are; a 'class-axis' loss (cross-entropy) moves its axis past the batch
+ * axis, and its per-example loss has one dim fewer than the logits.
+ */
+function batchLoss(op: string, kind: 'broadcasting' | 'same-shape' | 'class-axis') {
+  return ({ b, inputs, attrs }: VmapArgs): boolean => {
+    const rank = Math.max(...inputs.map((v) => v.shape.length));
+    const operands = inputs.map((v) => {
+      if (kind !== 'broadcasting') return b.tile(v);
+      if (v.batched) return b.lift(v, rank);
+      return b.tmp('broadcast_to', [v.name], { shape: [b.K, ...Array<number>(rank - v.shape.length).fill(1), ...v.shape] });
+    });
+    const reduction = (attrs.reduction as string | undefined) ?? 'mean';
+    const perAttrs: Record<string, unknown> = { ...attrs, reduction: 'none' };
+    if (kind === 'class-axis') perAttrs.axis = b.axis(attrs.axis, inputs[0]!.shape.length, -1) + 1;
+    if (reduction === 'none') {
+      b.out(op, operands, perAttrs);
+    } else {
+      const per = b.tmp(op, operands, perAttrs);
+      const perRank = kind === 'class-axis' ? inputs[0]!.shape.length - 1 : rank;
+      b.out(reduction === 'sum' ? 'sum' : 'mean', [per], { axes: Array.from({ length: perRank }, (_, i) => i + 1), keepdims: false });
+    }
+    return true;
+  };
+}
+
+/** An elementwise loss needs no rank: it reduces everything, or (reduction 'none') keeps its operands' rank. */
+const elementwiseLossRank = (a: LossAttrs): RankFreeUse => ({ keepsRank: a.reduction === 'none', reducesAll: true });
+
 
 /** -log_softmax(x)[label] per example (labels outside the class axis are INDEX_OUT_OF_RANGE, negatives too). */
 async function pickClass(lsm: FloatArray, shape: readonly number[], axis: number, labels: IndexArray, k: OpKernels): Promise<FloatArray> {
@@ -139,7 +175,7 @@ const softmaxCrossEntropy: OpDef<CeAttrs> = {
     const mass = e.op('sum', [lab!], { axes: [axis], keepdims: true });
     const dx = e.op('mul', [e.op('sub', [e.op('mul', [sm, mass]), lab!]), gl]);
     const nlsm = e.op('neg', [e.op('log_softmax', [x!], { axis })]);
-    return [dx, sumTo(e, e.op('mul_no_nan', [gl, nlsm]), lab!)];
+    return [dx, unbroadcast(e, e.op('mul_no_nan', [gl, nlsm]), lab!)];
   },
   jvp({ e, inputs: [x, lab], tangents: [tx, tl], attrs }) {
     const axis = normAxis(attrs.axis, x!.shape.length);
@@ -158,6 +194,7 @@ const softmaxCrossEntropy: OpDef<CeAttrs> = {
     const dense = terms.length === 2 ? e.op('add', terms) : terms[0]!;
     return reduceLoss(e, e.op('sum', [dense], { axes: [axis], keepdims: false }), attrs.reduction);
   },
+  vmap: batchLoss('softmax_cross_entropy', 'class-axis'),
   samples: [
     {
       inputs: [{ shape: [3, 4] }, { shape: [3], dtype: 'INT64', values: [0, 3, 1] }],
@@ -199,6 +236,17 @@ const oneHotLike: OpDef<AxisAttrs> = {
     return { dtype: x!.dtype, shape: [...x!.shape], data };
   },
   flops: ([, x]) => elements(x!.shape),
+  // the logits only carry the class count and datatype, which every batch member shares
+  vmap({ b, inputs: [labels, logits], attrs }) {
+    const axis = b.axis(attrs.axis, logits!.shape.length, -1);
+    if (labels!.batched) {
+      const carrier = logits!.batched ? logits!.name : b.zeros(logits!.dtype, [b.K, ...logits!.shape]);
+      b.out('one_hot_like', [labels!.name, carrier], { ...attrs, axis: axis + 1 });
+    } else {
+      b.out('one_hot_like', [labels!.name, b.zeros(logits!.dtype, logits!.shape)], { ...attrs, axis });
+    }
+    return labels!.batched;
+  },
   samples: [
     { inputs: [{ shape: [3], dtype: 'INT64', values: [0, 3, 1] }, { shape: [3, 4] }], attrs: { axis: -1 }, note: 'INT64 labels, last axis' },
     { inputs: [{ shape: [2], dtype: 'INT32', values: [2, 0] }, { shape: [3, 2] }], attrs: { axis: 0 }, note: 'INT32 labels, axis 0' },
@@ -240,13 +288,15 @@ const mse: OpDef<LossAttrs> = {
     const d = e.op('sub', [a!, b!]);
     const gl = lossCotangent(e, g, attrs.reduction, d, allAxes(d));
     const gd = e.op('mul', [e.op('mul', [d, e.scalar(2, d.dtype)]), gl]);
-    return [sumTo(e, gd, a!), sumTo(e, e.op('neg', [gd]), b!)];
+    return [unbroadcast(e, gd, a!), unbroadcast(e, e.op('neg', [gd]), b!)];
   },
   jvp({ e, inputs: [a, b], tangents: [ta, tb], attrs }) {
     const d = e.op('sub', [a!, b!]);
     const td = ta && tb ? e.op('sub', [ta, tb]) : ta ?? e.op('neg', [tb!]);
     return reduceLoss(e, e.op('mul', [e.op('mul', [d, e.scalar(2, d.dtype)]), td]), attrs.reduction);
   },
+  vmap: batchLoss('mse', 'broadcasting'),
+  rankFree: elementwiseLossRank,
   samples: [
     { inputs: [{ shape: [2, 3] }, { shape: [2, 3] }], attrs: { reduction: 'mean' } },
     { inputs: [{ shape: [2, 1] }, { shape: [3] }], attrs: { reduction: 'none' }, note: 'broadcast [2, 1] x [3]' },
@@ -286,6 +336,8 @@ const bceWithLogits: OpDef<LossAttrs> = {
     const dense = terms.length === 2 ? e.op('add', terms) : terms[0]!;
     return reduceLoss(e, dense, attrs.reduction);
   },
+  vmap: batchLoss('binary_cross_entropy_with_logits', 'same-shape'),
+  rankFree: elementwiseLossRank,
   samples: [
     { inputs: [{ shape: [2, 3] }, { shape: [2, 3], range: [0, 1] }], attrs: { reduction: 'mean' } },
     { inputs: [{ shape: [4] }, { shape: [4], range: [0, 1] }], attrs: { reduction: 'none' } },

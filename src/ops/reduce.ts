@@ -3,13 +3,16 @@
  * and the internal `numel_like` that mean-style gradients divide by when a reduced dim is unknown.
  */
 import { z } from 'zod';
-import type { ReduceOp } from '../kernels.types.js';
 import { scalarArray, type DType } from '../tensor/dtype.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, Ref, ValueMeta } from './types.js';
 import {
-  axesOrFail, axesSchema, broadcastToLike, axisOrFail, countOf, failNode, FP, fmt, keepDims, needDtype, normAxes, NUMERIC, reducedShape,
-} from './structural_util.js';
+  axesOrFail, axesSchema, axisOrFail, broadcastToLike, countOf, failNode, fmt, FP, keepDims, needDtype, normAxes,
+  NUMERIC, reducedShape,
+} from './common.js';
+
+/** The reductions over axes (each one a native reduce kernel of the same name). */
+type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'logsumexp';
 
 interface ReduceAttrs {
   axes: number | number[] | null;
@@ -22,7 +25,7 @@ const reduceAttrs = z.strictObject({
 });
 
 /** Largest finite value per float datatype: `x < -max` detects -Infinity without putting an infinity in a graph. */
-function negInfMask(e: Emitter, x: Ref): Ref {
+export function negInfMask(e: Emitter, x: Ref): Ref {
   const max = x.dtype === 'FP32' ? 3.4028234663852886e38 : Number.MAX_VALUE;
   return e.op('less', [x, e.scalar(-max, x.dtype)]);
 }
@@ -148,6 +151,14 @@ function reduceOp(op: ReduceOp): OpDef<ReduceAttrs> {
       const w = localWeights(op, e, x!, output, axes, attrs.keepdims)!;
       return e.op('sum', [e.op('mul', [w, t!])], { axes: axesAttr(axes, x!), keepdims: attrs.keepdims });
     },
+    vmap({ b, inputs, attrs }) {
+      if (inputs.length !== 1) b.refuse(`${op} takes one input`);
+      const x = inputs[0]!;
+      b.out(op, [x.name], { ...attrs, axes: b.axes(attrs.axes, x.shape.length).map((a) => a + 1) });
+      return true;
+    },
+    // every axis (null) needs no rank: a whole-tensor reduction, of the operand's rank only with keepdims
+    rankFree: (a) => (a.axes === null || a.axes === undefined ? { keepsRank: a.keepdims === true, reducesAll: true } : undefined),
     samples: reduceSamples(op),
   };
 }
@@ -214,6 +225,16 @@ function argOp(op: 'argmax' | 'argmin'): OpDef<ArgAttrs> {
     flops([x]) {
       return x!.shape.reduce<number>((p, d) => p * (d ?? 0), 1);
     },
+    vmap({ b, inputs: [x], output, attrs }) {
+      if (attrs.axis === null || attrs.axis === undefined) {
+        // NumPy's flattened index: flatten everything but the batch axis.
+        const flat = b.reshape(x!, [b.K, x!.shape.reduce((p, d) => p * d, 1)]);
+        b.out('reshape', [b.tmp(op, [flat], { axis: 1, keepdims: false })], { shape: [b.K, ...output.shape] });
+      } else {
+        b.out(op, [x!.name], { ...attrs, axis: b.axis(attrs.axis, x!.shape.length, 0) + 1 });
+      }
+      return true;
+    },
     samples: [
       { inputs: [{ shape: [3, 4] }], attrs: { axis: 1, keepdims: false } },
       { inputs: [{ shape: [3, 4] }], attrs: { axis: null, keepdims: true } },
@@ -245,6 +266,11 @@ const numelLike: OpDef<NumelAttrs> = {
     return { dtype: x!.dtype, shape: [], data: await k.broadcastTo(scalarArray(x!.dtype, n), [], []) };
   },
   flops: () => 1,
+  // depends on the shape only: the batch axis must not be counted
+  vmap({ b, inputs: [x], attrs }) {
+    b.out('numel_like', [x!.name], { ...attrs, axes: b.axes(attrs.axes, x!.shape.length).map((a) => a + 1) });
+    return false;
+  },
   samples: [
     { inputs: [{ shape: [2, 3, 4] }], attrs: { axes: [0, 2] }, note: 'axes [0, 2] of [2, 3, 4]' },
     { inputs: [{ shape: [3, 5] }], attrs: { axes: null }, note: 'all axes' },

@@ -6,19 +6,33 @@
 import { z } from 'zod';
 import type { OpCatalogueEntry } from '../engine.types.js';
 import type { OpDef } from './types.js';
+import * as activations from './activations.js';
 import * as binary from './binary.js';
+import * as binaryMath from './binary_math.js';
 import * as conv from './conv.js';
+import * as cumulative from './cumulative.js';
+import * as einsum from './einsum.js';
+import * as indexing from './indexing.js';
 import * as internal from './internal.js';
 import * as linalg from './linalg.js';
+import * as logical from './logical.js';
 import * as misc from './misc.js';
 import * as nn from './nn.js';
+import * as norm from './norm.js';
+import * as pool from './pool.js';
 import * as reduce from './reduce.js';
 import * as select from './select.js';
 import * as shape from './shape.js';
 import * as shapeIndex from './shape_index.js';
+import * as stats from './stats.js';
 import * as unary from './unary.js';
+import * as unaryMath from './unary_math.js';
 
-const FAMILIES: Record<string, unknown>[] = [internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, conv];
+const FAMILIES: Record<string, unknown>[] = [
+  internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm,
+  unaryMath, activations, binaryMath, logical, indexing,
+  stats, cumulative, einsum, conv,
+];
 
 function isOpDef(v: unknown): v is OpDef {
   return (

@@ -7,8 +7,8 @@ import { z } from 'zod';
 import { kernelTensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, Ref } from './types.js';
 import {
-  ANY_DTYPE, broadcastOrFail, commonDtype, elements, failAttrs, fitTo, NUMERIC_DTYPES, requireDtype, unbroadcast,
-} from './elementwise_rules.js';
+  ANY, attrAt, broadcastOrFail, elements, failNode, fitTo, needDtype, NUMERIC, sameDtype, unbroadcast,
+} from './common.js';
 
 const where: OpDef = {
   name: 'where',
@@ -22,8 +22,8 @@ const where: OpDef = {
     'the gradient of the untaken branch is exactly 0, so NaN/Infinity there never leaks (where(x > 0, sqrt(x), 0) at x = -1 has gradient 0)',
   ],
   infer(inputs, _attrs, ctx) {
-    requireDtype(inputs[0]!.dtype, 'cond', ['BOOL'], ctx);
-    const dtype = commonDtype(inputs.slice(1), ['a', 'b'], ANY_DTYPE, ctx);
+    needDtype(inputs[0]!.dtype, 'cond', ['BOOL'], ctx);
+    const dtype = sameDtype(inputs.slice(1), ['a', 'b'], ANY, ctx);
     return { shape: broadcastOrFail(inputs, ctx), dtype };
   },
   async run([cond, a, b], _attrs, k) {
@@ -33,6 +33,7 @@ const where: OpDef = {
     return kernelTensor(a!.dtype, out.shape, out.data);
   },
   flops: (_inputs, output) => elements(output),
+  elementwise: true,
   vjp({ e, inputs: [cond, a, b], g }) {
     const zero = e.scalar(0, g.dtype);
     return [
@@ -86,17 +87,18 @@ const clip: OpDef<ClipAttrs> = {
   conventions: ['gradient 1 where min <= x <= max (bounds inclusive), else 0', 'min > max is INVALID_ATTRS'],
   check(attrs, ctx) {
     if (attrs.min !== null && attrs.max !== null && attrs.min > attrs.max) {
-      failAttrs(ctx, `min (${attrs.min}) is greater than max (${attrs.max})`, 'min');
+      failNode('INVALID_ATTRS', ctx, `min (${attrs.min}) is greater than max (${attrs.max})`, attrAt('min'));
     }
   },
   infer(inputs, _attrs, ctx) {
-    const dtype = commonDtype(inputs, ['x'], NUMERIC_DTYPES, ctx);
+    const dtype = sameDtype(inputs, ['x'], NUMERIC, ctx);
     return { shape: [...inputs[0]!.shape], dtype };
   },
   async run([x], attrs, k) {
     return kernelTensor(x!.dtype, x!.shape, await k.clip(x!.data, attrs.min, attrs.max));
   },
   flops: (_inputs, output) => elements(output),
+  elementwise: true,
   vjp: ({ e, inputs: [x], g, attrs }) => [passInside(e, g, x!, attrs)],
   jvp: ({ e, inputs: [x], tangents: [t], attrs }) => passInside(e, t!, x!, attrs),
   samples: [

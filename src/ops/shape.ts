@@ -5,13 +5,29 @@
  */
 import { z } from 'zod';
 import { symNumel, type SymShape } from '../tensor/shape.js';
-import type { OpDef } from './types.js';
+import type { OpDef, VmapArgs } from './types.js';
 import {
-  ANY, attrAt, axesOrFail, axisOrFail, failNode, fmt, inputAt, intSchema, normAxes, normAxis, orZeros, reshapeToLike, sameDtype, sumTo,
-} from './structural_util.js';
+  ANY, attrAt, axesOrFail, axisOrFail, failNode, fmt, inputAt, intSchema, normAxes, normAxis, orZeros, reshapeToLike,
+  sameDtype, unbroadcast, shapeOrFail,
+} from './common.js';
 import { ops as indexOps } from './shape_index.js';
 
 const elementsOf = (s: SymShape) => s.reduce<number>((p, d) => p * (d ?? 0), 1);
+
+/** Batching rule of the ops that only reshape x (the data is shared): x reshaped to [K, ...output shape]. */
+function batchReshape({ b, inputs: [x], output }: VmapArgs): boolean {
+  b.out('reshape', [x!.name], { shape: [b.K, ...output.shape] });
+  return true;
+}
+
+/** Batching rule of concat (`newAxis` false) and stack: every operand batched, the axis moved past the batch axis. */
+function batchJoin(op: string, newAxis: boolean) {
+  return ({ b, inputs, attrs }: VmapArgs): boolean => {
+    const rank = inputs[0]!.shape.length + (newAxis ? 1 : 0);
+    b.out(op, inputs.map((v) => b.tile(v)), { ...attrs, axis: b.axis(attrs.axis, rank, 0) + 1 });
+    return true;
+  };
+}
 
 interface ReshapeAttrs { shape: number[] }
 
@@ -51,6 +67,8 @@ const reshape: OpDef<ReshapeAttrs> = {
   flops: () => 0,
   vjp: ({ e, inputs: [x], g }) => [reshapeToLike(e, g, x!)],
   jvp: ({ e, tangents: [t], attrs }) => e.op('reshape', [t!], { shape: attrs.shape }),
+  vmap: batchReshape,
+  aliases: 'always',
   samples: [
     { inputs: [{ shape: [2, 3] }], attrs: { shape: [3, -1] }, note: '-1 inferred' },
     { inputs: [{ shape: [2, 3, 2] }], attrs: { shape: [12] } },
@@ -78,8 +96,12 @@ const broadcastTo: OpDef<ShapeAttrs> = {
     return { dtype: x!.dtype, shape: [...attrs.shape], data };
   },
   flops: () => 0,
-  vjp: ({ e, inputs: [x], g }) => [sumTo(e, g, x!)],
+  vjp: ({ e, inputs: [x], g }) => [unbroadcast(e, g, x!)],
   jvp: ({ e, tangents: [t], attrs }) => e.op('broadcast_to', [t!], { shape: attrs.shape }),
+  vmap({ b, inputs: [x], output }) {
+    b.out('broadcast_to', [b.lift(x!, output.shape.length)], { shape: [b.K, ...output.shape] });
+    return true;
+  },
   samples: [
     { inputs: [{ shape: [3, 1] }], attrs: { shape: [2, 3, 4] }, note: 'new leading axis and a size-1 axis' },
   ],
@@ -124,6 +146,8 @@ const squeeze: OpDef<SqueezeAttrs> = {
     return [axes.length === 0 ? g : e.op('unsqueeze', [g], { axes })];
   },
   jvp: ({ e, tangents: [t], attrs }) => e.op('squeeze', [t!], { axes: attrs.axes }),
+  vmap: batchReshape,
+  aliases: 'always',
   samples: [
     { inputs: [{ shape: [2, 1, 3, 1] }], attrs: { axes: null }, note: 'all size-1 axes' },
     { inputs: [{ shape: [2, 1, 3, 1] }], attrs: { axes: -1 }, note: 'negative axis' },
@@ -166,6 +190,8 @@ const unsqueeze: OpDef<UnsqueezeAttrs> = {
     return [e.op('squeeze', [g], { axes: normAxes(attrs.axes, x!.shape.length + n) })];
   },
   jvp: ({ e, tangents: [t], attrs }) => e.op('unsqueeze', [t!], { axes: attrs.axes }),
+  vmap: batchReshape,
+  aliases: 'always',
   samples: [
     { inputs: [{ shape: [2, 3] }], attrs: { axes: [0, -1] }, note: 'front and back' },
     { inputs: [{ shape: [3] }], attrs: { axes: 1 } },
@@ -210,6 +236,11 @@ const pad: OpDef<PadAttrs> = {
     return [e.op('slice', [g], { starts, ends, axes: null, steps: null })];
   },
   jvp: ({ e, tangents: [t], attrs }) => e.op('pad', [t!], { pads: attrs.pads, value: 0 }),
+  vmap({ b, inputs, attrs }) {
+    if (inputs.length !== 1) b.refuse('pad takes one input');
+    b.out('pad', [inputs[0]!.name], { ...attrs, pads: [[0, 0], ...(attrs.pads as unknown[])] });
+    return true;
+  },
   samples: [
     { inputs: [{ shape: [2, 3] }], attrs: { pads: [[1, 0], [2, 1]], value: 0.5 } },
   ],
@@ -266,6 +297,7 @@ const concat: OpDef<AxisAttrs> = {
     });
   },
   jvp: ({ e, inputs, tangents, attrs }) => e.op('concat', inputs.map((x, i) => orZeros(e, tangents[i] ?? null, x)), { axis: attrs.axis }),
+  vmap: batchJoin('concat', false),
   samples: [
     { inputs: [{ shape: [2, 3] }, { shape: [2, 1] }, { shape: [2, 2] }], attrs: { axis: -1 }, note: 'three inputs, negative axis' },
     { inputs: [{ shape: [1, 2] }, { shape: [2, 2] }], attrs: { axis: 0 } },
@@ -286,6 +318,20 @@ const concatPart: OpDef<PartAttrs> = {
   infer([g, ...xs], attrs, ctx) {
     const axis = axisOrFail(attrs.axis, g!.shape.length, ctx);
     if (attrs.index >= xs.length) failNode('INVALID_ATTRS', ctx, `index ${attrs.index} is out of range for ${xs.length} parts`, attrAt('index'));
+    // g is concat(xs) along axis: the parts match g outside the axis and their sizes along it add up to g's
+    let total: number | null = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const x = xs[i]!;
+      if (x.dtype !== g!.dtype) failNode('DATATYPE_MISMATCH', ctx, `xs[${i}] is ${x.dtype} but g is ${g!.dtype}`, inputAt(i + 1));
+      const expected = g!.shape.map((d, j) => (j === axis ? x.shape[j] ?? null : d));
+      shapeOrFail(x.shape, expected, ctx, `xs[${i}] (a part of g ${fmt(g!.shape)} along axis ${axis})`, inputAt(i + 1));
+      const d = x.shape[axis];
+      total = total === null || d === null || d === undefined ? null : total + d;
+    }
+    const size = g!.shape[axis];
+    if (total !== null && size !== null && size !== undefined && total !== size) {
+      failNode('SHAPE_MISMATCH', ctx, `the parts have ${total} elements along axis ${axis} together, g has ${size}`, inputAt(0));
+    }
     const shape = [...g!.shape];
     shape[axis] = xs[attrs.index]!.shape[axis]!;
     return { shape, dtype: g!.dtype };
@@ -306,6 +352,16 @@ const concatPart: OpDef<PartAttrs> = {
     return [e.op('concat', parts, { axis: attrs.axis }), ...xs.map(() => null)];
   },
   jvp: ({ e, inputs: [, ...xs], tangents: [t], attrs }) => (t ? e.op('concat_part', [t, ...xs], { ...attrs }) : null),
+  // the xs only supply their sizes along the axis: a batched g is sliced, past its batch axis
+  vmap({ b, inputs: [g, ...xs], attrs }) {
+    const axis = b.axis(attrs.axis, g!.shape.length, 0);
+    const index = attrs.index as number;
+    let start = 0;
+    for (let i = 0; i < index; i++) start += xs[i]!.shape[axis]!;
+    // an unbatched g gives every member the same part, whichever parts are batched
+    b.out('slice', [g!.name], { starts: [start], ends: [start + xs[index]!.shape[axis]!], axes: [g!.batched ? axis + 1 : axis] });
+    return g!.batched;
+  },
   samples: [
     { inputs: [{ shape: [2, 6] }, { shape: [2, 3] }, { shape: [2, 1] }, { shape: [2, 2] }], attrs: { axis: 1, index: 2 } },
   ],
@@ -346,6 +402,7 @@ const stack: OpDef<AxisAttrs> = {
     return inputs.map((_, i) => e.op('squeeze', [e.op('slice', [g], { starts: [i], ends: [i + 1], axes: [axis], steps: null })], { axes: [axis] }));
   },
   jvp: ({ e, inputs, tangents, attrs }) => e.op('stack', inputs.map((x, i) => orZeros(e, tangents[i] ?? null, x)), { axis: attrs.axis }),
+  vmap: batchJoin('stack', true),
   samples: [
     { inputs: [{ shape: [2, 3] }, { shape: [2, 3] }], attrs: { axis: -1 }, note: 'new last axis' },
     { inputs: [{ shape: [3] }, { shape: [3] }, { shape: [3] }], attrs: { axis: 0 } },

@@ -7,11 +7,11 @@ import { z } from 'zod';
 import type { IndexArray } from '../kernels.types.js';
 import { DTYPE_ALIASES, parseDType, type DType } from '../tensor/dtype.js';
 import type { Dim, SymShape } from '../tensor/shape.js';
-import type { InferContext, OpDef } from './types.js';
+import type { BatchedValue, Batcher, InferContext, OpDef, VmapArgs } from './types.js';
 import {
-  ANY, attrAt, axisOrFail, bigIntSchema, failNode, FP, fmt, INDEX, intSchema, needDtype, normAxis, sameDtype,
-  indexError,
-} from './structural_util.js';
+  ANY, attrAt, axisOrFail, bigIntSchema, failNode, fmt, FP, INDEX, indexError, inputAt, intSchema, needDtype, normAxis,
+  sameDtype, shapeOrFail,
+} from './common.js';
 
 interface SliceAttrs {
   starts: number[];
@@ -62,6 +62,103 @@ function checkSlice(rank: number, a: SliceAttrs, ctx: InferContext): number[] {
 
 interface SlicePlan { starts: number[]; steps: number[]; shape: Dim[] }
 
+/** The sliced axes of slice/slice_grad attrs as written, normalized against `rank` and moved past the batch axis. */
+function batchedSliceAxes(b: Batcher, attrs: Record<string, unknown>, rank: number): number[] {
+  const axes = (attrs.axes as number[] | undefined | null) ?? (attrs.starts as number[]).map((_, i) => i);
+  return axes.map((a) => b.axis(a, rank, 0) + 1);
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+
+/**
+ * Batched indices [K, ...is] into an axis of size n, made absolute in that axis flattened with the batch (K * n):
+ * each index is normalized by gathering from 0..n-1 (which also checks its range against n, with the same error as
+ * the op itself), then member k adds k * n.
+ */
+function flatIndices(b: Batcher, ind: BatchedValue, n: number): string {
+  const positions = b.constant(ind.dtype, [n], range(0, n));
+  const normalized = b.tmp('gather', [positions, ind.name], { axis: 0 });
+  const offsets = b.constant(ind.dtype, [b.K, ...ind.shape.map(() => 1)], range(0, b.K).map((k) => k * n));
+  return b.tmp('add', [normalized, offsets]);
+}
+
+/**
+ * Batching rule of the gradient ops whose last input only carries the output shape (slice_grad, scatter_add_like):
+ * with g batched, that shape gains the batch axis in front; `batchAttrs` moves the op's axes past it. With g and the
+ * indices unbatched the result is the same for every member, whatever the carrier.
+ */
+function batchScatter(op: string, batchAttrs: (b: Batcher, attrs: Record<string, unknown>, rank: number) => Record<string, unknown>) {
+  return ({ b, inputs, attrs }: VmapArgs): boolean => {
+    const g = inputs[0]!;
+    const like = inputs[inputs.length - 1]!;
+    const mid = inputs.slice(1, -1);
+    if (mid.some((v) => v.batched)) return batchScatterIndices(b, g, mid[0]!, like, attrs);
+    if (!g.batched) {
+      b.out(op, [g.name, ...mid.map((v) => v.name), b.zeros(like.dtype, like.shape)], attrs);
+      return false;
+    }
+    const carrier = like.batched ? like.name : b.zeros(like.dtype, [b.K, ...like.shape]);
+    b.out(op, [g.name, ...mid.map((v) => v.name), carrier], batchAttrs(b, attrs, like.shape.length));
+    return true;
+  };
+}
+
+/**
+ * scatter_add_like with batched indices: g [K, pre, is, post] as [K, is, pre, post] scattered along the first axis of
+ * zeros [K * n, pre, post] at the absolute indices, then the batch axis split off and n put back in its place.
+ */
+function batchScatterIndices(b: Batcher, g: BatchedValue, ind: BatchedValue, like: BatchedValue, attrs: Record<string, unknown>): boolean {
+  const rank = like.shape.length;
+  const axis = b.axis(attrs.axis, rank, 0);
+  const n = like.shape[axis]!;
+  const ir = ind.shape.length;
+  const pre = like.shape.slice(0, axis);
+  const post = like.shape.slice(axis + 1);
+  const gb = b.tile(g);
+  const gt = axis === 0 ? gb : b.tmp('transpose', [gb], { perm: [0, ...range(1 + axis, 1 + axis + ir), ...range(1, 1 + axis), ...range(1 + axis + ir, 1 + rank - 1 + ir)] });
+  const carrier = b.zeros(g.dtype, [b.K * n, ...pre, ...post]);
+  const flat = b.tmp('scatter_add_like', [gt, flatIndices(b, ind, n), carrier], { axis: 0 });
+  const shape = [b.K, n, ...pre, ...post];
+  if (axis === 0) {
+    b.out('reshape', [flat], { shape });
+    return true;
+  }
+  const split = b.tmp('reshape', [flat], { shape });
+  b.out('transpose', [split], { perm: [0, ...range(2, 2 + axis), 1, ...range(2 + axis, 1 + rank)] });
+  return true;
+}
+
+/**
+ * gather with batched indices. Into an unbatched x, take(x, [K, ...is]) puts the batch axis where `axis` was, so it
+ * only moves to the front. Into a batched x [K, pre, n, post], x is viewed as [K * n, pre, post] and gathered at
+ * absolute indices, giving [K, is, pre, post].
+ */
+function batchGatherIndices(b: Batcher, x: BatchedValue, ind: BatchedValue, axis: number): void {
+  const rank = x.shape.length;
+  const ir = ind.shape.length;
+  if (!x.batched) {
+    if (axis === 0) {
+      b.out('gather', [x.name, ind.name], { axis: 0 });
+      return;
+    }
+    const y = b.tmp('gather', [x.name, ind.name], { axis });
+    b.out('transpose', [y], { perm: [axis, ...range(0, axis), ...range(axis + 1, rank + ir)] });
+    return;
+  }
+  const n = x.shape[axis]!;
+  const pre = x.shape.slice(0, axis);
+  const post = x.shape.slice(axis + 1);
+  const xt = axis === 0 ? x.name : b.tmp('transpose', [x.name], { perm: [0, axis + 1, ...range(1, axis + 1), ...range(axis + 2, rank + 1)] });
+  const flat = b.tmp('reshape', [xt], { shape: [b.K * n, ...pre, ...post] });
+  const idx = flatIndices(b, ind, n);
+  if (axis === 0) {
+    b.out('gather', [flat, idx], { axis: 0 });
+    return;
+  }
+  const y = b.tmp('gather', [flat, idx], { axis: 0 });
+  b.out('transpose', [y], { perm: [0, ...range(1 + ir, 1 + ir + axis), ...range(1, 1 + ir), ...range(1 + ir + axis, rank + ir)] });
+}
+
 function planSlice(shape: readonly Dim[], a: SliceAttrs): SlicePlan {
   const rank = shape.length;
   const starts = new Array<number>(rank).fill(0);
@@ -104,6 +201,12 @@ const slice: OpDef<SliceAttrs> = {
   flops: () => 0,
   vjp: ({ e, inputs: [x], g, attrs }) => [e.op('slice_grad', [g, x!], { ...attrs })],
   jvp: ({ e, tangents: [t], attrs }) => e.op('slice', [t!], { ...attrs }),
+  vmap({ b, inputs, attrs }) {
+    if (inputs.length !== 1) b.refuse('slice takes one input');
+    const x = inputs[0]!;
+    b.out('slice', [x.name], { ...attrs, axes: batchedSliceAxes(b, attrs, x.shape.length) });
+    return true;
+  },
   samples: [
     { inputs: [{ shape: [4, 5] }], attrs: { starts: [1, -1], ends: [3, -6], axes: null, steps: [1, -2] }, note: 'negative step from the end' },
     { inputs: [{ shape: [3, 4] }], attrs: { starts: [-10], ends: [100], axes: [-1], steps: null }, note: 'clamped bounds' },
@@ -123,6 +226,7 @@ const sliceGrad: OpDef<SliceAttrs> = {
   infer([g, x], attrs, ctx) {
     needDtype(g!.dtype, 'g', FP, ctx);
     checkSlice(x!.shape.length, attrs, ctx);
+    shapeOrFail(g!.shape, planSlice(x!.shape, attrs).shape, ctx, `g (the slice of x ${fmt(x!.shape)})`, inputAt(0));
     return { shape: [...x!.shape], dtype: g!.dtype };
   },
   async run([g, x], attrs, k) {
@@ -133,6 +237,7 @@ const sliceGrad: OpDef<SliceAttrs> = {
   flops: (_i, out) => out.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
   vjp: ({ e, g, attrs }) => [e.op('slice', [g], { ...attrs }), null],
   jvp: ({ e, inputs: [, x], tangents: [t], attrs }) => (t ? e.op('slice_grad', [t, x!], { ...attrs }) : null),
+  vmap: batchScatter('slice_grad', (b, attrs, rank) => ({ ...attrs, axes: batchedSliceAxes(b, attrs, rank) })),
   samples: [
     { inputs: [{ shape: [2, 3] }, { shape: [4, 5] }], attrs: { starts: [1, -1], ends: [3, -6], axes: null, steps: [1, -2] }, note: 'negative step' },
   ],
@@ -171,6 +276,12 @@ const gather: OpDef<GatherAttrs> = {
   flops: () => 0,
   vjp: ({ e, inputs: [x, ind], g, attrs }) => [e.op('scatter_add_like', [g, ind!, x!], { axis: normAxis(attrs.axis, x!.shape.length) }), null],
   jvp: ({ e, inputs: [, ind], tangents: [t], attrs }) => (t ? e.op('gather', [t, ind!], { axis: attrs.axis }) : null),
+  vmap({ b, inputs: [x, ind], attrs }) {
+    const axis = b.axis(attrs.axis, x!.shape.length, 0);
+    if (ind!.batched) batchGatherIndices(b, x!, ind!, axis);
+    else b.out('gather', [x!.name, ind!.name], { ...attrs, axis: axis + 1 });
+    return true;
+  },
   samples: [
     {
       inputs: [{ shape: [4, 3] }, { shape: [2, 2], dtype: 'INT64', values: [1, -1, 1, 0] }],
@@ -195,7 +306,10 @@ const scatterAddLike: OpDef<GatherAttrs> = {
   infer([g, ind, x], attrs, ctx) {
     needDtype(g!.dtype, 'g', FP, ctx);
     needDtype(ind!.dtype, 'indices', INDEX, ctx);
-    axisOrFail(attrs.axis, x!.shape.length, ctx);
+    if (x!.shape.length === 0) failNode('SHAPE_MISMATCH', ctx, `cannot scatter into rank-0 x ${fmt(x!.shape)}`, inputAt(2));
+    const axis = axisOrFail(attrs.axis, x!.shape.length, ctx);
+    // g is what gather(x, indices) gives
+    shapeOrFail(g!.shape, gatherShape(x!.shape, ind!.shape, axis), ctx, `g (gather of x ${fmt(x!.shape)} at indices ${fmt(ind!.shape)})`, inputAt(0));
     return { shape: [...x!.shape], dtype: g!.dtype };
   },
   async run([g, ind, x], attrs, k) {
@@ -206,6 +320,7 @@ const scatterAddLike: OpDef<GatherAttrs> = {
   flops: ([g]) => g!.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
   vjp: ({ e, inputs: [, ind], g, attrs }) => [e.op('gather', [g, ind!], { axis: attrs.axis }), null, null],
   jvp: ({ e, inputs: [, ind, x], tangents: [t], attrs }) => (t ? e.op('scatter_add_like', [t, ind!, x!], { axis: attrs.axis }) : null),
+  vmap: batchScatter('scatter_add_like', (b, attrs, rank) => ({ ...attrs, axis: b.axis(attrs.axis, rank, 0) + 1 })),
   samples: [
     {
       inputs: [{ shape: [2, 2, 3] }, { shape: [2, 2], dtype: 'INT64', values: [1, -1, 1, 0] }, { shape: [4, 3] }],
@@ -246,6 +361,11 @@ const oneHot: OpDef<OneHotAttrs> = {
     return { dtype, shape, data };
   },
   flops: (_i, out) => out.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
+  datatypeAttr: { name: 'datatype', default: 'FP32' },
+  vmap({ b, inputs: [ind], attrs }) {
+    b.out('one_hot', [ind!.name], { ...attrs, axis: b.axis(attrs.axis, ind!.shape.length + 1, -1) + 1 });
+    return true;
+  },
   samples: [
     { inputs: [{ shape: [3], dtype: 'INT64', values: [0, 2, 5] }], attrs: { depth: 4, axis: -1, datatype: 'FP64' }, note: 'out of range row' },
   ],

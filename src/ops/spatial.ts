@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { InferContext } from './types.js';
-import { attrAt, failNode, intSchema } from './structural_util.js';
+import { attrAt, failNode, intSchema } from './common.js';
 
 /** Largest stride, dilation, pad or output padding (the kernels' int arithmetic stays exact far beyond it). */
 export const MAX_SPATIAL_ATTR = 2 ** 31 - 1;

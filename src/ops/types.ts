@@ -1,7 +1,8 @@
 /**
  * The op registry's one definition per op (STYLE.md "Declare an op once"): attrs schema, shape/datatype rule, the
- * kernel call, the VJP and JVP rules written with other ops, sample inputs for the generic tests, and the catalogue
- * text. Ops live in one file per family under src/ops/ and are collected by src/ops/registry.ts.
+ * kernel call, the VJP, JVP and batching (vmap) rules written with other ops, the facts transforms and planning need
+ * (elementwise, aliasing, rank-free), sample inputs for the generic tests, and the catalogue text. Ops live in one
+ * file per family under src/ops/ and are collected by src/ops/registry.ts.
  */
 import type { z } from 'zod';
 import type { DType } from '../tensor/dtype.js';
@@ -76,11 +77,79 @@ export interface OpSample<A = Record<string, unknown>> {
   note?: string;
 }
 
+/**
+ * A value of a graph being batched (src/autodiff/vmap.ts). A batched value is [K, ...shape]: a leading batch axis in
+ * front of `shape`; an unbatched one is `shape` itself, shared by every member of the batch. Shapes are concrete.
+ */
+export interface BatchedValue {
+  readonly name: string;
+  readonly batched: boolean;
+  /** the unbatched shape */
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+}
+
+/**
+ * What a batching rule builds with: the machinery shared by every rule, implemented by src/autodiff/vmap.ts. Each
+ * call appends nodes to the batched graph and returns the name of the value it made. A `Batcher` is bound to the node
+ * being rewritten: `out` and `same` write the node's own name (which the rule must produce), the others fresh names.
+ */
+export interface Batcher {
+  /** the batch size */
+  readonly K: number;
+  /** Appends `op(inputs; attrs)` under the rewritten node's own name. */
+  out(op: string, inputs: readonly string[], attrs?: Record<string, unknown>): string;
+  /** The rewritten node itself (same op, same attrs as written) on other inputs, under its own name. */
+  same(inputs: readonly string[]): string;
+  /** Appends `op(inputs; attrs)` under a fresh name. */
+  tmp(op: string, inputs: readonly string[], attrs?: Record<string, unknown>): string;
+  /** `v` reshaped to `shape` (a fresh node). */
+  reshape(v: BatchedValue, shape: readonly number[]): string;
+  /** A batched value lifted to `rank` unbatched dims by inserting 1s after the batch axis (itself if it has them). */
+  lift(v: BatchedValue, rank: number): string;
+  /** Any value as a batched one: an unbatched value is copied K times. */
+  tile(v: BatchedValue): string;
+  /** Zeros of `shape`: a carrier of that shape for ops that read only the shape of an input. */
+  zeros(dtype: DType, shape: readonly number[]): string;
+  /** A scalar constant (shape []). */
+  scalar(value: number, dtype: DType): string;
+  /** A constant of `shape` holding `values` (row-major). */
+  constant(dtype: DType, shape: readonly number[], values: readonly number[]): string;
+  /** `axis` (null or undefined: `dflt`) normalized against `rank`; out of range refuses. */
+  axis(axis: unknown, rank: number, dflt: number): number;
+  /** `axes` (int, list, or null/undefined for all) normalized against `rank`; out of range refuses. */
+  axes(axes: unknown, rank: number): number[];
+  /** No batching rule for this case: the caller falls back to one pass per batch member. */
+  refuse(reason: string): never;
+}
+
+export interface VmapArgs {
+  b: Batcher;
+  /** the node's inputs; at least one is batched */
+  inputs: readonly BatchedValue[];
+  /** unbatched shape and datatype of the node's output */
+  output: { shape: readonly number[]; dtype: DType };
+  /** the node's attrs as written in the graph (schema defaults not applied; {} when it has none) */
+  attrs: Record<string, unknown>;
+}
+
+/** How an op meets an operand whose rank is unknown (src/autodiff/rank_free.ts), when it needs no rank. */
+export interface RankFreeUse {
+  /** The output's rank follows the operand's (unknown too); false: the output's rank is known (a scalar). */
+  keepsRank: boolean;
+  /**
+   * The op reduces its whole operand (a whole-tensor reduction, a loss). When a transform does need the rank, such
+   * an op is named as the likelier culprit than the elementwise ops around it.
+   */
+  reducesAll?: boolean;
+}
+
 export interface OpDef<A = any> {
   name: string;
   /**
-   * input names in order, or a variadic list (concat, stack). A name ending in `?` is optional: optional inputs come
-   * last, and a node may leave out any number of them from the end (conv's bias `b?`).
+   * Input names in order, or a variadic list (concat, stack). A name ending in `?` is optional: a node may leave
+   * optional inputs off from the end (`['x', 'scale?', 'bias?']` takes 1 to 3 inputs), and `infer`, `run` and the
+   * rules then see only the inputs the node gives.
    */
   inputs: string[] | { variadic: string; min: number };
   /** zod schema of the attrs object (defaults applied by parse); feeds validation, OpenAPI and GET /v1/ops */
@@ -112,14 +181,49 @@ export interface OpDef<A = any> {
   samples: OpSample<A>[];
   /** false when the op is only once differentiable (skip the second-order generic test). Default true. */
   twiceDifferentiable?: boolean;
-}
 
-/** Fewest and most inputs a node of `op` may have. */
-export function inputArity(op: Pick<OpDef, 'inputs'>): { min: number; max: number } {
-  if (!Array.isArray(op.inputs)) return { min: op.inputs.min, max: Infinity };
-  return { min: op.inputs.filter((n) => !n.endsWith('?')).length, max: op.inputs.length };
+  /**
+   * Applied elementwise with NumPy broadcasting and no shape-dependent attributes. Such an op batches by lifting its
+   * batched operands to a common rank (the generic vmap rule, used when `vmap` is absent) and needs no rank of its
+   * operands (rank-free).
+   */
+  elementwise?: boolean;
+  /**
+   * Batching rule (JAX's batching rule beside the JVP and transpose rules): rewrites the node for inputs of which at
+   * least one carries a leading batch axis, emitting its result under the node's name; returns whether that result
+   * carries the batch axis. `b.refuse(...)` (or no rule at all) makes the caller fall back to one pass per member.
+   */
+  vmap?(args: VmapArgs): boolean;
+  /**
+   * The output shares its first input's buffer (`run` returns the input's data): 'always', or 'same-shape' only when
+   * the output's shape equals that input's. The cost estimate (src/graph/cost.ts) then counts no new allocation.
+   */
+  aliases?: 'always' | 'same-shape';
+  /**
+   * Needs no rank of its operands (src/autodiff/rank_free.ts): true for an op whose output has its operands' rank
+   * (implied by `elementwise`), or a function of the parsed attrs saying how (undefined: the rank is needed).
+   */
+  rankFree?: true | ((attrs: A) => RankFreeUse | undefined);
+  /**
+   * The attribute naming the output datatype (with its schema default, if any), for ops whose output datatype is
+   * chosen rather than inferred: gradcheck reruns an FP32 graph in FP64 by rewriting it.
+   */
+  datatypeAttr?: { name: string; default?: DType };
 }
 
 export function defineOp<A>(def: OpDef<A>): OpDef<A> {
   return def;
+}
+
+/** Whether an input name of `OpDef.inputs` marks an optional input (`scale?`). */
+export function isOptionalInput(name: string): boolean {
+  return name.endsWith('?');
+}
+
+/** How many inputs a node of `op` may have: every fixed input, less the optional ones at the end; variadic: min..∞. */
+export function inputArity(op: Pick<OpDef, 'inputs'>): { min: number; max: number } {
+  if (!Array.isArray(op.inputs)) return { min: op.inputs.min, max: Infinity };
+  let min = op.inputs.length;
+  while (min > 0 && isOptionalInput(op.inputs[min - 1]!)) min--;
+  return { min, max: op.inputs.length };
 }

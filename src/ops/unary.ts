@@ -8,16 +8,20 @@ import { z } from 'zod';
 import type { UnaryOp } from '../kernels.types.js';
 import { kernelTensor } from '../tensor/tensor.js';
 import type { Emitter, OpDef, OpSample, Ref } from './types.js';
-import { commonDtype, elements, FLOAT_DTYPES, NUMERIC_DTYPES, scaleBy } from './elementwise_rules.js';
+import { elements, FP, NUMERIC, sameDtype, scaleBy } from './common.js';
 import type { DType } from '../tensor/dtype.js';
 
 type Local<A> = (e: Emitter, x: Ref, y: Ref, attrs: A) => Ref;
 
-interface UnarySpec<A> {
+export interface UnarySpec<A> {
   name: string;
   doc: string;
   attrs?: z.ZodType<A>;
   kernel?: (attrs: A) => UnaryOp;
+  /** the kernel's scalar parameter (alpha of leaky_relu, elu, celu) */
+  param?: (attrs: A) => number;
+  /** attribute constraints beyond the schema (OpDef.check) */
+  check?: OpDef<A>['check'];
   dtypes?: readonly DType[];
   /** f'(x) from x and y = f(x); omitted for linear ops (with `linear`) and for ops without gradient */
   local?: Local<A>;
@@ -35,8 +39,9 @@ interface UnarySpec<A> {
 
 const noAttrs = z.strictObject({});
 
-function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
-  const dtypes = spec.dtypes ?? FLOAT_DTYPES;
+/** A unary elementwise op from its spec (also used by the op families of src/ops/unary_math.ts, activations.ts). */
+export function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
+  const dtypes = spec.dtypes ?? FP;
   const kernel = spec.kernel ?? (() => spec.name as UnaryOp);
   const differentiable = spec.differentiable ?? true;
   const def: OpDef<A> = {
@@ -47,17 +52,21 @@ function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
     differentiable,
     doc: spec.doc,
     infer(inputs, _attrs, ctx) {
-      const dtype = commonDtype(inputs, ['x'], dtypes, ctx);
+      const dtype = sameDtype(inputs, ['x'], dtypes, ctx);
       return { shape: [...inputs[0]!.shape], dtype };
     },
     async run([x], attrs, k) {
-      const data = await k.unary(kernel(attrs), x!.data);
+      const data = spec.param === undefined
+        ? await k.unary(kernel(attrs), x!.data)
+        : await k.unary(kernel(attrs), x!.data, spec.param(attrs));
       return kernelTensor(x!.dtype, x!.shape, data);
     },
     flops: (_inputs, output) => elements(output) * (spec.cost ?? 1),
     samples: spec.samples,
+    elementwise: true,
   };
   if (spec.conventions !== undefined) def.conventions = spec.conventions;
+  if (spec.check !== undefined) def.check = spec.check;
   if (spec.internal) def.internal = true;
   if (!differentiable) return def;
   if (spec.zeroDerivative) {
@@ -75,18 +84,19 @@ function unaryOp<A = Record<string, never>>(spec: UnarySpec<A>): OpDef<A> {
   return def;
 }
 
-const c = (e: Emitter, v: number, like: Ref): Ref => e.scalar(v, like.dtype);
-const op1 = (e: Emitter, name: string, x: Ref): Ref => e.op(name, [x]);
-const mul = (e: Emitter, a: Ref, b: Ref): Ref => e.op('mul', [a, b]);
-const add = (e: Emitter, a: Ref, b: Ref): Ref => e.op('add', [a, b]);
-const sub = (e: Emitter, a: Ref, b: Ref): Ref => e.op('sub', [a, b]);
+// Shorthands the local derivatives are written with (shared with the other unary families).
+export const c = (e: Emitter, v: number, like: Ref): Ref => e.scalar(v, like.dtype);
+export const op1 = (e: Emitter, name: string, x: Ref): Ref => e.op(name, [x]);
+export const mul = (e: Emitter, a: Ref, b: Ref): Ref => e.op('mul', [a, b]);
+export const add = (e: Emitter, a: Ref, b: Ref): Ref => e.op('add', [a, b]);
+export const sub = (e: Emitter, a: Ref, b: Ref): Ref => e.op('sub', [a, b]);
 
 /** sample helpers: FP64 random values in a range, or exact values away from kinks */
-const rand = (shape: number[], range: [number, number] = [-2, 2], note?: string): OpSample<any> =>
+export const rand = (shape: number[], range: [number, number] = [-2, 2], note?: string): OpSample<any> =>
   note === undefined ? { inputs: [{ shape, range }] } : { inputs: [{ shape, range }], note };
-const exact = (shape: number[], values: number[], note?: string): OpSample<any> =>
+export const exact = (shape: number[], values: number[], note?: string): OpSample<any> =>
   note === undefined ? { inputs: [{ shape, values }] } : { inputs: [{ shape, values }], note };
-const std = (range: [number, number] = [-2, 2]): OpSample<any>[] => [rand([2, 3], range), rand([], range, 'scalar []')];
+export const std = (range: [number, number] = [-2, 2]): OpSample<any>[] => [rand([2, 3], range), rand([], range, 'scalar []')];
 const awayFromZero = [
   exact([2, 3], [-1.5, -0.4, 0.3, 0.8, 1.9, -2.2], 'values away from the kink at 0'),
   exact([], [0.7], 'scalar []'),
@@ -121,7 +131,7 @@ function geluTanhSecond(e: Emitter, x: Ref): Ref {
 }
 
 export const ops: OpDef[] = [
-  unaryOp({ name: 'neg', doc: 'Elementwise negation -x.', dtypes: NUMERIC_DTYPES, linear: (e, v) => op1(e, 'neg', v), samples: std() }),
+  unaryOp({ name: 'neg', doc: 'Elementwise negation -x.', dtypes: NUMERIC, linear: (e, v) => op1(e, 'neg', v), samples: std() }),
   unaryOp({ name: 'exp', doc: 'Elementwise e^x.', cost: 10, local: (_e, _x, y) => y, samples: std() }),
   unaryOp({
     name: 'log', doc: 'Elementwise natural logarithm.', cost: 10, local: (e, x) => op1(e, 'reciprocal', x),
@@ -141,18 +151,18 @@ export const ops: OpDef[] = [
     samples: std([0.5, 3]),
   }),
   unaryOp({
-    name: 'square', doc: 'Elementwise x^2.', dtypes: NUMERIC_DTYPES, local: (e, x) => mul(e, x, c(e, 2, x)), samples: std(),
+    name: 'square', doc: 'Elementwise x^2.', dtypes: NUMERIC, local: (e, x) => mul(e, x, c(e, 2, x)), samples: std(),
   }),
   unaryOp({
     name: 'reciprocal', doc: 'Elementwise 1 / x.', cost: 4, local: (e, _x, y) => op1(e, 'neg', op1(e, 'square', y)),
     samples: [rand([2, 3], [0.5, 2]), rand([3], [-2, -0.5], 'negative values'), rand([], [0.5, 2], 'scalar []')],
   }),
   unaryOp({
-    name: 'abs', doc: 'Elementwise |x|.', dtypes: NUMERIC_DTYPES, local: (e, x) => op1(e, 'sign', x),
+    name: 'abs', doc: 'Elementwise |x|.', dtypes: NUMERIC, local: (e, x) => op1(e, 'sign', x),
     conventions: ["abs'(0) = 0"], samples: awayFromZero,
   }),
   unaryOp({
-    name: 'sign', doc: 'Elementwise sign: -1, 0 or 1 (NaN stays NaN).', dtypes: NUMERIC_DTYPES, differentiable: false,
+    name: 'sign', doc: 'Elementwise sign: -1, 0 or 1 (NaN stays NaN).', dtypes: NUMERIC, differentiable: false,
     conventions: ['no gradient (zero)'], samples: awayFromZero,
   }),
   unaryOp({ name: 'sin', doc: 'Elementwise sine.', cost: 10, local: (e, x) => op1(e, 'cos', x), samples: std([-3, 3]) }),
@@ -165,7 +175,7 @@ export const ops: OpDef[] = [
     conventions: ['stable for |x| up to 1e4 in FP32 (no overflow, no NaN)'], samples: std([-4, 4]),
   }),
   unaryOp({
-    name: 'relu', doc: 'Elementwise max(x, 0).', dtypes: NUMERIC_DTYPES, local: (e, x) => op1(e, 'relu_grad', x),
+    name: 'relu', doc: 'Elementwise max(x, 0).', dtypes: NUMERIC, local: (e, x) => op1(e, 'relu_grad', x),
     conventions: ["relu'(0) = 0"], samples: awayFromZero,
   }),
   unaryOp({
@@ -196,7 +206,7 @@ export const ops: OpDef[] = [
     local: (e, x, y) => mul(e, mul(e, op1(e, 'tanh', x), y), c(e, -2, x)), samples: std(),
   }),
   unaryOp({
-    name: 'relu_grad', doc: "relu'(x): 1 where x > 0, else 0 (relu'(0) = 0).", internal: true, dtypes: NUMERIC_DTYPES,
+    name: 'relu_grad', doc: "relu'(x): 1 where x > 0, else 0 (relu'(0) = 0).", internal: true, dtypes: NUMERIC,
     zeroDerivative: true, conventions: ['derivative zero wherever it exists'], samples: awayFromZero,
   }),
   unaryOp({

@@ -12,12 +12,13 @@ import type { Engine } from '../engine.types.js';
 import { MemoryAdmission } from './admission.js';
 import { installAuth } from './auth.js';
 import { stringifyBig } from './bigjson.js';
-import { installBodyParsing, validatorCompiler } from './body.js';
+import { installBodyParsing, validatorCompiler, type BodyParsingOptions } from './body.js';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { installMemoryTrim } from './memory.js';
 import { createMetrics, installMetrics, type Metrics } from './metrics.js';
 import { ModelRepository } from './models.js';
 import { documentBinaryFraming } from './openapi.js';
+import { answerInFlight, installDrain } from './drain.js';
 import { installErrorHandling } from './problem.js';
 import { oipRoutes } from './routes/oip.js';
 import { v1Routes } from './routes/v1.js';
@@ -27,10 +28,19 @@ export interface BuildOptions extends Partial<ServerConfig> {
   engine?: Engine;
   /** A pino logger config or instance; defaults to JSON logs at `logLevel`. */
   logger?: FastifyServerOptions['logger'];
+  /** How JSON bodies are parsed (defaults from the config: see src/server/body.ts). */
+  bodyParsing?: Partial<BodyParsingOptions>;
 }
 
 export interface GradserveApp extends FastifyInstance {
-  gradserve: { config: ServerConfig; metrics: Metrics; admission: MemoryAdmission; shuttingDown: boolean };
+  gradserve: {
+    config: ServerConfig;
+    metrics: Metrics;
+    admission: MemoryAdmission;
+    shuttingDown: boolean;
+    /** Answers every request still in flight with 503 OVERLOADED + Retry-After (a shutdown out of time); resolves when sent. */
+    answerInFlight(): Promise<number>;
+  };
 }
 
 function packageVersion(): string {
@@ -46,8 +56,19 @@ let requestCounter = 0;
 // Distinguishes the ids of replicas and restarts in aggregated logs.
 const bootId = randomBytes(3).toString('hex');
 
+/**
+ * The `--metrics-port` listener: `/metrics` of `app` and nothing else, never behind API keys (it is meant for a port
+ * the Service does not expose). Like buildApp, it does not listen.
+ */
+export async function buildMetricsApp(app: GradserveApp): Promise<FastifyInstance> {
+  const m = Fastify({ logger: false });
+  const { registry } = app.gradserve.metrics;
+  m.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  return m;
+}
+
 export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp> {
-  const { engine: given, logger, ...partial } = options;
+  const { engine: given, logger, bodyParsing, ...partial } = options;
   const config = resolveConfig(partial);
   const engine = given ?? (await import('../index.js')).engine;
   const version = packageVersion();
@@ -67,7 +88,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
     metrics.memoryReserved.set(used);
     metrics.queueDepth.set(queued);
   });
-  app.decorate('gradserve', { config, metrics, admission, shuttingDown: false });
+  app.decorate('gradserve', { config, metrics, admission, shuttingDown: false, answerInFlight: () => answerInFlight(app) });
+  installDrain(app);
   app.addHook('preClose', async () => {
     app.gradserve.shuttingDown = true;
   });
@@ -85,8 +107,15 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   app.setSerializerCompiler(() => (data) => stringifyBig(data) as string);
   app.setReplySerializer((data) => stringifyBig(data) as string);
   installErrorHandling(app, config.bodyLimitBytes);
-  installBodyParsing(app);
-  installAuth(app, config.apiKeys);
+  installBodyParsing(app, {
+    // One or two threads: parsing is a burst per large request, the libuv pool (`workers`) runs the kernels.
+    threads: Math.max(1, Math.min(2, Math.floor(config.workers / 2))),
+    maxTensorElements: config.maxTensorElements,
+    maxNodes: config.maxNodes,
+    timeoutMs: config.requestTimeoutMs,
+    ...bodyParsing,
+  });
+  installAuth(app, config.apiKeys, { publicMetrics: config.publicMetrics, publicDocs: config.publicDocs });
   installMemoryTrim(app, { poolBytes: config.poolBytes, idleTrimMs: config.idleTrimMs });
 
   await app.register(fastifySwagger, {

@@ -1,6 +1,6 @@
 /**
- * Optional API keys: with GRADSERVE_API_KEYS set, every route except the health probes needs
- * `Authorization: Bearer <key>`. Keys are compared as SHA-256 digests with timingSafeEqual, and every key is always
+ * Optional API keys: with GRADSERVE_API_KEYS set, every route except the health probes (and, when configured,
+ * `/metrics` and the API documentation) needs `Authorization: Bearer <key>`. Keys are compared as SHA-256 digests with timingSafeEqual, and every key is always
  * compared, so neither the key's length nor which key matched leaks through timing.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -8,6 +8,19 @@ import type { FastifyInstance } from 'fastify';
 import { GradserveError } from '../errors.js';
 
 const OPEN_ROUTES = new Set(['/v2/health/live', '/v2/health/ready']);
+
+export interface AuthOptions {
+  /** `/metrics` open (GRADSERVE_PUBLIC_METRICS). */
+  publicMetrics?: boolean;
+  /** `/docs` (and its assets) and `/openapi.json` open (GRADSERVE_PUBLIC_DOCS). */
+  publicDocs?: boolean;
+}
+
+function isOpen(url: string, o: AuthOptions): boolean {
+  if (OPEN_ROUTES.has(url)) return true;
+  if (o.publicMetrics === true && url === '/metrics') return true;
+  return o.publicDocs === true && (url === '/openapi.json' || url === '/docs' || url.startsWith('/docs/'));
+}
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
@@ -18,12 +31,12 @@ export function keyMatches(presented: string, keys: Buffer[]): boolean {
   return ok;
 }
 
-export function installAuth(app: FastifyInstance, apiKeys: string[]): void {
+export function installAuth(app: FastifyInstance, apiKeys: string[], opts: AuthOptions = {}): void {
   if (apiKeys.length === 0) return;
   const keys = apiKeys.map(digest);
   app.addHook('onRequest', async (req, reply) => {
     const url = req.url.split('?')[0]!;
-    if (OPEN_ROUTES.has(url)) return;
+    if (isOpen(url, opts)) return;
     const h = req.headers.authorization;
     const m = typeof h === 'string' ? /^Bearer\s+(.+)$/i.exec(h.trim()) : null;
     if (m === null || !keyMatches(m[1]!, keys)) {

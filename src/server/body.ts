@@ -6,6 +6,9 @@
  * substring search runs at memory speed; the regex scans of Fastify's default parser cost 10-40% on large bodies).
  * A byte-level parser of numeric arrays written in JS was measured and lost to V8's JSON.parse, so large tensors are
  * best sent as `b64` (bench/http/json-parse.mjs has the figures).
+ * Bodies are read into blocks (body_stream.ts); JSON bodies from OFF_THREAD_BYTES up are parsed on worker threads
+ * (parse_pool.ts) with the same code and the same results and errors, so no request holds the event loop, and
+ * bodies that cannot be represented are refused before they are built (json_prescan.ts).
  * Every content type is read as JSON so that `curl -d @body.json` (form content type) just works; the Triton binary
  * tensor extension (`Inference-Header-Content-Length`) splits the body into a JSON header and raw tensor bytes.
  */
@@ -13,7 +16,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
 import { GradserveError } from '../errors.js';
+import type { Readable } from 'node:stream';
+import { getHeapStatistics } from 'node:v8';
+import type { ResourceLimits } from 'node:worker_threads';
 import { BIG_BODY_BYTES, parseBigJsonText } from './bigjson.js';
+import { readBody } from './body_stream.js';
+import { prescanJson, type PrescanLimits } from './json_prescan.js';
+import { ParsePool } from './parse_pool.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,11 +35,18 @@ declare module 'fastify' {
 
 export const BINARY_HEADER = 'inference-header-content-length';
 
-/** Parses a JSON body (a string or its UTF-8 bytes); every failure is INVALID_JSON. */
-export function parseJsonText(body: string | Buffer): unknown {
+/**
+ * Parses a JSON body (a string or its UTF-8 bytes); every failure is INVALID_JSON. Bytes from BIG_BODY_BYTES up are
+ * first checked by json_prescan.ts with `limits` (413 for what cannot be represented); `false` when the caller did.
+ */
+export function parseJsonText(body: string | Buffer, limits: Partial<PrescanLimits> | false = {}): unknown {
   const buf = typeof body === 'string' ? undefined : body;
   const empty = buf !== undefined ? isBlank(buf) : (body as string).trim().length === 0;
   if (empty) throw new GradserveError('INVALID_JSON', 'the request body is empty; send a JSON object');
+  if (buf !== undefined && buf.length >= BIG_BODY_BYTES && limits !== false) {
+    const heap = getHeapStatistics();
+    prescanJson(buf, { maxTensorElements: 2 ** 28, heapBudget: heap.heap_size_limit / 2 - heap.used_heap_size, tooDeep: depthErrorAt, ...limits });
+  }
   let value: unknown;
   // The text JSON.parse saw: for big bodies without their base64 strings, which hold no keys.
   let text: string;
@@ -99,6 +115,11 @@ function depthError(root: unknown): GradserveError {
     }
     for (const k in v) stack.push({ v: (v as Record<string, unknown>)[k], path: [...path, k] });
   }
+  return depthErrorAt(found);
+}
+
+/** The over-deep error for the path of a value nested MAX_JSON_DEPTH levels deep. */
+export function depthErrorAt(found: readonly PropertyKey[]): GradserveError {
   let start = found.length;
   while (start > 0 && typeof found[start - 1] === 'number') start--;
   const inTensor = TENSOR_FIELDS.has(String(found[0])) || (found[0] === 'graph' && found[1] === 'constants');
@@ -173,24 +194,73 @@ function parseBody(req: FastifyRequest, buf: Buffer): unknown {
   }
 }
 
-export function installBodyParsing(app: FastifyInstance): void {
+/** parseBody's hint for an unframed octet-stream body that is not JSON, for bodies parsed off the event loop. */
+function framingHint(req: FastifyRequest, e: Error): Error {
+  if ((e as GradserveError).code === 'INVALID_JSON' && req.headers['content-type']?.startsWith('application/octet-stream')) {
+    return new GradserveError('INVALID_JSON', `${(e as GradserveError).detail}; a binary-framed body (application/octet-stream) needs the Inference-Header-Content-Length header giving the length of its JSON part`);
+  }
+  return e;
+}
+
+/** How installBodyParsing reads JSON: inline, or on worker threads from a size up (src/server/parse_pool.ts). */
+export interface BodyParsingOptions {
+  /** JSON bodies at least this large are parsed off the event loop. */
+  offThreadBytes: number;
+  /** Parse worker threads; 0 parses every body inline. */
+  threads: number;
+  /** GRADSERVE_MAX_TENSOR_ELEMENTS: no JSON array in a tensor field may be longer (checked before parsing). */
+  maxTensorElements: number;
+  /** GRADSERVE_MAX_NODES: bounds the values outside tensors (checked before parsing). */
+  maxNodes: number;
+  /** A parse running longer is stopped (504). */
+  timeoutMs: number;
+  resourceLimits?: ResourceLimits | undefined;
+}
+
+/** JSON.parse takes ~5 ms on this much JSON of numbers: larger bodies leave the event loop. */
+export const OFF_THREAD_BYTES = 256 * 1024;
+
+export function installBodyParsing(app: FastifyInstance, options: Partial<BodyParsingOptions> = {}): void {
   app.decorateRequest('binaryPayload', null);
   app.decorateRequest('binaryHeader', null);
   app.removeAllContentTypeParsers();
-  const parser = (req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void => {
+  const offThreadBytes = options.offThreadBytes ?? OFF_THREAD_BYTES;
+  const threads = options.threads ?? 1;
+  let pool: ParsePool | undefined;
+  app.addHook('onClose', async () => {
+    await pool?.close();
+  });
+  const parser = (req: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void): void => {
     // Route matching wins over the body: an unknown route is 404 whatever its body looks like.
-    if (req.is404) {
-      done(null, undefined);
-      return;
-    }
-    try {
-      done(null, parseBody(req, body));
-    } catch (e) {
-      done(e as Error);
-    }
+    const keep = !req.is404;
+    readBody(req, payload, req.routeOptions.bodyLimit, keep, (err, body) => {
+      if (err !== null || body === undefined || !keep) {
+        done(err, undefined);
+        return;
+      }
+      if (threads > 0 && body.length >= offThreadBytes && req.headers[BINARY_HEADER] === undefined) {
+        pool ??= new ParsePool({
+          threads,
+          maxTensorElements: options.maxTensorElements ?? 2 ** 28,
+          maxNodes: options.maxNodes,
+          timeoutMs: options.timeoutMs ?? 60_000,
+          resourceLimits: options.resourceLimits,
+        });
+        pool.parse(body.blocks, body.length, () => req.socket?.destroyed === true).then(
+          (value) => done(null, value),
+          (e: Error) => done(framingHint(req, e)),
+        );
+        return;
+      }
+      try {
+        done(null, parseBody(req, body.buffer()));
+      } catch (e) {
+        done(e as Error);
+      }
+    });
   };
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, parser);
+  app.addContentTypeParser('application/json', parser);
+  app.addContentTypeParser('*', parser);
   // A POST without a body (and so without a content type) never reaches a parser: it is still "empty".
   app.addHook('preValidation', (req, _reply, done) => {
     if (req.method === 'POST' && req.body === undefined && !req.is404) {

@@ -10,6 +10,10 @@ export interface ServerConfig {
   /** Folder with one graph JSON file per model for the /v2/models endpoints; none when undefined. */
   modelRepository: string | undefined;
   bodyLimitBytes: number;
+  /** Largest JSON or b64 answer (estimated from the plan before anything runs). */
+  responseLimitBytes: number;
+  /** Largest answer in binary framing. */
+  binaryResponseLimitBytes: number;
   /** Per-request memory budget, checked against the engine's cost estimate before anything runs. */
   requestMemoryBytes: number;
   /** Server-wide memory budget shared by all running requests (admission control). */
@@ -30,6 +34,12 @@ export interface ServerConfig {
   /** After this long without requests, cached native buffers and free heap pages go back to the system; 0: never. */
   idleTrimMs: number;
   apiKeys: string[];
+  /** `/metrics` needs no API key (for a Prometheus scrape). */
+  publicMetrics: boolean;
+  /** `/docs` and `/openapi.json` need no API key. */
+  publicDocs: boolean;
+  /** A second port serving only `/metrics`, never behind API keys; 0: none. */
+  metricsPort: number;
   logLevel: string;
   prettyLogs: boolean;
 }
@@ -56,6 +66,8 @@ export function defaultConfig(): ServerConfig {
     port: 8080,
     modelRepository: undefined,
     bodyLimitBytes: 256 * MiB,
+    responseLimitBytes: 256 * MiB,
+    binaryResponseLimitBytes: 4 * GiB,
     requestMemoryBytes: Math.min(4 * GiB, server),
     serverMemoryBytes: server,
     admissionWaitMs: 2000,
@@ -68,6 +80,9 @@ export function defaultConfig(): ServerConfig {
     poolBytes: 256 * MiB,
     idleTrimMs: 5000,
     apiKeys: [],
+    publicMetrics: false,
+    publicDocs: false,
+    metricsPort: 0,
     logLevel: 'info',
     prettyLogs: false,
   };
@@ -78,18 +93,23 @@ export const SETTINGS: Setting[] = [
   { key: 'port', env: ['GRADSERVE_PORT', 'PORT'], flag: '--port', kind: 'int', doc: 'TCP port.' },
   { key: 'modelRepository', env: ['GRADSERVE_MODEL_REPOSITORY'], flag: '--model-repository', kind: 'string', doc: 'Folder of `<model>.json` graph files served under `/v2/models`.' },
   { key: 'bodyLimitBytes', env: ['GRADSERVE_BODY_LIMIT'], flag: '--body-limit', kind: 'bytes', doc: 'Largest request body (413 `TOO_LARGE` above).' },
+  { key: 'responseLimitBytes', env: ['GRADSERVE_RESPONSE_LIMIT'], flag: '--response-limit', kind: 'bytes', doc: 'Largest JSON or b64 answer, estimated from the result shapes before anything runs (413 `TOO_LARGE`, suggesting `"encoding": "binary"`); at most 496 MiB.' },
+  { key: 'binaryResponseLimitBytes', env: ['GRADSERVE_BINARY_RESPONSE_LIMIT'], flag: '--binary-response-limit', kind: 'bytes', doc: 'Largest answer in binary framing (413 `TOO_LARGE` above).' },
   { key: 'requestMemoryBytes', env: ['GRADSERVE_REQUEST_MEMORY'], flag: '--request-memory', kind: 'bytes', doc: 'Per-request memory budget, checked against the cost estimate before executing (413 `TOO_LARGE`).' },
   { key: 'serverMemoryBytes', env: ['GRADSERVE_SERVER_MEMORY'], flag: '--server-memory', kind: 'bytes', doc: 'Server-wide memory budget shared by running requests (admission control, 503 `OVERLOADED`).' },
   { key: 'admissionWaitMs', env: ['GRADSERVE_ADMISSION_WAIT_MS'], flag: '--admission-wait-ms', kind: 'int', doc: 'How long a request waits for server memory before 503 `OVERLOADED` with `Retry-After`.' },
   { key: 'maxNodes', env: ['GRADSERVE_MAX_NODES'], flag: '--max-nodes', kind: 'int', doc: 'Most nodes in one graph (413 `TOO_LARGE`).' },
   { key: 'maxTensorElements', env: ['GRADSERVE_MAX_TENSOR_ELEMENTS'], flag: '--max-tensor-elements', kind: 'int', doc: 'Most elements in any one tensor (413 `TOO_LARGE`).' },
   { key: 'requestTimeoutMs', env: ['GRADSERVE_REQUEST_TIMEOUT_MS'], flag: '--request-timeout-ms', kind: 'int', doc: 'Time limit per request; past it the run is cancelled with 504 `DEADLINE_EXCEEDED`.' },
-  { key: 'shutdownTimeoutMs', env: ['GRADSERVE_SHUTDOWN_TIMEOUT_MS'], flag: '--shutdown-timeout-ms', kind: 'int', doc: 'On SIGTERM/SIGINT, how long in-flight requests get to finish.' },
+  { key: 'shutdownTimeoutMs', env: ['GRADSERVE_SHUTDOWN_TIMEOUT_MS'], flag: '--shutdown-timeout-ms', kind: 'int', doc: 'On SIGTERM/SIGINT, how long in-flight requests get to finish; past it they are answered 503 `OVERLOADED` with `Retry-After` and the process exits.' },
   { key: 'workers', env: ['GRADSERVE_WORKERS', 'UV_THREADPOOL_SIZE'], flag: '--workers', kind: 'int', doc: 'Threads running native kernels (the libuv pool size).' },
   { key: 'blasThreads', env: ['GRADSERVE_BLAS_THREADS'], flag: '--blas-threads', kind: 'int', doc: 'Most threads per matrix product (sets OPENBLAS_NUM_THREADS); 0 keeps the library default, all cores. Small products, and products that start while another runs, use one thread (GRADSERVE_BLAS_ADAPTIVE=0: always this many).' },
   { key: 'poolBytes', env: ['GRADSERVE_POOL_BYTES'], flag: '--pool-bytes', kind: 'bytes', doc: 'Free native buffers kept for reuse by running graphs (intermediates live in native memory, freed at their last use into this pool).' },
   { key: 'idleTrimMs', env: ['GRADSERVE_IDLE_TRIM_MS'], flag: '--idle-trim-ms', kind: 'int', doc: 'After this long without requests, the buffer pool and free heap pages are returned to the system (RSS falls back to its warm level); 0 never.' },
   { key: 'apiKeys', env: ['GRADSERVE_API_KEYS'], flag: '--api-keys', kind: 'list', doc: 'Comma-separated API keys; when set, every endpoint except health needs `Authorization: Bearer <key>`.' },
+  { key: 'publicMetrics', env: ['GRADSERVE_PUBLIC_METRICS'], flag: '--public-metrics', kind: 'bool', doc: 'With API keys set, `/metrics` still needs none (a Prometheus scrape on the serving port).' },
+  { key: 'publicDocs', env: ['GRADSERVE_PUBLIC_DOCS'], flag: '--public-docs', kind: 'bool', doc: 'With API keys set, `/docs` and `/openapi.json` still need none.' },
+  { key: 'metricsPort', env: ['GRADSERVE_METRICS_PORT'], flag: '--metrics-port', kind: 'int', doc: 'Also serve `/metrics` (only) on this port, without API keys, e.g. for a scrape that the Service does not expose; 0: no second port.' },
   { key: 'logLevel', env: ['GRADSERVE_LOG_LEVEL', 'LOG_LEVEL'], flag: '--log-level', kind: 'string', doc: 'pino log level (`fatal` … `trace`, or `silent`).' },
   { key: 'prettyLogs', env: ['GRADSERVE_LOG_PRETTY'], flag: '--pretty', kind: 'bool', doc: 'Human-readable logs instead of JSON lines.' },
 ];

@@ -4,7 +4,7 @@
  * so RSS falls back near its warm level after a burst instead of staying at its peak.
  */
 import type { FastifyInstance } from 'fastify';
-import { loadKernels } from '../graph/executor.js';
+import { loadKernels } from '../engine/executor.js';
 import type { Kernels } from '../kernels.types.js';
 
 export interface MemoryOptions {

@@ -9,6 +9,9 @@ import { GradserveError } from '../errors.js';
 import type { MemoryAdmission } from './admission.js';
 import type { ServerConfig } from './config.js';
 import type { Metrics } from './metrics.js';
+import { onShutdownCancel } from './drain.js';
+import { checkResponseSize } from './response_size.js';
+import type { ResponseEncoding } from './tensors.js';
 
 export interface RunDeps {
   config: ServerConfig;
@@ -16,11 +19,16 @@ export interface RunDeps {
   metrics: Metrics;
 }
 
+/**
+ * `answer` says how the response writes each tensor the engine returns (by the name the plan gives it), or undefined
+ * when the response leaves it out: the answer's size is checked against the response limits before admission.
+ */
 export async function runWithLimits<T>(
   req: FastifyRequest,
   reply: FastifyReply,
   deps: RunDeps,
   call: (opts: RunOptions) => Promise<T>,
+  answer?: (name: string) => ResponseEncoding | undefined,
 ): Promise<T> {
   const { config, admission, metrics } = deps;
   const controller = new AbortController();
@@ -32,6 +40,8 @@ export async function runWithLimits<T>(
     if (!reply.raw.writableFinished) controller.abort(new GradserveError('CANCELLED', 'the client closed the connection'));
   };
   reply.raw.on('close', onClose);
+  // A shutdown past its grace period cancels the run with a 503 (src/server/drain.ts).
+  const forgetShutdown = onShutdownCancel(req, (e) => controller.abort(e));
 
   let release: (() => void) | undefined;
   let settled = false;
@@ -41,6 +51,7 @@ export async function runWithLimits<T>(
     maxTensorElements: config.maxTensorElements,
     maxNodes: config.maxNodes,
     onPlan: async (cost) => {
+      if (answer !== undefined) checkResponseSize(cost.outputs, answer, config);
       const r = await admission.acquire(cost.peakBytes, signal);
       // The engine may have given up already (it raced the abort); never leak the reservation.
       if (settled) r();
@@ -67,6 +78,7 @@ export async function runWithLimits<T>(
     });
   } finally {
     clearTimeout(timer);
+    forgetShutdown();
     reply.raw.off('close', onClose);
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }

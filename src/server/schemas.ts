@@ -83,11 +83,22 @@ const base = {
 };
 
 export const EvaluateBody = z.object({ ...base, outputs: z.array(Name).optional() });
-export const GradBody = z.object({ ...base, of: Name, wrt: Names });
-export const VjpBody = z.object({ ...base, cotangents: Tensors, wrt: Names });
-export const JvpBody = z.object({ ...base, tangents: Tensors, of: Names.optional() });
+const Batched = z
+  .boolean()
+  .optional()
+  .describe('Batched derivatives: every tensor of the seed field (cotangents, tangents, vectors) carries one extra leading axis of size B (the same for all; B may be 0), and every result gets it too: B products in one vectorized pass. `outputs` (and an hvp\'s `gradients`) stay plain. The `Gradserve-Batching` response header says how the batch ran.');
+export const PerExample = z
+  .object({
+    axis: z.int().describe('the example axis of every named input (negative counts from the end)'),
+    inputs: z.array(Name).min(1).describe('graph inputs sliced into examples along `axis` (e.g. the data and its labels)'),
+  })
+  .describe('Per-example gradients: the gradient of `of` for each slice of the named inputs along `axis`, as if the graph ran on that slice alone (the axis kept at size 1), in one vectorized pass. A sliced input\'s gradient has that input\'s shape (slice i holds example i\'s gradient); any other `wrt` value\'s gets a new leading axis of size N. `outputs` are the whole batch\'s.');
+
+export const GradBody = z.object({ ...base, of: Name, wrt: Names, per_example: PerExample.optional() });
+export const VjpBody = z.object({ ...base, cotangents: Tensors, wrt: Names, batched: Batched });
+export const JvpBody = z.object({ ...base, tangents: Tensors, of: Names.optional(), batched: Batched });
 export const JacobianBody = z.object({ ...base, of: Names, wrt: Names, mode: z.enum(['auto', 'forward', 'reverse']).default('auto') });
-export const HvpBody = z.object({ ...base, of: Name, vectors: Tensors });
+export const HvpBody = z.object({ ...base, of: Name, vectors: Tensors, batched: Batched });
 export const HessianBody = z.object({ ...base, of: Name, wrt: Names });
 export const GradcheckBody = z.object({
   ...base,

@@ -2,6 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Engine, Tensors } from '../engine.types.js';
 import { GradserveError, fmtShape } from '../errors.js';
+import { nameMap, own } from '../graph/names.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
 import { parseDType, type DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -29,16 +30,16 @@ export function checkGraphSize(graph: Graph, maxNodes: number): void {
 }
 
 function declaredDType(graph: Graph, name: string): DType | undefined {
-  const d = graph.inputs?.[name]?.datatype;
+  const d = own(graph.inputs, name)?.datatype;
   return d === undefined ? undefined : parseDType(d);
 }
 
 export function decodeInputs(graph: Graph, wire: Record<string, unknown>, maxElements: number): Tensors {
-  const out: Tensors = {};
+  const out: Tensors = nameMap();
   for (const [name, w] of Object.entries(wire)) {
     const path = `inputs.${name}`;
     checkElements(w, path, maxElements);
-    const spec = graph.inputs?.[name];
+    const spec = own(graph.inputs, name);
     out[name] = decodeTensor(w, path, { dtype: declaredDType(graph, name), shape: spec?.shape });
   }
   return out;
@@ -62,7 +63,7 @@ export function decodeKeyed(
 ): Tensors {
   let inferred: Record<string, ValueInfo> | undefined;
   const dtypeOf = (name: string): DType | undefined => {
-    const t = inputs[name];
+    const t = own(inputs, name);
     if (t !== undefined) return t.dtype;
     const d = declaredDType(graph, name);
     if (d !== undefined) return d;
@@ -71,12 +72,12 @@ export function decodeKeyed(
         inferred = engine.shapes(graph, inputs).values;
       } catch {
         // The run reports the graph's error with full context; a default datatype is enough until then.
-        inferred = {};
+        inferred = nameMap();
       }
     }
-    return inferred[name]?.datatype;
+    return own(inferred, name)?.datatype;
   };
-  const out: Tensors = {};
+  const out: Tensors = nameMap();
   for (const [name, w] of Object.entries(wire)) {
     const path = `${field}.${name}`;
     checkElements(w, path, maxElements);
@@ -87,13 +88,13 @@ export function decodeKeyed(
 
 /** `/v1/shapes` inputs: tensors, or `{shape, datatype}` specs without data. */
 export function decodeShapeInputs(graph: Graph, wire: Record<string, unknown>, maxElements: number): Record<string, Tensor | ValueInfo> {
-  const out: Record<string, Tensor | ValueInfo> = {};
+  const out: Record<string, Tensor | ValueInfo> = nameMap();
   for (const [name, w] of Object.entries(wire)) {
     const path = `inputs.${name}`;
     if (typeof w === 'object' && w !== null && !Array.isArray(w) && (w as { data?: unknown }).data === undefined && (w as { b64?: unknown }).b64 === undefined) {
       const { shape, datatype } = w as { shape?: unknown; datatype?: unknown };
-      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
-        const message = 'a tensor spec without data needs a shape of non-negative integers';
+      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+        const message = 'a tensor spec without data needs a shape of non-negative integers (each at most 2^53 - 1)';
         throw new GradserveError('INVALID_TENSOR', `${path}: ${message}`, { errors: [{ path: `${path}.shape`, message }] });
       }
       // Nothing is allocated for a spec, but the values inferred from it would be: the same limit as for a tensor.
@@ -140,13 +141,13 @@ export class ResponseTensors {
   }
 
   map(tensors: Tensors): Record<string, WireTensorOut | FramedTensor> {
-    const out: Record<string, WireTensorOut | FramedTensor> = {};
+    const out: Record<string, WireTensorOut | FramedTensor> = nameMap();
     for (const [k, t] of Object.entries(tensors)) out[k] = this.tensor(t);
     return out;
   }
 
   nested(m: Record<string, Tensors>): Record<string, Record<string, WireTensorOut | FramedTensor>> {
-    const out: Record<string, Record<string, WireTensorOut | FramedTensor>> = {};
+    const out: Record<string, Record<string, WireTensorOut | FramedTensor>> = nameMap();
     for (const [k, v] of Object.entries(m)) out[k] = this.map(v);
     return out;
   }
@@ -158,13 +159,13 @@ export class ResponseTensors {
 }
 
 export function encodeMap(tensors: Tensors, enc: TensorEncoding): Record<string, WireTensorOut> {
-  const out: Record<string, WireTensorOut> = {};
+  const out: Record<string, WireTensorOut> = nameMap();
   for (const [k, t] of Object.entries(tensors)) out[k] = encodeTensor(t, enc);
   return out;
 }
 
 export function encodeNested(m: Record<string, Tensors>, enc: TensorEncoding): Record<string, Record<string, WireTensorOut>> {
-  const out: Record<string, Record<string, WireTensorOut>> = {};
+  const out: Record<string, Record<string, WireTensorOut>> = nameMap();
   for (const [k, v] of Object.entries(m)) out[k] = encodeMap(v, enc);
   return out;
 }

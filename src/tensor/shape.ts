@@ -62,6 +62,7 @@ export function sameShape(a: readonly Dim[], b: readonly Dim[]): boolean {
 }
 
 export function symNumel(s: readonly Dim[]): number | null {
+  if (s.includes(0)) return 0;
   let n = 1;
   for (const d of s) {
     if (d === null) return null;
@@ -69,6 +70,9 @@ export function symNumel(s: readonly Dim[]): number | null {
   }
   return n;
 }
+
+/** 2^53 - 1: the largest dimension a shape may have (JSON numbers and element counts are exact up to here). */
+export const MAX_DIM = Number.MAX_SAFE_INTEGER;
 
 export function isConcrete(s: readonly Dim[]): s is number[] {
   return s.every((d) => d !== null);

@@ -7,15 +7,20 @@ export interface Tensor {
   readonly data: TypedArray;
 }
 
+/**
+ * Element count. Any zero dim makes it 0 whatever the others are: multiplied in order, [2^53 - 1, ..., 0] would pass
+ * through Infinity and end as NaN.
+ */
 export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
-  return n;
+  if (Number.isFinite(n)) return n;
+  return shape.includes(0) ? 0 : n;
 }
 
 /**
  * A kernel's output as a tensor, without tensor()'s checks and copies: `data` may also be a native program's slot
- * while a plan is traced (src/graph/program.ts), which must be passed along untouched.
+ * while a plan is traced (src/engine/program.ts), which must be passed along untouched.
  */
 export function kernelTensor(dtype: DType, shape: readonly number[], data: TypedArray): Tensor {
   return { dtype, shape: [...shape], data };

@@ -5,6 +5,7 @@
  */
 import { GradserveError, fmtShape } from '../errors.js';
 import { BYTES_PER_ELEMENT, allocArray, parseDType, type DType, type TypedArray } from './dtype.js';
+import { PreparsedArray, PreparsedB64 } from './preparsed.js';
 import { numel, type Tensor } from './tensor.js';
 
 export type TensorEncoding = 'json' | 'b64';
@@ -55,6 +56,10 @@ export function decodeTensor(wire: unknown, path: string, declared?: DeclaredTen
     return { dtype: fallback, shape: [], data };
   }
   if (Array.isArray(wire)) {
+    if (wire instanceof PreparsedArray) {
+      const shape = preparsedShape(wire, path, '');
+      return fromPreparsed(wire, shape, fallback, path, '');
+    }
     const shape = nestedShape(wire, path, '');
     return fromJsonData(wire, shape, fallback, path, '', shape);
   }
@@ -78,6 +83,7 @@ export function decodeTensor(wire: unknown, path: string, declared?: DeclaredTen
 
   if (hasB64) {
     if (shape === undefined) invalid(path, 'shape', 'a b64 tensor needs a shape');
+    if (wire.b64 instanceof PreparsedB64) return fromPreparsedB64(wire.b64, shape, dtype, path);
     if (typeof wire.b64 !== 'string') invalid(path, 'b64', `b64 must be a string, got ${describe(wire.b64)}`);
     return fromB64(wire.b64, shape, dtype, path);
   }
@@ -90,12 +96,13 @@ export function decodeTensor(wire: unknown, path: string, declared?: DeclaredTen
     }
     invalid(path, 'data', `data must be an array, got ${describe(data)}`);
   }
-  const nested = nestedShape(data, path, 'data');
+  const nested = data instanceof PreparsedArray ? preparsedShape(data, path, 'data') : nestedShape(data, path, 'data');
   if (shape === undefined) shape = nested;
   // Flat data fits any shape (a scalar's `[5]` too); nesting may add structure but never more levels than the rank.
   else if (nested.length > 1 && nested.length > shape.length) {
     invalid(path, 'data', `data is nested ${nested.length} levels deep but shape ${fmtShape(shape)} has rank ${shape.length}`);
   }
+  if (data instanceof PreparsedArray) return fromPreparsed(data, shape, dtype, path, 'data');
   return fromJsonData(data, shape, dtype, path, 'data', nested);
 }
 
@@ -107,12 +114,13 @@ function checkShape(s: unknown, path: string): number[] {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
       invalid(path, 'shape', `shape[${i}] must be a non-negative integer, got ${describe(d)}`);
     }
+    if (d > Number.MAX_SAFE_INTEGER) invalid(path, `shape[${i}]`, `shape[${i}] is ${d}, over the largest dimension 2^53 - 1`);
   }
   return s as number[];
 }
 
 /** Shape read from the nesting; ragged nesting is an error. A flat array gives `[length]`. */
-function nestedShape(a: unknown[], path: string, field: string): number[] {
+export function nestedShape(a: unknown[], path: string, field: string): number[] {
   const shape: number[] = [a.length];
   let level: unknown = a[0];
   while (Array.isArray(level)) {
@@ -154,7 +162,7 @@ function fromJsonData(data: unknown[], shape: number[], dtype: DType, path: stri
 }
 
 /** The hot loop for JSON data: numbers go straight in; anything else takes the slow path per element. */
-function fillFlat(out: TypedArray, dtype: DType, src: ArrayLike<unknown>, path: string, field: string): void {
+export function fillFlat(out: TypedArray, dtype: DType, src: ArrayLike<unknown>, path: string, field: string): void {
   const n = src.length;
   switch (dtype) {
     case 'FP64': {
@@ -415,4 +423,63 @@ function viewArray(dtype: DType, buffer: ArrayBufferLike, offset: number, n: num
 /** The raw little-endian bytes of a tensor (a view, no copy). */
 export function tensorBytes(t: Tensor): Buffer {
   return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+}
+
+// Payloads decoded off the event loop (src/tensor/preparsed.ts): the same checks, order and errors as above.
+
+function preparsedShape(p: PreparsedArray, path: string, field: string): number[] {
+  if (p.spec.nestedError !== undefined) invalid(path, field, p.spec.nestedError);
+  return p.spec.nested!;
+}
+
+/** fromJsonData for a PreparsedArray. */
+function fromPreparsed(p: PreparsedArray, shape: number[], dtype: DType, path: string, field: string): Tensor {
+  const s = p.spec;
+  const n = numel(shape);
+  if (s.count !== n) invalid(path, field, `data has ${s.count} elements but shape ${fmtShape(shape)} needs ${n}`);
+  let out: TypedArray;
+  if (dtype === s.dtype) {
+    if (s.error !== undefined) invalid(path, field, s.error);
+    out = p.taken ? s.decoded!.slice() : s.decoded!;
+    p.taken = true;
+    // The exact values were kept in case the datatype was another: it is not.
+    s.values = undefined;
+    s.outcomes = undefined;
+  } else {
+    // The datatype was guessed wrong: what was kept for this case.
+    const o = s.outcomes?.[dtype];
+    if (o !== undefined) {
+      if (o.error !== undefined) invalid(path, field, o.error);
+      out = o.decoded!;
+    } else {
+      if (s.values === undefined) throw new Error(`${path}: data decoded as ${s.dtype} is needed as ${dtype}`);
+      out = allocArray(dtype, n);
+      fillFlat(out, dtype, s.values, path, field);
+    }
+    // The datatype is decided now: keep its result, for a second decode, and drop the rest.
+    Object.assign(s, { dtype, decoded: out, error: undefined, values: undefined, outcomes: undefined });
+    p.taken = true;
+  }
+  return { dtype, shape: [...shape], data: out };
+}
+
+/** fromB64 for a PreparsedB64. */
+function fromPreparsedB64(p: PreparsedB64, shape: number[], dtype: DType, path: string): Tensor {
+  const s = p.spec;
+  const n = numel(shape);
+  const bytes = n * BYTES_PER_ELEMENT[dtype];
+  if (s.unpadded % 4 === 1 || (s.strLen !== s.unpadded && s.strLen % 4 !== 0)) invalid(path, 'b64', 'b64 is not valid base64 (bad length or padding)');
+  if (s.decodedLen !== bytes) {
+    invalid(path, 'b64', `b64 decodes to ${s.decodedLen} bytes but shape ${fmtShape(shape)} of ${dtype} needs ${bytes} (${n} × ${BYTES_PER_ELEMENT[dtype]})`);
+  }
+  if (bytes > 0 && s.written !== bytes) invalid(path, 'b64', 'b64 is not valid base64 (character outside the alphabet or misplaced padding)');
+  let buffer = s.bytes ?? new ArrayBuffer(0);
+  if (p.taken) buffer = buffer.slice(0);
+  p.taken = true;
+  const out = viewArray(dtype, buffer, 0, n);
+  if (dtype === 'BOOL' && !s.boolNormalized) {
+    const o = out as Uint8Array;
+    for (let i = 0; i < n; i++) if (o[i]! > 1) o[i] = 1;
+  }
+  return { dtype, shape: [...shape], data: out };
 }

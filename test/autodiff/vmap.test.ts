@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { engine } from '../../src/index.js';
-import { jacobianWithReport } from '../../src/autodiff/jacobian.js';
+import { jacobianWithReport } from '../../src/engine/jacobian.js';
 import { Unbatchable, vmapGraph } from '../../src/autodiff/vmap.js';
 import type { Graph } from '../../src/graph/types.js';
 import { ALL_OPS } from '../../src/ops/registry.js';

@@ -76,12 +76,26 @@ describe('deploy/kubernetes', () => {
   });
 
   it('probes use the Open Inference Protocol health endpoints on the serving port', () => {
-    expect(container.ports).toEqual([{ name: 'http', containerPort: 8080 }]);
+    expect(container.ports).toEqual([{ name: 'http', containerPort: 8080 }, { name: 'metrics', containerPort: config.metricsPort }]);
     expect(container.readinessProbe.httpGet).toEqual({ path: '/v2/health/ready', port: 'http' });
     expect(container.startupProbe.httpGet).toEqual({ path: '/v2/health/ready', port: 'http' });
     expect(container.livenessProbe.httpGet).toEqual({ path: '/v2/health/live', port: 'http' });
     expect(container.args).toEqual(['serve']);
     expect(container.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }]);
+  });
+
+  it('Prometheus scrapes a port where /metrics needs no API key, and the Service does not expose it', () => {
+    const a = deployment.spec.template.metadata.annotations;
+    expect(a['prometheus.io/scrape']).toBe('true');
+    expect(a['prometheus.io/path']).toBe('/metrics');
+    const port = Number(a['prometheus.io/port']);
+    // API keys may come from the secret: the scraped port must be the metrics port, or the serving port with
+    // GRADSERVE_PUBLIC_METRICS
+    if (port === config.port) expect(config.publicMetrics).toBe(true);
+    else expect(port).toBe(config.metricsPort);
+    const service = one('service.yaml', 'Service');
+    expect(service.spec.ports.map((p: Doc) => p.targetPort)).not.toContain('metrics');
+    expect(service.spec.ports.map((p: Doc) => p.targetPort)).not.toContain(config.metricsPort);
   });
 
   it('runs as the image user, non-root, with the model repository mounted read-only', () => {

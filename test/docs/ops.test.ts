@@ -50,7 +50,7 @@ describe('docs/ops.md', () => {
 
   it('every op it calls not yet available is 422 UNKNOWN_OP today', async () => {
     const planned = plannedOps();
-    expect(planned.length).toBeGreaterThan(50);
+    expect(planned.length).toBeGreaterThan(0);
     for (const op of planned) {
       const res = await app.inject({
         method: 'POST',
@@ -66,6 +66,7 @@ describe('docs/ops.md', () => {
     expect(schemaType({ anyOf: [{ type: 'integer' }, { type: 'array', items: { type: 'integer' } }, { type: 'null' }] })).toBe('int, int list or null');
     expect(schemaType({ type: ['number', 'null'] })).toBe('number or null');
     expect(schemaType({ type: 'string', enum: ['mean', 'sum', 'none'] })).toBe('`mean`, `sum` or `none`');
+    expect(schemaType({ anyOf: [{ type: 'number', const: 1 }, { type: 'number', const: 2 }, { type: 'string', const: 'inf' }] })).toBe('`1`, `2` or `"inf"`');
     expect(schemaType({ type: 'array', items: { type: 'array', prefixItems: [{ type: 'integer' }, { type: 'integer' }] } })).toBe('[int, int] list');
   });
 });

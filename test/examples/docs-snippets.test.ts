@@ -73,7 +73,7 @@ print("RESULT " + json.dumps({"dx": r["gradients"]["x"].tolist(), "dw": r["gradi
     const clientEntry = join(ROOT, 'src/client/index.js');
     const file = join(tmp, 'snippets.mts'); // .mts: an ES module (top-level await) without a package.json
     writeFileSync(file, `${code.replace("'gradserve/client'", JSON.stringify(clientEntry)).replaceAll(DOC_URL, server.url)}
-export { gradients, jacobians, mode, hessians, hvp, params };
+export { gradients, jacobians, mode, hessians, hvp, params, perExampleNorms, traceEstimate, traceStderr, traceExact };
 `);
     writeFileSync(join(tmp, 'tsconfig.json'), JSON.stringify({
       extends: join(ROOT, 'tsconfig.json'),
@@ -91,5 +91,10 @@ export { gradients, jacobians, mode, hessians, hvp, params };
     expectClose(m.hessians.x.x.data, [14, 32, 32, 77]);
     expectClose(m.hvp.x.data, [-18, -45]);
     expect(m.params.w1.data).toBeInstanceOf(Float32Array);
+    // batched derivatives: one norm per example; Hutchinson within five standard errors of the exact trace
+    expect(m.perExampleNorms).toHaveLength(4);
+    for (const n of m.perExampleNorms) expect(Number.isFinite(n) && n >= 0).toBe(true);
+    expect(m.traceStderr).toBeGreaterThanOrEqual(0);
+    expect(Math.abs(m.traceEstimate - m.traceExact)).toBeLessThanOrEqual(5 * m.traceStderr + 1e-4 * Math.abs(m.traceExact) + 1e-6);
   });
 });

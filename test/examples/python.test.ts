@@ -54,6 +54,24 @@ describe(`Python examples (${PY} with numpy)`, () => {
     expect(r.stdout).toContain('numpy agrees');
   });
 
+  it('batched_example.py: per-example gradient norms match numpy backprop; Hutchinson estimates the exact Hessian trace', async () => {
+    const r = await py(['batched_example.py', '--url', server.url]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('per-example gradient of w1 has shape [32, 10, 16]');
+    const norms = /^per-example gradient norms: (.*)$/m.exec(r.stdout)![1]!.split(' ').map(Number);
+    expect(norms.length).toBe(32);
+    for (const n of norms) expect(n).toBeGreaterThan(0);
+    expect(Number(/vs numpy backprop: max \|difference\| ([\d.eE+-]+)/.exec(r.stdout)![1])).toBeLessThan(1e-12);
+    expect(Number(/vs the batch gradient: max \|difference\| ([\d.eE+-]+)/.exec(r.stdout)![1])).toBeLessThan(1e-12);
+    const m = /with (\d+) vectors: ([\d.eE+-]+) ± ([\d.eE+-]+); exact ([\d.eE+-]+)/.exec(r.stdout)!;
+    const [estimate, stderr, exact] = [Number(m[2]), Number(m[3]), Number(m[4])];
+    expect(Number(m[1])).toBe(400);
+    expect(stderr).toBeGreaterThan(0);
+    // seeded, so deterministic; four standard errors is the statistical promise
+    expect(Math.abs(estimate - exact)).toBeLessThan(4 * stderr);
+    expect(Number(/vs the dense Hessian: max \|vᵀHv difference\| ([\d.eE+-]+)/.exec(r.stdout)![1])).toBeLessThan(1e-10);
+  });
+
   function losses(out: string): number[] {
     return [...out.matchAll(/^step\s+\d+\s+loss ([\d.eE+-]+)$/gm)].map((m) => Number(m[1]));
   }

@@ -58,4 +58,27 @@ describe('GraphBuilder', () => {
     expect([...outputs.cat!.data]).toEqual([3, -1, 0.5, -2, 3, -3, 0.5, -0.5]);
     expect(outputs.loss!.data[0]).toBeCloseTo(9 + 1 + 0.25 + 4 + 9 + 9 + 0.25 + 0.25, 12);
   });
+
+  test('statistics, norms, scans and einsum', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', [2, 3], 'FP64');
+    const w = b.input('w', [3, 2], 'FP64');
+    const v = x.var(1, { correction: 1 }).as('v');
+    const s = x.std(null, { keepdims: true }).as('s');
+    const n = x.norm('inf', -1).as('n');
+    const cs = x.cumsum(1, { exclusive: true }).as('cs');
+    const cp = x.cumprod(-1, { reverse: true }).as('cp');
+    const e = b.einsum('ij,jk->ik', x, w).as('e');
+    const g = b.output(v, s, n, cs, cp, e).build();
+    expect(g.nodes.map((nd) => nd.op)).toEqual(['var', 'std', 'norm', 'cumsum', 'cumprod', 'einsum']);
+    expect(g.nodes[3]!.attrs).toEqual({ axis: 1, exclusive: true, reverse: false });
+    expect(e.shape).toEqual([2, 2]);
+    const { outputs } = await evaluate(g, { x: tensor('FP64', [2, 3], [1, 2, 3, 4, -6, 5]), w: tensor('FP64', [3, 2], [1, 0, 0, 1, 1, 1]) });
+    expect([...outputs.v!.data]).toEqual([1, 37]);
+    expect(outputs.s!.shape).toEqual([1, 1]);
+    expect([...outputs.n!.data]).toEqual([3, 6]);
+    expect([...outputs.cs!.data]).toEqual([0, 1, 3, 0, 4, -2]);
+    expect([...outputs.cp!.data]).toEqual([6, 6, 3, -120, -30, 5]);
+    expect([...outputs.e!.data]).toEqual([4, 5, 9, -1]);
+  });
 });

@@ -32,13 +32,17 @@ function calls(): Call[] {
     ['scatterAdd', [Float64Array.from(randData(r, 2 * 3 * 4, 'FP64')), BigInt64Array.from([0n, 0n, 2n]), [3], 1, [2, 3, 4]]],
     ['oneHot', [Int32Array.from([0, 2, 5]), [3], 4, 1, 'FP64']],
     ['cast', [toTyped('INT64', randData(r, numel(s), 'INT64')), 'FP32']],
+    ['scatterAddElements', [x, s, BigInt64Array.from([0n, 2n, -1n, 1n, 0n, 0n, 2n, 2n]), [2, 1, 4], Float64Array.from(randData(r, 8, 'FP64')), 1]],
+    ['roll', [f, [512, 300], [-3, 7]]],
+    ['triangle', [x, s, -1, true]],
+    ['sortIndices', [f, [512, 300], 1, true, 10]],
   ];
 }
 
 describe('async kernels', () => {
   it('every kernel resolves to the same result as its sync form', async () => {
     const all = calls();
-    expect(new Set(all.map((c) => c[0])).size).toBe(18);
+    expect(new Set(all.map((c) => c[0])).size).toBe(22);
     const results = await Promise.all(
       all.map(([name, args]) => (kernels.async[name] as (...a: unknown[]) => Promise<unknown>)(...args)),
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { BINARY_OPS, UNARY_OPS, kernels } from '../../src/kernels.js';
+import { kernels } from '../../src/kernels.js';
 import type { DType } from '../../src/tensor/dtype.js';
 import { rng } from '../support/random.js';
 import {
@@ -8,10 +8,21 @@ import {
   unaryRef,
 } from './reference.js';
 
+// every op of the native tables (native/op_tables.h)
+const { unary: UNARY_OPS, binary: BINARY_OPS } = kernels.info().ops;
 const FP: DType[] = ['FP32', 'FP64'];
 const INT: DType[] = ['INT32', 'INT64'];
 const INT_UNARY = ['neg', 'abs', 'sign', 'square', 'relu', 'relu_grad'];
-const POSITIVE_DOMAIN = ['log', 'sqrt', 'reciprocal', 'log1p'];
+/** random inputs where the op is defined (default [-6, 6]) */
+const DOMAIN: Record<string, [number, number]> = {
+  log: [0.01, 6], sqrt: [0.01, 6], reciprocal: [0.01, 6], log1p: [0.01, 6], log2: [0.01, 6], log10: [0.01, 6],
+  rsqrt: [0.01, 6], asin: [-1, 1], acos: [-1, 1], atanh: [-1, 1], acosh: [1, 7],
+};
+/** the kernel's scalar parameter of the ops that take one */
+const PARAM: Record<string, number> = { leaky_relu: 0.2, elu: 0.7, celu: 1.3 };
+/** FP-only binary ops (the others also take INT32/INT64) */
+const FP_BINARY = ['atan2', 'logaddexp', 'hypot'];
+const BOOL_OUT = ['equal', 'not_equal', 'less', 'less_equal', 'greater', 'greater_equal', 'logical_and', 'logical_or', 'logical_xor'];
 const SPECIAL = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 1e4, -1e4, 88, -88, 100, -100, 1e-30, -1e-30, 0.5];
 const round = (d: DType, v: number): number => (d === 'FP32' ? Math.fround(v) : v);
 
@@ -20,14 +31,15 @@ describe('unary', () => {
     for (const dtype of FP) {
       it(`${op} ${dtype} matches the reference, including NaN/Inf and large |x|`, () => {
         const r = rng(op.length * 31 + dtype.length);
-        const [lo, hi] = POSITIVE_DOMAIN.includes(op) ? [0.01, 6] : [-6, 6];
+        const [lo, hi] = DOMAIN[op] ?? [-6, 6];
+        const p = PARAM[op];
         // Lengths that exercise SIMD bodies and scalar tails.
         for (const n of [0, 1, 7, 8, 9, 33, 1000]) {
           const xs = [...randData(r, n, dtype, lo, hi), ...(n === 1000 ? SPECIAL.map((v) => round(dtype, v)) : [])];
           const x = toTyped(dtype, xs);
-          const y = kernels.unary(op, x);
+          const y = p === undefined ? kernels.unary(op, x) : kernels.unary(op, x, p);
           expect(kindOf(y)).toBe(dtype);
-          const expected = xs.map((v) => round(dtype, unaryRef(op, v, false)));
+          const expected = xs.map((v) => round(dtype, unaryRef(op, v, false, p === undefined ? 0 : round(dtype, p))));
           const [rtol, atol] = dtype === 'FP32' ? [2e-5, 1e-5] : [1e-11, 1e-12];
           expect(mismatch(y, expected, rtol, atol), `${op} ${dtype} n=${n}`).toBeUndefined();
         }
@@ -40,7 +52,7 @@ describe('unary', () => {
       const r = rng(7);
       const xs = [...randData(r, 50, dtype, -100, 100), 0];
       for (const op of INT_UNARY) {
-        const y = kernels.unary(op as (typeof UNARY_OPS)[number], toTyped(dtype, xs));
+        const y = kernels.unary(op, toTyped(dtype, xs));
         expect(kindOf(y)).toBe(dtype);
         expect(mismatch(y, xs.map((v) => unaryRef(op, v, true) + 0))).toBeUndefined();
       }
@@ -54,6 +66,16 @@ describe('unary', () => {
     expect(() => kernels.unary('exp', new Int32Array(2))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => kernels.unary('neg', new Uint8Array(2))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => kernels.unary('nope' as 'exp', new Float32Array(2))).toThrow(/unknown unary op/);
+  });
+
+  it('round is half to even; the scalar parameter reaches leaky_relu/elu/celu (absent: 0)', () => {
+    expect(fromTyped(kernels.unary('round', new Float64Array([0.5, 1.5, 2.5, -0.5, -2.5, 2.5000000000000004])))).toEqual([0, 2, 2, -0, -2, 3]);
+    expect(fromTyped(kernels.unary('round', new Float32Array([0.5, 1.5, 2.5, -3.5])))).toEqual([0, 2, 2, -4]);
+    expect(fromTyped(kernels.unary('leaky_relu', new Float64Array([-2, 3]), 0.25))).toEqual([-0.5, 3]);
+    expect(fromTyped(kernels.unary('leaky_relu', new Float64Array([-2, 3])))).toEqual([-0, 3]);
+    expect(fromTyped(kernels.unary('elu', new Float64Array([-1]), 2))).toEqual([2 * Math.expm1(-1)]);
+    expect(fromTyped(kernels.unary('celu', new Float64Array([-1]), 2))).toEqual([2 * Math.expm1(-0.5)]);
+    expect(() => kernels.unary('elu', new Float64Array(1), 'a' as unknown as number)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
   it('sigmoid and softplus stay finite and exact for |x| = 1e4 in FP32', () => {
@@ -77,6 +99,7 @@ describe('binary', () => {
         // Every fourth trial uses identical shapes (the same-shape fast path).
         const [as, bs] = trial % 4 === 3 ? [pair[0], pair[0]] : pair;
         for (const op of BINARY_OPS) {
+          if (isInt && FP_BINARY.includes(op)) continue;
           const [lo, hi] = op === 'pow' && isInt ? [-3, 4] : [-3, 3];
           const a = randData(r, numel(as), dtype, lo, hi);
           const b = randData(r, numel(bs), dtype, lo, hi);
@@ -89,10 +112,11 @@ describe('binary', () => {
             return dtype === 'FP32' ? Math.fround(v) : v;
           });
           expect(res.shape).toEqual(ref.shape);
-          const isCmp = ['equal', 'not_equal', 'less', 'less_equal', 'greater', 'greater_equal'].includes(op);
-          expect(kindOf(res.data)).toBe(isCmp ? 'BOOL' : dtype);
+          expect(kindOf(res.data)).toBe(BOOL_OUT.includes(op) ? 'BOOL' : dtype);
           const rtol = dtype === 'FP32' ? 1e-6 : dtype === 'FP64' ? 1e-14 : 0;
-          expect(mismatch(res.data, ref.data, rtol, 0), `${op} ${JSON.stringify(as)} ${JSON.stringify(bs)}`).toBeUndefined();
+          // logaddexp's max + log1p(...) cancels where the result is near 0: compare absolutely there
+          const atol = op === 'logaddexp' ? (dtype === 'FP32' ? 1e-6 : 1e-15) : 0;
+          expect(mismatch(res.data, ref.data, rtol, atol), `${op} ${JSON.stringify(as)} ${JSON.stringify(bs)}`).toBeUndefined();
         }
       }
     });
@@ -104,6 +128,25 @@ describe('binary', () => {
     expect(Array.from(kernels.binary('div', a, [6], b, [6]).data as Int32Array)).toEqual([3, -3, -3, 3, 0, -2147483648]);
     const p = kernels.binary('pow', new BigInt64Array([2n, 1n, -1n, -1n, 3n, 0n]), [6], new BigInt64Array([10n, -5n, -3n, -4n, -1n, 0n]), [6]);
     expect(Array.from(p.data as BigInt64Array)).toEqual([1024n, 1n, -1n, 1n, 0n, 1n]);
+  });
+
+  it('atan2, logaddexp and hypot refuse integers; logical ops take BOOL (and read any nonzero number as true)', () => {
+    for (const op of FP_BINARY) {
+      expect(() => kernels.binary(op, new Int32Array(1), [1], new Int32Array(1), [1]), op).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/does not accept INT32/) }),
+      );
+    }
+    const r = kernels.binary('logical_xor', new Uint8Array([1, 0, 1, 0]), [4], new Uint8Array([1, 1, 0, 0]), [4]);
+    expect(Array.from(r.data as Uint8Array)).toEqual([0, 1, 1, 0]);
+    const f = kernels.binary('logical_and', new Float64Array([NaN, 0, -0, 2]), [4], new Float64Array([1]), []);
+    expect(Array.from(f.data as Uint8Array)).toEqual([1, 0, 0, 1]);
+  });
+
+  it('integer mod/fmod: x mod 0 = 0 and INT_MIN mod -1 = 0 without trapping', () => {
+    const a = new BigInt64Array([7n, -7n, 5n, -(2n ** 63n)]);
+    const b = new BigInt64Array([-3n, 3n, 0n, -1n]);
+    expect(Array.from(kernels.binary('mod', a, [4], b, [4]).data as BigInt64Array)).toEqual([-2n, 2n, 0n, 0n]);
+    expect(Array.from(kernels.binary('fmod', a, [4], b, [4]).data as BigInt64Array)).toEqual([1n, -1n, 0n, 0n]);
   });
 
   it('comparisons accept BOOL, arithmetic does not', () => {

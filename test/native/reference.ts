@@ -139,7 +139,20 @@ export function erf(x: number): number {
 }
 
 const SQ2PI = Math.sqrt(2 / Math.PI);
-export function unaryRef(op: string, x: number, int: boolean): number {
+const SELU_ALPHA = 1.6732632423543772;
+const SELU_SCALE = 1.0507009873554805;
+/** Rounding half to even (C's nearbyint in the default rounding mode); keeps -0. */
+export function roundHalfEven(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : r;
+}
+const relu6Shift3 = (x: number): number => {
+  const v = x + 3;
+  return v < 0 ? 0 : v > 6 ? 6 : v;
+};
+/** `param`: the kernel's scalar parameter (alpha of leaky_relu, elu, celu). */
+export function unaryRef(op: string, x: number, int: boolean, param = 0): number {
   switch (op) {
     case 'neg': return -x;
     case 'exp': return Math.exp(x);
@@ -172,6 +185,32 @@ export function unaryRef(op: string, x: number, int: boolean): number {
       return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQ2PI * (1 + 3 * 0.044715 * x * x);
     }
     case 'erf_grad': return (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x);
+    case 'tan': return Math.tan(x);
+    case 'asin': return Math.asin(x);
+    case 'acos': return Math.acos(x);
+    case 'atan': return Math.atan(x);
+    case 'sinh': return Math.sinh(x);
+    case 'cosh': return Math.cosh(x);
+    case 'asinh': return Math.asinh(x);
+    case 'acosh': return Math.acosh(x);
+    case 'atanh': return Math.atanh(x);
+    case 'log2': return Math.log2(x);
+    case 'log10': return Math.log10(x);
+    case 'exp2': return 2 ** x;
+    case 'rsqrt': return 1 / Math.sqrt(x);
+    case 'floor': return Math.floor(x);
+    case 'ceil': return Math.ceil(x);
+    case 'round': return roundHalfEven(x);
+    case 'trunc': return Math.trunc(x);
+    case 'silu': return x === -Infinity ? -0 : x / (1 + Math.exp(-x));
+    case 'mish': return x === -Infinity ? -0 : x * Math.tanh(Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))));
+    case 'selu': return x > 0 ? SELU_SCALE * x : SELU_SCALE * SELU_ALPHA * Math.expm1(x);
+    case 'hardsigmoid': return relu6Shift3(x) / 6;
+    case 'hardswish': return (x * relu6Shift3(x)) / 6;
+    case 'softsign': return Math.abs(x) === Infinity ? Math.sign(x) : x / (1 + Math.abs(x));
+    case 'leaky_relu': return x > 0 ? x : x * param;
+    case 'elu': return x > 0 ? x : param * Math.expm1(x);
+    case 'celu': return x > 0 ? x : param * Math.expm1(x / param);
   }
   void int;
   throw new Error(`no reference for ${op}`);
@@ -184,6 +223,18 @@ function intPow(a: number, b: number): number {
 }
 /** C/NumPy pow, which differs from JS `**` at pow(1, NaN) and pow(-1, +-Inf) (both 1). */
 const cPow = (a: number, b: number): number => (a === 1 || b === 0 ? 1 : a === -1 && Math.abs(b) === Infinity ? 1 : a ** b);
+/** Integer mod (floor: the divisor's sign) or fmod (trunc); x mod 0 = 0 as NumPy. */
+function intMod(a: number, b: number, floor: boolean): number {
+  if (b === 0 || b === -1) return 0;
+  const r = a % b;
+  return floor && r !== 0 && r < 0 !== b < 0 ? r + b : r + 0;
+}
+/** NumPy's float mod: fmod, moved to the divisor's sign; a zero result takes the divisor's sign. */
+function floatMod(a: number, b: number): number {
+  const r = a % b;
+  if (r === 0) return b < 0 || Object.is(b, -0) ? -0 : 0;
+  return r < 0 !== b < 0 ? r + b : r;
+}
 const nanMax = (a: number, b: number): number => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b));
 const nanMin = (a: number, b: number): number => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b));
 export function binaryRef(op: string, a: number, b: number, int: boolean): number {
@@ -202,6 +253,14 @@ export function binaryRef(op: string, a: number, b: number, int: boolean): numbe
     case 'greater': return a > b ? 1 : 0;
     case 'greater_equal': return a >= b ? 1 : 0;
     case 'mul_no_nan': return a === 0 ? 0 : a * b;
+    case 'atan2': return Math.atan2(a, b);
+    case 'mod': return int ? intMod(a, b, true) : floatMod(a, b);
+    case 'fmod': return int ? intMod(a, b, false) : a % b; // JS % is C's fmod
+    case 'logaddexp': return a === b ? a + Math.LN2 : Math.max(a, b) + Math.log1p(Math.exp(-Math.abs(a - b)));
+    case 'hypot': return Math.hypot(a, b);
+    case 'logical_and': return a !== 0 && b !== 0 ? 1 : 0;
+    case 'logical_or': return a !== 0 || b !== 0 ? 1 : 0;
+    case 'logical_xor': return (a !== 0) !== (b !== 0) ? 1 : 0;
   }
   throw new Error(`no reference for ${op}`);
 }

@@ -50,15 +50,44 @@ const halfSquared = {
 const x64 = t('FP64', [1, 2], f64(1, 2));
 const w64 = t('FP64', [2, 3], f64(1, 2, 3, 4, 5, 6));
 
+/** FP32 with BOOL, INT32 and INT64 inputs beside the differentiated one: loss = sum(gather(where(m, x, 0) · k, l)²). */
+const mixed = {
+  inputs: { x: { datatype: 'FP32' }, m: { datatype: 'BOOL' }, k: { datatype: 'INT32' }, l: { datatype: 'INT64' } },
+  constants: { zero: t('FP32', [], f32(0)) },
+  nodes: [
+    { name: 'xm', op: 'where', inputs: ['m', 'x', 'zero'] },
+    { name: 'kf', op: 'cast', inputs: ['k'], attrs: { to: 'FP32' } },
+    { name: 'y', op: 'mul', inputs: ['xm', 'kf'] },
+    { name: 'g', op: 'gather', inputs: ['y', 'l'], attrs: { axis: 0 } },
+    { name: 'g2', op: 'square', inputs: ['g'] },
+    { name: 'loss', op: 'sum', inputs: ['g2'] },
+  ],
+  outputs: ['g', 'loss'],
+};
+const mixedInputs = {
+  x: t('FP32', [2, 3], f32(1, 2, 3, 4, 5, 6)),
+  m: t('BOOL', [2, 3], new Uint8Array([1, 0, 1, 1, 1, 0])),
+  k: t('INT32', [], new Int32Array([3])),
+  l: t('INT64', [3], new BigInt64Array([1n, 0n, 1n])),
+};
+const dx32 = t('FP32', [2, 3], f32(1, -1, 0.5, 2, 0, 1));
+
 /** Every kind of tensor endpoint, each with tensors in every request field that takes them. */
-const KINDS: [string, Record<string, unknown>][] = [
-  ['/v1/evaluate', { graph: identityGraph, inputs: ALL }],
-  ['/v1/grad', { graph: halfSquared, inputs: { x: x64, w: w64 }, of: 'loss', wrt: ['x', 'w'] }],
-  ['/v1/vjp', { graph: halfSquared, inputs: { x: x64, w: w64 }, cotangents: { y: t('FP64', [1, 3], f64(1, -1, 2)) }, wrt: ['x', 'w'] }],
-  ['/v1/jvp', { graph: halfSquared, inputs: { x: x64, w: w64 }, tangents: { x: t('FP64', [1, 2], f64(0.5, -2)) }, of: ['y', 'loss'] }],
-  ['/v1/jacobian', { graph: halfSquared, inputs: { x: x64, w: w64 }, of: ['y'], wrt: ['x', 'w'] }],
-  ['/v1/hvp', { graph: halfSquared, inputs: { x: x64, w: w64 }, of: 'loss', vectors: { x: t('FP64', [1, 2], f64(1, -1)) } }],
-  ['/v1/hessian', { graph: halfSquared, inputs: { x: x64, w: w64 }, of: 'loss', wrt: ['x', 'w'] }],
+const KINDS: [string, string, Record<string, unknown>][] = [
+  ['/v1/evaluate with every datatype', '/v1/evaluate', { graph: identityGraph, inputs: ALL }],
+  ['/v1/grad in FP64 with a binary constant', '/v1/grad', { graph: halfSquared, inputs: { x: x64, w: w64 }, of: 'loss', wrt: ['x', 'w'] }],
+  ['/v1/vjp in FP64 with a binary constant', '/v1/vjp', { graph: halfSquared, inputs: { x: x64, w: w64 }, cotangents: { y: t('FP64', [1, 3], f64(1, -1, 2)) }, wrt: ['x', 'w'] }],
+  ['/v1/jvp in FP64 with a binary constant', '/v1/jvp', { graph: halfSquared, inputs: { x: x64, w: w64 }, tangents: { x: t('FP64', [1, 2], f64(0.5, -2)) }, of: ['y', 'loss'] }],
+  ['/v1/jacobian in FP64 with a binary constant', '/v1/jacobian', { graph: halfSquared, inputs: { x: x64, w: w64 }, of: ['y'], wrt: ['x', 'w'] }],
+  ['/v1/hvp in FP64 with a binary constant', '/v1/hvp', { graph: halfSquared, inputs: { x: x64, w: w64 }, of: 'loss', vectors: { x: t('FP64', [1, 2], f64(1, -1)) } }],
+  ['/v1/hessian in FP64 with a binary constant', '/v1/hessian', { graph: halfSquared, inputs: { x: x64, w: w64 }, of: 'loss', wrt: ['x', 'w'] }],
+  // The same endpoints with every datatype in the request.
+  ['/v1/grad with BOOL, INT32 and INT64 inputs', '/v1/grad', { graph: mixed, inputs: mixedInputs, of: 'loss', wrt: ['x'] }],
+  ['/v1/vjp with BOOL, INT32 and INT64 inputs', '/v1/vjp', { graph: mixed, inputs: mixedInputs, cotangents: { g: t('FP32', [3, 3], f32(1, 2, 3, 4, 5, 6, 7, 8, 9)) }, wrt: ['x'] }],
+  ['/v1/jvp with BOOL, INT32 and INT64 inputs', '/v1/jvp', { graph: mixed, inputs: mixedInputs, tangents: { x: dx32 } }],
+  ['/v1/jacobian with BOOL, INT32 and INT64 inputs', '/v1/jacobian', { graph: mixed, inputs: mixedInputs, of: ['g'], wrt: ['x'], mode: 'forward' }],
+  ['/v1/hvp with BOOL, INT32 and INT64 inputs', '/v1/hvp', { graph: mixed, inputs: mixedInputs, of: 'loss', vectors: { x: dx32 } }],
+  ['/v1/hessian with BOOL, INT32 and INT64 inputs', '/v1/hessian', { graph: mixed, inputs: mixedInputs, of: 'loss', wrt: ['x'] }],
 ];
 
 async function viaB64(url: string, body: Record<string, unknown>) {
@@ -68,7 +97,7 @@ async function viaB64(url: string, body: Record<string, unknown>) {
 }
 
 describe('every tensor endpoint: a framed request answers as the same request in b64', () => {
-  it.each(KINDS)('%s, framed request and framed answer', async (url, body) => {
+  it.each(KINDS)('%s, framed request and framed answer', async (_title, url, body) => {
     const want = await viaB64(url, body);
     for (const reverse of [false, true]) {
       const { payload, headerLength } = frame({ ...body, encoding: 'binary' }, { reverse });
@@ -77,7 +106,7 @@ describe('every tensor endpoint: a framed request answers as the same request in
     }
   });
 
-  it.each(KINDS)('%s, framed request with a JSON answer, and a b64 request with a framed answer', async (url, body) => {
+  it.each(KINDS)('%s, framed request with a JSON answer, and a b64 request with a framed answer', async (_title, url, body) => {
     const want = await viaB64(url, body);
     const { payload, headerLength } = frame({ ...body, encoding: 'b64' });
     const r = await postFramed(app, url, payload, headerLength);

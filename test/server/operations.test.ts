@@ -1,6 +1,7 @@
 /** Operations surface: metrics, OpenAPI, docs, request ids, configuration. */
 import { describe, expect, it } from 'vitest';
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { buildMetricsApp, type GradserveApp } from '../../src/server/app.js';
 import { loadConfig, parseBytes, SETTINGS } from '../../src/server/config.js';
 import { linearGraph, makeApp } from './helpers.js';
 
@@ -116,6 +117,53 @@ describe('configuration', () => {
     for (const s of SETTINGS) {
       expect(doc, s.env[0]).toContain(s.env[0]!);
       expect(doc, s.flag).toContain(s.flag);
+    }
+  });
+});
+
+describe('API keys and the operations endpoints', () => {
+  const get = (app: GradserveApp, url: string) => app.inject({ method: 'GET', url });
+
+  it('with keys set, /metrics, /openapi.json and /docs need one unless opened', async () => {
+    const closed = await makeApp({ apiKeys: ['k'] });
+    try {
+      for (const url of ['/metrics', '/openapi.json', '/docs']) expect((await get(closed, url)).statusCode, url).toBe(401);
+    } finally {
+      await closed.close();
+    }
+    const open = await makeApp({ apiKeys: ['k'], publicMetrics: true, publicDocs: true });
+    try {
+      expect((await get(open, '/metrics')).statusCode).toBe(200);
+      expect((await get(open, '/openapi.json')).statusCode).toBe(200);
+      expect([200, 302]).toContain((await get(open, '/docs')).statusCode);
+      // only those: the API itself still needs the key
+      expect((await get(open, '/v1/ops')).statusCode).toBe(401);
+      expect((await get(open, '/metrics-other')).statusCode).toBe(401);
+    } finally {
+      await open.close();
+    }
+    const metricsOnly = await makeApp({ apiKeys: ['k'], publicMetrics: true });
+    try {
+      expect((await get(metricsOnly, '/metrics')).statusCode).toBe(200);
+      expect((await get(metricsOnly, '/openapi.json')).statusCode).toBe(401);
+    } finally {
+      await metricsOnly.close();
+    }
+  });
+
+  it('--metrics-port: a second listener serving /metrics alone, without keys, counting the main app', async () => {
+    const app = await makeApp({ apiKeys: ['k'] });
+    const metrics = await buildMetricsApp(app);
+    try {
+      await app.inject({ method: 'GET', url: '/v1/ops', headers: { authorization: 'Bearer k' } });
+      const r = await metrics.inject({ method: 'GET', url: '/metrics' });
+      expect(r.statusCode).toBe(200);
+      expect(r.body).toMatch(/gradserve_http_requests_total\{method="GET",route="\/v1\/ops",status="200"\} 1/);
+      expect((await metrics.inject({ method: 'GET', url: '/v1/ops' })).statusCode).toBe(404);
+      expect(loadConfig({ GRADSERVE_METRICS_PORT: '9464', GRADSERVE_PUBLIC_METRICS: '1' }, ['--public-docs'])).toMatchObject({ metricsPort: 9464, publicMetrics: true, publicDocs: true });
+    } finally {
+      await metrics.close();
+      await app.close();
     }
   });
 });

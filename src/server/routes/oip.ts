@@ -8,6 +8,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Engine, Tensors } from '../../engine.types.js';
 import { GradserveError } from '../../errors.js';
+import { nameMap } from '../../graph/names.js';
 import type { Graph } from '../../graph/types.js';
 import { parseDType } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -121,7 +122,7 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
 
       // Inputs: JSON data, or bytes from the binary section, back to back in the order the inputs are listed (the
       // Triton binary tensor data extension); each viewed in place when aligned for its datatype.
-      const inputs: Tensors = {};
+      const inputs: Tensors = nameMap();
       const bin = req.binaryPayload;
       const refs: BlobRef[] = [];
       const binary: number[] = [];
@@ -165,6 +166,9 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
         grads.set(of, [...(grads.get(of) ?? []), o.name.slice('grad:'.length)]);
       }
 
+      // How the answer writes each requested output: its size is checked before anything runs.
+      const asBinary = (o: (typeof requested)[number]): boolean => o.parameters?.binary_data === true || (allBinary && o.parameters?.binary_data !== false);
+      const answered = new Map(requested.map((o) => [o.name, asBinary(o) ? 'binary' as const : 'json' as const]));
       const values = new Map<string, Tensor>();
       await runWithLimits(req, reply, opts, async (ro) => {
         if (plain.length > 0 || grads.size === 0) {
@@ -175,7 +179,7 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
           const res = await engine.grad(graph, inputs, of, wrt, ro);
           for (const w of wrt) if (res.gradients[w] !== undefined) values.set(`grad:${w}`, res.gradients[w]!);
         }
-      });
+      }, (name) => answered.get(name));
 
       // Binary outputs back to back (alignment 1): Triton clients find each blob by adding up the sizes before it.
       const frame = new FrameBuilder(1);
@@ -183,7 +187,7 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
       const outputs = requested.map((o) => {
         const t = values.get(o.name);
         if (t === undefined) throw new GradserveError('UNKNOWN_VALUE', `output "${o.name}" names no value of model "${req.params.name}"`);
-        if (o.parameters?.binary_data === true || (allBinary && o.parameters?.binary_data !== false)) {
+        if (asBinary(o)) {
           framed = true;
           return { name: o.name, datatype: t.dtype, shape: [...t.shape], parameters: { binary_data_size: frame.add(t).binary_data_size } };
         }

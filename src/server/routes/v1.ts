@@ -1,7 +1,8 @@
 /** The v1 derivative API (API.md "Endpoints"). */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Engine, GradcheckFigures, RunOptions, Tensors } from '../../engine.types.js';
+import type { BatchingReport, Engine, GradcheckFigures, RunOptions, Tensors } from '../../engine.types.js';
+import { nameMap } from '../../graph/names.js';
 import type { Graph, WireTensor } from '../../graph/types.js';
 import { decodeTensor } from '../../tensor/wire.js';
 import { resolveBinaryTensors } from '../binary_tensors.js';
@@ -9,6 +10,9 @@ import * as S from '../schemas.js';
 import type { RunDeps } from '../run.js';
 import { runWithLimits } from '../run.js';
 import { checkGraphSize, decodeInputs, decodeKeyed, decodeShapeInputs, jsonNumber, type ResponseEncoding, ResponseTensors, responseEncoding } from '../tensors.js';
+
+/** Response header of batched requests (see reportBatching). */
+export const BATCHING_HEADER = 'gradserve-batching';
 
 export interface V1Options extends RunDeps {
   engine: Engine;
@@ -23,6 +27,18 @@ const errorResponses = {
   503: problem('OVERLOADED: the server-wide memory budget is taken (see Retry-After)'),
   504: problem('DEADLINE_EXCEEDED'),
 };
+
+/**
+ * How a batched request ran, as the `Gradserve-Batching` response header: `vectorized; size=B; chunk=C; passes=P`,
+ * or `loop; size=B; passes=P; reason="..."` when some op could not be vectorized (also logged as a warning).
+ */
+function reportBatching(req: FastifyRequest, reply: FastifyReply, report: BatchingReport | undefined): void {
+  if (report === undefined) return;
+  const parts = [report.vectorized ? 'vectorized' : 'loop', `size=${report.size}`, `chunk=${report.chunk}`, `passes=${report.passes}`];
+  if (report.reason !== undefined) parts.push(`reason=${JSON.stringify(report.reason.replace(/[^\x20-\x7e]/g, '?'))}`);
+  reply.header(BATCHING_HEADER, parts.join('; '));
+  if (!report.vectorized) req.log.warn({ batching: report }, 'a batched request ran as a loop of single passes (slower, same numbers)');
+}
 
 function figures(f: GradcheckFigures): { ok: boolean; maxAbsError: number | string; maxRelError: number | string } {
   return { ok: f.ok, maxAbsError: jsonNumber(f.maxAbsError), maxRelError: jsonNumber(f.maxRelError) };
@@ -48,12 +64,15 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   async function run<T>(
     req: FastifyRequest,
     reply: FastifyReply,
-    body: { graph: Graph; inputs: Record<string, unknown> },
+    body: { graph: Graph; inputs: Record<string, unknown>; encoding?: ResponseEncoding | undefined },
     call: (inputs: Tensors, o: RunOptions) => Promise<T>,
+    answersTensors = true,
   ): Promise<T> {
     checkGraphSize(body.graph, config.maxNodes);
     const inputs = decodeInputs(body.graph, body.inputs, config.maxTensorElements);
-    return runWithLimits(req, reply, opts, (o) => call(inputs, o));
+    // Every tensor the engine returns is in the answer, in the answer's one encoding (gradcheck answers figures).
+    const encoding = responseEncoding(req, body.encoding);
+    return runWithLimits(req, reply, opts, (o) => call(inputs, o), answersTensors ? () => encoding : undefined);
   }
   const keyed = (graph: Graph, inputs: Tensors, wire: Record<string, unknown>, field: string): Tensors =>
     decodeKeyed(engine, graph, inputs, wire, field, config.maxTensorElements);
@@ -72,7 +91,9 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Gradient of a one-element value', tags: ['v1'], body: S.GradBody, response: { 200: S.GradResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    const res = await run(req, reply, b, (inputs, o) => engine.grad(b.graph, inputs, b.of, b.wrt, o));
+    const res = await run(req, reply, b, (inputs, o) =>
+      engine.grad(b.graph, inputs, b.of, b.wrt, b.per_example === undefined ? o : { ...o, per_example: b.per_example }));
+    reportBatching(req, reply, res.batching);
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), gradients: w.map(res.gradients) });
   });
@@ -82,7 +103,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req, reply) => {
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) =>
-      engine.vjp(b.graph, inputs, keyed(b.graph, inputs, b.cotangents, 'cotangents'), b.wrt, o));
+      engine.vjp(b.graph, inputs, keyed(b.graph, inputs, b.cotangents, 'cotangents'), b.wrt, { ...o, batched: b.batched === true }));
+    reportBatching(req, reply, res.batching);
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), gradients: w.map(res.gradients) });
   });
@@ -92,7 +114,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req, reply) => {
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) =>
-      engine.jvp(b.graph, inputs, keyed(b.graph, inputs, b.tangents, 'tangents'), b.of, o));
+      engine.jvp(b.graph, inputs, keyed(b.graph, inputs, b.tangents, 'tangents'), b.of, { ...o, batched: b.batched === true }));
+    reportBatching(req, reply, res.batching);
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), tangents: w.map(res.tangents) });
   });
@@ -111,7 +134,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req, reply) => {
     const b = req.body;
     const res = await run(req, reply, b, (inputs, o) =>
-      engine.hvp(b.graph, inputs, b.of, keyed(b.graph, inputs, b.vectors, 'vectors'), o));
+      engine.hvp(b.graph, inputs, b.of, keyed(b.graph, inputs, b.vectors, 'vectors'), { ...o, batched: b.batched === true }));
+    reportBatching(req, reply, res.batching);
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), gradients: w.map(res.gradients), hvp: w.map(res.hvp) });
   });
@@ -130,8 +154,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req, reply) => {
     const b = req.body;
     const check = { eps: b.eps, atol: b.atol, rtol: b.rtol };
-    const res = await run(req, reply, b, (inputs, o) => engine.gradcheck(b.graph, inputs, b.of, b.wrt, check, o));
-    const perInput: Record<string, ReturnType<typeof figures>> = {};
+    const res = await run(req, reply, b, (inputs, o) => engine.gradcheck(b.graph, inputs, b.of, b.wrt, check, o), false);
+    const perInput: Record<string, ReturnType<typeof figures>> = nameMap();
     for (const [k, f] of Object.entries(res.perInput)) perInput[k] = figures(f);
     return writer(req, b.encoding).send(reply, { ...figures(res), perInput });
   });
@@ -150,7 +174,7 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     const w = writer(req, b.encoding);
     if (w.encoding !== 'binary' || graph.constants === undefined) return w.send(reply, { graph });
     // Binary: the derivative graph's constants (the request's, and those the rules added) go in the binary section.
-    const constants: Record<string, WireTensor> = {};
+    const constants: Record<string, WireTensor> = nameMap();
     for (const [k, c] of Object.entries(graph.constants)) constants[k] = w.tensor(decodeTensor(c, `graph.constants.${k}`));
     return w.send(reply, { graph: { ...graph, constants } });
   });

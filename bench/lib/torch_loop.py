@@ -1,0 +1,55 @@
+"""Shared by the PyTorch peers of bench/engine and bench/http: one thread setting per process, timed steps on demand.
+
+The peer's thread setting is applied as `torch.set_num_threads(n)`; the parent also starts the process with
+OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS = n, because Debian's torch runs its matmuls in OpenBLAS,
+whose thread count torch.set_num_threads does not change.
+
+  serve(step, name): prints one JSON line {"ready": true, "threads", "version", "name"}, then for every line "N" read
+  from stdin runs 2 unmeasured steps and N timed ones and prints {"times": [ms, ...]}; exits at end of input.
+  oneshot(step, reps): prints {"ms": median, "p99": ..., "threads", "version"} (for running a peer by hand).
+"""
+import json
+import math
+import statistics
+import sys
+import time
+
+import torch
+
+
+def _times(step, n):
+    for _ in range(2):
+        step()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        step()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def set_threads(threads):
+    torch.set_num_threads(threads)
+
+
+def serve(step, name):
+    print(json.dumps({"ready": True, "threads": torch.get_num_threads(), "version": torch.__version__, "name": name}), flush=True)
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        print(json.dumps({"times": _times(step, int(line))}), flush=True)
+
+
+def oneshot(step, reps):
+    ts = sorted(_times(step, reps))
+    p99 = ts[min(len(ts) - 1, math.ceil(0.99 * len(ts)) - 1)]
+    print(json.dumps({"ms": statistics.median(ts), "p99": p99, "threads": torch.get_num_threads(), "version": torch.__version__}))
+
+
+def main(step, name, argv_rest):
+    """`--serve` or `reps` (one-shot) after the workload's own arguments."""
+    if argv_rest and argv_rest[0] == "--serve":
+        serve(step, name)
+    else:
+        oneshot(step, int(argv_rest[0]) if argv_rest else 20)
