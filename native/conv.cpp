@@ -223,16 +223,15 @@ int64_t tileOf(int64_t rows, int64_t positions, size_t es) {
   return std::max<int64_t>(1, std::min(positions, fit));
 }
 
-// Runs body(worker, n) for every image n. With more than one worker, images are taken in turn by that many threads
-// (this one included) while every product runs on one thread: independent single-threaded products on whole images
-// beat threading each product, which meets at a barrier several times per product (and waits there for any core the
-// machine is busy with).
+// Runs body(worker, n) for every image n. With more than one worker (granted by a SplitScope the caller holds),
+// images are taken in turn by that many threads (this one included) while every product runs on one thread:
+// independent single-threaded products on whole images beat threading each product, which meets at a barrier several
+// times per product (and waits there for any core the machine is busy with).
 template <typename F> void forEachImage(int64_t N, int workers, F&& body) {
   if (workers <= 1 || N <= 1) {
     for (int64_t n = 0; n < N; n++) body(0, n);
     return;
   }
-  SplitScope scope;
   std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::mutex mu;
@@ -258,15 +257,13 @@ template <typename F> void forEachImage(int64_t N, int workers, F&& body) {
   if (error) std::rethrow_exception(error);
 }
 
-// Threads for a kernel of N images whose products total `work` (m*n*k).
-int workersFor(int64_t N, double work) { return int(std::min<int64_t>(N, splitWorkers(work))); }
-
 template <typename T> void convT(const T* x, const T* w, const T* b, const ConvGeom& g, T* y) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, rows = Cg * g.kSize();
   const int64_t inSz = g.inSize(), outSz = g.outSize();
   const bool direct = pointwise(g);
   const int64_t tile = direct ? outSz : tileOf(rows, outSz, sizeof(T));
-  const int workers = workersFor(g.N, double(g.N) * double(g.O) * double(outSz) * double(rows));
+  const SplitScope split(double(g.N) * double(g.O) * double(outSz) * double(rows), g.N);
+  const int workers = split.workers();
   std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
   forEachImage(g.N, workers, [&](int worker, int64_t n) {
     T* col = cols[size_t(worker)].data();
@@ -335,7 +332,8 @@ template <typename T> void convTransposeT(const T* x, const T* w, const T* b, co
     return;
   }
   const int64_t tile = direct ? outSz : tileOf(rows, outSz, sizeof(T));
-  const int workers = workersFor(g.N, double(g.N) * double(g.O) * double(outSz) * double(rows));
+  const SplitScope split(double(g.N) * double(g.O) * double(outSz) * double(rows), g.N);
+  const int workers = split.workers();
   std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
   forEachImage(g.N, workers, [&](int worker, int64_t n) {
     T* col = cols[size_t(worker)].data();
@@ -366,7 +364,8 @@ template <typename T> void convWeightGradT(const T* x, const T* gy, const ConvGe
   const int64_t inSz = g.inSize(), outSz = g.outSize(), size = g.O * rows;
   const bool direct = pointwise(g);
   const int64_t tile = direct ? outSz : tileOf(rows, outSz, sizeof(T));
-  const int workers = workersFor(g.N, double(g.N) * double(g.O) * double(outSz) * double(rows));
+  const SplitScope split(double(g.N) * double(g.O) * double(outSz) * double(rows), g.N);
+  const int workers = split.workers();
   std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
   std::vector<std::vector<T>> partial(size_t(workers - 1), std::vector<T>(size_t(size), T(0)));
   std::fill(gw, gw + size, T(0));

@@ -1,6 +1,7 @@
 // The BLAS seam: everything else calls gemmF32/gemmF64 and never sees cblas.h.
 #include "gemm.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -72,19 +73,23 @@ struct ProductScope {
 };
 }  // namespace
 
-int splitWorkers(double work) {
+SplitScope::SplitScope(double work, int64_t tasks) {
+  const int others = activeProducts.fetch_add(1);
 #if GRADSERVE_OPENBLAS
   const int most = libraryThreads();
-  if (most <= 1 || !adaptiveThreads() || work < kThreadedWork || activeProducts.load() > 0) return 1;
-  return most;
+  if (others == 0 && most > 1 && adaptiveThreads() && work >= kThreadedWork) workers_ = int(std::min<int64_t>(most, tasks));
 #else
-  (void)work;
-  return 1;
+  (void)others; (void)work; (void)tasks;
 #endif
+  if (workers_ <= 1) {
+    workers_ = 1;
+    activeProducts.fetch_sub(1);
+  }
 }
 
-SplitScope::SplitScope() { activeProducts.fetch_add(1); }
-SplitScope::~SplitScope() { activeProducts.fetch_sub(1); }
+SplitScope::~SplitScope() {
+  if (workers_ > 1) activeProducts.fetch_sub(1);
+}
 
 void gemmF32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate) {

@@ -9,18 +9,23 @@ void gemmF32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, 
 void gemmF64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda, const double* B,
              int64_t ldb, double* C, int64_t ldc, bool accumulate = false);
 
-// Kernels that split their own work across threads (a convolution's images) rather than threading each product:
-// `splitWorkers` is how many threads the adaptive policy grants to a kernel of `work` = m*n*k summed over its
-// products (OpenBLAS's thread count when the work is large and no other product is running, else 1). While a
-// SplitScope is alive every product runs on one thread: this kernel's, so its workers do not oversubscribe the cores,
-// and those of other requests, as with any running product.
-int splitWorkers(double work);
+// Kernels that split their own work across threads (a convolution's images) rather than threading each product ask a
+// SplitScope how many threads the per-product policy grants them: OpenBLAS's thread count (at most `tasks`) when
+// `work` = m*n*k summed over the kernel's products is large and no other product is running, else 1. The grant and
+// the count of running products change together, so two kernels starting at once cannot both be granted every core.
+// While a grant of more than one thread is held, every product runs on one thread: this kernel's, so its workers do
+// not oversubscribe the cores, and those of other requests, as with any running product. A grant of one thread is
+// given back at once, so the kernel's own products keep the usual per-product choice.
 class SplitScope {
  public:
-  SplitScope();
+  SplitScope(double work, int64_t tasks);
   ~SplitScope();
+  int workers() const { return workers_; }
   SplitScope(const SplitScope&) = delete;
   SplitScope& operator=(const SplitScope&) = delete;
+
+ private:
+  int workers_ = 1;
 };
 
 template <typename T>
