@@ -17,9 +17,10 @@ import type { FloatArray } from '../kernels.types.js';
 import type { SymShape } from '../tensor/shape.js';
 import { convVmap } from './batching_nn.js';
 import type { Emitter, InferContext, OpDef, Ref, ValueMeta } from './types.js';
-import { attrAt, broadcastToLike, failNode, FP, fmt, inputAt, intSchema, sameDtype } from './common.js';
+import { attrAt, broadcastToLike, failNode, FP, fmt, inputAt, intSchema, sameDtype, shapesAgree } from './common.js';
 import {
-  kernelExtent, MAX_SPATIAL_ATTR, padPairs, padsOrFail, padsSchema, perAxis, perAxisOrFail, perAxisSchema, type PadsAttr, type PerAxis,
+  kernelExtent, MAX_SPATIAL_ATTR, padPairs, padsOrFail, padsSchema, perAxis, perAxisOrFail, perAxisSchema, windowPositions,
+  type PadsAttr, type PerAxis,
 } from './spatial.js';
 
 export interface ConvAttrs {
@@ -136,13 +137,12 @@ function forwardShapes(x: ValueMeta, w: ValueMeta, attrs: ConvAttrs, ctx: InferC
   const spatial = x.shape.slice(2).map((X, i) => {
     const K = w.shape[2 + i]!;
     if (X === null || K === null) return null;
-    const [before, after] = geo.pads[i]!;
-    const span = X + before + after;
-    const extent = kernelExtent(K, geo.dilations[i]!);
-    if (span < extent) {
-      failNode('SHAPE_MISMATCH', ctx, `x ${fmt(x.shape)} padded by [${before}, ${after}] spans ${span} along spatial axis ${i}, less than the kernel of w ${fmt(w.shape)} dilated by ${geo.dilations[i]} (extent ${extent}); the output would be empty`, inputAt(at.x));
+    const positions = windowPositions(X, K, geo.strides[i]!, geo.pads[i]!, geo.dilations[i]!);
+    if (positions === undefined) {
+      const [before, after] = geo.pads[i]!;
+      failNode('SHAPE_MISMATCH', ctx, `x ${fmt(x.shape)} padded by [${before}, ${after}] spans ${X + before + after} along spatial axis ${i}, less than the kernel of w ${fmt(w.shape)} dilated by ${geo.dilations[i]} (extent ${kernelExtent(K, geo.dilations[i]!)}); the output would be empty`, inputAt(at.x));
     }
-    return Math.floor((span - extent) / geo.strides[i]!) + 1;
+    return positions;
   });
   return { geo, spatial };
 }
@@ -151,8 +151,7 @@ function forwardShapes(x: ValueMeta, w: ValueMeta, attrs: ConvAttrs, ctx: InferC
 function cotangentOrFail(g: ValueMeta, x: ValueMeta, w: ValueMeta, attrs: ConvAttrs, ctx: InferContext, at: Slots & { g: number }): void {
   const { spatial } = forwardShapes(x, w, attrs, ctx, at);
   const want: SymShape = [x.shape[0]!, w.shape[0]!, ...spatial];
-  const fits = g.shape.length === want.length && g.shape.every((d, i) => d === null || want[i] === null || d === want[i]);
-  if (!fits) failNode('SHAPE_MISMATCH', ctx, `g ${fmt(g.shape)} must have the shape of conv(x, w), ${fmt(want)}`, inputAt(at.g));
+  if (!shapesAgree(g.shape, want)) failNode('SHAPE_MISMATCH', ctx, `g ${fmt(g.shape)} must have the shape of conv(x, w), ${fmt(want)}`, inputAt(at.g));
 }
 
 /** conv_transpose's shape rule: (S - 1) * stride - before - after + extent + output_padding, which must be >= 1. */

@@ -1,5 +1,7 @@
 /**
- * Attributes of the spatial ops (channels first: (N, C, *spatial) with 1 to 3 spatial axes): per-axis `strides`,
+ * Window geometry and attributes of the spatial ops (channels first: (N, C, *spatial) with 1 to 3 spatial axes). The
+ * geometry (a dilated kernel's extent, how many positions a window takes along an axis) is shared by the convolutions
+ * (src/ops/conv.ts) and pooling (src/ops/pool.ts). The attribute helpers are the convolutions': per-axis `strides`,
  * `dilations` and `pads` as zod schemas, and their validation against the number of spatial axes. A per-axis attr is
  * a list with one entry per spatial axis, or a single int that stands for every axis (PyTorch's `stride=2`); `pads`
  * is `[[before, after], ...]` as `pad` takes it, or a single int for every side. A flat list of ints is refused for
@@ -64,4 +66,18 @@ export function padsOrFail(v: PadsAttr, nd: number, ctx: InferContext, shapes: s
 /** Extent of a dilated kernel axis: dilation * (k - 1) + 1. */
 export function kernelExtent(k: number, dilation: number): number {
   return dilation * (k - 1) + 1;
+}
+
+/**
+ * How many positions a window (kernel k, stride s, dilation d) takes along an axis of length n padded by
+ * [before, after]: floor((n + before + after - extent) / s) + 1, PyTorch's rule for convolutions and pooling; with
+ * `ceil` rounded up instead, less a last window that would start in the right padding. Undefined when the dilated
+ * kernel does not fit in the padded axis (no position at all).
+ */
+export function windowPositions(n: number, k: number, s: number, [before, after]: readonly [number, number], d: number, ceil = false): number | undefined {
+  const span = n + before + after - kernelExtent(k, d);
+  if (span < 0) return undefined;
+  let out = Math.floor((ceil ? span + s - 1 : span) / s) + 1;
+  if (ceil && (out - 1) * s >= n + before) out--;
+  return out;
 }
