@@ -7,44 +7,34 @@
  *
  *   npm run build && node bench/models/conv.mjs [--rounds 8] [--steps 8] [--quick] [--no-kernels]
  *
- * Every peer runs in its own process and times steps on demand (a line protocol: "<fwd|fwdbwd> <count>" answered by
- * {"times": [ms, ...], "cpu": ms}): gradserve with its defaults (OpenBLAS's thread count: all cores) and with one thread
- * (OPENBLAS_NUM_THREADS=1), PyTorch with torch.set_num_threads(1) and (2). They are measured in interleaved rounds
- * (each round runs every peer on every workload, in a rotating order), so load from other processes falls on all of
- * them alike. Prints median and p99 per peer, which PyTorch setting won, and gradserve / PyTorch (target <= 1.1) for
- * gradserve's defaults and at equal thread counts. Then, unless --no-kernels, the native kernels alone in this
+ * Every peer runs in its own process, one per workload, and times steps on demand (the line protocol of
+ * bench/lib/measure.mjs, with the CPU time of the steps): gradserve with its defaults (OpenBLAS's thread count: all
+ * cores) and with one thread (OPENBLAS_NUM_THREADS=1), PyTorch with torch.set_num_threads(1) and (2). They are
+ * measured in interleaved rounds (each round runs every peer, in a rotating order), so load from other processes falls
+ * on all of them alike. Prints median and p99 per peer, which PyTorch setting won, and gradserve / PyTorch (target
+ * <= 1.1) for gradserve's defaults and at equal thread counts. Then, unless --no-kernels, the native kernels alone in this
  * process (conv, and the two halves of its backward pass: convTranspose for dx and convWeightGrad for dw).
  * `PYTHON=/path/to/python3` selects the interpreter with torch (default /usr/bin/python3).
  */
-import { spawn } from 'node:child_process';
-import os from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import {
+  argOf, flag, interleave, LinePeer, loadNow, ms, printMachine, printTargets, quantile, ratio, serveSteps, summary,
+  TORCH_THREADS, torchPeer,
+} from '../lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const { engine, tensor } = await import(join(root, 'dist', 'index.js'));
 const { kernels } = await import(join(root, 'dist', 'kernels.js'));
 
-const argOf = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? dflt : Number(process.argv[i + 1]);
-};
-const quick = process.argv.includes('--quick');
+const quick = flag('quick');
 const rounds = argOf('rounds', quick ? 2 : 8);
 const steps = argOf('steps', quick ? 2 : 8);
-const python = process.env.PYTHON ?? '/usr/bin/python3';
 
 const [N, C, O, H, W, K] = [32, 64, 64, 32, 32, 3];
 const TARGET = 1.1;
-
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  if (q === 0.5) return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-}
-const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const WORKLOADS = { fwd: 'forward (evaluate)', fwdbwd: 'forward+backward (vjp: y, dx, dw, db)' };
 
 // ---- the gradserve workload ----------------------------------------------------------------------------------------
 let seed = 7;
@@ -70,120 +60,68 @@ const gradserveSteps = {
   fwdbwd: () => engine.vjp(graph, inputs, cot, ['x', 'w', 'b']),
 };
 
-/** A peer process's stdin loop: answers "<workload> <count>" with the times of that many steps (after 2 more). */
-async function serve(stepsByWorkload, info) {
-  console.log(JSON.stringify({ ready: true, ...info }));
-  for await (const line of createInterface({ input: process.stdin })) {
-    const [workload, count] = line.split(' ');
-    const step = stepsByWorkload[workload];
-    if (step === undefined) continue;
-    for (let i = 0; i < 2; i++) await step();
-    const times = [];
-    const cpu0 = process.cpuUsage();
-    for (let i = 0; i < Number(count); i++) {
-      const t0 = performance.now();
-      await step();
-      times.push(performance.now() - t0);
-    }
-    const cpu = process.cpuUsage(cpu0);
-    console.log(JSON.stringify({ times, cpu: (cpu.user + cpu.system) / 1000 }));
-  }
-}
-
-if (process.argv.includes('--worker')) {
+if (flag('worker')) {
   const k = kernels.info();
-  await serve(gradserveSteps, { blas: k.blas, simd: k.simd, threads: k.threads });
+  await serveSteps(gradserveSteps[argOf('worker', 'fwd')], { blas: k.blas, simd: k.simd, threads: k.threads });
   process.exit(0);
 }
 
-/** A peer in a child process speaking the line protocol of serve() (torch_conv.py speaks it too). */
-class Peer {
-  constructor(label, cmd, args, env) {
-    this.label = label;
-    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    this.stderr = '';
-    this.child.stderr.on('data', (c) => { this.stderr = (this.stderr + c).slice(-2000); });
-    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
-  }
-
-  async next() {
-    const r = await this.lines.next();
-    if (r.done) throw new Error(`${this.label} exited: ${this.stderr.trim().split('\n').pop()}`);
-    return JSON.parse(r.value);
-  }
-
-  /** Wall times of `count` steps, and the CPU time (all threads of the peer) they took together. */
-  async time(workload, count) {
-    this.child.stdin.write(`${workload} ${count}\n`);
-    return this.next();
-  }
-
-  close() {
-    this.child.stdin.end();
-  }
-}
-
 // ---- the run -------------------------------------------------------------------------------------------------------
-const load = () => os.loadavg().map((v) => v.toFixed(1)).join(' ');
 console.log(`conv2d ${K}x${K}, ${C} -> ${O} channels, ${H}x${W}, batch ${N}, FP32, pads ${K >> 1}, bias`);
-console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, load average ${load()} at the start`);
+printMachine();
 
-const one = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' };
 const script = fileURLToPath(import.meta.url);
-const peers = [
-  new Peer('gradserve', process.execPath, [script, '--worker'], {}),
-  new Peer('gradserve 1 thread', process.execPath, [script, '--worker'], one),
-  ...[1, 2].map((t) => new Peer(`PyTorch ${t} thread${t > 1 ? 's' : ''}`, python, [join(here, 'torch_conv.py'), N, C, O, H, W, K, t].map(String),
-    { OMP_NUM_THREADS: String(t), OPENBLAS_NUM_THREADS: String(t) })),
-];
-const ready = await Promise.all(peers.map((p) => p.next()));
-console.log(`gradserve (${ready[0].blas}, simd ${ready[0].simd}) with its defaults (${ready[0].threads} BLAS threads) and with 1 thread`);
-console.log(`PyTorch ${ready[2].version} (mkldnn ${ready[2].mkldnn ? 'available' : 'absent'}) at 1 and 2 threads; every peer in its own process`);
+const GRADSERVE = { 'gradserve': {}, 'gradserve 1 thread': { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } };
+/** Every peer of every workload, labelled "<peer> <workload>" so that all of them run in one rotation. */
+const peers = Object.keys(WORKLOADS).flatMap((wl) => [
+  ...Object.entries(GRADSERVE).map(([label, env]) => new LinePeer(label, process.execPath, [script, '--worker', wl], env)),
+  ...TORCH_THREADS.map((t) => torchPeer(join(here, 'torch_conv.py'), [N, C, O, H, W, K, t, wl, '--serve'], t)),
+].map((peer) => ({ label: `${peer.label} ${wl}`, run: (n) => peer.run(n), peer })));
+await Promise.all(peers.map(({ peer }) => peer.ready()));
+const labels = [...new Set(peers.map(({ peer }) => peer.label))];
+const info = (label) => peers.find(({ peer }) => peer.label === label).peer.info;
+const [gs, torch] = [info('gradserve'), info(labels.find((l) => l.startsWith('PyTorch')))];
+console.log(`gradserve (${gs.blas}, simd ${gs.simd}) with its defaults (${gs.threads} BLAS threads) and with 1 thread`);
+const mkldnn = torch.name.replace(/.*\((.*)\)/, '$1');
+console.log(`PyTorch ${torch.version} (${mkldnn}) at ${TORCH_THREADS.join(' and ')} threads; every peer and workload in its own process`);
 console.log(`${rounds} interleaved rounds of ${steps} steps per peer and workload\n`);
 
-const workloads = ['fwd', 'fwdbwd'];
-const samples = new Map(peers.map((p) => [p.label, { fwd: [], fwdbwd: [] }]));
-const cpu = new Map(peers.map((p) => [p.label, { fwd: 0, fwdbwd: 0 }]));
-for (let r = 0; r < rounds; r++) {
-  for (const wl of workloads) {
-    for (let i = 0; i < peers.length; i++) {
-      const p = peers[(i + r) % peers.length];
-      const res = await p.time(wl, steps);
-      samples.get(p.label)[wl].push(...res.times);
-      cpu.get(p.label)[wl] += res.cpu;
-    }
-  }
-}
-peers.forEach((p) => p.close());
+const samples = await interleave(peers, rounds * steps, rounds);
+await Promise.all(peers.map(({ peer }) => peer.close()));
 
-const stat = (label, wl) => ({
-  p50: quantile(samples.get(label)[wl], 0.5),
-  p99: quantile(samples.get(label)[wl], 0.99),
-  cpu: cpu.get(label)[wl] / samples.get(label)[wl].length,
-});
+const stat = (label, wl) => {
+  const p = peers.find((q) => q.label === `${label} ${wl}`);
+  return { ...summary(samples.get(p.label)), cpu: p.peer.cpuPerStep() };
+};
 console.log('ms per step            forward (evaluate)              forward+backward (vjp: y, dx, dw, db)');
 console.log('                       median      p99   CPU time      median      p99   CPU time');
-for (const p of peers) {
-  const f = stat(p.label, 'fwd'), fb = stat(p.label, 'fwdbwd');
-  const cols = [f.p50, f.p99, f.cpu, fb.p50, fb.p99, fb.cpu].map((v) => fmt(v).padStart(7));
-  console.log(`${p.label.padEnd(20)} ${cols.slice(0, 3).join('  ')}     ${cols.slice(3).join('  ')}`);
+for (const label of labels) {
+  const f = stat(label, 'fwd'), fb = stat(label, 'fwdbwd');
+  const cols = [f.p50, f.p99, f.cpu, fb.p50, fb.p99, fb.cpu].map((v) => ms(v).padStart(7));
+  console.log(`${label.padEnd(20)} ${cols.slice(0, 3).join('  ')}     ${cols.slice(3).join('  ')}`);
 }
 console.log('(CPU time: of every thread of the peer process, per step; what the step costs whatever else the machine runs)');
-const names = { fwd: 'forward', fwdbwd: 'forward+backward' };
-const vs = (a, b, wl) => `${(stat(a, wl).p50 / stat(b, wl).p50).toFixed(2)}x median, ${(stat(a, wl).p99 / stat(b, wl).p99).toFixed(2)}x p99`;
-for (const wl of workloads) {
-  const best = ['PyTorch 1 thread', 'PyTorch 2 threads'].reduce((a, b) => (stat(a, wl).p50 <= stat(b, wl).p50 ? a : b));
-  const ratio = stat('gradserve', wl).p50 / stat(best, wl).p50;
-  console.log(`\n${names[wl]}: the faster PyTorch setting is ${best}`);
-  console.log(`  gradserve (defaults) / ${best}: ${vs('gradserve', best, wl)} (target <= ${TARGET}x: ${ratio <= TARGET ? 'met' : 'NOT met'})`);
-  console.log(`  equal threads: gradserve 1 thread / PyTorch 1 thread ${vs('gradserve 1 thread', 'PyTorch 1 thread', wl)};`);
-  console.log(`                 gradserve / PyTorch 2 threads ${vs('gradserve', 'PyTorch 2 threads', wl)}`);
-  const c = (a, b) => (stat(a, wl).cpu / stat(b, wl).cpu).toFixed(2);
-  console.log(`  CPU time per step: gradserve 1 thread / PyTorch 1 thread ${c('gradserve 1 thread', 'PyTorch 1 thread')}x; gradserve / PyTorch 2 threads ${c('gradserve', 'PyTorch 2 threads')}x`);
-}
-console.log(`\n(${rounds * steps} samples per peer and workload; load average ${load()} at the end)`);
 
-if (!process.argv.includes('--no-kernels')) {
+const torchLabels = labels.filter((l) => l.startsWith('PyTorch'));
+const [pt1, pt2] = torchLabels;
+const vs = (a, b, wl) => `${ratio(stat(a, wl).p50 / stat(b, wl).p50)} median, ${ratio(stat(a, wl).p99 / stat(b, wl).p99)} p99`;
+const table = [];
+for (const wl of Object.keys(WORKLOADS)) {
+  const best = torchLabels.reduce((a, b) => (stat(a, wl).p50 <= stat(b, wl).p50 ? a : b));
+  const r = stat('gradserve', wl).p50 / stat(best, wl).p50;
+  console.log(`\n${WORKLOADS[wl]}: the faster PyTorch setting is ${best}`);
+  console.log(`  gradserve (defaults) / ${best}: ${vs('gradserve', best, wl)} (target <= ${TARGET}x: ${r <= TARGET ? 'met' : 'NOT met'})`);
+  console.log(`  equal threads: gradserve 1 thread / ${pt1} ${vs('gradserve 1 thread', pt1, wl)};`);
+  console.log(`                 gradserve / ${pt2} ${vs('gradserve', pt2, wl)}`);
+  const c = (a, b) => ratio(stat(a, wl).cpu / stat(b, wl).cpu);
+  console.log(`  CPU time per step: gradserve 1 thread / ${pt1} ${c('gradserve 1 thread', pt1)}; gradserve / ${pt2} ${c('gradserve', pt2)}`);
+  table.push({ what: `${wl}: gradserve p50 / PyTorch best p50 (${best.replace('PyTorch ', '')})`, value: `${ms(stat('gradserve', wl).p50)} / ${ms(stat(best, wl).p50)} ms = ${ratio(r)}`, target: `<= ${TARGET}x`, met: r <= TARGET });
+  table.push({ what: `${wl}: CPU time per step, gradserve 1 thread / ${pt1}`, value: c('gradserve 1 thread', pt1) });
+}
+console.log(`\n(${rounds * steps} samples per peer and workload; load average ${loadNow()} at the end)`);
+printTargets('Ratios and targets (one run)', table);
+
+if (!flag('no-kernels')) {
   // The native kernels alone, without the engine around them: where the backward pass spends its time.
   const x = inputs.x.data, w = inputs.w.data, b = inputs.b.data, g = cot.y.data;
   const a = [[1, 1], [[1, 1], [1, 1]], [1, 1], 1];
@@ -201,6 +139,6 @@ if (!process.argv.includes('--no-kernels')) {
       f();
       t.push(performance.now() - t0);
     }
-    console.log(`  ${label.padEnd(22)} ${fmt(quantile(t, 0.5))}`);
+    console.log(`  ${label.padEnd(22)} ${ms(quantile(t, 0.5))}`);
   }
 }
