@@ -70,6 +70,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gsb::registerNn(env, exports, async);
   gsb::registerRearrange(env, exports, async);
   gsb::registerCumulative(env, exports, async);
+  gsb::registerConv(env, exports, async);
   exports.Set("async", async);
   gsb::registerPrograms(env, exports);
   exports.Set("info", Napi::Function::New(env, Info, "info"));

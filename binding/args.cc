@@ -133,6 +133,21 @@ std::vector<int64_t> intListArg(const Args& info, size_t i, const char* name) {
 
 int64_t intArg(const Args& info, size_t i, const char* name) { return intValue(at(info, i, name), name); }
 
+gs::Pads padsArg(const Args& info, size_t i, const char* name) {
+  Napi::Value v = at(info, i, name);
+  if (!v.IsArray()) invalid(std::string(name) + " must be an array of [before, after] pairs");
+  Napi::Array arr = v.As<Napi::Array>();
+  if (arr.Length() > kMaxRank) invalid(std::string(name) + " has more than 64 entries");
+  gs::Pads pads;
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    const std::string at = std::string(name) + "[" + std::to_string(k) + "]";
+    std::vector<int64_t> p = shapeValue(arr.Get(k), at);
+    if (p.size() != 2) invalid(at + " must be [before, after]");
+    pads.emplace_back(p[0], p[1]);
+  }
+  return pads;
+}
+
 double numberArg(const Args& info, size_t i, const char* name) {
   Napi::Value v = at(info, i, name);
   if (!v.IsNumber()) invalid(std::string(name) + " must be a number");

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../native/common.h"
+#include "../native/kernels.h"
 #include "task.h"
 
 namespace gsb {
@@ -16,6 +16,8 @@ gs::Shape shapeArg(const Args& info, size_t i, const char* name);
 // Integers (may be negative), e.g. axes, perms, starts, steps.
 std::vector<int64_t> intListArg(const Args& info, size_t i, const char* name);
 int64_t intArg(const Args& info, size_t i, const char* name);
+// [[before, after], ...] of non-negative integers.
+gs::Pads padsArg(const Args& info, size_t i, const char* name);
 double numberArg(const Args& info, size_t i, const char* name);
 bool boolArg(const Args& info, size_t i, const char* name);
 std::string stringArg(const Args& info, size_t i, const char* name);

@@ -77,14 +77,7 @@ struct PadTask : Task {
     x = arrayArg(*this, info, 0, "x");
     shape = shapeArg(info, 1, "shape");
     checkLength(x, shape, "x");
-    if (info.Length() < 3 || !info[2].IsArray()) invalid("pads must be an array of [before, after] pairs");
-    Napi::Array arr = info[2].As<Napi::Array>();
-    if (arr.Length() > 64) invalid("pads has more than 64 entries");
-    for (uint32_t k = 0; k < arr.Length(); k++) {
-      std::vector<int64_t> p = shapeValue(arr.Get(k), "pads[" + std::to_string(k) + "]");
-      if (p.size() != 2) invalid("pads[" + std::to_string(k) + "] must be [before, after]");
-      pads.emplace_back(p[0], p[1]);
-    }
+    pads = padsArg(info, 2, "pads");
     value = numberArg(info, 3, "value");
     gs::Shape os = gs::planPad(shape, pads);
     out = allocOut(*this, info.Env(), x.dt, gs::numel(os), res);

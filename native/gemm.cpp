@@ -1,6 +1,7 @@
 // The BLAS seam: everything else calls gemmF32/gemmF64 and never sees cblas.h.
 #include "gemm.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -72,30 +73,48 @@ struct ProductScope {
 };
 }  // namespace
 
+SplitScope::SplitScope(double work, int64_t tasks) {
+  const int others = activeProducts.fetch_add(1);
+#if GRADSERVE_OPENBLAS
+  const int most = libraryThreads();
+  if (others == 0 && most > 1 && adaptiveThreads() && work >= kThreadedWork) workers_ = int(std::min<int64_t>(most, tasks));
+#else
+  (void)others; (void)work; (void)tasks;
+#endif
+  if (workers_ <= 1) {
+    workers_ = 1;
+    activeProducts.fetch_sub(1);
+  }
+}
+
+SplitScope::~SplitScope() {
+  if (workers_ > 1) activeProducts.fetch_sub(1);
+}
+
 void gemmF32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B,
-             int64_t ldb, float* C, int64_t ldc) {
+             int64_t ldb, float* C, int64_t ldc, bool accumulate) {
 #if GRADSERVE_CBLAS
   if (m > 0 && n > 0 && k > 0) {
     ProductScope scope(m, n, k);
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-                1.0f, A, int(lda), B, int(ldb), 0.0f, C, int(ldc));
+                1.0f, A, int(lda), B, int(ldb), accumulate ? 1.0f : 0.0f, C, int(ldc));
     return;
   }
 #endif
-  gemmPortable<float>(ta, tb, m, n, k, A, lda, B, ldb, C, ldc);
+  gemmPortable<float>(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 void gemmF64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda, const double* B,
-             int64_t ldb, double* C, int64_t ldc) {
+             int64_t ldb, double* C, int64_t ldc, bool accumulate) {
 #if GRADSERVE_CBLAS
   if (m > 0 && n > 0 && k > 0) {
     ProductScope scope(m, n, k);
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-                1.0, A, int(lda), B, int(ldb), 0.0, C, int(ldc));
+                1.0, A, int(lda), B, int(ldb), accumulate ? 1.0 : 0.0, C, int(ldc));
     return;
   }
 #endif
-  gemmPortable<double>(ta, tb, m, n, k, A, lda, B, ldb, C, ldc);
+  gemmPortable<double>(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 BlasInfo blasInfo() {

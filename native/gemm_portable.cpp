@@ -22,8 +22,9 @@ template <typename T> inline T madd(T c, T a, T b) {
 
 template <typename T>
 void gemmPortable(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B,
-                  int64_t ldb, T* C, int64_t ldc) {
-  for (int64_t i = 0; i < m; i++) std::fill(C + i * ldc, C + i * ldc + n, T(0));
+                  int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+  if (!accumulate)
+    for (int64_t i = 0; i < m; i++) std::fill(C + i * ldc, C + i * ldc + n, T(0));
   if (k == 0) return;
   std::vector<T> pack(size_t(std::min(k, kBlockK) * std::min(n, kBlockN)));
   for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
@@ -46,12 +47,12 @@ void gemmPortable(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A,
 }
 
 template void gemmPortable<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
-                                  int64_t, float*, int64_t);
+                                  int64_t, float*, int64_t, bool);
 template void gemmPortable<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
-                                   int64_t, double*, int64_t);
+                                   int64_t, double*, int64_t, bool);
 template void gemmPortable<int32_t>(bool, bool, int64_t, int64_t, int64_t, const int32_t*, int64_t, const int32_t*,
-                                    int64_t, int32_t*, int64_t);
+                                    int64_t, int32_t*, int64_t, bool);
 template void gemmPortable<int64_t>(bool, bool, int64_t, int64_t, int64_t, const int64_t*, int64_t, const int64_t*,
-                                    int64_t, int64_t*, int64_t);
+                                    int64_t, int64_t*, int64_t, bool);
 
 }  // namespace gs

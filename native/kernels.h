@@ -78,6 +78,39 @@ struct BlasInfo {
 };
 BlasInfo blasInfo();
 
+// ---- convolution (native/conv.cpp) ----
+using Pads = std::vector<std::pair<int64_t, int64_t>>;
+struct ConvAttrs {
+  std::vector<int64_t> strides, dilations, outputPadding;
+  Pads pads;  // [before, after] per spatial axis
+  int64_t groups = 1;
+};
+// A forward convolution: N images of C channels over the spatial size `in` give O channels over `out`; output
+// position p meets input position p*s + k*d - pb at kernel tap k. Fewer than 3 spatial axes are padded in front with
+// size-1 axes, so every loop runs over three.
+struct ConvGeom {
+  int64_t N = 0, C = 0, O = 0, groups = 1;
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, pb[3] = {0, 0, 0};
+  int64_t inSize() const { return in[0] * in[1] * in[2]; }
+  int64_t outSize() const { return out[0] * out[1] * out[2]; }
+  int64_t kSize() const { return k[0] * k[1] * k[2]; }
+};
+struct ConvPlan {
+  ConvGeom g;
+  Shape out;
+};
+// conv(x (N, C, *S), w (O, C/groups, *K), b (O) or none).
+ConvPlan planConv(DType x, const Shape& xs, DType w, const Shape& ws, const Shape* bs, DType bdt, const ConvAttrs& a);
+// conv_transpose(x (N, C, *S), w (C, O/groups, *K), b (O) or none), as ONNX ConvTranspose. The plan's geometry is
+// the forward conv it is the adjoint of: x is that conv's output side, the result its input side.
+ConvPlan planConvTranspose(DType x, const Shape& xs, DType w, const Shape& ws, const Shape* bs, DType bdt,
+                           const ConvAttrs& a);
+// The gradient of conv(x, w) with respect to w (shape ws) for the output cotangent g (shape of conv(x, w)).
+ConvPlan planConvWeightGrad(DType x, const Shape& xs, DType g, const Shape& gs, const Shape& ws, const ConvAttrs& a);
+void conv(const Arr& x, const Arr& w, const Arr* b, const ConvGeom& g, const Arr& y);
+void convTranspose(const Arr& x, const Arr& w, const Arr* b, const ConvGeom& g, const Arr& y);
+void convWeightGrad(const Arr& x, const Arr& gy, const ConvGeom& g, const Arr& gw);
+
 // ---- data movement ----
 Shape planTranspose(const Shape& shape, const std::vector<int64_t>& perm);
 void transpose(const Arr& x, const Shape& shape, const std::vector<int64_t>& perm, const Arr& out);
@@ -91,7 +124,6 @@ void slice(const Arr& x, const Shape& shape, const Shape& starts, const Shape& s
 void sliceBackward(const Arr& g, const Shape& outShape, const Shape& starts, const Shape& steps, const Shape& shape,
                    const Arr& out);
 
-using Pads = std::vector<std::pair<int64_t, int64_t>>;
 Shape planPad(const Shape& shape, const Pads& pads);
 void pad(const Arr& x, const Shape& shape, const Pads& pads, double value, const Arr& out);
 

@@ -297,6 +297,33 @@ fixture(
     indexing, jac=(['z', 'ta'], ['x', 'u', 'w']), jvp_of='z', loss='loss', wrt2=['x', 'u', 'w'],
 )
 
+
+# 9. a small convolutional net (own seed): strided conv with bias, tanh, then a transposed conv with asymmetric pads
+def convnet(x, w1, b1, w2):
+    h = torch.tanh(torch.nn.functional.conv2d(x, w1, b1, stride=2, padding=1))
+    # output_padding (1, 0) as zeros appended after the unpadded result: torch 1.13's double backward refuses
+    # conv_transpose2d(output_padding=...) ("output_padding is not supported for non-transposed convolutions")
+    full = torch.nn.functional.pad(torch.nn.functional.conv_transpose2d(h, w2, stride=2), (0, 0, 0, 1))
+    y = full[:, :, 0:full.shape[2] - 1, 1:]  # pads [[0, 1], [1, 0]]
+    return {'h': h, 'y': y, 'loss': (y ** 2).mean()}
+
+
+torch.manual_seed(20261207)
+fixture(
+    'conv_net',
+    {
+        'inputs': {'x': inp([1, 2, 5, 5]), 'w1': inp([3, 2, 3, 3]), 'b1': inp([3]), 'w2': inp([3, 2, 2, 2])},
+        'nodes': [
+            node('c1', 'conv', ['x', 'w1', 'b1'], strides=[2, 2], pads=[[1, 1], [1, 1]]), node('h', 'tanh', ['c1']),
+            node('y', 'conv_transpose', ['h', 'w2'], strides=[2, 2], pads=[[0, 1], [1, 0]], output_padding=[1, 0]),
+            node('sq', 'square', ['y']), node('loss', 'mean', ['sq'], axes=None, keepdims=False),
+        ],
+        'outputs': ['y', 'loss'],
+    },
+    {'x': torch.randn(1, 2, 5, 5), 'w1': torch.randn(3, 2, 3, 3) * 0.4, 'b1': torch.randn(3) * 0.1, 'w2': torch.randn(3, 2, 2, 2) * 0.5},
+    convnet, jac=(['y', 'h'], ['w1', 'x']), jvp_of='y', loss='loss', wrt2=['w1', 'b1', 'w2'],
+)
+
 os.makedirs(OUT, exist_ok=True)
 for fx in FIXTURES:
     with open(os.path.join(OUT, fx['name'] + '.json'), 'w') as fh:

@@ -3,14 +3,16 @@
 (test/fixtures/ops/_graphs.json) with their gradients. The fixtures are committed, so CI needs no torch.
 
 Each case: {op, attrs, inputs: [wire tensor], output: wire tensor, cotangent: wire tensor | null,
-            grads: [wire tensor | null]}  (null grad = the input is not differentiable).
+            grads: [wire tensor | null]}  (null grad = the input is not differentiable); the cases of JVP_OPS also
+            have {tangents: [wire tensor | null], jvp: wire tensor}, the output's tangent (forward mode).
 Inputs are FP64 unless a case says otherwise; random values avoid kinks, poles and ties so finite references are exact.
 Run:  /usr/bin/python3 scripts/gen_fixtures.py [op,op,...]     (Debian's python3-torch; naming ops rewrites only
 their files)
 
 Op families added later live in scripts/fixtures_<family>.py (listed in FAMILIES): each has OPS (op -> torch function
-taking the attrs as keyword arguments), cases(rnd) -> [(op, inputs, attrs)] and SEED. Their cases run under their own
-seed, so a new family leaves every other fixture as it is.
+taking the attrs as keyword arguments), cases(rnd) -> [(op, inputs, attrs)] and SEED, and may name in JVP_OPS the ops
+whose cases also get a forward-mode reference. Their cases run under their own seed, so a new family leaves every
+other fixture as it is.
 """
 import importlib
 import json
@@ -254,6 +256,18 @@ def run_case(op, inputs, attrs):
             if x.requires_grad:
                 g = next(it)
                 case['grads'][i] = wire(g if g is not None else torch.zeros_like(x))
+    if op in JVP_OPS:
+        tangents = [rnd(list(x.shape), -1, 1, NAME[x.dtype]) if x.is_floating_point() else None for x in inputs]
+        diff = [i for i, t in enumerate(tangents) if t is not None]
+
+        def f(*xs):
+            args = list(inputs)
+            for i, v in zip(diff, xs):
+                args[i] = v
+            return fn(*args, **attrs)
+        _, out = torch.autograd.functional.jvp(f, tuple(inputs[i] for i in diff), tuple(tangents[i] for i in diff))
+        case['tangents'] = [wire(t) if t is not None else None for t in tangents]
+        case['jvp'] = wire(out)
     return case
 
 
@@ -304,7 +318,9 @@ def graph_cases():
     return out
 
 
-FAMILIES = ['fixtures_pool_norm', 'fixtures_math', 'fixtures_indexing', 'fixtures_reduce_v2']
+FAMILIES = ['fixtures_pool_norm', 'fixtures_math', 'fixtures_indexing', 'fixtures_reduce_v2', 'fixtures_conv']
+# ops whose fixtures also carry a forward-mode (JVP) reference (filled from the families)
+JVP_OPS = set()
 
 
 def main():
@@ -317,6 +333,7 @@ def main():
     for name in FAMILIES:
         family = importlib.import_module(name)
         OPS.update(family.OPS)
+        JVP_OPS.update(getattr(family, 'JVP_OPS', ()))
         torch.manual_seed(family.SEED)
         for op, inputs, attrs in family.cases(rnd):
             by_op.setdefault(op, []).append(run_case(op, inputs, attrs))

@@ -194,6 +194,14 @@ export class Value {
     return this.b.op('binary_cross_entropy_with_logits', [this, targets], { reduction });
   }
 
+  /** Convolution of this (N, C, *spatial) with w (O, C/groups, *kernel), 1-3 spatial axes. */
+  conv(w: Value, opts: ConvOptions = {}): Value {
+    return this.b.op('conv', opts.bias ? [this, w, opts.bias] : [this, w], convAttrs(opts));
+  }
+  /** Transposed convolution of this (N, C, *spatial) with w (C, O/groups, *kernel), as ONNX ConvTranspose. */
+  convTranspose(w: Value, opts: ConvTransposeOptions = {}): Value {
+    return this.b.op('conv_transpose', opts.bias ? [this, w, opts.bias] : [this, w], convAttrs(opts));
+  }
   /** Max pooling of this (N, C, *spatial) value; strides default to the kernel. */
   maxPool(kernelShape: number[], opts: PoolOptions & { dilations?: number[] } = {}): Value {
     return this.u('max_pool', poolAttrs(kernelShape, opts, { dilations: opts.dilations }));
@@ -232,6 +240,29 @@ export interface PoolOptions {
 /** attrs without the options left undefined (the op's defaults apply) */
 function defined(attrs: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v !== undefined));
+}
+
+/**
+ * Options of `conv`: per-spatial-axis lists or one int for every axis, pads as [[before, after], ...]; omitted ones
+ * take the op's defaults (stride 1, no padding, dilation 1, one group).
+ */
+export interface ConvOptions {
+  bias?: Value;
+  strides?: number | number[];
+  pads?: number | [number, number][];
+  dilations?: number | number[];
+  groups?: number;
+}
+
+export interface ConvTransposeOptions extends ConvOptions {
+  /** extra output size at the high end (< max(stride, dilation) per axis) */
+  outputPadding?: number | number[];
+}
+
+/** The attrs of a conv node: only those given, so the graph carries no defaults (none at all: no attrs). */
+function convAttrs(o: ConvTransposeOptions): Record<string, unknown> | undefined {
+  const attrs = defined({ strides: o.strides, pads: o.pads, dilations: o.dilations, groups: o.groups, output_padding: o.outputPadding });
+  return Object.keys(attrs).length > 0 ? attrs : undefined;
 }
 
 function poolAttrs(kernelShape: number[], opts: PoolOptions, extra: Record<string, unknown>): Record<string, unknown> {

@@ -46,7 +46,7 @@ export const engine: Engine = {
 export { evaluate, grad, vjp, jvp, transform, shapes, jacobian, hvp, hessian, gradcheck };
 export const ops = opCatalogue;
 export { GradserveError, isGradserveError } from './errors.js';
-export { GraphBuilder, Value, type Operand } from './builder.js';
+export { GraphBuilder, Value, type ConvOptions, type ConvTransposeOptions, type Operand } from './builder.js';
 export type * from './engine.types.js';
 export type { Graph, NodeSpec, InputSpec, WireTensor, ValueInfo } from './graph/types.js';
 export type { Tensor } from './tensor/tensor.js';

@@ -122,6 +122,25 @@ export interface KernelFns {
    */
   matmul(a: TypedArray, aShape: number[], b: TypedArray, bShape: number[], transA: boolean, transB: boolean): Shaped;
 
+  /**
+   * Convolution of x (N, C, *S) with w (O, C/groups, *K) and an optional bias b (O), 1-3 spatial axes; `strides`,
+   * `dilations` (>= 1) and `pads` ([before, after], >= 0) have one entry per spatial axis. vol2col + gemm per image,
+   * in tiles of output positions so each worker's column buffer stays under 16 MiB; a large batch is split across
+   * the BLAS threads by image (each product then single-threaded). FP only. Output (N, O, *out) with
+   * out = floor((S + before + after - dilation * (K - 1) - 1) / stride) + 1, which must be >= 1.
+   */
+  conv(x: FloatArray, xShape: number[], w: FloatArray, wShape: number[], b: FloatArray | null, strides: number[], pads: [number, number][], dilations: number[], groups: number): Shaped<FloatArray>;
+
+  /**
+   * ONNX ConvTranspose / torch conv_transposeNd: x (N, C, *S), w (C, O/groups, *K), b (O) or null. Output
+   * (N, O, *out) with out = (S - 1) * stride - before - after + dilation * (K - 1) + 1 + outputPadding (>= 1);
+   * 0 <= outputPadding < max(stride, dilation). The adjoint of `conv` in x: gemm + col2vol per image.
+   */
+  convTranspose(x: FloatArray, xShape: number[], w: FloatArray, wShape: number[], b: FloatArray | null, strides: number[], pads: [number, number][], dilations: number[], groups: number, outputPadding: number[]): Shaped<FloatArray>;
+
+  /** d<g, conv(x, w)>/dw: the weight gradient of shape wShape for g of conv(x, w)'s shape (summed over images). */
+  convWeightGrad(x: FloatArray, xShape: number[], g: FloatArray, gShape: number[], wShape: number[], strides: number[], pads: [number, number][], dilations: number[], groups: number): FloatArray;
+
   /** n-d permute (cache-blocked); output shape is shape permuted by `perm`. */
   transpose(x: TypedArray, shape: number[], perm: number[]): TypedArray;
 

@@ -16,10 +16,10 @@
  * `PYTHON=/path/to/python3` selects the interpreter with torch (default /usr/bin/python3).
  */
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
-  argOf, bestOf, flag, interleave, LinePeer, loadNow, ms, printMachine, printTargets, ratio, summary, TORCH_THREADS, torchPeer,
+  argOf, bestOf, flag, interleave, LinePeer, loadNow, ms, printMachine, printTargets, ratio, serveSteps, summary, TORCH_THREADS,
+  torchPeer,
 } from '../lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -65,19 +65,7 @@ async function worker() {
     + graph.nodes.reduce((s, n) => s + bytes(shapes.values[n.name]), 0) + wrt.reduce((s, k) => s + bytes(shapes.values[k]), 0);
   const { kernels } = await import(join(root, 'dist', 'kernels.js'));
   const info = kernels.info();
-  console.log(JSON.stringify({ ready: true, programs: process.env.GRADSERVE_PROGRAMS !== '0', peak: stats.peakBytes, estimated: cost.peakBytes, ref, blas: info.blas, simd: info.simd, threads: info.threads }));
-  for await (const line of createInterface({ input: process.stdin })) {
-    const n = Number(line);
-    if (!(n > 0)) continue;
-    for (let i = 0; i < 2; i++) await step();
-    const times = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now();
-      await step();
-      times.push(performance.now() - t0);
-    }
-    console.log(JSON.stringify({ times }));
-  }
+  await serveSteps(step, { programs: process.env.GRADSERVE_PROGRAMS !== '0', peak: stats.peakBytes, estimated: cost.peakBytes, ref, blas: info.blas, simd: info.simd, threads: info.threads });
 }
 
 // ---- TF.js, in this process, after the interleaved peers ------------------------------------------------------------

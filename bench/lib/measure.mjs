@@ -36,8 +36,10 @@ export const flag = (name) => process.argv.includes(`--${name}`);
 
 /**
  * A child process that times a workload on demand: it prints one JSON line when ready, then answers each line "N" on
- * its stdin with {"times": [ms, ...]} of N steps (after 2 unmeasured ones). bench/lib/torch_loop.py speaks this for
- * the PyTorch peers; the gradserve workers of bench/engine speak it too.
+ * its stdin with {"times": [ms, ...]} of N steps (after 2 unmeasured ones), and optionally "cpu": the CPU time of the
+ * process over those N steps (every thread, ms), summed into `cpuMs` over `cpuSteps` steps. bench/lib/torch_loop.py
+ * speaks this for the PyTorch peers; the gradserve workers of bench/engine and bench/models speak it too
+ * (`serveSteps`).
  */
 export class LinePeer {
   constructor(label, cmd, args, env = {}) {
@@ -46,6 +48,8 @@ export class LinePeer {
     this.stderr = '';
     this.child.stderr.on('data', (c) => { this.stderr = (this.stderr + c).slice(-4000); });
     this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+    this.cpuMs = 0;
+    this.cpuSteps = 0;
   }
 
   async next() {
@@ -63,7 +67,17 @@ export class LinePeer {
   /** Times n steps; resolves with the times in ms. */
   async run(n) {
     this.child.stdin.write(`${n}\n`);
-    return (await this.next()).times;
+    const r = await this.next();
+    if (typeof r.cpu === 'number') {
+      this.cpuMs += r.cpu;
+      this.cpuSteps += r.times.length;
+    }
+    return r.times;
+  }
+
+  /** CPU time per step (ms, every thread of the peer), for peers that report it. */
+  cpuPerStep() {
+    return this.cpuSteps > 0 ? this.cpuMs / this.cpuSteps : NaN;
   }
 
   close() {
@@ -72,6 +86,28 @@ export class LinePeer {
       if (this.child.exitCode !== null) r();
       else this.child.on('exit', r);
     });
+  }
+}
+
+/**
+ * The peer side of LinePeer in a Node child process: prints `info` as the ready line, then answers each line "N" with
+ * the times of N awaited calls of `step` (after 2 unmeasured ones) and the process's CPU time over them.
+ */
+export async function serveSteps(step, info) {
+  console.log(JSON.stringify({ ready: true, ...info }));
+  for await (const line of createInterface({ input: process.stdin })) {
+    const n = Number(line);
+    if (!(n > 0)) continue;
+    for (let i = 0; i < 2; i++) await step();
+    const times = [];
+    const cpu0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await step();
+      times.push(performance.now() - t0);
+    }
+    const cpu = process.cpuUsage(cpu0);
+    console.log(JSON.stringify({ times, cpu: (cpu.user + cpu.system) / 1000 }));
   }
 }
 

@@ -5,7 +5,8 @@ OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS = n, because Debian's 
 whose thread count torch.set_num_threads does not change.
 
   serve(step, name): prints one JSON line {"ready": true, "threads", "version", "name"}, then for every line "N" read
-  from stdin runs 2 unmeasured steps and N timed ones and prints {"times": [ms, ...]}; exits at end of input.
+  from stdin runs 2 unmeasured steps and N timed ones and prints {"times": [ms, ...], "cpu": ms} (cpu: the process's
+  CPU time over the N steps, every thread); exits at end of input.
   oneshot(step, reps): prints {"ms": median, "p99": ..., "threads", "version"} (for running a peer by hand).
 """
 import json
@@ -17,15 +18,21 @@ import time
 import torch
 
 
-def _times(step, n):
+def _timed(step, n):
+    """Times of n steps (after 2 unmeasured ones) in ms, and the process's CPU time over those n steps in ms."""
     for _ in range(2):
         step()
     out = []
+    cpu0 = time.process_time()
     for _ in range(n):
         t0 = time.perf_counter()
         step()
         out.append((time.perf_counter() - t0) * 1e3)
-    return out
+    return out, (time.process_time() - cpu0) * 1e3
+
+
+def _times(step, n):
+    return _timed(step, n)[0]
 
 
 def set_threads(threads):
@@ -38,7 +45,8 @@ def serve(step, name):
         line = line.strip()
         if not line:
             continue
-        print(json.dumps({"times": _times(step, int(line))}), flush=True)
+        times, cpu = _timed(step, int(line))
+        print(json.dumps({"times": times, "cpu": cpu}), flush=True)
 
 
 def oneshot(step, reps):

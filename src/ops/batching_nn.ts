@@ -1,8 +1,9 @@
 /**
- * Batching rules (OpDef.vmap) of the pooling and normalization ops. Channels-first ops fold the batch axis K into
- * their leading N axis (per-sample windows and statistics do not mix samples); batch_norm with batch statistics folds
- * it into the channels instead, since its statistics run over N. Batched parameters (scale, bias, statistics) are
- * applied as broadcasting ops after normalizing with unit ones.
+ * Batching rules (OpDef.vmap) of the convolution, pooling and normalization ops. Channels-first ops fold the batch axis
+ * K into their leading N axis (per-sample windows and statistics do not mix samples); batch_norm with batch statistics
+ * folds it into the channels instead, since its statistics run over N. Batched parameters (scale, bias, statistics)
+ * are applied as broadcasting ops after normalizing with unit ones. A convolution whose weights are batched becomes one
+ * convolution with K times the groups.
  */
 import type { BatchedValue, Batcher, VmapArgs } from './types.js';
 
@@ -84,4 +85,51 @@ export function normVmap(op: 'layer_norm' | 'rms_norm' | 'batch_norm' | 'group_n
     if (bias) b.out('add', [scaled, lifted(bias)]);
     return true;
   };
+}
+
+/** The layout of each operand and of the result of a convolution-family op (see `convVmap`). */
+export interface ConvLayout {
+  inputs: readonly ('data' | 'weight' | 'bias')[];
+  output: 'data' | 'weight';
+}
+
+/**
+ * conv, conv_transpose and their internal gradient ops, by the layout of each operand and of the result: `data` is
+ * (N, channels, *spatial), `weight` (channels, ...) and `bias` (channels). When only the images are batched they are
+ * more images (K * N). Otherwise K convolutions at once are one convolution with K times the groups, its data operands
+ * laid out as (N, K * channels, ...) and its weight and bias operands as (K * channels, ...): the groups of batch
+ * member k come k-th, and within them the op's own groups in order.
+ */
+export function convVmap(op: string, layout: ConvLayout): Rule {
+  return ({ b, inputs, output, attrs }) => {
+    const [x, ...rest] = inputs as [BatchedValue, ...BatchedValue[]];
+    const imagesOnly = layout.output === 'data' && layout.inputs.slice(1).every((l) => l !== 'data');
+    if (imagesOnly && x.batched && rest.every((v) => !v.batched)) {
+      foldIntoN(b, op, attrs, [x], rest.map((v) => v.name), output.shape, true);
+      return true;
+    }
+    const operands = inputs.map((v, i) => {
+      const all = b.tile(v);
+      if (layout.inputs[i] !== 'data') return b.tmp('reshape', [all], { shape: [b.K * v.shape[0]!, ...v.shape.slice(1)] });
+      // (K, N, C, ...) -> (N, K, C, ...) -> (N, K * C, ...)
+      const [n, c, ...spatial] = v.shape as [number, number, ...number[]];
+      const t = b.tmp('transpose', [all], { perm: swapLeading(v.shape.length + 1) });
+      return b.tmp('reshape', [t], { shape: [n, b.K * c, ...spatial] });
+    });
+    const groups = ((attrs.groups as number | undefined) ?? 1) * b.K;
+    const y = b.tmp(op, operands, { ...attrs, groups });
+    if (layout.output === 'weight') {
+      b.out('reshape', [y], { shape: [b.K, ...output.shape] });
+      return true;
+    }
+    const [n, c, ...spatial] = output.shape as [number, number, ...number[]];
+    const split = b.tmp('reshape', [y], { shape: [n, b.K, c, ...spatial] });
+    b.out('transpose', [split], { perm: swapLeading(output.shape.length + 1) });
+    return true;
+  };
+}
+
+/** The permutation of `rank` axes that swaps the first two. */
+function swapLeading(rank: number): number[] {
+  return [1, 0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
 }

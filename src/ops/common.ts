@@ -81,13 +81,17 @@ export function broadcastOrFail(inputs: readonly ValueMeta[], ctx: InferContext)
   return out;
 }
 
+/** Whether two shapes can be the same: equal ranks, and equal dims wherever both are known. */
+export function shapesAgree(a: readonly Dim[], b: readonly Dim[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === null || b[i] === null || d === b[i]);
+}
+
 /**
  * `actual` must be `expected` (an unknown dim on either side agrees with anything): internal ops take shapes from
  * their inputs, and are as callable as public ones, so each checks what it relies on.
  */
 export function shapeOrFail(actual: readonly Dim[], expected: readonly Dim[], ctx: InferContext, what: string, at?: string): void {
-  const ok = actual.length === expected.length && actual.every((d, i) => d === null || expected[i] === null || d === expected[i]);
-  if (!ok) failNode('SHAPE_MISMATCH', ctx, `${what} has shape ${fmt(actual)}, expected ${fmt(expected)}`, at);
+  if (!shapesAgree(actual, expected)) failNode('SHAPE_MISMATCH', ctx, `${what} has shape ${fmt(actual)}, expected ${fmt(expected)}`, at);
 }
 
 /** Elements of a value, 0 while a dim is unknown (cost estimates only run on concrete shapes). */

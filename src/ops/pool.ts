@@ -14,7 +14,8 @@ import type { FloatArray } from '../kernels.types.js';
 import type { Dim, SymShape } from '../tensor/shape.js';
 import { poolVmap } from './batching_nn.js';
 import type { InferContext, OpDef, OpSample, ValueMeta } from './types.js';
-import { attrAt, failNode, FP, fmt, inputAt, intSchema, sameDtype } from './common.js';
+import { attrAt, failNode, FP, fmt, inputAt, intSchema, sameDtype, shapesAgree } from './common.js';
+import { kernelExtent, windowPositions } from './spatial.js';
 
 interface PoolAttrs {
   kernel_shape: number[];
@@ -78,15 +79,6 @@ function checkWindow(a: PoolAttrs, ctx: InferContext): Window {
   return w;
 }
 
-/** Output length of one spatial axis (PyTorch's rule); undefined when the dilated kernel exceeds the padded input. */
-function pooledLength(n: number, k: number, s: number, [b, e]: [number, number], d: number, ceil: boolean): number | undefined {
-  const span = n + b + e - ((k - 1) * d + 1);
-  if (span < 0) return undefined;
-  let out = Math.floor((ceil ? span + s - 1 : span) / s) + 1;
-  if (ceil && (out - 1) * s >= n + b) out--;
-  return out;
-}
-
 function pooledShape(x: { shape: readonly Dim[] }, a: PoolAttrs, ctx: InferContext): SymShape {
   const w = checkWindow(a, ctx);
   const sp = w.kernel.length;
@@ -101,19 +93,15 @@ function pooledShape(x: { shape: readonly Dim[] }, a: PoolAttrs, ctx: InferConte
       continue;
     }
     if (n === 0) failNode('SHAPE_MISMATCH', ctx, `x ${fmt(x.shape)} has an empty spatial axis ${i}`, inputAt(0));
-    const len = pooledLength(n, w.kernel[i]!, w.strides[i]!, w.pads[i]!, w.dilations[i]!, a.ceil_mode);
+    const len = windowPositions(n, w.kernel[i]!, w.strides[i]!, w.pads[i]!, w.dilations[i]!, a.ceil_mode);
     if (len === undefined) {
       const [b, e] = w.pads[i]!;
-      const extent = (w.kernel[i]! - 1) * w.dilations[i]! + 1;
+      const extent = kernelExtent(w.kernel[i]!, w.dilations[i]!);
       failNode('SHAPE_MISMATCH', ctx, `the kernel (extent ${extent} on spatial axis ${i}) is larger than the padded input (${n} + ${b} + ${e} = ${n + b + e}) of x ${fmt(x.shape)}`, inputAt(0));
     }
     out.push(len);
   }
   return out;
-}
-
-function sameMeta(a: ValueMeta, b: SymShape): boolean {
-  return a.shape.length === b.length && a.shape.every((d, i) => d === null || b[i] === null || d === b[i]);
 }
 
 const elements = (s: readonly Dim[]): number => s.reduce<number>((p, d) => p * (d ?? 0), 1);
@@ -210,7 +198,7 @@ const maxPoolGrad: OpDef<MaxPoolAttrs> = {
   infer([g, x], attrs, ctx) {
     const dtype = sameDtype([g!, x!], ['g', 'x'], FP, ctx);
     const pooled = pooledShape(x!, attrs, ctx);
-    if (!sameMeta(g!, pooled)) failNode('SHAPE_MISMATCH', ctx, `g ${fmt(g!.shape)} must have max_pool's output shape ${fmt(pooled)} for x ${fmt(x!.shape)}`, inputAt(0));
+    if (!shapesAgree(g!.shape, pooled)) failNode('SHAPE_MISMATCH', ctx, `g ${fmt(g!.shape)} must have max_pool's output shape ${fmt(pooled)} for x ${fmt(x!.shape)}`, inputAt(0));
     return { shape: [...x!.shape], dtype };
   },
   async run([g, x], attrs, k) {
@@ -244,7 +232,7 @@ const maxPoolGather: OpDef<MaxPoolAttrs> = {
   check: (attrs, ctx) => void checkWindow(attrs, ctx),
   infer([h, x], attrs, ctx) {
     const dtype = sameDtype([h!, x!], ['h', 'x'], FP, ctx);
-    if (!sameMeta(h!, x!.shape)) failNode('SHAPE_MISMATCH', ctx, `h ${fmt(h!.shape)} must have the shape of x ${fmt(x!.shape)}`, inputAt(0));
+    if (!shapesAgree(h!.shape, x!.shape)) failNode('SHAPE_MISMATCH', ctx, `h ${fmt(h!.shape)} must have the shape of x ${fmt(x!.shape)}`, inputAt(0));
     return { shape: pooledShape(x!, attrs, ctx), dtype };
   },
   async run([h, x], attrs, k) {
@@ -325,7 +313,7 @@ const avgPoolGrad: OpDef<AvgPoolAttrs> = {
   infer([g, x], attrs, ctx) {
     const dtype = sameDtype([g!, x!], ['g', 'x'], FP, ctx);
     const pooled = pooledShape(x!, attrs, ctx);
-    if (!sameMeta(g!, pooled)) failNode('SHAPE_MISMATCH', ctx, `g ${fmt(g!.shape)} must have avg_pool's output shape ${fmt(pooled)} for x ${fmt(x!.shape)}`, inputAt(0));
+    if (!shapesAgree(g!.shape, pooled)) failNode('SHAPE_MISMATCH', ctx, `g ${fmt(g!.shape)} must have avg_pool's output shape ${fmt(pooled)} for x ${fmt(x!.shape)}`, inputAt(0));
     return { shape: [...x!.shape], dtype };
   },
   async run([g, x], attrs, k) {

@@ -9,6 +9,7 @@ import type { OpDef } from './types.js';
 import * as activations from './activations.js';
 import * as binary from './binary.js';
 import * as binaryMath from './binary_math.js';
+import * as conv from './conv.js';
 import * as cumulative from './cumulative.js';
 import * as einsum from './einsum.js';
 import * as indexing from './indexing.js';
@@ -30,7 +31,7 @@ import * as unaryMath from './unary_math.js';
 const FAMILIES: Record<string, unknown>[] = [
   internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm,
   unaryMath, activations, binaryMath, logical, indexing,
-  stats, cumulative, einsum,
+  stats, cumulative, einsum, conv,
 ];
 
 function isOpDef(v: unknown): v is OpDef {

@@ -1,12 +1,12 @@
 /**
  * Every catalogue op's value and VJP against PyTorch (fixtures written by scripts/gen_fixtures.py and committed):
- * FP64 to 1e-10 relative, FP32 to 1e-4; and whole graphs' gradients.
+ * FP64 to 1e-10 relative, FP32 to 1e-4; the JVP too where the fixture has one; and whole graphs' gradients.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { evaluate, grad, ops, vjp } from '../../src/index.js';
+import { evaluate, grad, jvp, ops, vjp } from '../../src/index.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { decodeTensor } from '../../src/tensor/wire.js';
@@ -20,6 +20,9 @@ interface OpCase {
   output: unknown;
   cotangent: unknown | null;
   grads: (unknown | null)[];
+  /** forward mode (some ops): a tangent per input (null: not differentiable) and the output's tangent */
+  tangents?: (unknown | null)[];
+  jvp?: unknown;
 }
 
 const files = readdirSync(dir).filter((f) => f.endsWith('.json') && !f.startsWith('_'));
@@ -48,7 +51,7 @@ describe('PyTorch fixtures: ops', () => {
     expect(ops().filter((o) => !o.internal).map((o) => o.name).filter((n) => !covered.has(n))).toEqual([]);
   });
 
-  test.each(cases.map((c) => [`${c.op} #${c.k}`, c] as const))('%s: value and VJP', async (_l, c) => {
+  test.each(cases.map((c) => [`${c.op} #${c.k}`, c] as const))('%s: value, VJP (and JVP)', async (_l, c) => {
     const ins = c.inputs.map((w, i) => decodeTensor(w, `inputs.in${i}`));
     const names = ins.map((_, i) => `in${i}`);
     const graph: Graph = {
@@ -59,6 +62,11 @@ describe('PyTorch fixtures: ops', () => {
     const inputs = Object.fromEntries(ins.map((t, i) => [names[i]!, t]));
     const y = (await evaluate(graph, inputs)).outputs.y!;
     closeTo(y, decodeTensor(c.output, 'output'), 'output');
+    if (c.tangents !== undefined) {
+      const tangents = Object.fromEntries(c.tangents.flatMap((t, i) => (t === null ? [] : [[names[i]!, decodeTensor(t, 'tangent')]])));
+      const r = await jvp(graph, inputs, tangents, ['y']);
+      closeTo(r.tangents.y!, decodeTensor(c.jvp, 'jvp'), 'JVP');
+    }
     if (c.cotangent === null) return;
     const wrt = names.filter((_, i) => c.grads[i] !== null);
     if (wrt.length === 0) return;
