@@ -14,7 +14,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 # Type declarations, source maps, TypeScript sources, packages' own tests, docs and examples are never read at run
-# time; dropping them (~20 MB) keeps the image within its 300 MB budget.
+# time; dropping them (~20 MB) keeps the image within its 300 MB budget. The OpenTelemetry packages also ship two
+# bundler-only builds (build/esm, build/esnext: their `exports` give Node the CommonJS build/src), ~18 MB.
 RUN CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" npm run build \
  && test -f build/Release/gradserve.node \
  && npm prune --omit=dev --no-audit --no-fund \
@@ -23,7 +24,8 @@ RUN CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" npm run build \
  && find node_modules -regextype posix-extended -type d \
       -regex '(.*/)?node_modules/(@[^/]+/)?[^/]+/(test|tests|__tests__|docs?|examples?|benchmarks?|\.github)' \
       -prune -exec rm -rf {} + \
- && rm -rf node_modules/zod/src
+ && rm -rf node_modules/zod/src \
+ && rm -rf node_modules/@opentelemetry/*/build/esm node_modules/@opentelemetry/*/build/esnext
 
 # ---- runtime: Node, the OpenBLAS shared library, the compiled app; nothing that compiles ----
 FROM node:20-bookworm-slim AS runtime
@@ -45,8 +47,10 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/build/Release/gradserve.node ./build/Release/gradserve.node
-# Fails the build when the addon needs a shared library that the runtime stage lacks.
-RUN node -e "require('/app/build/Release/gradserve.node')"
+# Fails the build when the addon needs a shared library that the runtime stage lacks, or when the pruning above took
+# something the tracing modules (loaded only when OTEL_* ask for them) need.
+RUN node -e "require('/app/build/Release/gradserve.node')" \
+ && node -e "Promise.all(['@opentelemetry/sdk-trace-node','@opentelemetry/sdk-trace-base','@opentelemetry/resources','@opentelemetry/exporter-trace-otlp-proto'].map((m)=>import(m))).catch((e)=>{console.error(e);process.exit(1)})"
 
 # Settings are environment variables (see docs/docker.md); these are the container's defaults.
 # GRADSERVE_MODEL_REPOSITORY stays unset: mount a folder (read-only) and point it there, e.g. /models.
