@@ -149,11 +149,14 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
 
   installMetrics(app, metrics);
   const deps = { config, admission, metrics };
-  await app.register(v1Routes, { ...deps, engine });
+  // Every model is loaded and checked now: a broken one is logged by name, and the server starts all the same.
+  const models = new ModelRepository(config.modelRepository, app.log);
+  await models.loadAll();
+  await app.register(v1Routes, { ...deps, engine, models });
   await app.register(oipRoutes, {
     ...deps,
     engine,
-    models: new ModelRepository(config.modelRepository),
+    models,
     version,
     isReady: () => !app.gradserve.shuttingDown,
   });

@@ -76,13 +76,29 @@ const Encoding = z
   .describe('How every tensor of the response is written: json (flat data), b64, or binary (a framed answer, see Inference-Header-Content-Length). Default json, or binary when Accept names application/octet-stream');
 const Tensors = z.record(z.string(), Tensor);
 
+/** Either an inline graph or the name of a repository model, never both (API.md "Models by reference"). */
+const graphOrModel = {
+  graph: Graph.optional().describe('the graph; give either `graph` or `model`'),
+  model: Name.optional().describe('the name of a repository model (its graph, with its stored parameters as default inputs); give either `graph` or `model`'),
+};
+
+/** Both or neither of `graph` and `model` is INVALID_REQUEST, pointing at both fields. */
+function oneSource(b: { graph?: unknown; model?: unknown }, ctx: z.RefinementCtx): void {
+  const hasGraph = b.graph !== undefined;
+  if (hasGraph === (b.model !== undefined)) {
+    const message = hasGraph ? 'give either graph or model, not both' : 'give either graph (a graph) or model (the name of a repository model)';
+    ctx.addIssue({ code: 'custom', path: ['graph'], message });
+  }
+}
+const source = <T extends z.ZodType<{ graph?: unknown; model?: unknown }>>(schema: T) => schema.superRefine(oneSource);
+
 const base = {
-  graph: Graph,
-  inputs: Tensors.default({}),
+  ...graphOrModel,
+  inputs: Tensors.default({}).describe('tensors by input name; a model\'s parameters may be left out (their stored values are used)'),
   encoding: Encoding,
 };
 
-export const EvaluateBody = z.object({ ...base, outputs: z.array(Name).optional() });
+export const EvaluateBody = source(z.object({ ...base, outputs: z.array(Name).optional() }));
 const Batched = z
   .boolean()
   .optional()
@@ -94,35 +110,35 @@ export const PerExample = z
   })
   .describe('Per-example gradients: the gradient of `of` for each slice of the named inputs along `axis`, as if the graph ran on that slice alone (the axis kept at size 1), in one vectorized pass. A sliced input\'s gradient has that input\'s shape (slice i holds example i\'s gradient); any other `wrt` value\'s gets a new leading axis of size N. `outputs` are the whole batch\'s.');
 
-export const GradBody = z.object({ ...base, of: Name, wrt: Names, per_example: PerExample.optional() });
-export const VjpBody = z.object({ ...base, cotangents: Tensors, wrt: Names, batched: Batched });
-export const JvpBody = z.object({ ...base, tangents: Tensors, of: Names.optional(), batched: Batched });
-export const JacobianBody = z.object({ ...base, of: Names, wrt: Names, mode: z.enum(['auto', 'forward', 'reverse']).default('auto') });
-export const HvpBody = z.object({ ...base, of: Name, vectors: Tensors, batched: Batched });
-export const HessianBody = z.object({ ...base, of: Name, wrt: Names });
-export const GradcheckBody = z.object({
+export const GradBody = source(z.object({ ...base, of: Name, wrt: Names, per_example: PerExample.optional() }));
+export const VjpBody = source(z.object({ ...base, cotangents: Tensors, wrt: Names, batched: Batched }));
+export const JvpBody = source(z.object({ ...base, tangents: Tensors, of: Names.optional(), batched: Batched }));
+export const JacobianBody = source(z.object({ ...base, of: Names, wrt: Names, mode: z.enum(['auto', 'forward', 'reverse']).default('auto') }));
+export const HvpBody = source(z.object({ ...base, of: Name, vectors: Tensors, batched: Batched }));
+export const HessianBody = source(z.object({ ...base, of: Name, wrt: Names }));
+export const GradcheckBody = source(z.object({
   ...base,
   of: Name,
   wrt: Names,
   eps: z.number().positive().optional(),
   atol: z.number().min(0).optional(),
   rtol: z.number().min(0).optional(),
-});
+}));
 
-export const TransformBody = z.discriminatedUnion('transform', [
-  z.object({ graph: Graph, transform: z.literal('grad'), of: Name, wrt: Names, encoding: Encoding }),
-  z.object({ graph: Graph, transform: z.literal('vjp'), of: Names, wrt: Names, encoding: Encoding }),
-  z.object({ graph: Graph, transform: z.literal('jvp'), wrt: Names, of: Names.optional(), encoding: Encoding }),
-]);
+export const TransformBody = source(z.discriminatedUnion('transform', [
+  z.object({ ...graphOrModel, transform: z.literal('grad'), of: Name, wrt: Names, encoding: Encoding }),
+  z.object({ ...graphOrModel, transform: z.literal('vjp'), of: Names, wrt: Names, encoding: Encoding }),
+  z.object({ ...graphOrModel, transform: z.literal('jvp'), wrt: Names, of: Names.optional(), encoding: Encoding }),
+]));
 
-export const ShapesBody = z.object({
-  graph: Graph,
+export const ShapesBody = source(z.object({
+  ...graphOrModel,
   encoding: Encoding,
   inputs: z
     .record(z.string(), Tensor)
     .default({})
     .describe('tensors, or `{shape, datatype}` without data'),
-});
+}));
 
 // Responses (documentation; the handlers build these objects directly).
 const TensorMap = z.record(z.string(), TensorOut);

@@ -82,23 +82,12 @@ describe('docs/api.md', () => {
   });
 
   describe('what it marks not yet available is what a request gets today', () => {
-    it('models by reference: "model" without "graph" is INVALID_REQUEST, beside "graph" it is ignored', async () => {
-      const alone = await post('/v1/evaluate', { model: 'linear', inputs: { x: [[1, 2]], w: W } });
-      expect(alone.statusCode).toBe(400);
-      expect(alone.json()).toMatchObject({ code: 'INVALID_REQUEST', errors: [{ path: 'graph' }] });
-      const both = await post('/v1/evaluate', { model: 'no-such-model', graph: linear, inputs: { x: [[1, 2]], w: W } });
-      expect(both.statusCode).toBe(200);
-      expect(both.json()).toMatchObject({ outputs: { y: { data: [9, 12, 15] } } });
-    });
-
-    it('models by reference: model metadata lists no parameters; an unreadable model file is 500', async () => {
-      const meta = await app.inject({ method: 'GET', url: '/v2/models/linear' });
-      expect(meta.statusCode).toBe(200);
-      expect(meta.json()).not.toHaveProperty('parameters');
-      writeFileSync(path.join(dir, 'broken.json'), '{"nodes": ');
-      const broken = await app.inject({ method: 'GET', url: '/v2/models/broken/ready' });
-      expect(broken.statusCode).toBe(500);
-      expect(broken.json()).toHaveProperty('error');
+    it('ONNX files in the repository: a <name>.onnx model is broken, 503 MODEL_UNAVAILABLE', async () => {
+      writeFileSync(path.join(dir, 'net.onnx'), Buffer.from([8, 7, 18, 0]));
+      const ready = await app.inject({ method: 'GET', url: '/v2/models/net/ready' });
+      expect(ready.statusCode).toBe(503);
+      const v1 = await post('/v1/evaluate', { model: 'net', inputs: {} });
+      expect(v1.json()).toMatchObject({ code: 'MODEL_UNAVAILABLE' });
       expect((await app.inject({ method: 'GET', url: '/v2/health/ready' })).statusCode).toBe(200);
     });
 

@@ -193,19 +193,19 @@ describe('model repository', () => {
   it('hands the engine deeply frozen graphs and picks up edited files', async () => {
     const { ModelRepository } = await import('../../src/server/models.js');
     const repo = new ModelRepository(dir);
-    const g = await repo.get('linear');
+    const g = (await repo.get('linear')).graph;
     expect(Object.isFrozen(g)).toBe(true);
     expect(Object.isFrozen(g.nodes[0])).toBe(true);
     expect(Object.isFrozen(g.constants!.w)).toBe(true);
-    expect(await repo.get('linear')).toBe(g);
+    expect((await repo.get('linear')).graph).toBe(g);
     const edited = { ...linear, outputs: ['loss'] };
     writeFileSync(path.join(dir, 'edited.json'), JSON.stringify(linear));
-    const before = await repo.get('edited');
+    const before = (await repo.get('edited')).graph;
     await new Promise((r) => setTimeout(r, 20));
     writeFileSync(path.join(dir, 'edited.json'), JSON.stringify(edited));
     const { utimesSync } = await import('node:fs');
     utimesSync(path.join(dir, 'edited.json'), new Date(), new Date(Date.now() + 5000));
-    const after = await repo.get('edited');
+    const after = (await repo.get('edited')).graph;
     expect(before.outputs).toEqual(['y', 'loss']);
     expect(after.outputs).toEqual(['loss']);
   });

@@ -46,7 +46,9 @@ describe('OpenAPI and docs', () => {
       expect(doc.paths['/v1/ops'].get).toBeDefined();
       expect(doc.paths['/v2/models/{name}/infer'].post).toBeDefined();
       const body = doc.paths['/v1/grad'].post.requestBody.content['application/json'].schema;
-      expect(body.required).toEqual(expect.arrayContaining(['graph', 'of', 'wrt']));
+      // `graph` or `model` (exactly one, checked by the server), then the endpoint's own fields
+      expect(body.required).toEqual(expect.arrayContaining(['of', 'wrt']));
+      expect(Object.keys(body.properties)).toEqual(expect.arrayContaining(['graph', 'model', 'inputs']));
       const res = await new Validator().validate(doc);
       expect(res.errors ?? []).toEqual([]);
       expect(res.valid).toBe(true);

@@ -14,7 +14,7 @@ import { parseDType } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { decodeTensor, encodeTensor, tensorFromBytes } from '../../tensor/wire.js';
 import { type BlobRef, FrameBuilder, layoutBlobs, sendFrame } from '../framing.js';
-import type { ModelRepository } from '../models.js';
+import { type Model, type ModelRepository, withParameters } from '../models.js';
 import { runWithLimits, type RunDeps } from '../run.js';
 import { Tensor as TensorSchema } from '../schemas.js';
 import { checkElements, checkGraphSize } from '../tensors.js';
@@ -47,12 +47,17 @@ function metaShape(shape: (number | null)[] | undefined): number[] {
   return shape === undefined ? [-1] : shape.map((d) => (d === null ? -1 : d));
 }
 
-function modelOutputsMeta(engine: Engine, graph: Graph): { name: string; datatype: string; shape: number[] }[] {
+function modelOutputsMeta(engine: Engine, graph: Graph, parameters: Readonly<Tensors>): { name: string; datatype: string; shape: number[] }[] {
   const names = graph.outputs ?? [];
   // Infer twice with unknown dims set to 1 and to 2: the dims that move are the variable ones.
   const probe = (size: number) => {
     const specs: Record<string, { shape: number[]; datatype: ReturnType<typeof parseDType> & string }> = {};
     for (const [n, s] of Object.entries(graph.inputs ?? {})) {
+      const stored = Object.hasOwn(parameters, n) ? parameters[n] : undefined;
+      if (stored !== undefined) {
+        specs[n] = { shape: [...stored.shape], datatype: stored.dtype };
+        continue;
+      }
       if (s.shape === undefined) return undefined;
       specs[n] = { shape: s.shape.map((d) => d ?? size), datatype: parseDType(s.datatype ?? 'FP32') ?? 'FP32' };
     }
@@ -89,22 +94,27 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
   }));
 
   // A repository file is one model with exactly one version, "1"; any other version does not exist (404).
-  const model = async (p: { name: string; version?: string | undefined }): Promise<Graph> => {
-    const graph = await models.get(p.name);
+  const model = async (p: { name: string; version?: string | undefined }): Promise<Model> => {
+    const m = await models.get(p.name);
     if (p.version !== undefined && !VERSIONS.includes(p.version)) {
       throw new GradserveError('NOT_FOUND', `model "${p.name}" has no version "${p.version}" (its versions: ${VERSIONS.map((v) => `"${v}"`).join(', ')})`);
     }
-    return graph;
+    return m;
   };
+  // Parameters are listed apart from the inputs: OIP clients treat every listed input as required.
   const metadata = async (p: { name: string; version?: string | undefined }) => {
-    const graph = await model(p);
+    const m = await model(p);
+    const graph = m.graph;
     const name = p.name;
     return {
       name,
       versions: VERSIONS,
       platform: 'gradserve',
-      inputs: Object.entries(graph.inputs ?? {}).map(([n, s]) => ({ name: n, datatype: parseDType(s.datatype ?? 'FP32') ?? s.datatype ?? 'FP32', shape: metaShape(s.shape) })),
-      outputs: modelOutputsMeta(engine, graph),
+      inputs: Object.entries(graph.inputs ?? {})
+        .filter(([n]) => !Object.hasOwn(m.parameters, n))
+        .map(([n, s]) => ({ name: n, datatype: parseDType(s.datatype ?? 'FP32') ?? s.datatype ?? 'FP32', shape: metaShape(s.shape) })),
+      outputs: modelOutputsMeta(engine, graph, m.parameters),
+      ...(m.parameterInfo.length > 0 ? { parameters: m.parameterInfo } : {}),
     };
   };
   for (const url of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
@@ -117,7 +127,8 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
       schema: { tags: ['v2'], summary: 'Inference (and gradients via outputs named grad:<wrt>)', params: ModelParams, body: InferBody },
     }, async (req, reply) => {
       const body = req.body;
-      const graph = await model(req.params);
+      const m = await model(req.params);
+      const graph = m.graph;
       checkGraphSize(graph, config.maxNodes);
 
       // Inputs: JSON data, or bytes from the binary section, back to back in the order the inputs are listed (the
@@ -170,13 +181,14 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
       const asBinary = (o: (typeof requested)[number]): boolean => o.parameters?.binary_data === true || (allBinary && o.parameters?.binary_data !== false);
       const answered = new Map(requested.map((o) => [o.name, asBinary(o) ? 'binary' as const : 'json' as const]));
       const values = new Map<string, Tensor>();
+      const all = withParameters(m, inputs);
       await runWithLimits(req, reply, opts, async (ro) => {
         if (plain.length > 0 || grads.size === 0) {
-          const res = await engine.evaluate(graph, inputs, plain, ro);
+          const res = await engine.evaluate(graph, all, plain, ro);
           for (const n of plain) if (res.outputs[n] !== undefined) values.set(n, res.outputs[n]!);
         }
         for (const [of, wrt] of grads) {
-          const res = await engine.grad(graph, inputs, of, wrt, ro);
+          const res = await engine.grad(graph, all, of, wrt, ro);
           for (const w of wrt) if (res.gradients[w] !== undefined) values.set(`grad:${w}`, res.gradients[w]!);
         }
       }, (name) => answered.get(name));

@@ -3,9 +3,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { BatchingReport, Engine, GradcheckFigures, RunOptions, Tensors } from '../../engine.types.js';
 import { nameMap } from '../../graph/names.js';
-import type { Graph, WireTensor } from '../../graph/types.js';
+import type { Graph, ValueInfo, WireTensor } from '../../graph/types.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { decodeTensor } from '../../tensor/wire.js';
 import { resolveBinaryTensors } from '../binary_tensors.js';
+import { type Model, type ModelRepository, withParameters } from '../models.js';
 import * as S from '../schemas.js';
 import type { RunDeps } from '../run.js';
 import { runWithLimits } from '../run.js';
@@ -16,6 +18,7 @@ export const BATCHING_HEADER = 'gradserve-batching';
 
 export interface V1Options extends RunDeps {
   engine: Engine;
+  models: ModelRepository;
 }
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: S.ProblemResponse } } });
@@ -24,7 +27,8 @@ const errorResponses = {
   401: problem('UNAUTHORIZED (when API keys are configured)'),
   413: problem('TOO_LARGE: body, tensor, node count or estimated memory over its limit'),
   422: problem('the graph or the request does not make sense: UNKNOWN_OP, SHAPE_MISMATCH, NOT_DIFFERENTIABLE, ...'),
-  503: problem('OVERLOADED: the server-wide memory budget is taken (see Retry-After)'),
+  404: problem('NOT_FOUND: `model` names no repository model'),
+  503: problem('OVERLOADED: the server-wide memory budget is taken (see Retry-After); MODEL_UNAVAILABLE: the model named by `model` failed to load'),
   504: problem('DEADLINE_EXCEEDED'),
 };
 
@@ -45,7 +49,7 @@ function figures(f: GradcheckFigures): { ok: boolean; maxAbsError: number | stri
 }
 
 export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<void> {
-  const { engine, config } = opts;
+  const { engine, config, models } = opts;
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   // Binary framing: the tensors a framed body carries in its binary section are bound to their JSON objects before
@@ -60,19 +64,30 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     done();
   });
 
-  /** Common prologue of every tensor endpoint: size limits, input decoding, then the engine call under limits. */
+  /** The request's graph: inline, or a repository model's (the schema lets exactly one of them through). */
+  async function source(body: { graph?: Graph | undefined; model?: string | undefined }): Promise<{ graph: Graph; model: Model | undefined }> {
+    if (body.model === undefined) return { graph: body.graph!, model: undefined };
+    const model = await models.get(body.model);
+    return { graph: model.graph, model };
+  }
+
+  /**
+   * Common prologue of every tensor endpoint: the graph, size limits, input decoding (a model's stored parameters
+   * under the request's tensors), then the engine call under limits.
+   */
   async function run<T>(
     req: FastifyRequest,
     reply: FastifyReply,
-    body: { graph: Graph; inputs: Record<string, unknown>; encoding?: ResponseEncoding | undefined },
-    call: (inputs: Tensors, o: RunOptions) => Promise<T>,
+    body: { graph?: Graph | undefined; model?: string | undefined; inputs: Record<string, unknown>; encoding?: ResponseEncoding | undefined },
+    call: (graph: Graph, inputs: Tensors, o: RunOptions) => Promise<T>,
     answersTensors = true,
   ): Promise<T> {
-    checkGraphSize(body.graph, config.maxNodes);
-    const inputs = decodeInputs(body.graph, body.inputs, config.maxTensorElements);
+    const { graph, model } = await source(body);
+    checkGraphSize(graph, config.maxNodes);
+    const inputs = withParameters(model, decodeInputs(graph, body.inputs, config.maxTensorElements));
     // Every tensor the engine returns is in the answer, in the answer's one encoding (gradcheck answers figures).
     const encoding = responseEncoding(req, body.encoding);
-    return runWithLimits(req, reply, opts, (o) => call(inputs, o), answersTensors ? () => encoding : undefined);
+    return runWithLimits(req, reply, opts, (o) => call(graph, inputs, o), answersTensors ? () => encoding : undefined);
   }
   const keyed = (graph: Graph, inputs: Tensors, wire: Record<string, unknown>, field: string): Tensors =>
     decodeKeyed(engine, graph, inputs, wire, field, config.maxTensorElements);
@@ -82,7 +97,7 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Evaluate graph outputs', tags: ['v1'], body: S.EvaluateBody, response: { 200: S.EvaluateResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    const res = await run(req, reply, b, (inputs, o) => engine.evaluate(b.graph, inputs, b.outputs, o));
+    const res = await run(req, reply, b, (g, inputs, o) => engine.evaluate(g, inputs, b.outputs, o));
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs) });
   });
@@ -91,8 +106,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Gradient of a one-element value', tags: ['v1'], body: S.GradBody, response: { 200: S.GradResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    const res = await run(req, reply, b, (inputs, o) =>
-      engine.grad(b.graph, inputs, b.of, b.wrt, b.per_example === undefined ? o : { ...o, per_example: b.per_example }));
+    const res = await run(req, reply, b, (g, inputs, o) =>
+      engine.grad(g, inputs, b.of, b.wrt, b.per_example === undefined ? o : { ...o, per_example: b.per_example }));
     reportBatching(req, reply, res.batching);
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), gradients: w.map(res.gradients) });
@@ -102,8 +117,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Vector-Jacobian product', tags: ['v1'], body: S.VjpBody, response: { 200: S.GradResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    const res = await run(req, reply, b, (inputs, o) =>
-      engine.vjp(b.graph, inputs, keyed(b.graph, inputs, b.cotangents, 'cotangents'), b.wrt, { ...o, batched: b.batched === true }));
+    const res = await run(req, reply, b, (g, inputs, o) =>
+      engine.vjp(g, inputs, keyed(g, inputs, b.cotangents, 'cotangents'), b.wrt, { ...o, batched: b.batched === true }));
     reportBatching(req, reply, res.batching);
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), gradients: w.map(res.gradients) });
@@ -113,8 +128,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Jacobian-vector product', tags: ['v1'], body: S.JvpBody, response: { 200: S.JvpResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    const res = await run(req, reply, b, (inputs, o) =>
-      engine.jvp(b.graph, inputs, keyed(b.graph, inputs, b.tangents, 'tangents'), b.of, { ...o, batched: b.batched === true }));
+    const res = await run(req, reply, b, (g, inputs, o) =>
+      engine.jvp(g, inputs, keyed(g, inputs, b.tangents, 'tangents'), b.of, { ...o, batched: b.batched === true }));
     reportBatching(req, reply, res.batching);
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), tangents: w.map(res.tangents) });
@@ -124,7 +139,7 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Full Jacobian (forward or reverse mode)', tags: ['v1'], body: S.JacobianBody, response: { 200: S.JacobianResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    const res = await run(req, reply, b, (inputs, o) => engine.jacobian(b.graph, inputs, b.of, b.wrt, b.mode, o));
+    const res = await run(req, reply, b, (g, inputs, o) => engine.jacobian(g, inputs, b.of, b.wrt, b.mode, o));
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), jacobians: w.nested(res.jacobians), mode: res.mode });
   });
@@ -133,8 +148,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Hessian-vector product', tags: ['v1'], body: S.HvpBody, response: { 200: S.HvpResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    const res = await run(req, reply, b, (inputs, o) =>
-      engine.hvp(b.graph, inputs, b.of, keyed(b.graph, inputs, b.vectors, 'vectors'), { ...o, batched: b.batched === true }));
+    const res = await run(req, reply, b, (g, inputs, o) =>
+      engine.hvp(g, inputs, b.of, keyed(g, inputs, b.vectors, 'vectors'), { ...o, batched: b.batched === true }));
     reportBatching(req, reply, res.batching);
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), gradients: w.map(res.gradients), hvp: w.map(res.hvp) });
@@ -144,7 +159,7 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Full Hessian', tags: ['v1'], body: S.HessianBody, response: { 200: S.HessianResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    const res = await run(req, reply, b, (inputs, o) => engine.hessian(b.graph, inputs, b.of, b.wrt, o));
+    const res = await run(req, reply, b, (g, inputs, o) => engine.hessian(g, inputs, b.of, b.wrt, o));
     const w = writer(req, b.encoding);
     return w.send(reply, { outputs: w.map(res.outputs), hessians: w.nested(res.hessians) });
   });
@@ -154,7 +169,7 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   }, async (req, reply) => {
     const b = req.body;
     const check = { eps: b.eps, atol: b.atol, rtol: b.rtol };
-    const res = await run(req, reply, b, (inputs, o) => engine.gradcheck(b.graph, inputs, b.of, b.wrt, check, o), false);
+    const res = await run(req, reply, b, (g, inputs, o) => engine.gradcheck(g, inputs, b.of, b.wrt, check, o), false);
     const perInput: Record<string, ReturnType<typeof figures>> = nameMap();
     for (const [k, f] of Object.entries(res.perInput)) perInput[k] = figures(f);
     return writer(req, b.encoding).send(reply, { ...figures(res), perInput });
@@ -164,13 +179,14 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Symbolic differentiation: returns a new graph', tags: ['v1'], body: S.TransformBody, response: { 200: S.TransformResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    checkGraphSize(b.graph, config.maxNodes);
+    const { graph: given } = await source(b);
+    checkGraphSize(given, config.maxNodes);
     const spec = b.transform === 'grad'
       ? { transform: 'grad' as const, of: b.of, wrt: b.wrt }
       : b.transform === 'vjp'
         ? { transform: 'vjp' as const, of: b.of, wrt: b.wrt }
         : { transform: 'jvp' as const, wrt: b.wrt, ...(b.of === undefined ? {} : { of: b.of }) };
-    const graph = engine.transform(b.graph, spec);
+    const graph = engine.transform(given, spec);
     const w = writer(req, b.encoding);
     if (w.encoding !== 'binary' || graph.constants === undefined) return w.send(reply, { graph });
     // Binary: the derivative graph's constants (the request's, and those the rules added) go in the binary section.
@@ -183,10 +199,11 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     schema: { summary: 'Shape inference and cost estimate (nothing executed)', tags: ['v1'], body: S.ShapesBody, response: { 200: S.ShapesResponse, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
-    checkGraphSize(b.graph, config.maxNodes);
-    const inputs = decodeShapeInputs(b.graph, b.inputs, config.maxTensorElements);
+    const { graph, model } = await source(b);
+    checkGraphSize(graph, config.maxNodes);
+    const inputs = Object.assign(nameMap<Tensor | ValueInfo>(), model?.parameters, decodeShapeInputs(graph, b.inputs, config.maxTensorElements));
     // Nothing runs, but a graph this accepts should be one evaluate would run: the same limits on every value.
-    const res = engine.shapes(b.graph, inputs, { maxTensorElements: config.maxTensorElements, maxNodes: config.maxNodes });
+    const res = engine.shapes(graph, inputs, { maxTensorElements: config.maxTensorElements, maxNodes: config.maxNodes });
     return writer(req, b.encoding).send(reply, res);
   });
 
