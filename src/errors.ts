@@ -25,6 +25,8 @@ export const ERROR_CATALOGUE = {
   OVERLOADED: { status: 503, title: 'Overloaded' },
   DEADLINE_EXCEEDED: { status: 504, title: 'Deadline exceeded' },
   CANCELLED: { status: 499, title: 'Client closed request' },
+  INVALID_MODEL: { status: 400, title: 'Invalid model' },
+  UNSUPPORTED_MODEL: { status: 422, title: 'Unsupported model' },
   MODEL_UNAVAILABLE: { status: 503, title: 'Model unavailable' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const;

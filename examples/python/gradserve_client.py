@@ -11,6 +11,10 @@ carrying ``code``, ``status``, ``detail`` and ``errors``.
     gs = Client("http://127.0.0.1:8080")
     r = gs.grad(graph, {"x": x, "w": w}, of="loss", wrt=["x", "w"])
     r["gradients"]["w"]          # a numpy array
+
+A repository model is used by name wherever a graph goes: ``gs.grad("mlp", {"x": x}, of="loss", wrt=["fc1.weight"])``
+sends ``"model": "mlp"`` (its stored weights are then default inputs). ``gs.import_onnx(open("m.onnx", "rb").read())``
+returns the graph an ONNX model translates to, with its parameters as numpy arrays.
 """
 
 import base64
@@ -232,11 +236,18 @@ class Client:
         except urllib.error.URLError as e:
             raise GradserveError("NETWORK_ERROR", 0, f"{method} {path}: {e.reason}") from None
 
+    def _source(self, graph, frame=None):
+        """``{"graph": ...}``, or ``{"model": name}`` when ``graph`` is the name of a repository model."""
+        if isinstance(graph, str):
+            return {"model": graph}
+        return {"graph": self._graph(graph, frame)}
+
     def _post_tensors(self, path, graph, inputs, encoding=None, maps=None, tensor_answer=True, **extra):
-        """POST a request with tensors; returns (JSON, binary section or None)."""
+        """POST a request with tensors; returns (JSON, binary section or None). ``graph`` may be a model's name."""
         maps = maps or {}
-        frame = self._frame_for([inputs, graph.get("constants"), *maps.values()])
-        body = {"graph": self._graph(graph, frame), "inputs": self._enc_map(inputs or {}, frame), **extra}
+        constants = None if isinstance(graph, str) else graph.get("constants")
+        frame = self._frame_for([inputs, constants, *maps.values()])
+        body = {**self._source(graph, frame), "inputs": self._enc_map(inputs or {}, frame), **extra}
         for k, m in maps.items():
             body[k] = self._enc_map(m, frame)
         if tensor_answer:
@@ -293,13 +304,37 @@ class Client:
 
     def transform(self, graph, transform, wrt, of=None):
         """Symbolic derivative graph (``transform`` is "grad", "vjp" or "jvp"); returns the new graph."""
-        frame = self._frame_for([graph.get("constants")])
-        body = {"graph": self._graph(graph, frame), "transform": transform, "of": of, "wrt": list(wrt)}
+        frame = None if isinstance(graph, str) else self._frame_for([graph.get("constants")])
+        body = {**self._source(graph, frame), "transform": transform, "of": of, "wrt": list(wrt)}
         return self._exchange("POST", "/v1/transform", body, frame)[0]["graph"]
 
     def shapes(self, graph, inputs):
         """Shape inference and cost estimate; inputs may be arrays or just {"shape": [...], "datatype": ...}."""
         return self._post_tensors("/v1/shapes", graph, inputs, tensor_answer=False)[0]
+
+    def import_onnx(self, onnx_bytes, weights="b64", dims=None):
+        """POST /v1/import/onnx: ``{"graph", "parameters": {name: numpy array (or {shape, datatype} with
+        weights="none")}, "notes"}``. ``dims`` fixes symbolic dimensions, e.g. ``{"batch": 8}``."""
+        query = {"weights": weights}
+        if dims:
+            query["dims"] = ",".join(f"{k}:{v}" for k, v in dims.items())
+        headers = {"Content-Type": "application/onnx", "Accept": "application/json, application/problem+json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        url = f"{self.url}/v1/import/onnx?{urllib.parse.urlencode(query)}"
+        req = urllib.request.Request(url, data=bytes(onnx_bytes), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as res:
+                head = res.headers.get(_HEADER_LENGTH)
+                r, sec = (json.loads(res.read()), None) if head is None else _read_frame(res, int(head))
+        except urllib.error.HTTPError as e:
+            raise _error_from(e) from None
+        except urllib.error.URLError as e:
+            raise GradserveError("NETWORK_ERROR", 0, f"POST /v1/import/onnx: {e.reason}") from None
+        params = r.get("parameters", {})
+        if weights != "none":
+            params = _decode_map(params, sec)
+        return {"graph": r["graph"], "parameters": params, "notes": r.get("notes", [])}
 
     def ops(self):
         return self.request("GET", "/v1/ops")

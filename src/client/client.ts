@@ -10,7 +10,7 @@ import { bytesToBase64, decodeTensorMap, decodeTensorMap2, encodeTensor, encodeT
 import { errorFromResponse, GradserveClientError } from './errors.js';
 import { BINARY_CONTENT_TYPE, blobOf, HEADER_LENGTH, readFrame, RequestFrame } from './framing.js';
 import type {
-  Encoding, EvaluateRequest, EvaluateResponse, GradcheckResponse, GradcheckRequest, GradRequest, GradResponse, GraphSpec,
+  Encoding, EvaluateRequest, EvaluateResponse, GradcheckResponse, GradcheckRequest, GradRequest, GradResponse, GraphSpec, ImportOnnxOptions, ImportOnnxResponse,
   HessianRequest, HessianResponse, HvpRequest, HvpResponse, JacobianRequest, JacobianResponse, JvpRequest, JvpResponse,
   OipInferRequest, OipInferResponse, OipModelMetadata, OipServerMetadata, OpsResponse, ShapesRequest, ShapesResponse,
   TensorInput, TransformRequest, TransformResponse, VjpRequest, VjpResponse, WireGraph, WireTensor,
@@ -161,8 +161,22 @@ export class GradserveClient {
     const frame = this.frameFor(req.graph, [tensors]);
     const enc = frame === undefined ? this.enc : { ...this.enc, frame };
     for (const [k, v] of Object.entries(tensors)) inputs[k] = encodeTensor(v, enc);
-    const { json: r } = await this.exchange('POST', '/v1/shapes', this.body({ graph: this.encodeGraph(req.graph, enc), inputs, encoding: req.encoding }, frame), o);
+    const { json: r } = await this.exchange('POST', '/v1/shapes', this.body({ graph: this.encodeGraph(req.graph, enc), model: req.model, inputs, encoding: req.encoding }, frame), o);
     return { values: r.values as ShapesResponse['values'], flops: num(r.flops), peakBytes: num(r.peakBytes) };
+  }
+
+  /** Imports an ONNX model (the bytes of an .onnx file): its graph, its parameters and (by default) their values. */
+  async importOnnx(model: Uint8Array, opts: ImportOnnxOptions = {}, o?: CallOptions): Promise<ImportOnnxResponse> {
+    const weights = opts.weights ?? 'b64';
+    const q = new URLSearchParams({ weights });
+    if (opts.dims !== undefined) q.set('dims', Object.entries(opts.dims).map(([k, v]) => `${k}:${v}`).join(','));
+    const accept = weights === 'binary' ? `${BINARY_CONTENT_TYPE}, application/problem+json` : 'application/json, application/problem+json';
+    const { json: r, section } = await this.exchange('POST', `/v1/import/onnx?${q.toString()}`, { raw: model, headers: { 'content-type': 'application/onnx', accept } }, o);
+    const parameters: ImportOnnxResponse['parameters'] = {};
+    const raw = (r.parameters ?? {}) as Record<string, { shape: number[]; datatype: string }>;
+    for (const [k, p] of Object.entries(raw)) parameters[k] = { shape: p.shape, datatype: p.datatype };
+    const values = weights === 'none' ? {} : decodeTensorMap(raw, section);
+    return { graph: r.graph as WireGraph, parameters, values, notes: (r.notes ?? []) as string[] };
   }
 
   async ops(o?: CallOptions): Promise<OpsResponse> {
@@ -225,18 +239,18 @@ export class GradserveClient {
 
   // ------------------------------------------------------------ plumbing
 
-  private encodeGraph(g: GraphSpec, enc: EncodeOptions = this.enc): WireGraph {
-    if (g.constants === undefined) return g as WireGraph;
+  private encodeGraph(g: GraphSpec | undefined, enc: EncodeOptions = this.enc): WireGraph | undefined {
+    if (g === undefined || g.constants === undefined) return g as WireGraph | undefined;
     return { ...g, constants: encodeTensorMap(g.constants, enc) } as WireGraph;
   }
 
   /** A frame for a request with these tensors (and the graph's constants), or undefined when it stays JSON. */
-  private frameFor(graph: GraphSpec, maps: (Record<string, TensorInput> | undefined)[]): RequestFrame | undefined {
+  private frameFor(graph: GraphSpec | undefined, maps: (Record<string, TensorInput> | undefined)[]): RequestFrame | undefined {
     const mode = this.opts.binary ?? 'auto';
     if (mode === 'never') return undefined;
     let bytes = 0;
     let typed = 0;
-    for (const m of [graph.constants, ...maps]) {
+    for (const m of [graph?.constants, ...maps]) {
       for (const v of Object.values(m ?? {})) {
         const n = typedBytes(v);
         bytes += n;
@@ -261,10 +275,10 @@ export class GradserveClient {
    * A request with tensors: framed above the threshold (then the answer is asked for framed too, unless the request
    * sets `encoding`), else JSON with the client's response encoding. `tensorAnswer: false` for answers without tensors.
    */
-  private postTensors(path: string, req: { graph: GraphSpec; inputs?: EvaluateRequest['inputs']; encoding?: Encoding }, extra: Record<string, unknown>, maps: TensorMaps, o?: CallOptions, tensorAnswer = true): Promise<Answer> {
+  private postTensors(path: string, req: { graph?: GraphSpec; model?: string; inputs?: EvaluateRequest['inputs']; encoding?: Encoding }, extra: Record<string, unknown>, maps: TensorMaps, o?: CallOptions, tensorAnswer = true): Promise<Answer> {
     const frame = this.frameFor(req.graph, [req.inputs, ...Object.values(maps)]);
     const enc = frame === undefined ? this.enc : { ...this.enc, frame };
-    const json: Record<string, unknown> = { graph: this.encodeGraph(req.graph, enc), inputs: encodeTensorMap(req.inputs ?? {}, enc), ...extra };
+    const json: Record<string, unknown> = { graph: this.encodeGraph(req.graph, enc), model: req.model, inputs: encodeTensorMap(req.inputs ?? {}, enc), ...extra };
     for (const [k, m] of Object.entries(maps)) json[k] = encodeTensorMap(m, enc);
     json.encoding = req.encoding ?? (!tensorAnswer ? undefined : frame !== undefined ? 'binary' : (this.opts.responseEncoding ?? 'b64'));
     return this.exchange('POST', path, this.body(json, frame), o);

@@ -81,8 +81,14 @@ export interface WireGraph {
 /** How the service writes response tensors: JSON numbers, base64, or binary framing (raw bytes after a JSON header). */
 export type Encoding = 'json' | 'b64' | 'binary';
 
-interface BaseRequest {
-  graph: GraphSpec;
+/** The graph of a request: inline (`graph`) or a repository model by name (`model`), exactly one of them. */
+interface GraphSource {
+  graph?: GraphSpec;
+  /** A model of the server's repository; its stored parameters are default inputs. */
+  model?: string;
+}
+
+interface BaseRequest extends GraphSource {
   inputs?: Record<string, TensorInput>;
   /** How the service writes response tensors; defaults to the client's `responseEncoding`. */
   encoding?: Encoding;
@@ -142,11 +148,10 @@ export interface GradcheckRequest extends BaseRequest {
   rtol?: number;
 }
 export type TransformRequest =
-  | { graph: GraphSpec; transform: 'grad'; of: string; wrt: string[]; encoding?: Encoding }
-  | { graph: GraphSpec; transform: 'vjp'; of: string[]; wrt: string[]; encoding?: Encoding }
-  | { graph: GraphSpec; transform: 'jvp'; wrt: string[]; of?: string[]; encoding?: Encoding };
-export interface ShapesRequest {
-  graph: GraphSpec;
+  | (GraphSource & { transform: 'grad'; of: string; wrt: string[]; encoding?: Encoding })
+  | (GraphSource & { transform: 'vjp'; of: string[]; wrt: string[]; encoding?: Encoding })
+  | (GraphSource & { transform: 'jvp'; wrt: string[]; of?: string[]; encoding?: Encoding });
+export interface ShapesRequest extends GraphSource {
   encoding?: Encoding;
   /** Either real tensors or just `{shape, datatype}`: nothing is executed. */
   inputs?: Record<string, TensorInput | { shape: number[]; datatype?: DTypeAlias }>;
@@ -238,4 +243,19 @@ export interface OipInferResponse {
   modelVersion?: string;
   id?: string;
   outputs: TensorMap;
+}
+
+/** POST /v1/import/onnx: the translated graph, its parameters (with their values unless `weights: 'none'`). */
+export interface ImportOnnxOptions {
+  /** `none`: shapes and datatypes only; `b64` (default) or `binary`: the values too, decoded into typed arrays. */
+  weights?: 'none' | 'b64' | 'binary';
+  /** Sizes for symbolic dimensions, e.g. `{batch: 8}`. */
+  dims?: Record<string, number>;
+}
+export interface ImportOnnxResponse {
+  graph: WireGraph;
+  /** Shapes and datatypes; `values` holds the tensors when they were asked for. */
+  parameters: Record<string, { shape: number[]; datatype: string }>;
+  values: TensorMap;
+  notes: string[];
 }

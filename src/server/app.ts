@@ -24,6 +24,7 @@ import { installErrorHandling } from './problem.js';
 import { installCompression, installCors, installRequestDecompression } from './http_features.js';
 import { installObservation } from './observe.js';
 import { oipRoutes } from './routes/oip.js';
+import { onnxRoutes } from './routes/onnx.js';
 import { v1Routes } from './routes/v1.js';
 
 export interface BuildOptions extends Partial<ServerConfig> {
@@ -153,6 +154,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   const models = new ModelRepository(config.modelRepository, app.log);
   await models.loadAll();
   await app.register(v1Routes, { ...deps, engine, models });
+  await app.register(onnxRoutes, { config });
   await app.register(oipRoutes, {
     ...deps,
     engine,

@@ -14,6 +14,7 @@ import { GradserveError } from '../errors.js';
 import type { Tensors } from '../engine.types.js';
 import { nameMap } from '../graph/names.js';
 import type { Graph as GraphT } from '../graph/types.js';
+import { importOnnx } from '../onnx/import.js';
 import { parseDType, type DType } from '../tensor/dtype.js';
 import { readSafetensors } from '../tensor/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -121,7 +122,8 @@ export class ModelRepository {
     if (hasJson && hasOnnx) throw new Error(`both ${name}.json and ${name}.onnx define it; keep one`);
     if (hasOnnx) {
       if (hasWeights) throw new Error(`${name}.safetensors belongs to a ${name}.json graph, but the model is ${name}.onnx`);
-      throw new Error(`${name}.onnx: ONNX models are not supported yet`);
+      const imported = importOnnx(await readFile(path.join(dir, `${name}.onnx`)));
+      return finish(name, imported.graph, imported.parameters, imported.notes);
     }
     const file = path.join(dir, `${name}.json`);
     let raw: unknown;

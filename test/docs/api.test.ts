@@ -80,21 +80,4 @@ describe('docs/api.md', () => {
       }
     });
   });
-
-  describe('what it marks not yet available is what a request gets today', () => {
-    it('ONNX files in the repository: a <name>.onnx model is broken, 503 MODEL_UNAVAILABLE', async () => {
-      writeFileSync(path.join(dir, 'net.onnx'), Buffer.from([8, 7, 18, 0]));
-      const ready = await app.inject({ method: 'GET', url: '/v2/models/net/ready' });
-      expect(ready.statusCode).toBe(503);
-      const v1 = await post('/v1/evaluate', { model: 'net', inputs: {} });
-      expect(v1.json()).toMatchObject({ code: 'MODEL_UNAVAILABLE' });
-      expect((await app.inject({ method: 'GET', url: '/v2/health/ready' })).statusCode).toBe(200);
-    });
-
-    it('ONNX import: POST /v1/import/onnx is 404 NOT_FOUND', async () => {
-      const res = await app.inject({ method: 'POST', url: '/v1/import/onnx', payload: Buffer.from([8, 7, 18, 0]), headers: { 'content-type': 'application/onnx' } });
-      expect(res.statusCode).toBe(404);
-      expect(res.json()).toMatchObject({ code: 'NOT_FOUND' });
-    });
-  });
 });
