@@ -76,6 +76,19 @@ describe(`Python examples (${PY} with numpy)`, () => {
     return [...out.matchAll(/^step\s+\d+\s+loss ([\d.eE+-]+)$/gm)].map((m) => Number(m[1]));
   }
 
+  it('train_onnx.py: a PyTorch model exported to ONNX, served from the repository by reference, trained with gradserve gradients', async () => {
+    // torch exports the model when it is installed; without it the example trains the committed export
+    const hasTorch = (await py(['-c', 'import torch'])).code === 0;
+    const args = ['train_onnx.py', '--url', server.url, '--repository', models, '--steps', '30'];
+    if (!hasTorch) args.push('--onnx', join(import.meta.dirname, '../fixtures/onnx/mlp_layernorm.onnx'));
+    const r = await py(args);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^model onnx_mlp: input x \[\d+, \d+\], 6 parameters/m);
+    const l = losses(r.stdout);
+    expect(l.length).toBeGreaterThan(2);
+    expect(l.at(-1)!).toBeLessThan(l[0]! * 0.2);
+  });
+
   it('train_mlp.py (XOR): gradients match numpy backprop, the loss falls steadily and all four points are learned', async () => {
     const r = await py(['train_mlp.py', '--url', server.url, '--dataset', 'xor', '--steps', '300', '--check']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
