@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { encodeTensor } from '../tensor/wire.js';
 import { ImportContext, type ImportOptions, OnnxNode, Poisoned, type Val, Unsupported, staticFromTensor, tensorOf } from './context.js';
 import { decodeModel, int64, type ModelProto, type ValueInfoProto } from './decode.js';
+import { fusePatterns } from './fuse.js';
 import type { Handler } from './handlers.js';
 import { ELEMENTWISE } from './ops_elementwise.js';
 import { NN_OPS } from './ops_nn.js';
@@ -168,7 +169,7 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions = {}): Impo
     graphInputs.push(name);
   }
 
-  for (const [i, proto] of (g.node ?? []).entries()) {
+  for (const { proto, index: i } of fusePatterns(g)) {
     const node = new OnnxNode(proto, i, opset);
     cx.current = node;
     const mark = cx.nodes.length;

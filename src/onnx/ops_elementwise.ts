@@ -234,6 +234,11 @@ const activation: Handler = (cx, node) => {
   const x = cx.input(node, 0);
   const out = node.outputs[0];
   switch (node.op) {
+    case 'Gelu': {
+      const approximate = node.string('approximate', 'none');
+      if (approximate !== 'none' && approximate !== 'tanh') unsupported(`approximate "${approximate}"`);
+      return [cx.emit('gelu', [x], { approximate }, out)];
+    }
     case 'LeakyRelu': return [cx.emit('leaky_relu', [x], { alpha: node.float('alpha', 0.01) }, out)];
     case 'Elu': return [cx.emit('elu', [x], { alpha: node.float('alpha', 1) }, out)];
     case 'Celu': return [cx.emit('celu', [x], { alpha: node.float('alpha', 1) }, out)];
@@ -282,6 +287,6 @@ export const ELEMENTWISE: Record<string, Handler> = {
   ...Object.fromEntries(Object.keys(BINARY).map((k) => [k, binary])),
   Sum: variadic, Mean: variadic, Max: variadic, Min: variadic,
   Pow: pow, Mod: mod, Where: where, Clip: clip, Cast: cast, CastLike: cast,
-  LeakyRelu: activation, Elu: activation, Celu: activation, Selu: activation, HardSigmoid: activation,
+  Gelu: activation, LeakyRelu: activation, Elu: activation, Celu: activation, Selu: activation, HardSigmoid: activation,
   ThresholdedRelu: activation, PRelu: activation, Shrink: activation, IsInf: activation,
 };

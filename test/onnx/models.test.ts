@@ -58,6 +58,15 @@ describe.each(['mlp_layernorm', 'mlp_layernorm_opset13', 'transformer_encoder'])
   });
 });
 
+describe('pattern fusion', () => {
+  it('imports the exporter\'s erf GELU as one gelu node', () => {
+    const { graph } = importOnnx(bytes('transformer_encoder'));
+    const ops = graph.nodes.map((n) => n.op);
+    expect(ops).toContain('gelu');
+    expect(ops).not.toContain('erf');
+  });
+});
+
 describe('a small CNN', () => {
   it('is refused while convolution is not in the op set: 422 listing the Conv node', () => {
     try {
