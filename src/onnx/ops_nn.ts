@@ -152,11 +152,13 @@ function layerStats(cx: ImportContext, node: OnnxNode, x: Val, axis: number, eps
 
 const layerNorm: Handler = (cx, node) => {
   const x = cx.input(node, 0);
-  const scale = cx.input(node, 1);
+  // ONNX requires a scale; the fused decomposition (fuse.ts) has none.
+  const scale = cx.get(node.inputs[1]);
   const bias = cx.get(node.inputs[2]);
   const axis = normAxis(node.int('axis', -1), x.shape.length);
   const epsilon = node.float('epsilon', 1e-5);
-  const y = cx.emit('layer_norm', bias === undefined ? [x, scale] : [x, scale, bias], { axis, epsilon }, node.outputs[0]);
+  const ins = scale === undefined ? [x] : bias === undefined ? [x, scale] : [x, scale, bias];
+  const y = cx.emit('layer_norm', ins, { axis, epsilon }, node.outputs[0]);
   return [y, ...layerStats(cx, node, x, axis, epsilon)];
 };
 

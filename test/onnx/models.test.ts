@@ -65,6 +65,14 @@ describe('pattern fusion', () => {
     expect(ops).toContain('gelu');
     expect(ops).not.toContain('erf');
   });
+
+  it('imports the layer norm decomposition written before opset 17 as layer_norm', () => {
+    for (const name of ['mlp_layernorm_opset13', 'transformer_encoder']) {
+      const ops = importOnnx(bytes(name)).graph.nodes.map((n) => n.op);
+      expect(ops, name).toContain('layer_norm');
+      expect(ops, name).not.toContain('sqrt');
+    }
+  });
 });
 
 describe('a small CNN', () => {
