@@ -26,8 +26,6 @@ export const HANDLERS: Readonly<Record<string, Handler>> = { ...ELEMENTWISE, ...
 
 /** ONNX ops with no gradserve counterpart yet, and why (the rest of the unmapped ones are "not supported"). */
 export const UNMAPPED_REASONS: Readonly<Record<string, string>> = {
-  Conv: 'convolution is not in gradserve\'s op set yet',
-  ConvTranspose: 'transposed convolution is not in gradserve\'s op set yet',
   Loop: 'control flow (a graph attribute) cannot be expressed',
   If: 'control flow (a graph attribute) cannot be expressed',
   Scan: 'control flow (a graph attribute) cannot be expressed',

@@ -3,6 +3,7 @@
  * gradserve's (reductions keep dims by default, ArgMax's axis is 0, Softmax before opset 13 flattens to 2-D, pooling
  * strides default to 1) the importer writes the ONNX value explicitly.
  */
+import { getOp } from '../ops/registry.js';
 import type { Dim } from '../tensor/shape.js';
 import { type ImportContext, type OnnxNode, type Val, staticFromValues, unsupported } from './context.js';
 import type { Handler } from './handlers.js';
@@ -271,8 +272,53 @@ const loss: Handler = (cx, node) => {
   return [y, lp];
 };
 
+
+/**
+ * Conv and ConvTranspose onto gradserve's `conv` / `conv_transpose` (OPS.md v2), when the op registry has them.
+ * auto_pad is resolved for known spatial sizes; ConvTranspose's output_shape becomes the pads that give it.
+ */
+const conv: Handler = (cx, node) => {
+  const transpose = node.op === 'ConvTranspose';
+  const op = transpose ? 'conv_transpose' : 'conv';
+  if (getOp(op) === undefined) unsupported(transpose ? 'transposed convolution is not in gradserve\'s op set yet' : 'convolution is not in gradserve\'s op set yet');
+  const x = cx.input(node, 0);
+  const w = cx.input(node, 1);
+  const b = cx.get(node.inputs[2]);
+  const kernel = node.ints('kernel_shape') ?? (w.shape.slice(2) as (number | null)[]).map((d) => (d === null ? unsupported('the kernel size is symbolic') : d));
+  const nd = kernel.length;
+  const strides = node.ints('strides') ?? kernel.map(() => 1);
+  const dilations = node.ints('dilations') ?? kernel.map(() => 1);
+  const groups = node.int('group', 1);
+  const autoPad = node.string('auto_pad', 'NOTSET');
+  const ins = b === undefined ? [x, w] : [x, w, b];
+  if (!transpose) {
+    const pads = poolPads(node, x, kernel, strides, dilations);
+    return [cx.emit('conv', ins, { strides, pads, dilations, groups }, node.outputs[0])];
+  }
+  const outputPadding = node.ints('output_padding') ?? kernel.map(() => 0);
+  const outputShape = node.ints('output_shape');
+  let pads: [number, number][];
+  if (outputShape !== undefined || (autoPad !== 'NOTSET' && autoPad !== 'VALID')) {
+    // total padding = stride * (in - 1) + output_padding + (k - 1) * dilation + 1 - out, split as ONNX does
+    pads = kernel.map((k, i) => {
+      const size = x.shape[2 + i];
+      if (size === null || size === undefined) unsupported('output_shape / auto_pad over a symbolic spatial size');
+      const out = outputShape !== undefined ? outputShape[outputShape.length - nd + i]! : size * strides[i]!;
+      const total = Math.max(0, strides[i]! * (size - 1) + outputPadding[i]! + (k - 1) * dilations[i]! + 1 - out);
+      const half = Math.floor(total / 2);
+      return autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half];
+    });
+  } else if (autoPad === 'VALID') {
+    pads = kernel.map(() => [0, 0]);
+  } else {
+    const p = node.ints('pads') ?? new Array<number>(2 * nd).fill(0);
+    pads = kernel.map((_, i) => [p[i]!, p[i + nd]!]);
+  }
+  return [cx.emit('conv_transpose', ins, { strides, pads, dilations, groups, output_padding: outputPadding }, node.outputs[0])];
+};
+
 export const NN_OPS: Record<string, Handler> = {
-  MatMul: matmul, Gemm: gemm, Softmax: softmax, LogSoftmax: softmax, Hardmax: softmax,
+  MatMul: matmul, Gemm: gemm, Conv: conv, ConvTranspose: conv, Softmax: softmax, LogSoftmax: softmax, Hardmax: softmax,
   ...Object.fromEntries(Object.keys(REDUCE).map((k) => [k, reduce])),
   ArgMax: argExtreme, ArgMin: argExtreme, CumSum: cumsum, Einsum: einsum, TopK: topk,
   LayerNormalization: layerNorm, BatchNormalization: batchNorm, InstanceNormalization: instanceNorm,
