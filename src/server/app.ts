@@ -153,6 +153,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   // Every model is loaded and checked now: a broken one is logged by name, and the server starts all the same.
   const models = new ModelRepository(config.modelRepository, app.log);
   await models.loadAll();
+  const unwatch = models.watch();
+  app.addHook('onClose', async () => unwatch());
   await app.register(v1Routes, { ...deps, engine, models });
   await app.register(onnxRoutes, { config });
   await app.register(oipRoutes, {

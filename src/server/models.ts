@@ -8,6 +8,7 @@
  * Weights are read once into one buffer per file and held as views of it, shared by every request: a request that
  * leaves a parameter out gets the stored tensor itself, never a copy.
  */
+import { watch as watchDir, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { GradserveError } from '../errors.js';
@@ -82,6 +83,32 @@ export class ModelRepository {
       }
     }
     return { loaded, broken };
+  }
+
+  /**
+   * Reloads the folder's models shortly after its files change, so that a model broken by an edit is logged then,
+   * not at its next use (which checks again anyway). Returns the function that stops watching; a folder that cannot be
+   * watched is checked on use only.
+   */
+  watch(debounceMs = 250): () => void {
+    if (this.dir === undefined) return () => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let watcher: FSWatcher;
+    try {
+      watcher = watchDir(this.dir, () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => void this.loadAll(), debounceMs);
+        timer.unref();
+      });
+      watcher.on('error', () => watcher.close());
+      watcher.unref();
+    } catch {
+      return () => undefined;
+    }
+    return () => {
+      clearTimeout(timer);
+      watcher.close();
+    };
   }
 
   /** The model, loading it when its files are new or changed; NOT_FOUND, or MODEL_UNAVAILABLE when it is broken. */

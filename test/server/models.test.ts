@@ -123,6 +123,15 @@ describe('the repository', () => {
     expect(Object.isFrozen(a.graph)).toBe(true);
   });
 
+  it('logs a model broken by an edit soon after the edit, before anyone uses it', async () => {
+    write('later', linear, weights());
+    await new Promise((r) => setTimeout(r, 600));
+    logged.length = 0;
+    writeFileSync(path.join(dir, 'later.safetensors'), writeSafetensors({ w: tensor('FP32', [2, 3], W) }).subarray(0, 20));
+    for (let i = 0; i < 40 && !logged.some((l) => l.msg.startsWith('model "later" failed to load')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(logged.some((l) => l.level === 'error' && l.msg.startsWith('model "later" failed to load'))).toBe(true);
+  });
+
   it('reloads a model when its weights change', async () => {
     const repo = new ModelRepository(dir);
     write('edited', linear, weights());
