@@ -295,7 +295,7 @@ const conv: Handler = (cx, node) => {
     const pads = poolPads(node, x, kernel, strides, dilations);
     return [cx.emit('conv', ins, { strides, pads, dilations, groups }, node.outputs[0])];
   }
-  const outputPadding = node.ints('output_padding') ?? kernel.map(() => 0);
+  const outputPadding = [...(node.ints('output_padding') ?? kernel.map(() => 0))];
   const outputShape = node.ints('output_shape');
   let pads: [number, number][];
   if (outputShape !== undefined || (autoPad !== 'NOTSET' && autoPad !== 'VALID')) {
@@ -304,7 +304,12 @@ const conv: Handler = (cx, node) => {
       const size = x.shape[2 + i];
       if (size === null || size === undefined) unsupported('output_shape / auto_pad over a symbolic spatial size');
       const out = outputShape !== undefined ? outputShape[outputShape.length - nd + i]! : size * strides[i]!;
-      const total = Math.max(0, strides[i]! * (size - 1) + outputPadding[i]! + (k - 1) * dilations[i]! + 1 - out);
+      const total = strides[i]! * (size - 1) + outputPadding[i]! + (k - 1) * dilations[i]! + 1 - out;
+      // An output larger than the full convolution: the missing positions at the end are output padding.
+      if (total < 0) {
+        outputPadding[i] = outputPadding[i]! - total;
+        return [0, 0] as [number, number];
+      }
       const half = Math.floor(total / 2);
       return autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half];
     });
