@@ -236,7 +236,20 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions = {}): Impo
     delete parameters[name];
     delete graph.inputs![name];
   }
-  return { graph, parameters, notes };
+
+  // Deeply frozen: the engine then hashes it (constants included) once, by identity, not on every call.
+  return { graph: deepFreeze(graph), parameters, notes };
+}
+
+function deepFreeze<T>(root: T): T {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v !== 'object' || v === null || Object.isFrozen(v) || ArrayBuffer.isView(v)) continue;
+    Object.freeze(v);
+    for (const x of Object.values(v)) if (typeof x === 'object' && x !== null) stack.push(x);
+  }
+  return root;
 }
 
 function orderInputs(all: Record<string, InputSpec>, first: string[]): Record<string, InputSpec> {
