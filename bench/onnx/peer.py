@@ -21,6 +21,19 @@ class Mlp(nn.Module):
         return self.fc2(torch.tanh(self.norm(self.fc1(x))))
 
 
+class Cnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.fc = nn.Linear(32 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc(torch.flatten(x, 1))
+
+
 class Encoder(nn.Module):
     def __init__(self):
         super().__init__()
@@ -30,7 +43,7 @@ class Encoder(nn.Module):
         return self.layer(x)
 
 
-MODELS = {'mlp_layernorm': (Mlp, (64, 784)), 'transformer_encoder': (Encoder, (8, 64, 128))}
+MODELS = {'mlp_layernorm': (Mlp, (64, 784)), 'cnn': (Cnn, (32, 3, 32, 32)), 'transformer_encoder': (Encoder, (8, 64, 128))}
 
 
 def build(name):

@@ -51,6 +51,7 @@ async function times(fn) {
   return ts;
 }
 
+const MODELS = ['mlp_layernorm', 'cnn', 'transformer_encoder'];
 const child = process.argv.indexOf('--child');
 if (child >= 0) {
   // One thread count (OPENBLAS_NUM_THREADS is read when the addon loads): forward vs ORT, and gradserve's fwd+bwd.
@@ -63,7 +64,7 @@ if (child >= 0) {
     ort = undefined;
   }
   const out = {};
-  for (const name of ['mlp_layernorm', 'transformer_encoder']) {
+  for (const name of MODELS) {
     const bytes = readFileSync(join(dirArg, `${name}.onnx`));
     const shape = JSON.parse(readFileSync(join(dirArg, `${name}.json`), 'utf8')).shape;
     const xs = new Float32Array(readFileSync(join(dirArg, `${name}.x.bin`)).buffer.slice(0));
@@ -107,7 +108,7 @@ for (const threads of [1, 2]) {
   }
   byThreads[threads] = JSON.parse(r.stdout.trim().split('\n').pop());
 }
-for (const name of ['mlp_layernorm', 'transformer_encoder']) {
+for (const name of MODELS) {
   const one = byThreads[1][name];
   console.log(`\n${name} (exported by PyTorch, opset 17): x [${one.shape.join(', ')}], ${one.parameters} parameters, ${one.nodes} gradserve nodes`);
   for (const threads of [1, 2]) {

@@ -5,7 +5,6 @@
  * is not installed (`apt-get install libonnx-testdata python3-onnx`; .ci/run installs them).
  */
 import { describe, expect, it } from 'vitest';
-import { getOp } from '../../src/ops/registry.js';
 import { KNOWN_FAILURES } from './node_failures.js';
 import { listNodeTests, nodeTestsAvailable, NODE_DATA, opTypesOf, runNodeTest, type NodeTestResult } from './node_runner.js';
 import { OUT_OF_SCOPE } from './out_of_scope.js';
@@ -19,9 +18,7 @@ if (!available) {
 } else {
   const all = listNodeTests();
   const inScope = all.filter((t) => !opTypesOf(t).some((op) => Object.hasOwn(OUT_OF_SCOPE, op)));
-  // Conv and ConvTranspose map onto conv / conv_transpose as soon as the op set has them.
-  const hasConv = getOp('conv') !== undefined;
-  const expectedToFail = (t: string) => Object.hasOwn(KNOWN_FAILURES, t) && !(hasConv && /conv branch/.test(KNOWN_FAILURES[t]!));
+  const expectedToFail = (t: string) => Object.hasOwn(KNOWN_FAILURES, t);
   const results = new Map<string, NodeTestResult>();
 
   describe('ONNX backend node tests', () => {
