@@ -10,7 +10,7 @@
  *     (`"model"`, the weight stored once in the repository) vs with the weight in the request (binary framing).
  * Medians and p99 in ms, and ratios (above 1: gradserve is slower).
  *
- *   npm run build:ts && node bench/onnx/run.mjs [--reps 30]
+ *   npm run build:ts && node bench/onnx/run.mjs [--reps 30] [--seed-only]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -98,7 +98,9 @@ if (exp.status !== 0) {
   process.exit(1);
 }
 const byThreads = {};
-for (const threads of [1, 2]) {
+// --seed-only: just the by-reference comparison (part 3)
+const models = process.argv.includes('--seed-only') ? [] : MODELS;
+for (const threads of models.length > 0 ? [1, 2] : []) {
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--reps', String(reps), '--child', dir, String(threads)], {
     encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), GRADSERVE_BLAS_ADAPTIVE: '0' },
   });
@@ -108,7 +110,7 @@ for (const threads of [1, 2]) {
   }
   byThreads[threads] = JSON.parse(r.stdout.trim().split('\n').pop());
 }
-for (const name of MODELS) {
+for (const name of models) {
   const one = byThreads[1][name];
   console.log(`\n${name} (exported by PyTorch, opset 17): x [${one.shape.join(', ')}], ${one.parameters} parameters, ${one.nodes} gradserve nodes`);
   for (const threads of [1, 2]) {
@@ -154,20 +156,24 @@ const post = async (req) => {
   if (r.status !== 200) throw new Error(`${r.status}: ${await r.text()}`);
   await r.arrayBuffer();
 };
-const savedReps = reps;
-const few = Math.min(savedReps, 10);
-const timeFew = async (fn) => {
-  for (let i = 0; i < 2; i++) await fn();
-  const ts = [];
-  for (let i = 0; i < few; i++) {
-    const t0 = performance.now();
-    await fn();
-    ts.push(performance.now() - t0);
-  }
-  return stats(ts);
-};
-const ref = await timeFew(() => post(byRef));
-const val = await timeFew(() => post(byValue));
+// Interleaved rounds, so that load from elsewhere on the machine falls on both sides alike.
+const few = Math.min(reps, 10);
+for (let i = 0; i < 2; i++) {
+  await post(byRef);
+  await post(byValue);
+}
+const refTimes = [];
+const valTimes = [];
+for (let i = 0; i < few; i++) {
+  let t0 = performance.now();
+  await post(byRef);
+  refTimes.push(performance.now() - t0);
+  t0 = performance.now();
+  await post(byValue);
+  valTimes.push(performance.now() - t0);
+}
+const ref = stats(refTimes);
+const val = stats(valTimes);
 console.log(`\nseed-scale linear layer x[${N}, ${D}] · w[${D}, ${D}], /v1/vjp w.r.t. x and w, binary framing:`);
 console.log(`  by reference ("model"): ${(byRef.body.length / 2 ** 20).toFixed(1)} MiB sent, ${show(ref)}`);
 console.log(`  weight in the request:  ${(byValue.body.length / 2 ** 20).toFixed(1)} MiB sent, ${show(val)}; by reference saves ${fmt(100 * (1 - byRef.body.length / byValue.body.length))}% of the bytes, time ratio ${fmt(ref.median / val.median)}`);
