@@ -9,7 +9,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, vjp } from '../../src/index.js';
 import { importOnnx } from '../../src/onnx/import.js';
-import { getOp } from '../../src/ops/registry.js';
 import type { GradserveApp } from '../../src/server/app.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { makeApp } from '../server/helpers.js';
@@ -76,9 +75,7 @@ describe('pattern fusion', () => {
   });
 });
 
-const hasConv = getOp('conv') !== undefined;
-
-describe.runIf(hasConv)('cnn exported by PyTorch', () => {
+describe('cnn exported by PyTorch', () => {
   it('computes PyTorch\'s output and gradients (conv, max pool, flatten, Gemm)', async () => {
     const fx = load('cnn');
     const { graph, parameters } = importOnnx(bytes('cnn'));
@@ -92,25 +89,12 @@ describe.runIf(hasConv)('cnn exported by PyTorch', () => {
   });
 });
 
-describe.runIf(!hasConv)('a small CNN while the op set has no conv', () => {
-  it('is refused: 422 listing the Conv node', () => {
-    try {
-      importOnnx(bytes('cnn'));
-      expect.unreachable();
-    } catch (e) {
-      expect((e as { code: string }).code).toBe('UNSUPPORTED_MODEL');
-      expect((e as { errors: { path: string; message: string }[] }).errors).toEqual([{ path: expect.stringMatching(/^graph\.node\[\d+\]$/), message: expect.stringMatching(/^Conv node .*: convolution/) }]);
-    }
-  });
-});
-
 describe('an imported model in the repository, used by reference', () => {
   let dir: string;
   let app: GradserveApp;
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'gradserve-onnx-'));
     cpSync(new URL('mlp_layernorm.onnx', FIX), path.join(dir, 'mlp.onnx'));
-    cpSync(new URL('cnn.onnx', FIX), path.join(dir, 'cnn.onnx'));
     app = await makeApp({ modelRepository: dir });
   });
   afterAll(async () => {
@@ -132,9 +116,4 @@ describe('an imported model in the repository, used by reference', () => {
     expect(meta.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['fc1.weight', 'fc1.bias', 'fc2.weight']));
   });
 
-  it.runIf(!hasConv)('marks a model it cannot import as broken, naming the node', async () => {
-    const r = await app.inject({ method: 'GET', url: '/v2/models/cnn/ready' });
-    expect(r.statusCode).toBe(503);
-    expect(r.json().error).toMatch(/Conv node/);
-  });
 });
