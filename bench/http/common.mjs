@@ -81,13 +81,32 @@ export function rssMB(pid) {
   }
 }
 
-/** CPU seconds (user + system) a process has used so far (Linux), NaN elsewhere. */
-export function cpuSeconds(pid) {
+/**
+ * CPU seconds (user + system) a process has used so far (Linux), NaN elsewhere; with `tid`, one of its threads only
+ * (the main thread, i.e. the event loop, has tid = pid).
+ */
+export function cpuSeconds(pid, tid) {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const f = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
     return NaN;
+  }
+}
+
+/**
+ * The server's own event-loop delay since the previous call (prom-client's default metrics on GET /metrics reset
+ * their histogram at every scrape; its samples include the 10 ms sampling interval): {p50, p99, max} in ms, or
+ * undefined when /metrics is not served.
+ */
+export async function eventLoopLag(url) {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const get = (k) => Number(new RegExp(`^nodejs_eventloop_lag_${k}_seconds (\\S+)`, 'm').exec(text)?.[1]) * 1000;
+    const r = { p50: get('p50'), p99: get('p99'), max: get('max') };
+    return Number.isFinite(r.max) ? r : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -17,8 +17,8 @@
  * Opt-in older phases: hello (small /v1/grad vs a bare Fastify route, autocannon), overhead (sequential round trip
  * minus in-process engine.grad), large (a 4 Mi FP32 tensor through /v1/evaluate as JSON, b64 and binary).
  *
- *   npm run build:ts && node bench/http/run.mjs [--phases vjp,mlp,scale,health,rss] [--rounds 4] [--mlp-reps 800]
- *     [--vjp-reps 8] [--scale-seconds 4] [--health-seconds 8] [--heavy vjp,chain] [--soak-seconds 30]
+ *   npm run build:ts && node bench/http/run.mjs [--phases vjp,mlp,scale,health,rss] [--rounds 4] [--mlp-reps 600]
+ *     [--vjp-reps 8] [--scale-seconds 4] [--health-seconds 6] [--heavy vjp,chain] [--soak-seconds 30]
  *     [--after-seconds 10] [--quick] [-- <server flags>]
  *
  * PyTorch (`PYTHON`, default /usr/bin/python3) runs in one process per thread setting (bench/lib/measure.mjs) and is
@@ -28,12 +28,11 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import {
   argOf, bestOf, flag, interleave, loadNow, ms, printMachine, printTargets, quantile, ratio, sleep, summary, TORCH_THREADS, torchPeer,
 } from '../lib/measure.mjs';
 import {
-  buildRequest, cpuSeconds, f32, freePort, GcTrace, LeanClient, MLP, mlpFields, mlpRequest, mlpTensors, post, rssMB,
+  buildRequest, cpuSeconds, eventLoopLag, f32, freePort, GcTrace, LeanClient, MLP, mlpFields, mlpRequest, mlpTensors, post, rssMB,
   SEED, seedFields, seedRequest, seedTensors, servingPid, smallBody, smallGraph, smallInputs, start, stop,
 } from './common.mjs';
 
@@ -45,10 +44,10 @@ const serverFlags = dash >= 0 ? argv.slice(dash + 1) : [];
 const quick = flag('quick');
 const phases = new Set(String(argOf('phases', 'vjp,mlp,scale,health,rss')).split(','));
 const rounds = argOf('rounds', quick ? 2 : 4);
-const mlpReps = argOf('mlp-reps', quick ? 200 : 800);
+const mlpReps = argOf('mlp-reps', quick ? 200 : 600);
 const vjpReps = argOf('vjp-reps', quick ? 4 : 8);
 const scaleSeconds = argOf('scale-seconds', quick ? 2 : 4);
-const healthSeconds = argOf('health-seconds', quick ? 4 : 8);
+const healthSeconds = argOf('health-seconds', quick ? 4 : 6);
 const heavyKinds = String(argOf('heavy', 'vjp,chain')).split(',');
 const soakSeconds = argOf('soak-seconds', quick ? 10 : 30);
 const afterSeconds = argOf('after-seconds', 10);
@@ -79,11 +78,15 @@ async function server() {
  * server's CPU time over them.
  */
 function httpPeer(label, srv, fn, { warm = 2, reps } = {}) {
+  /** Server CPU per request over this peer's segments: all threads, and the event loop's. */
+  const cpuText = () => `server CPU ${ms((p.cpu / p.count) * 1e3)} ms/req (event loop ${ms((p.loopCpu / p.count) * 1e3)})`;
   const p = {
-    label, reps, windows: [], cpu: 0, count: 0, bytes: 0,
+    cpuText,
+    label, reps, windows: [], cpu: 0, loopCpu: 0, count: 0, bytes: 0,
     async run(n) {
       for (let i = 0; i < warm; i++) await fn();
       const c0 = cpuSeconds(srv.pid);
+      const l0 = cpuSeconds(srv.pid, srv.pid);
       const w0 = performance.now();
       const times = [];
       for (let i = 0; i < n; i++) {
@@ -94,6 +97,7 @@ function httpPeer(label, srv, fn, { warm = 2, reps } = {}) {
       }
       p.windows.push([w0, performance.now()]);
       p.cpu += cpuSeconds(srv.pid) - c0;
+      p.loopCpu += cpuSeconds(srv.pid, srv.pid) - l0;
       p.count += n;
       return times;
     },
@@ -162,7 +166,7 @@ if (phases.has('vjp')) {
   for (const p of peers) {
     s[p.label] = summary(res.get(p.label));
     const gbs = p.bytes ? `  ${(p.bytes / 1e6).toFixed(0)} MB on the wire, ${(p.bytes / 1e9 / (s[p.label].p50 / 1e3)).toFixed(2)} GB/s at p50` : '';
-    line(p.label, s[p.label], `${gbs}  server CPU ${ms((p.cpu / p.count) * 1e3)} ms/req`);
+    line(p.label, s[p.label], `${gbs}  ${p.cpuText()}`);
   }
   const ev = summary(res.get(engineVjp.label));
   line(engineVjp.label, ev);
@@ -201,7 +205,7 @@ if (phases.has('mlp')) {
     if (!(d <= 1e-6)) throw new Error(`gradients of w1 differ between ${enc} and binary by ${d}`);
   }
   const peers = [
-    httpPeer('lean client, JSON', srv, lean('json'), { reps: Math.max(rounds, Math.ceil(mlpReps / 8)) }),
+    httpPeer('lean client, JSON', srv, lean('json'), { reps: Math.max(rounds, Math.ceil(mlpReps / 20)) }),
     httpPeer('lean client, b64', srv, lean('b64')),
     httpPeer('lean client, binary', srv, lean('binary')),
     httpPeer('TS client (dist/client), binary default', srv, async () => { await ts.grad({ ...mlpFields, inputs: tensors.inputs }); }),
@@ -219,7 +223,7 @@ if (phases.has('mlp')) {
   for (const p of peers) {
     s[p.label] = summary(res.get(p.label));
     const g = p.gcPerSecond();
-    line(p.label, s[p.label], `  p99/p50 ${ratio(s[p.label].p99 / s[p.label].p50)}  server CPU ${ms((p.cpu / p.count) * 1e3)} ms/req  full GCs ${g.perSecond.toFixed(2)}/s (${g.n}, longest ${ms(g.maxPause)} ms)${p.bytes ? `  ${(p.bytes / 1e6).toFixed(2)} MB/req` : ''}`);
+    line(p.label, s[p.label], `  p99/p50 ${ratio(s[p.label].p99 / s[p.label].p50)}  ${p.cpuText()}  full GCs ${g.perSecond.toFixed(2)}/s (${g.n}, longest ${ms(g.maxPause)} ms)${p.bytes ? `  ${(p.bytes / 1e6).toFixed(2)} MB/req` : ''}`);
   }
   const eg = summary(res.get(engineGrad.label));
   line(engineGrad.label, eg);
@@ -271,8 +275,10 @@ if (phases.has('scale')) {
 
 if (phases.has('health')) {
   console.log(`\n## health: GET /v2/health/live every 10 ms from a separate process (ms; load ${loadNow()})`);
+  await eventLoopLag(srv.url);
   const idle = summary(await probe(srv.url, 2));
-  line('idle server', idle);
+  const idleLag = await eventLoopLag(srv.url);
+  line('idle server', idle, idleLag ? `  server event-loop delay p99 ${ms(idleLag.p99)}, max ${ms(idleLag.max)} ms` : '');
   const seed = seedTensors();
   const n = 1024;
   const chain = {
@@ -294,15 +300,18 @@ if (phases.has('health')) {
       }
     });
     await sleep(1000); // all 8 in flight
+    await eventLoopLag(srv.url); // resets the server's histogram
     const t0 = performance.now();
     const lat = summary(await probe(srv.url, healthSeconds));
     const wall = performance.now() - t0;
+    const lag = await eventLoopLag(srv.url);
     const during = done;
     running = false;
     await Promise.all(loops);
     client.close();
-    line(`8 in flight: ${h.label}`, lat, `  max ${ms(lat.max)}  (${during} heavy requests done, ${(during / (wall / 1000)).toFixed(1)}/s)`);
-    table.push({ what: `health: p99 with 8 ${h.label} in flight`, value: `${ms(lat.p99)} ms (p50 ${ms(lat.p50)}, max ${ms(lat.max)}, n ${lat.n})`, target: '< 20 ms', met: lat.p99 < 20 });
+    const lagText = lag ? `; server event-loop delay p99 ${ms(lag.p99)}, max ${ms(lag.max)} ms (incl. its 10 ms sampling)` : '';
+    line(`8 in flight: ${h.label}`, lat, `  max ${ms(lat.max)}  (${during} heavy requests done, ${(during / (wall / 1000)).toFixed(1)}/s${lagText})`);
+    table.push({ what: `health: p99 with 8 ${h.label} in flight`, value: `${ms(lat.p99)} ms (p50 ${ms(lat.p50)}, max ${ms(lat.max)}, n ${lat.n}${lag ? `; server event-loop delay max ${ms(lag.max)} ms` : ''})`, target: '< 20 ms', met: lat.p99 < 20 });
   }
   table.push({ what: 'health: p99 idle', value: `${ms(idle.p99)} ms (p50 ${ms(idle.p50)})` });
 }
@@ -314,6 +323,7 @@ if (phases.has('hello') || phases.has('overhead')) {
   const hello = start(join(here, 'hello.mjs'), [String(hport)], hport, '/hello');
   await hello.ready;
   if (phases.has('hello')) {
+    const { default: autocannon } = await import('autocannon');
     const cannon = (opts) => new Promise((resolve, reject) => {
       autocannon({ duration, connections: 10, pipelining: 1, ...opts }, (err, res) => (err ? reject(err) : resolve(res)));
     });
