@@ -11,9 +11,7 @@ RUN apt-get update \
 WORKDIR /src
 # Manifests first: the dependency layer is reused until package*.json change.
 COPY package.json package-lock.json ./
-# onnxruntime-node (a dev dependency: bench/onnx's peer) ships its CPU binaries; its postinstall would download more
-# from outside the npm registry. It is pruned from the runtime image anyway.
-RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
 COPY . .
 # Type declarations, source maps, TypeScript sources, packages' own tests, docs and examples are never read at run
 # time; dropping them (~20 MB) keeps the image within its 300 MB budget. The OpenTelemetry packages also ship two
