@@ -244,10 +244,29 @@ struct ProgramRun : Task {
     }
     const auto& os = prog->outputSlots();
     outs.resize(os.size());
+    // Optional third argument: typed arrays the caller supplies for some outputs (recycled memory), by output index;
+    // null/undefined entries are allocated here as usual.
+    Napi::Value given = info.Length() > 2 ? info[2] : env.Undefined();
+    if (!given.IsNull() && !given.IsUndefined() && !given.IsArray()) invalid("run(): outputs must be an array");
     for (size_t k = 0; k < os.size(); k++) {
       const auto& sl = slots[size_t(os[k])];
       if (sl.kind != ProgramBuilder::Kind::Output) continue;
       if (ptr[size_t(os[k])] != nullptr) continue;  // the same slot listed twice: one array, returned twice
+      if (given.IsArray() && k < given.As<Napi::Array>().Length()) {
+        Napi::Value v = given.As<Napi::Array>().Get(uint32_t(k));
+        if (!v.IsNull() && !v.IsUndefined()) {
+          std::string name = "outputs[" + std::to_string(k) + "]";
+          gs::Arr a = arrayValue(*this, v, name);
+          if (a.dt != sl.dt || a.n != sl.n)
+            invalid(name + " is " + gs::dtypeName(a.dt) + " with " + std::to_string(a.n) + " elements, the program writes " +
+                    gs::dtypeName(sl.dt) + " with " + std::to_string(sl.n));
+          if (a.n > 0) {
+            ptr[size_t(os[k])] = a.data;
+            outs[k].set(*this, v);
+            continue;
+          }
+        }
+      }
       gs::Arr o = allocOut(*this, env, sl.dt, sl.n, outs[k]);
       ptr[size_t(os[k])] = o.data;
       // zero-element outputs have no data pointer: mark them bound so execute() does not take a pool buffer

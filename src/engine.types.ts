@@ -20,6 +20,12 @@ export interface RunOptions {
   onPlan?: (cost: CostEstimate) => void | Promise<void>;
   /** Called after execution with what ran (metrics). */
   onExecuted?: (stats: ExecStats) => void;
+  /**
+   * Memory for the results of a native program run: an ArrayBuffer of at least `bytes` that stays untouched by
+   * anything else until the caller is done with the results (a server recycles it after the response is sent).
+   * Returns undefined to let the run allocate as usual. Only large results ask.
+   */
+  allocResult?: (bytes: number) => ArrayBuffer | undefined;
 }
 
 export interface CostEstimate {

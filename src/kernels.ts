@@ -9,6 +9,10 @@
  *   GRADSERVE_HUGEPAGES=0         no transparent-huge-page advice for outputs >= 4 MiB
  *   OPENBLAS_NUM_THREADS=<n>      most gemm threads (OpenBLAS's own variable; `info().threads` reports it)
  *   GRADSERVE_BLAS_ADAPTIVE=0     a fixed gemm thread count (by default small products and concurrent ones use one)
+ *   OPENBLAS_THREAD_TIMEOUT=<n>   how long OpenBLAS's idle threads spin before they sleep, 2^n cycles (4-30); gradserve
+ *                                 sets 4 unless given: a server between two products should not keep a core busy
+ *                                 spinning (the library's default, ~0.1 s, cost ~4 ms of CPU per small MLP request on
+ *                                 two cores, taken from the event loop and the other requests)
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,6 +33,8 @@ function loadAddon(): Kernels {
   if (!existsSync(ADDON_PATH)) {
     throw new Error(`gradserve native addon not found at ${ADDON_PATH}: run \`npm run build:native\` first`);
   }
+  // Read by OpenBLAS when it loads with the addon, so it must be in the environment before the require.
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
   const require = createRequire(import.meta.url);
   return require(ADDON_PATH) as Kernels;
 }

@@ -263,8 +263,9 @@ export interface NativeProgram {
   call(kernel: keyof KernelFns, args: unknown[]): unknown;
   finish(outputs: number[]): ProgramFigures;
   /** `cancel[0] != 0` stops the run between steps (error code CANCELLED). Errors carry `step` and `node`. */
-  run(inputs: TypedArray[], cancel: Int32Array | null): (TypedArray | null)[];
-  runAsync(inputs: TypedArray[], cancel: Int32Array | null): Promise<(TypedArray | null)[]>;
+  /** `outputs`: typed arrays to write some outputs into (by output index; null: allocated by the run). */
+  run(inputs: TypedArray[], cancel: Int32Array | null, outputs?: (TypedArray | null)[]): (TypedArray | null)[];
+  runAsync(inputs: TypedArray[], cancel: Int32Array | null, outputs?: (TypedArray | null)[]): Promise<(TypedArray | null)[]>;
 }
 
 export interface PoolStats {

@@ -12,7 +12,7 @@ import { GradserveError } from '../errors.js';
 import type { ExecStats, RunOptions } from '../engine.types.js';
 import { ASYNC_THRESHOLD, type KernelFns, type Kernels, type NativeProgram, type ProgramFigures, type SlotRef } from '../kernels.types.js';
 import type { OpKernels } from '../ops/types.js';
-import type { TypedArray } from '../tensor/dtype.js';
+import { arrayOver, BYTES_PER_ELEMENT, type TypedArray } from '../tensor/dtype.js';
 import { sameShape } from '../tensor/shape.js';
 import { numel, type Tensor } from '../tensor/tensor.js';
 import type { Plan } from '../graph/plan.js';
@@ -209,7 +209,8 @@ export async function runProgram(
   let outs: (TypedArray | null)[];
   try {
     const arrays = leaves.map((t) => t.data);
-    outs = traced.figures.work >= ASYNC_THRESHOLD ? await program.runAsync(arrays, cancel) : program.run(arrays, cancel);
+    const given = opts?.allocResult !== undefined ? resultArrays(plan, traced, opts.allocResult) : undefined;
+    outs = traced.figures.work >= ASYNC_THRESHOLD ? await program.runAsync(arrays, cancel, given) : program.run(arrays, cancel, given);
   } catch (e) {
     if ((e as { code?: unknown })?.code === 'CANCELLED' && signal !== undefined) throw hooks.abortError(signal);
     const step = (e as { node?: unknown })?.node;
@@ -229,6 +230,26 @@ export async function runProgram(
   const stats: ExecStats = { nodes: plan.steps.length, flops: plan.cost.flops, bytes: f.bytes, peakBytes: f.peakBytes };
   opts?.onExecuted?.(stats);
   return result;
+}
+
+/** Results at least this large are written into memory from `allocResult` (smaller ones are cheap to allocate). */
+const RESULT_ALLOC_BYTES = 64 * 1024;
+
+/** The run's output arrays over memory from `alloc`, by output index (null: the run allocates). */
+function resultArrays(plan: Plan, traced: Traced, alloc: (bytes: number) => ArrayBuffer | undefined): (TypedArray | null)[] | undefined {
+  let given: (TypedArray | null)[] | undefined;
+  for (const o of traced.outputs) {
+    if (o.leaf !== undefined) continue;
+    const dtype = plan.metas.get(o.name)!.dtype;
+    const n = numel(o.shape);
+    const bytes = n * BYTES_PER_ELEMENT[dtype];
+    if (bytes < RESULT_ALLOC_BYTES || given?.[o.index] != null) continue;
+    const ab = alloc(bytes);
+    if (ab === undefined) continue;
+    given ??= new Array<TypedArray | null>(traced.outputs.length).fill(null);
+    given[o.index] = arrayOver(dtype, ab, n);
+  }
+  return given;
 }
 
 function release(set: ProgramSet, p: NativeProgram): void {

@@ -16,6 +16,7 @@ import { stringifyBig } from './bigjson.js';
 import { installBodyParsing, validatorCompiler, type BodyParsingOptions } from './body.js';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { installMemoryTrim } from './memory.js';
+import { BufferRecycler } from './recycle.js';
 import { createMetrics, installMetrics, type Metrics } from './metrics.js';
 import { ModelRepository } from './models.js';
 import { documentBinaryFraming } from './openapi.js';
@@ -129,7 +130,9 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   await installCors(app, config.corsOrigins);
   installAuth(app, config.apiKeys, { publicMetrics: config.publicMetrics, publicDocs: config.publicDocs });
   await installCompression(app, config.compression);
-  installMemoryTrim(app, { poolBytes: config.poolBytes, idleTrimMs: config.idleTrimMs });
+  const recycler = new BufferRecycler(config.poolBytes);
+  metrics.observeRecycler(recycler);
+  installMemoryTrim(app, { poolBytes: config.poolBytes, idleTrimMs: config.idleTrimMs, recycler });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -149,7 +152,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   installMetrics(app, metrics);
-  const deps = { config, admission, metrics };
+  const deps = { config, admission, metrics, recycler };
   // Every model is loaded and checked now: a broken one is logged by name, and the server starts all the same.
   const models = new ModelRepository(config.modelRepository, app.log);
   await models.loadAll();

@@ -21,6 +21,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { ResourceLimits } from 'node:worker_threads';
 import { BIG_BODY_BYTES, parseBigJsonText } from './bigjson.js';
 import { readBody } from './body_stream.js';
+import { leaseOf } from './recycle.js';
 import { prescanJson, type PrescanLimits } from './json_prescan.js';
 import { ParsePool } from './parse_pool.js';
 
@@ -233,6 +234,10 @@ export function installBodyParsing(app: FastifyInstance, options: Partial<BodyPa
   const parser = (req: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void): void => {
     // Route matching wins over the body: an unknown route is 404 whatever its body looks like.
     const keep = !req.is404;
+    // A framed body is kept as one buffer (its tensors are views of it), recycled when the route leases buffers.
+    const framed = req.headers[BINARY_HEADER] !== undefined;
+    const lease = leaseOf(req);
+    const whole = !framed ? undefined : lease !== undefined ? (n: number) => lease.alloc(n) : () => undefined;
     readBody(req, payload, req.routeOptions.bodyLimit, keep, (err, body) => {
       if (err !== null || body === undefined || !keep) {
         done(err, undefined);
@@ -257,7 +262,7 @@ export function installBodyParsing(app: FastifyInstance, options: Partial<BodyPa
       } catch (e) {
         done(e as Error);
       }
-    });
+    }, whole);
   };
   app.addContentTypeParser('application/json', parser);
   app.addContentTypeParser('*', parser);

@@ -30,7 +30,9 @@ export class BodyBytes {
 }
 
 /**
- * Reads `payload` to its end. `keep: false` reads and drops the bytes (limits still apply). Calls `done` once, with
+ * Reads `payload` to its end. `keep: false` reads and drops the bytes (limits still apply). `whole`: the body is
+ * wanted as one buffer; a declared Content-Length (within the limit) is then set aside at once, in memory from
+ * `whole` when it gives some (at least the bytes asked). Calls `done` once, with
  * FST_ERR_CTP_BODY_TOO_LARGE, FST_ERR_CTP_INVALID_CONTENT_LENGTH or the stream's error (status 400), or the body.
  */
 export function readBody(
@@ -39,6 +41,7 @@ export function readBody(
   limit: number,
   keep: boolean,
   done: (err: Error | null, body?: BodyBytes) => void,
+  whole?: (bytes: number) => ArrayBuffer | undefined,
 ): void {
   const contentLength = Number(req.headers['content-length']);
   if (contentLength > limit) {
@@ -56,10 +59,18 @@ export function readBody(
       if (block === undefined || used === block.length) {
         if (block !== undefined) blocks.push(block);
         // With a Content-Length, blocks of what is still to come (so usually one); without, growing ones.
-        const size = contentLength > 0 && contentLength > received - chunk.length + off
-          ? Math.min(contentLength - (received - chunk.length + off), MAX_DECLARED_BLOCK)
-          : Math.max(FIRST_BLOCK, Math.min(received, MAX_BLOCK));
-        block = new Uint8Array(size);
+        const start = received - chunk.length + off;
+        if (whole !== undefined && start === 0 && contentLength > 0) {
+          // The caller keeps the body as one buffer (a framed body, whose tensors become views of it): all of it in
+          // one block, which a lease may recycle; no concatenation at the end.
+          const ab = whole(contentLength);
+          block = ab !== undefined ? new Uint8Array(ab, 0, contentLength) : new Uint8Array(contentLength);
+        } else {
+          const size = contentLength > start
+            ? Math.min(contentLength - start, MAX_DECLARED_BLOCK)
+            : Math.max(FIRST_BLOCK, Math.min(received, MAX_BLOCK));
+          block = new Uint8Array(size);
+        }
         used = 0;
       }
       const n = Math.min(chunk.length - off, block.length - used);

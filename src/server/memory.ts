@@ -1,15 +1,19 @@
 /**
- * Native memory between requests: the pool of program intermediates is capped at `poolBytes`, and after
- * `idleTrimMs` with nothing in flight its buffers and the allocator's free heap pages are returned to the system,
+ * Native memory between requests: the pool of program intermediates is capped at `poolBytes` (and so, separately,
+ * are the recycled request and result buffers), and after `idleTrimMs` with nothing in flight both pools' buffers and
+ * the allocator's free heap pages are returned to the system,
  * so RSS falls back near its warm level after a burst instead of staying at its peak.
  */
 import type { FastifyInstance } from 'fastify';
 import { loadKernels } from '../engine/executor.js';
 import type { Kernels } from '../kernels.types.js';
+import type { BufferRecycler } from './recycle.js';
 
 export interface MemoryOptions {
   poolBytes: number;
   idleTrimMs: number;
+  /** Recycled request and result buffers (src/server/recycle.ts): dropped with the pool when idle. */
+  recycler?: BufferRecycler;
 }
 
 export function installMemoryTrim(app: FastifyInstance, opts: MemoryOptions): void {
@@ -35,6 +39,7 @@ export function installMemoryTrim(app: FastifyInstance, opts: MemoryOptions): vo
     timer = setInterval(() => {
       if (!dirty || inFlight > 0 || Date.now() - lastActivity < opts.idleTrimMs) return;
       dirty = false;
+      opts.recycler?.trim();
       kernels?.trimPool?.();
     }, Math.max(50, Math.floor(opts.idleTrimMs / 2)));
     timer.unref();

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import type { ExecStats } from '../engine.types.js';
+import type { BufferRecycler } from './recycle.js';
 
 export interface Metrics {
   registry: client.Registry;
@@ -17,6 +18,8 @@ export interface Metrics {
   flops: client.Counter;
   bytes: client.Counter;
   recordExec(stats: ExecStats): void;
+  /** Exports the recycled-buffer figures (read at scrape time). */
+  observeRecycler(r: BufferRecycler): void;
 }
 
 export function createMetrics(): Metrics {
@@ -48,6 +51,21 @@ export function createMetrics(): Metrics {
       if (Number.isFinite(s.nodes)) nodes.inc(s.nodes);
       if (Number.isFinite(s.flops)) flops.inc(s.flops);
       if (Number.isFinite(s.bytes)) bytes.inc(s.bytes);
+    },
+    observeRecycler(r: BufferRecycler): void {
+      new client.Gauge({
+        name: 'gradserve_recycled_buffer_bytes', help: 'Free request/result buffers kept for reuse (capped by --pool-bytes)', registers: [registry],
+        collect() { this.set(r.stats().cachedBytes); },
+      });
+      new client.Counter({
+        name: 'gradserve_recycled_buffer_takes_total', help: 'Large request/result buffers handed out, by whether a recycled one served', labelNames: ['reused'] as const, registers: [registry],
+        collect() {
+          const s = r.stats();
+          this.reset();
+          this.inc({ reused: 'true' }, s.hits);
+          this.inc({ reused: 'false' }, s.misses);
+        },
+      });
     },
   };
 }

@@ -12,12 +12,15 @@ import type { Metrics } from './metrics.js';
 import { onShutdownCancel } from './drain.js';
 import { addEngineTime, phase } from './observe.js';
 import { checkResponseSize } from './response_size.js';
+import { leaseOf, type BufferRecycler } from './recycle.js';
 import type { ResponseEncoding } from './tensors.js';
 
 export interface RunDeps {
   config: ServerConfig;
   admission: MemoryAdmission;
   metrics: Metrics;
+  /** Large request and result buffers reused across requests (routes that lease them: see recycle.ts). */
+  recycler?: BufferRecycler;
 }
 
 /**
@@ -46,6 +49,9 @@ export async function runWithLimits<T>(
 
   let release: (() => void) | undefined;
   let settled = false;
+  // The request's recycled buffers (its body, the results written below) stay out of reuse until the engine settles.
+  const lease = leaseOf(req);
+  const unpin = lease?.pin();
   const started = performance.now();
   phase(req, 'plan');
   const opts: RunOptions = {
@@ -62,6 +68,7 @@ export async function runWithLimits<T>(
       else release = r;
     },
     onExecuted: (stats) => metrics.recordExec(stats),
+    ...(lease !== undefined ? { allocResult: (bytes: number) => lease.alloc(bytes) } : {}),
   };
 
   // One promise settled by whichever comes first, the engine or the abort (no Promise.race and its extra promises:
@@ -70,6 +77,7 @@ export async function runWithLimits<T>(
   const settle = (): void => {
     settled = true;
     release?.();
+    unpin?.();
     addEngineTime(req, performance.now() - started);
     phase(req, 'encode');
   };

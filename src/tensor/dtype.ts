@@ -34,6 +34,17 @@ export function allocArray(dtype: DType, n: number): TypedArray {
   }
 }
 
+/** A view of `n` elements of `dtype` at the start of `buffer` (which must hold them). */
+export function arrayOver(dtype: DType, buffer: ArrayBuffer, n: number): TypedArray {
+  switch (dtype) {
+    case 'FP32': return new Float32Array(buffer, 0, n);
+    case 'FP64': return new Float64Array(buffer, 0, n);
+    case 'INT32': return new Int32Array(buffer, 0, n);
+    case 'INT64': return new BigInt64Array(buffer, 0, n);
+    case 'BOOL': return new Uint8Array(buffer, 0, n);
+  }
+}
+
 /** A one-element array of `dtype` holding `value` (BOOL: 0 or 1). */
 export function scalarArray(dtype: DType, value: number): TypedArray {
   const a = allocArray(dtype, 1);

@@ -126,6 +126,48 @@ describe('native programs: failures, cancellation, memory', () => {
     expect(values((await execute(plan, { x })).get('t5'))).toEqual(values(ref));
   });
 
+  test('large results go into the memory allocResult gives (stale bytes overwritten); small ones do not ask', async () => {
+    const { graph, x } = chain(4, 1 << 16);
+    const plan = planFor(compileCached(graph), { x }, ['t1', 't3']);
+    const ref = await executeNodes(plan, { x });
+    const given: ArrayBuffer[] = [];
+    const asked: number[] = [];
+    const got = await execute(plan, { x }, {
+      allocResult: (bytes) => {
+        asked.push(bytes);
+        const ab = new ArrayBuffer(bytes + 4096);
+        new Float32Array(ab).fill(Number.NaN); // recycled memory holds old numbers
+        given.push(ab);
+        return ab;
+      },
+    });
+    expect(asked).toEqual([4 << 16, 4 << 16]);
+    for (const name of ['t1', 't3']) {
+      const t = got.get(name)!;
+      expect(given).toContain(t.data.buffer);
+      expect(t.data.length).toBe(1 << 16);
+      expect(Buffer.from(bytesOf(t)).equals(Buffer.from(bytesOf(ref.get(name)!))), name).toBe(true);
+    }
+    const small = chain(2, 8);
+    const smallPlan = planFor(compileCached(small.graph), { x: small.x }, ['t1']);
+    await execute(smallPlan, { x: small.x }, { allocResult: () => { throw new Error('a 32-byte result should not ask'); } });
+  });
+
+  test('run() refuses supplied output arrays of the wrong type or length', async () => {
+    const { graph, x } = chain(2, 1 << 10);
+    const plan = planFor(compileCached(graph), { x }, ['t1']);
+    await expect(execute(plan, { x }, { allocResult: (bytes: number) => new ArrayBuffer(bytes) })).resolves.toBeDefined();
+    const p = new kernels.Program!();
+    const xin = p.input('FP32', 4);
+    const y = p.call('unary', ['exp', xin]) as { slot: number };
+    p.finish([y.slot]);
+    expect(() => p.run([new Float32Array(4)], null, [new Float64Array(2)])).toThrow(/outputs\[0\] is FP64 with 2 elements, the program writes FP32 with 4/);
+    const out = new Float32Array(4);
+    const r = p.run([new Float32Array([0, 1, 2, 3])], null, [out]);
+    expect(r[0]).toBe(out);
+    expect(out[1]).toBeCloseTo(Math.E, 5);
+  });
+
   test('an output that is a leaf, or listed twice, comes back without a copy', async () => {
     const graph: Graph = {
       inputs: { x: { shape: [2, 3], datatype: 'FP32' } },

@@ -15,6 +15,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { decodeTensor, encodeTensor, tensorFromBytes } from '../../tensor/wire.js';
 import { type BlobRef, FrameBuilder, layoutBlobs, sendFrame } from '../framing.js';
 import { type Model, type ModelRepository, withParameters } from '../models.js';
+import { attachLease } from '../recycle.js';
 import { runWithLimits, type RunDeps } from '../run.js';
 import { Tensor as TensorSchema } from '../schemas.js';
 import { checkElements, checkGraphSize } from '../tensors.js';
@@ -124,6 +125,11 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
       return { name: req.params.name, ready: true };
     });
     r.post(`${url}/infer`, {
+      // Large request bodies and results live in recycled buffers (src/server/recycle.ts).
+      onRequest: (req, reply, done) => {
+        if (opts.recycler !== undefined) attachLease(req, reply, opts.recycler);
+        done();
+      },
       schema: { tags: ['v2'], summary: 'Inference (and gradients via outputs named grad:<wrt>)', params: ModelParams, body: InferBody },
     }, async (req, reply) => {
       const body = req.body;

@@ -11,6 +11,7 @@ import { type Model, type ModelRepository, withParameters } from '../models.js';
 import * as S from '../schemas.js';
 import type { RunDeps } from '../run.js';
 import { runWithLimits } from '../run.js';
+import { attachLease } from '../recycle.js';
 import { checkGraphSize, decodeInputs, decodeKeyed, decodeShapeInputs, jsonNumber, type ResponseEncoding, ResponseTensors, responseEncoding } from '../tensors.js';
 
 /** Response header of batched requests (see reportBatching). */
@@ -51,6 +52,15 @@ function figures(f: GradcheckFigures): { ok: boolean; maxAbsError: number | stri
 export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<void> {
   const { engine, config, models } = opts;
   const r = app.withTypeProvider<ZodTypeProvider>();
+
+  // Large request bodies and results of these routes live in recycled buffers (src/server/recycle.ts).
+  const recycler = opts.recycler;
+  if (recycler !== undefined) {
+    app.addHook('onRequest', (req, reply, done) => {
+      attachLease(req, reply, recycler);
+      done();
+    });
+  }
 
   // Binary framing: the tensors a framed body carries in its binary section are bound to their JSON objects before
   // the schema check, so every endpoint decodes them like any other tensor.
