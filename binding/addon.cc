@@ -73,6 +73,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gsb::registerConv(env, exports, async);
   exports.Set("async", async);
   gsb::registerPrograms(env, exports);
+  gsb::registerFormat(env, exports);
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   return exports;
 }

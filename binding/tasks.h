@@ -11,4 +11,5 @@ void registerNn(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerRearrange(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerCumulative(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerConv(Napi::Env env, Napi::Object sync, Napi::Object async);
+void registerFormat(Napi::Env env, Napi::Object exports);
 }  // namespace gsb

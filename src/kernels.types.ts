@@ -278,6 +278,8 @@ export interface PoolStats {
 
 export interface Kernels extends KernelFns {
   info(): KernelInfo;
+  /** `[v0,v1,...]` exactly as JSON.stringify writes these values (non-finite ones as "NaN"/"Infinity" strings). */
+  formatJson?(data: Float32Array | Float64Array): Buffer;
   /** Native programs; absent in a Kernels implementation that only has the per-call kernels. */
   Program?: new () => NativeProgram;
   /** The native buffer pool of program intermediates (GRADSERVE_POOL_BYTES caps what it keeps free). */

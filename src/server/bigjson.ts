@@ -99,12 +99,29 @@ function whole(buf: Buffer): { value: unknown; text: string } {
 }
 
 /**
- * Same bytes as `JSON.stringify(value)`, as a Buffer when long `b64` strings were spliced in directly. Only strings
- * made by encodeTensor are spliced (they are pure base64, so they need no escaping); any other string, such as a
- * constant echoed back from a request, is escaped by JSON.stringify as usual.
+ * The `data` of a response tensor whose JSON number array was written natively (src/server/tensors.ts): stringifyBig
+ * splices its bytes in. Anything else that serializes it gets the plain number array.
+ */
+export class RawJsonArray {
+  /** Set by stringifyBig while it serializes: the placeholder this array stands for. */
+  placeholder: string | undefined;
+
+  constructor(readonly text: Buffer, private readonly values: () => unknown[]) {}
+
+  toJSON(): unknown {
+    return this.placeholder ?? this.values();
+  }
+}
+
+/**
+ * Same bytes as `JSON.stringify(value)`, as a Buffer when long `b64` strings or natively written number arrays
+ * (RawJsonArray) were spliced in directly. Only strings made by encodeTensor are spliced (they are pure base64, so
+ * they need no escaping); any other string, such as a constant echoed back from a request, is escaped by
+ * JSON.stringify as usual.
  */
 export function stringifyBig(value: unknown): string | Buffer {
   const lifted: string[] = [];
+  const raws: RawJsonArray[] = [];
   const tag = placeholderTag();
   const undo: [Record<string, unknown>, string][] = [];
   walk(value, (o) => {
@@ -114,29 +131,49 @@ export function stringifyBig(value: unknown): string | Buffer {
       o['b64'] = `${tag}${lifted.length}`;
       lifted.push(v);
     }
+    const d = o['data'];
+    if (d instanceof RawJsonArray) {
+      d.placeholder = `${tag}r${raws.length}`;
+      raws.push(d);
+    }
   }, 6);
-  if (lifted.length === 0) return JSON.stringify(value);
+  if (lifted.length === 0 && raws.length === 0) return JSON.stringify(value);
   let skeleton: string;
   try {
     skeleton = JSON.stringify(value);
   } finally {
     for (const [o, v] of undo) o['b64'] = v;
+    for (const r of raws) r.placeholder = undefined;
   }
   // Cut the skeleton at the placeholders, size the reply once, and write every piece straight into it.
   const marker = JSON.stringify(tag).slice(1, -1);
-  const pieces: { text: string; latin1: boolean }[] = [];
+  const pieces: ({ text: string; latin1: boolean } | Buffer)[] = [];
   let from = 0;
   for (let at = skeleton.indexOf(marker); at >= 0; at = skeleton.indexOf(marker, from)) {
-    const end = skeleton.indexOf('"', at); // the placeholder's closing quote stays in the output
-    pieces.push({ text: skeleton.slice(from, at), latin1: false }, { text: lifted[Number(skeleton.slice(at + marker.length, end))]!, latin1: true });
-    from = end;
+    const end = skeleton.indexOf('"', at);
+    if (skeleton[at + marker.length] === 'r') {
+      // A number array: the placeholder's quotes go too.
+      pieces.push({ text: skeleton.slice(from, at - 1), latin1: false }, raws[Number(skeleton.slice(at + marker.length + 1, end))]!.text);
+      from = end + 1;
+    } else {
+      // A b64 string: the placeholder's closing quote stays in the output.
+      pieces.push({ text: skeleton.slice(from, at), latin1: false }, { text: lifted[Number(skeleton.slice(at + marker.length, end))]!, latin1: true });
+      from = end;
+    }
   }
   pieces.push({ text: skeleton.slice(from), latin1: false });
   let size = 0;
-  for (const p of pieces) size += p.latin1 ? p.text.length : Buffer.byteLength(p.text, 'utf8');
+  for (const p of pieces) size += Buffer.isBuffer(p) ? p.length : p.latin1 ? p.text.length : Buffer.byteLength(p.text, 'utf8');
   const out = Buffer.allocUnsafe(size);
   let off = 0;
-  for (const p of pieces) off += out.write(p.text, off, p.latin1 ? 'latin1' : 'utf8');
+  for (const p of pieces) {
+    if (Buffer.isBuffer(p)) {
+      p.copy(out, off);
+      off += p.length;
+    } else {
+      off += out.write(p.text, off, p.latin1 ? 'latin1' : 'utf8');
+    }
+  }
   return out;
 }
 

@@ -7,6 +7,8 @@ import type { Graph, ValueInfo } from '../graph/types.js';
 import { parseDType, type DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { decodeTensor, encodeTensor, type TensorEncoding, type WireTensorOut } from '../tensor/wire.js';
+import { kernels } from '../kernels.js';
+import { RawJsonArray } from './bigjson.js';
 import { acceptsBinary, FrameBuilder, type FramedTensor, sendFrame } from './framing.js';
 
 /** Refuses a tensor whose declared shape is over the element limit before anything is allocated. */
@@ -117,6 +119,9 @@ export function decodeShapeInputs(graph: Graph, wire: Record<string, unknown>, m
   return out;
 }
 
+/** Floating-point tensors with at least this many elements get their JSON numbers written natively. */
+const NATIVE_JSON_MIN = 16;
+
 /** How a response writes its tensors: JSON `data`, `b64`, or binary framing (API.md "Binary framing"). */
 export type ResponseEncoding = TensorEncoding | 'binary';
 
@@ -137,7 +142,13 @@ export class ResponseTensors {
   }
 
   tensor(t: Tensor): WireTensorOut | FramedTensor {
-    return this.frame !== undefined ? this.frame.tensor(t) : encodeTensor(t, this.encoding as TensorEncoding);
+    if (this.frame !== undefined) return this.frame.tensor(t);
+    if (this.encoding === 'json' && (t.dtype === 'FP32' || t.dtype === 'FP64') && t.data.length >= NATIVE_JSON_MIN && kernels.formatJson !== undefined) {
+      // The same text JSON.stringify would write, several times faster (native/json_format.cpp).
+      const text = kernels.formatJson(t.data as Float32Array | Float64Array);
+      return { shape: [...t.shape], datatype: t.dtype, data: new RawJsonArray(text, () => encodeTensor(t, 'json').data ?? []) as unknown as number[] };
+    }
+    return encodeTensor(t, this.encoding as TensorEncoding);
   }
 
   map(tensors: Tensors): Record<string, WireTensorOut | FramedTensor> {

@@ -63,3 +63,24 @@ describe('stringifyBig', () => {
     expect(JSON.parse(String(out))).toStrictEqual(v);
   });
 });
+
+describe('natively written number arrays', () => {
+  it('ResponseTensors in json gives the bytes JSON.stringify gives, next to b64 strings and at any position', async () => {
+    const { ResponseTensors } = await import('../../src/server/tensors.js');
+    const w = new ResponseTensors('json');
+    const big = tensor('FP32', [3000], Float32Array.from({ length: 3000 }, (_, i) => Math.sin(i) * 10 ** ((i % 13) - 6)));
+    const odd = tensor('FP64', [40], Float64Array.from({ length: 40 }, (_, i) => (i % 5 === 0 ? Number.NaN : i % 7 === 0 ? -Infinity : 1 / (i - 20))));
+    const small = tensor('FP32', [2], Float32Array.of(0.1, -2));
+    const body = { outputs: w.map({ big, odd, small }), gradients: { 'x"y': w.tensor(big) }, b: encodeTensor(tensor('FP32', [2000], new Float32Array(2000).fill(0.5)), 'b64') };
+    const plain = JSON.stringify({
+      outputs: { big: encodeTensor(big, 'json'), odd: encodeTensor(odd, 'json'), small: encodeTensor(small, 'json') },
+      gradients: { 'x"y': encodeTensor(big, 'json') },
+      b: body.b,
+    });
+    const out = stringifyBig(body);
+    expect(Buffer.isBuffer(out)).toBe(true);
+    expect(out.toString()).toBe(plain);
+    // Serialized by anything else, the arrays are still plain numbers.
+    expect(JSON.stringify(body)).toBe(plain);
+  });
+});
