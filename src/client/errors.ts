@@ -74,7 +74,7 @@ function parseRetryAfter(h: string | null): number | undefined {
 }
 
 /** Turn a non-2xx response into a GradserveClientError, reading whichever error shape the route uses. */
-export async function errorFromResponse(res: Response): Promise<GradserveClientError> {
+export async function errorFromResponse(res: { status: number; statusText: string; headers: { get(name: string): string | null }; text(): Promise<string> }): Promise<GradserveClientError> {
   const text = await res.text().catch(() => '');
   let body: unknown = text;
   try {

@@ -45,10 +45,11 @@ export class RequestFrame {
   }
 
   /**
-   * The framed body. Blobs are laid out widest elements first and the JSON is padded with spaces to a multiple of 8
-   * bytes, so every blob starts at a multiple of its element width and the service can use it without copying.
+   * The framed body as its parts: the JSON header, then the tensors' own bytes (views, not copies). Blobs are laid
+   * out widest elements first and the JSON is padded with spaces to a multiple of 8 bytes, so every blob starts at a
+   * multiple of its element width and the service can use it without copying.
    */
-  build(json: unknown): { body: Uint8Array; headers: Record<string, string> } {
+  build(json: unknown): { parts: Uint8Array[]; headers: Record<string, string> } {
     const order = [...this.blobs].sort((a, b) => b.width - a.width);
     let length = 0;
     for (const b of order) {
@@ -57,11 +58,12 @@ export class RequestFrame {
     }
     const text = new TextEncoder().encode(JSON.stringify(json));
     const head = text.byteLength + ((8 - (text.byteLength % 8)) % 8);
-    const body = new Uint8Array(head + length);
-    body.set(text, 0);
-    body.fill(0x20, text.byteLength, head);
-    for (const b of order) body.set(b.bytes, head + b.ref.binary_data_offset);
-    return { body, headers: { 'content-type': BINARY_CONTENT_TYPE, [HEADER_LENGTH]: String(head) } };
+    const header = new Uint8Array(head);
+    header.set(text, 0);
+    header.fill(0x20, text.byteLength, head);
+    const parts: Uint8Array[] = [header];
+    for (const b of order) if (b.bytes.byteLength > 0) parts.push(b.bytes);
+    return { parts, headers: { 'content-type': BINARY_CONTENT_TYPE, [HEADER_LENGTH]: String(head) } };
   }
 }
 

@@ -86,7 +86,10 @@ describe('TypeScript client (gradserve/client) against a live server', () => {
     expect(seen[1]!.body).toContain('"b64"');
     expect(seen[1]!.body).toContain('"encoding":"b64"');
     const viaJson = await new GradserveClient({ baseUrl: server.url, binary: 'never', b64Threshold: Infinity, responseEncoding: 'json' }).evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
-    for (const r of [viaBinary, viaB64, viaJson]) {
+    // The default transport in Node (node:http) and fetch, framed both ways.
+    const viaNode = await new GradserveClient({ baseUrl: server.url, transport: 'node' }).evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
+    const viaFetch = await new GradserveClient({ baseUrl: server.url, transport: 'fetch' }).evaluate({ graph, inputs: { a: tensor(x, [n, n]) } });
+    for (const r of [viaBinary, viaB64, viaJson, viaNode, viaFetch]) {
       const b = r.outputs.b!.data as Float64Array;
       expect(b).toBeInstanceOf(Float64Array);
       expect(r.outputs.b!.shape).toEqual([n, n]);
@@ -183,10 +186,28 @@ describe('TypeScript client (gradserve/client) against a live server', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const dead = new GradserveClient(`http://127.0.0.1:${port}`);
+    const dead = new GradserveClient(`http://127.0.0.1:${port}`); // node:http in Node
     const down = (await dead.ops().catch((e: unknown) => e)) as GradserveClientError;
     expect(down.code).toBe('NETWORK_ERROR');
-    expect(down.detail).toContain(`127.0.0.1:${port}/v1/ops: fetch failed: ECONNREFUSED`);
+    expect(down.detail).toContain(`127.0.0.1:${port}/v1/ops: connect ECONNREFUSED`);
+    const deadFetch = new GradserveClient({ baseUrl: `http://127.0.0.1:${port}`, transport: 'fetch' });
+    const downFetch = (await deadFetch.ops().catch((e: unknown) => e)) as GradserveClientError;
+    expect(downFetch.code).toBe('NETWORK_ERROR');
+    expect(downFetch.detail).toContain(`127.0.0.1:${port}/v1/ops: fetch failed: ECONNREFUSED`);
+    // A server that accepts connections and never answers: the node transport's timeout and abort.
+    const mute = createServer(() => undefined);
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+    const mutePort = (mute.address() as AddressInfo).port;
+    try {
+      const silent = new GradserveClient({ baseUrl: `http://127.0.0.1:${mutePort}`, timeoutMs: 50 });
+      expect(((await silent.ops().catch((e: unknown) => e)) as GradserveClientError).code).toBe('TIMEOUT');
+      const c = new AbortController();
+      const waiting = new GradserveClient(`http://127.0.0.1:${mutePort}`).ops({ signal: c.signal }).catch((e: unknown) => e);
+      c.abort();
+      expect(((await waiting) as GradserveClientError).code).toBe('ABORTED');
+    } finally {
+      mute.close();
+    }
     // A fetch that never answers until aborted, to exercise the client's own clock and the caller's signal.
     const hang: typeof fetch = (_u, init) => new Promise((_r, reject) => init?.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
     const slow = new GradserveClient({ baseUrl: server.url, fetch: hang, timeoutMs: 50 });
