@@ -6,7 +6,7 @@ import { nameMap, own } from '../graph/names.js';
 import type { Graph, ValueInfo } from '../graph/types.js';
 import { parseDType, type DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { decodeTensor, encodeTensor, type TensorEncoding, type WireTensorOut } from '../tensor/wire.js';
+import { decodeTensor, encodeTensor, type TensorEncoding, type UnsafeInt64, type WireTensorOut } from '../tensor/wire.js';
 import { kernels } from '../kernels.js';
 import { RawJsonArray } from './bigjson.js';
 import { acceptsBinary, FrameBuilder, type FramedTensor, sendFrame } from './framing.js';
@@ -122,6 +122,18 @@ export function decodeShapeInputs(graph: Graph, wire: Record<string, unknown>, m
 /** Floating-point tensors with at least this many elements get their JSON numbers written natively. */
 const NATIVE_JSON_MIN = 16;
 
+/**
+ * encodeTensor(t, 'json', unsafeInt64) for a response body serialized by stringifyBig: a large floating-point
+ * tensor's numbers are written natively (native/json_format.cpp), the same text JSON.stringify would write.
+ */
+export function encodeJsonTensor(t: Tensor, unsafeInt64: UnsafeInt64 = 'b64'): WireTensorOut {
+  if ((t.dtype === 'FP32' || t.dtype === 'FP64') && t.data.length >= NATIVE_JSON_MIN && kernels.formatJson !== undefined) {
+    const text = kernels.formatJson(t.data as Float32Array | Float64Array);
+    return { shape: [...t.shape], datatype: t.dtype, data: new RawJsonArray(text, () => encodeTensor(t, 'json').data ?? []) as unknown as number[] };
+  }
+  return encodeTensor(t, 'json', unsafeInt64);
+}
+
 /** How a response writes its tensors: JSON `data`, `b64`, or binary framing (API.md "Binary framing"). */
 export type ResponseEncoding = TensorEncoding | 'binary';
 
@@ -143,12 +155,7 @@ export class ResponseTensors {
 
   tensor(t: Tensor): WireTensorOut | FramedTensor {
     if (this.frame !== undefined) return this.frame.tensor(t);
-    if (this.encoding === 'json' && (t.dtype === 'FP32' || t.dtype === 'FP64') && t.data.length >= NATIVE_JSON_MIN && kernels.formatJson !== undefined) {
-      // The same text JSON.stringify would write, several times faster (native/json_format.cpp).
-      const text = kernels.formatJson(t.data as Float32Array | Float64Array);
-      return { shape: [...t.shape], datatype: t.dtype, data: new RawJsonArray(text, () => encodeTensor(t, 'json').data ?? []) as unknown as number[] };
-    }
-    return encodeTensor(t, this.encoding as TensorEncoding);
+    return this.encoding === 'json' ? encodeJsonTensor(t) : encodeTensor(t, this.encoding as TensorEncoding);
   }
 
   map(tensors: Tensors): Record<string, WireTensorOut | FramedTensor> {

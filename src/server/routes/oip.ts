@@ -18,7 +18,7 @@ import { type Model, type ModelRepository, withParameters } from '../models.js';
 import { attachLease } from '../recycle.js';
 import { runWithLimits, type RunDeps } from '../run.js';
 import { Tensor as TensorSchema } from '../schemas.js';
-import { checkElements, checkGraphSize } from '../tensors.js';
+import { checkElements, checkGraphSize, encodeJsonTensor } from '../tensors.js';
 
 export interface OipOptions extends RunDeps {
   engine: Engine;
@@ -209,7 +209,7 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
           framed = true;
           return { name: o.name, datatype: t.dtype, shape: [...t.shape], parameters: { binary_data_size: frame.add(t).binary_data_size } };
         }
-        return { name: o.name, ...encodeTensor(t, 'json', 'string') };
+        return { name: o.name, ...encodeJsonTensor(t, 'string') };
       });
       const result = { model_name: req.params.name, model_version: req.params.version ?? '1', ...(body.id === undefined ? {} : { id: body.id }), outputs };
       return framed ? sendFrame(reply, result, frame) : result;
