@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import urllib.parse
+import weakref
 
 from . import errors as E
 from ._wire import HEADER_LENGTH
@@ -58,6 +59,8 @@ class Transport:
         self.sleep = time.sleep  # replaceable (tests record the waits instead of sleeping)
         self._idle = []
         self._lock = threading.Lock()
+        # idle connections close when the client goes away
+        weakref.finalize(self, _close_all, self._idle)
 
     # ---------------------------------------------------------------- pool
 
@@ -82,9 +85,9 @@ class Transport:
 
     def close(self):
         with self._lock:
-            idle, self._idle = self._idle, []
-        for c in idle:
-            c.close()
+            idle = self._idle[:]
+            del self._idle[:]
+        _close_all(idle)
 
     # ---------------------------------------------------------------- one exchange
 
@@ -183,6 +186,11 @@ class Transport:
 
 
 RES_ERRORS = RESETS
+
+
+def _close_all(conns):
+    for c in list(conns):
+        c.close()
 
 
 def error_from(res, raw):

@@ -67,6 +67,7 @@ class RemoteFunction:
             self.inputs = list(inputs) if inputs is not None else list(source.get("inputs", {}))
             self.outputs = list(outputs) if outputs is not None else list(source.get("outputs") or _sinks(source))
         self._derived = {}
+        self.order = 0
 
     def __repr__(self):
         what = self.source if self.is_model else f"graph of {len(self.source.get('nodes', []))} nodes"
@@ -88,10 +89,12 @@ class RemoteFunction:
         outs = _Forward.apply(self, names, *tensors)
         return outs[0] if len(outs) == 1 else outs
 
-    def vjp_function(self, of, wrt):
-        """The derivative graph of ``sum_o cotangent:o · ∂o/∂wrt`` (``/v1/transform``) as a RemoteFunction taking
-        the original inputs and then ``cotangent:<o>``, returning ``grad:<w>`` per ``wrt``. Cached."""
-        key = (tuple(of), tuple(wrt))
+    def vjp_function(self, names, of, wrt):
+        """The derivative graph of ``sum_o cotangent_o · ∂o/∂wrt`` (``/v1/transform``) as a RemoteFunction taking the
+        inputs ``names`` and then one cotangent per ``of``, returning the gradients of ``wrt``. Cached. Its cotangent
+        inputs and gradient outputs are renamed by derivative order, so that transforming it again never clashes
+        with the names the previous transform chose."""
+        key = (tuple(names), tuple(of), tuple(wrt))
         fn = self._derived.get(key)
         if fn is None:
             if self.is_model:
@@ -99,10 +102,29 @@ class RemoteFunction:
                     f"higher derivatives of repository model {self.source!r} need its derivative graph's weights, "
                     "which the service does not hand out: give every parameter as a keyword, or use the graph")
             g = self.client.transform(self.source, "vjp", wrt=list(wrt), of=list(of))
-            ins = list(g.get("inputs", {}))
-            fn = RemoteFunction(g, self.client, inputs=ins, outputs=[f"grad:{w}" for w in wrt])
+            k = self.order + 1
+            cts = [f"ct{k}:{o}" for o in of]
+            grads = [f"d{k}:{w}" for w in wrt]
+            g = _rename(g, {**{f"cotangent:{o}": c for o, c in zip(of, cts)},
+                            **{f"grad:{w}": d for w, d in zip(wrt, grads)}})
+            fn = RemoteFunction(g, self.client, inputs=list(names) + cts, outputs=grads)
+            fn.order = k
             self._derived[key] = fn
         return fn
+
+
+def _rename(graph, mapping):
+    """The graph with values renamed (inputs, constants, nodes, and every reference to them)."""
+    m = mapping.get
+    g = dict(graph)
+    g["inputs"] = {m(k, k): v for k, v in graph.get("inputs", {}).items()}
+    if graph.get("constants"):
+        g["constants"] = {m(k, k): v for k, v in graph["constants"].items()}
+    g["nodes"] = [{**n, "name": m(n["name"], n["name"]), "inputs": [m(i, i) for i in n.get("inputs", [])]}
+                  for n in graph.get("nodes", [])]
+    if graph.get("outputs") is not None:
+        g["outputs"] = [m(o, o) for o in graph["outputs"]]
+    return g
 
 
 def remote(graph_or_model, client, inputs=None, outputs=None):
@@ -166,9 +188,9 @@ class _VJP(torch.autograd.Function):
     def backward(ctx, *ggs):
         args = ctx.saved_tensors
         fn, names, of, wrt, n = ctx.fn, ctx.names, ctx.of, ctx.wrt, ctx.n
-        # the VJP as a graph: its inputs are the original ones and cotangent:<o>, its outputs grad:<w>
-        d = fn.vjp_function(of, wrt)
-        names2 = tuple(names) + tuple(f"cotangent:{o}" for o in of)
+        # the VJP as a graph: the original inputs and one cotangent per output in, the gradients out
+        d = fn.vjp_function(names, of, wrt)
+        names2 = tuple(d.inputs)
         want = [i for i, t in enumerate(args) if ctx.needs_input_grad[5 + i] and t.dtype in _FLOAT]
         result = [None] * len(args)
         if want:
