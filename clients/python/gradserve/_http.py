@@ -11,6 +11,8 @@ import time
 import urllib.parse
 import weakref
 
+import numpy as np
+
 from . import errors as E
 from ._wire import HEADER_LENGTH
 
@@ -108,7 +110,8 @@ class Transport:
         n = res.getheader("Content-Length")
         if head is not None and 200 <= res.status < 300:
             if n is not None:
-                buf = bytearray(int(n))
+                # one buffer for the whole answer, not zero-filled first; the arrays returned are views of it
+                buf = np.empty(int(n), np.uint8)
                 mv = memoryview(buf)
                 got = 0
                 while got < len(buf):
@@ -117,7 +120,7 @@ class Transport:
                         raise http.client.IncompleteRead(bytes(mv[:0]), len(buf) - got)
                     got += k
             else:
-                buf = bytearray(res.read())
+                buf = np.frombuffer(bytearray(res.read()), np.uint8)
             raw = buf
         else:
             raw = res.read()

@@ -27,6 +27,9 @@ _MAX_SAFE = 2 ** 53 - 1
 
 def wire_dtype(dtype):
     """numpy dtype -> wire datatype (FP32, FP64, INT32, INT64, BOOL), whatever its byte order."""
+    name = TO_WIRE.get(dtype)  # the usual case: a native dtype
+    if name is not None:
+        return name
     dt = np.dtype(dtype)
     name = TO_WIRE.get(dt.newbyteorder("=")) if dt.byteorder not in ("=", "|") else TO_WIRE.get(dt)
     if name is None:
@@ -37,7 +40,7 @@ def wire_dtype(dtype):
 def as_array(value):
     """An ndarray for anything array-like that is not wire shorthand (a torch CPU tensor, a numpy scalar, ...), else
     None: Python numbers and (nested) lists stay shorthand, whose datatype is the one the graph declares."""
-    if isinstance(value, np.ndarray):
+    if type(value) is np.ndarray or isinstance(value, np.ndarray):
         return value
     if isinstance(value, np.generic):
         return np.asarray(value)
@@ -86,7 +89,7 @@ class Frame:
 
     def add(self, arr, datatype):
         little = little_endian(arr)
-        view = memoryview(little.reshape(-1).view(np.uint8)) if little.size else memoryview(b"")
+        view = memoryview(little).cast("B") if little.size else memoryview(b"")
         ref = {"shape": list(map(int, arr.shape)), "datatype": datatype, "binary_data_size": view.nbytes,
                "binary_data_offset": 0}
         self.blobs.append((ref, view, little.itemsize))
