@@ -16,9 +16,57 @@ import numpy as np
 from . import errors as E
 from ._wire import HEADER_LENGTH
 
+try:
+    import ssl
+    _SSL_SOCKETS = (ssl.SSLSocket,)  # no sendmsg on TLS sockets
+except ImportError:  # pragma: no cover (Python built without ssl)
+    _SSL_SOCKETS = ()
+
 # A reset of a connection, or one the server had closed while it sat in the pool.
 RESETS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected,
           http.client.BadStatusLine, http.client.IncompleteRead)
+
+
+class _Capturing:
+    """http.client connections whose request head can be captured instead of sent, so that the head, the JSON and
+    the tensors' bytes leave in one gathered write (sendmsg) rather than one write each."""
+
+    _gs_capture = None
+    _gs_used = False
+
+    def send(self, data):
+        if self._gs_capture is not None:
+            self._gs_capture.append(data)
+            return
+        super().send(data)
+
+
+class _HTTP(_Capturing, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPS(_Capturing, http.client.HTTPSConnection):
+    pass
+
+
+def _sendv(sock, parts):
+    """Writes every part, in order, with as few system calls as the kernel allows (scatter/gather)."""
+    bufs = [memoryview(p).cast("B") for p in parts if len(p)]
+    if not hasattr(sock, "sendmsg") or isinstance(sock, _SSL_SOCKETS):
+        for b in bufs:
+            sock.sendall(b)
+        return
+    i = 0
+    while i < len(bufs):
+        n = sock.sendmsg(bufs[i:i + 512])
+        while n:
+            b = bufs[i]
+            if n >= b.nbytes:
+                n -= b.nbytes
+                i += 1
+            else:
+                bufs[i] = b[n:]
+                n = 0
 
 
 class Answer:
@@ -67,10 +115,8 @@ class Transport:
     # ---------------------------------------------------------------- pool
 
     def _new(self):
-        cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-        conn = cls(self.host, self.port, timeout=self.timeout)
-        conn._gs_used = False
-        return conn
+        cls = _HTTPS if self.scheme == "https" else _HTTP
+        return cls(self.host, self.port, timeout=self.timeout)
 
     def _get(self):
         with self._lock:
@@ -99,12 +145,15 @@ class Transport:
             conn.putheader(k, v)
         if parts is not None:
             conn.putheader("Content-Length", str(length))
-        # the header block and the first part (the JSON) go in one write; the tensors' bytes follow as they are
-        conn.endheaders(parts[0] if parts else None)
-        if parts is not None and len(parts) > 1:
-            sock = conn.sock
-            for p in parts[1:]:
-                sock.sendall(p)
+        if conn.sock is None:
+            conn.connect()
+        # the request head, the JSON and the tensors' own bytes (views, not copies) in one gathered write
+        conn._gs_capture = head_parts = []
+        try:
+            conn.endheaders()
+        finally:
+            conn._gs_capture = None
+        _sendv(conn.sock, head_parts + (parts or []))
         res = conn.getresponse()
         head = res.getheader(HEADER_LENGTH)
         n = res.getheader("Content-Length")
