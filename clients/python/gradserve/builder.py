@@ -11,8 +11,11 @@ from the catalogue when it is called: there is no list of ops here to drift from
 fill the op's tensor inputs (numbers and numpy arrays become constants of the first operand's datatype), then its
 attributes in the catalogue's order; keyword arguments are attributes (or optional inputs by name, e.g.
 ``x.layer_norm(scale=s, bias=b)``). An attribute the op does not have, or a wrong number of inputs, raises
-``TypeError`` at once. ``+ - * / ** @`` and unary ``-`` are add, sub, mul, div, pow, matmul and neg.
+``TypeError`` at once. ``+ - * / ** @`` and unary ``-`` are add, sub, mul, div, pow, matmul and neg. The TypeScript builder's camelCase
+names resolve to the same ops (``x.logSoftmax()`` is ``x.log_softmax()``), and ``as_`` is its ``as``.
 """
+
+import re
 
 import numpy as np
 
@@ -91,10 +94,6 @@ def _catalogue(ops):
     if isinstance(ops, dict):
         ops = ops["ops"]
     return {o["name"]: Op(o) for o in ops}
-
-
-def _is_operand(v):
-    return isinstance(v, (Value, np.ndarray, np.generic, int, float)) and not isinstance(v, bool) or isinstance(v, bool)
 
 
 class Value:
@@ -227,6 +226,9 @@ class GraphBuilder:
     def _op(self, op):
         spec = self.ops.get(op)
         if spec is None:
+            # the TypeScript builder's spellings work too: logSoftmax is log_softmax
+            spec = self.ops.get(re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), op))
+        if spec is None:
             raise AttributeError(f"GraphBuilder: the server's catalogue has no op {op!r}")
         return spec
 
@@ -259,7 +261,9 @@ class GraphBuilder:
                 raise TypeError(f"{spec.name}: needs at least {spec.min_inputs} inputs, got {len(inputs)}")
         else:
             args = list(args)
-            like = next((a for a in args if isinstance(a, Value) and a.dtype), None)
+            # numbers take the datatype of the operands they meet (where's a and b, not its BOOL condition)
+            typed = [a for a in args if isinstance(a, Value) and a.dtype]
+            like = next((a for a in typed if a.dtype != "BOOL"), typed[0] if typed else None)
             n_req = len(spec.required)
             if len(args) < n_req:
                 missing = [r for r in spec.required[len(args):] if r not in kwargs]

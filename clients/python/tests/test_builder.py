@@ -120,6 +120,13 @@ class BuilderTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "only nodes"):
             x.as_("y")
         self.assertEqual(x.exp().dtype, "FP32")
+        # numbers meet where's branches in their datatype, not the BOOL condition's
+        d = b.input("d", [2], "FP64")
+        self.assertEqual(b.where(d.greater(0), d, 0).dtype, "FP64")
+        self.assertEqual(b.build()["constants"][b._nodes[-1]["inputs"][2]].dtype, np.float64)
+        # the TypeScript spellings
+        self.assertEqual(x.logSoftmax().name.split("_")[:2], ["log", "softmax"])
+        self.assertEqual(b._nodes[-1]["op"], "log_softmax")
         self.assertEqual(x.greater(0).dtype, "BOOL")
         self.assertEqual(x.argmax().dtype, "INT64")
 
