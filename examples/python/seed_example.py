@@ -9,11 +9,17 @@ Every line is ``name [shape] = values``; the script exits non-zero if gradserve 
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 
-from gradserve_client import Client, GradserveError
+try:
+    import gradserve
+except ImportError:  # run from a checkout without installing: the package is in clients/python
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+    import gradserve
+from gradserve import Client, GradserveError
 
 LINEAR = {
     "inputs": {"x": {"shape": [None, 2], "datatype": "FP32"}, "w": {"shape": [2, 3], "datatype": "FP32"}},

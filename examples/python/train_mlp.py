@@ -9,11 +9,17 @@ step and prints the largest difference from gradserve's gradients.
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
 
-from gradserve_client import Client
+try:
+    import gradserve
+except ImportError:  # run from a checkout without installing: the package is in clients/python
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+    import gradserve
+from gradserve import Client
 
 
 def xor_data():

@@ -11,12 +11,18 @@
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 
 import numpy as np
 
-from gradserve_client import Client
+try:
+    import gradserve
+except ImportError:  # run from a checkout without installing: the package is in clients/python
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+    import gradserve
+from gradserve import Client
 
 
 def export_mlp(path, n, d):

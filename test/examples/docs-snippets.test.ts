@@ -53,10 +53,11 @@ describe('docs/clients.md snippets against a live server', () => {
     const code = blocks().filter((b) => b.lang === 'python').map((b) => b.code).join('\n');
     const script = `${code.replaceAll(DOC_URL, server.url)}
 import json
-print("RESULT " + json.dumps({"dx": r["gradients"]["x"].tolist(), "dw": r["gradients"]["w"].tolist(), "jac": jac.tolist(), "hess": hess.tolist()}))
+print("RESULT " + json.dumps({"dx": r["gradients"]["x"].tolist(), "dw": r["gradients"]["w"].tolist(), "jac": jac.tolist(), "hess": hess.tolist(),
+                             "gb": gb.tolist(), "y": yt.tolist(), "tx": xt.grad.tolist()}))
 `;
     writeFileSync(join(tmp, 'snippets.py'), script);
-    const r = await run('/usr/bin/python3', [join(tmp, 'snippets.py')], { env: { PYTHONPATH: join(ROOT, 'examples/python'), PYTHONDONTWRITEBYTECODE: '1' } });
+    const r = await run('/usr/bin/python3', [join(tmp, 'snippets.py')], { env: { PYTHONPATH: join(ROOT, 'clients/python'), PYTHONDONTWRITEBYTECODE: '1' } });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^NOT_SCALAR 422 /m);
     const out = JSON.parse(/^RESULT (.*)$/m.exec(r.stdout)![1]!);
@@ -66,6 +67,11 @@ print("RESULT " + json.dumps({"dx": r["gradients"]["x"].tolist(), "dw": r["gradi
     expectClose(out.jac.flat(3), ref.jacYX);
     expectClose(out.hess.flat(3), [14, 32, 32, 77]);
     expectClose(ref.hessHalfSquared, [14, 32, 32, 77]);
+    // the GraphBuilder: d(sum(relu(x·w)))/dw = xᵀ·1 (every y > 0); the torch bridge: d(sum(y²))/dx = 2y·wᵀ
+    expect(ref.y.every((v) => v > 0)).toBe(true);
+    expectClose(out.gb.flat(), seedReference([1, 1, 1]).dw);
+    expectClose(out.y.flat(), ref.y);
+    expectClose(out.tx.flat(), seedReference(ref.y.map((v) => 2 * v)).dx);
   });
 
   it('TypeScript snippets type-check against gradserve/client, run, and give the numbers the page shows', async () => {
