@@ -5,6 +5,8 @@
  * so RSS falls back near its warm level after a burst instead of staying at its peak.
  */
 import type { FastifyInstance } from 'fastify';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { loadKernels } from '../engine/executor.js';
 import type { Kernels } from '../kernels.types.js';
 import type { BufferRecycler } from './recycle.js';
@@ -14,6 +16,24 @@ export interface MemoryOptions {
   idleTrimMs: number;
   /** Recycled request and result buffers (src/server/recycle.ts): dropped with the pool when idle. */
   recycler?: BufferRecycler;
+}
+
+/** Dropping at least this many bytes of recycled buffers is worth a full collection at idle time. */
+const COLLECT_AFTER_BYTES = 16 * 1024 * 1024;
+
+let gcFn: (() => void) | null | undefined;
+
+/** A full collection now (the process is idle); a no-op where the runtime does not allow it. */
+function collectGarbage(): void {
+  if (gcFn === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      gcFn = runInNewContext('gc') as () => void;
+    } catch {
+      gcFn = null;
+    }
+  }
+  gcFn?.();
 }
 
 export function installMemoryTrim(app: FastifyInstance, opts: MemoryOptions): void {
@@ -39,7 +59,8 @@ export function installMemoryTrim(app: FastifyInstance, opts: MemoryOptions): vo
     timer = setInterval(() => {
       if (!dirty || inFlight > 0 || Date.now() - lastActivity < opts.idleTrimMs) return;
       dirty = false;
-      opts.recycler?.trim();
+      // Dropped buffers are only freed when V8 collects them, which an idle process may not do for a long while.
+      if ((opts.recycler?.trim() ?? 0) >= COLLECT_AFTER_BYTES) collectGarbage();
       kernels?.trimPool?.();
     }, Math.max(50, Math.floor(opts.idleTrimMs / 2)));
     timer.unref();

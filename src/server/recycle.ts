@@ -65,10 +65,12 @@ export class BufferRecycler {
     this.cached += cls;
   }
 
-  /** Drops every cached buffer (they go to the collector). */
-  trim(): void {
+  /** Drops every cached buffer (they go to the collector); returns their bytes. */
+  trim(): number {
+    const dropped = this.cached;
     this.free.clear();
     this.cached = 0;
+    return dropped;
   }
 
   setCap(bytes: number): void {

@@ -52,6 +52,33 @@ describe('native memory between requests', () => {
     expect(await until(() => kernels.poolStats!().cachedBytes === 0, 3000)).toBe(true);
   });
 
+  test('recycled request and result buffers are kept while busy and dropped after the idle period', async () => {
+    app = await makeApp({ idleTrimMs: 150, poolBytes: 64 << 20 });
+    const n = 1024; // x is 128 KiB: the body and the x gradient are large enough to recycle
+    const body = { ...mlpRequest(n), inputs: { x: { shape: [n, 32], datatype: 'FP32', binary_data_size: 0 }, w: { shape: [32, 32], datatype: 'FP32', binary_data_size: 0 } } };
+    const xs = Buffer.from(new Float32Array(n * 32).fill(0.25).buffer);
+    const ws = Buffer.from(new Float32Array(32 * 32).fill(0.01).buffer);
+    body.inputs.x.binary_data_size = xs.length;
+    body.inputs.w.binary_data_size = ws.length;
+    const header = Buffer.from(JSON.stringify(body));
+    const recycled = async () => Number(/gradserve_recycled_buffer_bytes (\d+)/.exec((await app!.inject({ method: 'GET', url: '/metrics' })).body)?.[1]);
+    for (let i = 0; i < 2; i++) {
+      const res = await app.inject({
+        method: 'POST', url: '/v1/grad', payload: Buffer.concat([header, xs, ws]),
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+      });
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+    }
+    expect(await recycled()).toBeGreaterThan(0); // the framed body (and the x gradient) went back for reuse
+    // Scraping /metrics is activity too: look only after a quiet spell longer than the idle period.
+    let left = -1;
+    for (let i = 0; i < 5 && left !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      left = await recycled();
+    }
+    expect(left).toBe(0);
+  });
+
   test('idle trimming can be switched off', async () => {
     app = await makeApp({ idleTrimMs: 0 });
     const res = await app.inject({ method: 'POST', url: '/v1/grad', payload: mlpRequest(256) });
