@@ -11,4 +11,6 @@ void registerNn(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerRearrange(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerCumulative(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerConv(Napi::Env env, Napi::Object sync, Napi::Object async);
+// linear algebra: solves and factorizations
+void registerLinalgSolve(Napi::Env env, Napi::Object sync, Napi::Object async);
 }  // namespace gsb

@@ -175,6 +175,11 @@ export class Value {
   roll(shifts: number | number[], axes: Axes = null): Value { return this.u('roll', { shifts, axes }); }
   triu(k = 0): Value { return this.u('triu', { k }); }
   tril(k = 0): Value { return this.u('tril', { k }); }
+  // ---- linear algebra: solves and factorizations ----
+  /** x with this·x = b (left) or x·this = b, this triangular (only its lower / upper triangle is read). */
+  triangularSolve(b: Value, opts: { lower?: boolean; unitDiagonal?: boolean; left?: boolean } = {}): Value {
+    return this.b.op('triangular_solve', [this, b], defined({ lower: opts.lower, unit_diagonal: opts.unitDiagonal, left: opts.left }));
+  }
   /** Stable sort along `axis`; NaN sorts as the largest value. */
   sort(axis = -1, descending = false): Value { return this.u('sort', { axis, descending }); }
   argsort(axis = -1, descending = false): Value { return this.u('argsort', { axis, descending }); }
