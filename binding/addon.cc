@@ -58,7 +58,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   ops.Set("reduce", opNames(env, gs::kReduceOps));
   ops.Set("argReduce", opNames(env, gs::kArgReduceOps));
   ops.Set("cumulative", opNames(env, gs::kCumulativeOps));
-  ops.Set("matrix", opNames(env, gs::kMatrixOps));
+  ops.Set("matrixOp", opNames(env, gs::kMatrixOps));
   o.Set("ops", ops);
   return o;
 }

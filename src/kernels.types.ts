@@ -56,7 +56,7 @@ export interface KernelOpNames {
   argReduce: string[];
   cumulative: string[];
   /** one square matrix in (native/op_tables.h GS_MATRIX_OPS): inv, cholesky, det, logabsdet, cofactor */
-  matrix: string[];
+  matrixOp: string[];
 }
 
 export interface Shaped<T extends TypedArray = TypedArray> {
