@@ -84,7 +84,7 @@ struct BatchMap {
   std::vector<int64_t> a, b;
 };
 
-BatchMap mapBatches(const Shape& as, const Shape& bs) {
+[[maybe_unused]] BatchMap mapBatches(const Shape& as, const Shape& bs) {
   BatchMap m;
   const Shape ab = batchOf(as), bb = batchOf(bs);
   m.batch = broadcastShapes({&ab, &bb});
@@ -111,7 +111,7 @@ BatchMap mapBatches(const Shape& as, const Shape& bs) {
 }
 
 // "the matrix" or "the matrix at batch index [1, 0]".
-std::string whichMatrix(const Shape& batch, int64_t i) {
+[[maybe_unused]] std::string whichMatrix(const Shape& batch, int64_t i) {
   if (batch.empty()) return "the matrix";
   Shape idx(batch.size());
   for (size_t d = batch.size(); d-- > 0;) {
