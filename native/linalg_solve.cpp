@@ -17,6 +17,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -227,6 +228,19 @@ template <typename T> void transposeInto(const T* src, int64_t r, int64_t c, T* 
     for (int64_t j = 0; j < c; j++) dst[j * r + i] = src[i * c + j];
 }
 
+// The thread choice of one LAPACK call, taken only when the call is large enough to be threaded at all (the same
+// threshold as gemm's): a small call runs on its caller's thread in OpenBLAS anyway, and skipping the shared lock
+// keeps a batch of small matrices split across threads from meeting there once per matrix.
+struct CallScope {
+  std::optional<BlasCallScope> s;
+  explicit CallScope(double work) {
+    if (work >= double(1 << 21)) s.emplace(work);
+  }
+};
+
+// getri's workspace: n times a block size (LAPACK's blocked inverse wants n * NB, NB 64 in OpenBLAS's LAPACK).
+int getriWork(int n) { return std::max(1, n * 64); }
+
 std::string singularMsg(const Shape& batch, int64_t i, int info) {
   return whichMatrix(batch, i) + " is singular (pivot " + std::to_string(info - 1) +
          " of its LU factorization is exactly zero)";
@@ -235,7 +249,7 @@ std::string singularMsg(const Shape& batch, int64_t i, int info) {
 // The LU of buf (n x n, factored in place as the column-major matrix it holds); info > 0: an exactly zero pivot.
 template <typename T> int luInPlace(int n, T* buf, int* ipiv) {
   int info = 0;
-  BlasCallScope scope(double(n) * n * n);
+  CallScope scope(double(n) * n * n);
   Lapack<T>::getrf(n, buf, ipiv, &info);
   if (info < 0) invalid("getrf: argument " + std::to_string(-info) + " is invalid");
   return info;
@@ -267,12 +281,10 @@ template <typename T> void cofactorOne(int n, const T* a, T* out, std::vector<T>
   if (luInPlace(n, out, ipiv.data()) == 0) {
     const double det = detFromLu(n, out, ipiv.data(), false);
     int info = 0;
-    T q = 0;
-    Lapack<T>::getri(n, out, ipiv.data(), &q, -1, &info);
-    const int lw = std::max(1, int(q));
+    const int lw = getriWork(n);
     work.resize(size_t(lw));
     {
-      BlasCallScope scope(double(n) * n * n);
+      CallScope scope(double(n) * n * n);
       Lapack<T>::getri(n, out, ipiv.data(), work.data(), lw, &info);
     }
     if (info == 0) {
@@ -289,7 +301,7 @@ template <typename T> void cofactorOne(int n, const T* a, T* out, std::vector<T>
   const int lw = std::max(1, int(q));
   work.resize(size_t(lw));
   {
-    BlasCallScope scope(double(n) * n * n);
+    CallScope scope(double(n) * n * n);
     Lapack<T>::gesvd(n, m.data(), s.data(), u.data(), vt.data(), work.data(), lw, &info);
   }
   if (info != 0) fail(ErrCode::InvalidArgument, "the SVD of a singular matrix did not converge");
@@ -343,11 +355,9 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
           return singularMsg(batch, i, info);
         }
         int info = 0;
-        T q = 0;
-        Lapack<T>::getri(n, o, ipiv.data(), &q, -1, &info);
-        const int lw = std::max(1, int(q));
+        const int lw = getriWork(n);
         lwork.resize(size_t(lw));
-        BlasCallScope scope(double(n) * n * n);
+        CallScope scope(double(n) * n * n);
         Lapack<T>::getri(n, o, ipiv.data(), lwork.data(), lw, &info);
         if (info > 0) {
           code = ErrCode::SingularMatrix;
@@ -363,7 +373,7 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
         if (n == 0) return {};
         int info = 0;
         {
-          BlasCallScope scope(double(n) * n * n / 3);
+          CallScope scope(double(n) * n * n / 3);
           Lapack<T>::potrf('U', n, o, &info);
         }
         if (info > 0) {
@@ -408,7 +418,7 @@ void triangularSolveT(const T* a, const Shape& as, const T* b, const Shape& bs, 
     const T* bi = b + m.b[size_t(i)] * bsz;
     std::copy(bi, bi + bsz, o);
     if (bsz == 0 || n == 0) return {};
-    BlasCallScope scope(double(n) * n * (left ? cols : rows));
+    CallScope scope(double(n) * n * (left ? cols : rows));
     // trsm never reads the other triangle, nor the diagonal when it is unit
     Lapack<T>::trsm(left, lower, unit, rows, cols, a + m.a[size_t(i)] * nn, n, o, cols);
     return {};
@@ -464,7 +474,7 @@ void solveT(const T* a, const Shape& as, const T* b, const Shape& bs, bool trans
       p = ipiv.data();
     }
     int info = 0;
-    BlasCallScope scope(2.0 * n * n * k);
+    CallScope scope(2.0 * n * n * k);
     if (k == 1) {
       std::copy(bi, bi + bsz, o);
       Lapack<T>::getrs(trans, n, k, f, p, o, &info);
@@ -504,7 +514,7 @@ template <typename T> void lstsqT(const T* a, const Shape& as, const T* b, const
     std::vector<T> w(static_cast<size_t>(lw));
     std::vector<int> iw(static_cast<size_t>(std::max(1, iq)));
     {
-      BlasCallScope scope(double(rows) * n * std::max(rows, n));
+      CallScope scope(double(rows) * n * std::max(rows, n));
       Lapack<T>::gelsd(rows, n, k, ac.data(), bc.data(), ldb, s.data(), rcond, &rank, w.data(), lw, iw.data(), &info);
     }
     if (info != 0) return whichMatrix(m.batch, i) + ": the SVD of the least-squares problem did not converge";
