@@ -5,7 +5,7 @@
  * running (over HTTP: status, code, node and batch index) and before (SHAPE_MISMATCH).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluate, grad, vjp } from '../../src/index.js';
+import { evaluate, grad, gradcheck, vjp } from '../../src/index.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { GradserveApp } from '../../src/server/app.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
@@ -112,6 +112,39 @@ describe('lstsq and logabsdet values', () => {
     const y = (await evaluate(one('logabsdet', [[2, 2]]), { in0: tensor('FP64', [2, 2], [1, 2, 2, 4]) })).outputs.y!;
     expect(y.data[0]).toBe(-Infinity);
   });
+});
+
+describe('factorizations reused within one run (matrices from n = 32)', () => {
+  const n = 40;
+  const wellConditioned = (shift: number): number[] =>
+    Array.from({ length: n * n }, (_, k) => Math.sin(1.3 * k + shift) * 0.3 + (k % (n + 1) === 0 ? 4 : 0));
+  const a1 = wellConditioned(0);
+  const a2 = a1.map((v, k) => (k === 7 ? v + 1e-3 : v));
+  const b = Array.from({ length: n }, (_, k) => Math.cos(k));
+
+  it('two solves with matrices that differ in one element give each its own answer', async () => {
+    const g: Graph = {
+      inputs: { a1: { shape: [n, n], datatype: 'FP64' }, a2: { shape: [n, n], datatype: 'FP64' }, b: { shape: [n], datatype: 'FP64' } },
+      nodes: [{ name: 'x1', op: 'solve', inputs: ['a1', 'b'] }, { name: 'x2', op: 'solve', inputs: ['a2', 'b'] }],
+      outputs: ['x1', 'x2'],
+    };
+    const ins = { a1: tensor('FP64', [n, n], a1), a2: tensor('FP64', [n, n], a2), b: tensor('FP64', [n], b) };
+    const both = (await evaluate(g, ins)).outputs;
+    const alone = async (a: number[]): Promise<Tensor> => (await evaluate(one('solve', [[n, n], [n]]), { in0: tensor('FP64', [n, n], a), in1: tensor('FP64', [n], b) })).outputs.y!;
+    expect(Array.from(both.x1!.data as Float64Array)).toEqual(Array.from((await alone(a1)).data as Float64Array));
+    expect(Array.from(both.x2!.data as Float64Array)).toEqual(Array.from((await alone(a2)).data as Float64Array));
+    expect(both.x1!.data).not.toEqual(both.x2!.data);
+  });
+
+  for (const [op, shapes] of [['solve', [[n, n], [n]]], ['det', [[n, n]]], ['logabsdet', [[n, n]]], ['inv', [[n, n]]]] as const) {
+    it(`${op} at n = ${n}: the gradient (through the reused LU) passes the finite-difference check`, async () => {
+      const g: Graph = { ...one(op, shapes as unknown as number[][]), nodes: [...one(op, shapes as unknown as number[][]).nodes, { name: 's', op: 'sum', inputs: ['y'] }], outputs: ['s'] };
+      const ins: Record<string, Tensor> = { in0: tensor('FP64', [n, n], a1) };
+      if (op === 'solve') ins.in1 = tensor('FP64', [n], b);
+      const r = await gradcheck(g, ins, 's', Object.keys(ins), { eps: 1e-6, atol: 1e-6, rtol: 1e-4 });
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+    });
+  }
 });
 
 describe('SHAPE_MISMATCH before anything runs, naming the node and the shapes', () => {
