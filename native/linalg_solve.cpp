@@ -246,13 +246,16 @@ template <typename T> void transposeInto(const T* src, int64_t r, int64_t c, T* 
     for (int64_t j = 0; j < c; j++) dst[j * r + i] = src[i * c + j];
 }
 
-// The thread choice of one LAPACK call, taken only when the call is large enough to be threaded at all (the same
-// threshold as gemm's): a small call runs on its caller's thread in OpenBLAS anyway, and skipping the shared lock
-// keeps a batch of small matrices split across threads from meeting there once per matrix.
+// The thread choice of one LAPACK call. A factorization meets at a barrier after every panel, so threads pay off only
+// for large matrices (measured on a shared 2-core machine: an LU or Cholesky of n = 256 on two threads took 5-20x
+// its one-thread time under load, PyTorch's too); below kThreadedLapack flops the call runs on one thread (set so
+// when a threaded product ran before), and a batch of small matrices split across threads skips the shared lock.
+constexpr double kThreadedLapack = double(1 << 26);
 struct CallScope {
   std::optional<BlasCallScope> s;
   explicit CallScope(double work) {
-    if (work >= double(1 << 21)) s.emplace(work);
+    // BlasCallScope picks one thread below its own threshold, all of them above: ask with 0 work for one thread
+    if (work >= double(1 << 21)) s.emplace(work >= kThreadedLapack ? work : 0.0);
   }
 };
 

@@ -6,10 +6,10 @@
  * no_grad, then torch.autograd.grad of the same cotangent) at 1 and at 2 threads; the faster PyTorch setting is the
  * peer of each workload.
  *
- *   npm run build && node bench/linalg/run.mjs [--rounds 3] [--steps 3] [--ops solve,inv] [--sizes 64x1,16x1024]
+ *   npm run build && node bench/linalg/run.mjs [--rounds 3] [--steps 3] [--quick] [--ops solve,inv] [--sizes 64x1,16x1024]
  *
- * Three processes (gradserve with its defaults, PyTorch with torch.set_num_threads(1) and (2) and the matching
- * OMP/OPENBLAS thread variables) time steps on demand; for every workload they are measured in interleaved rounds (the
+ * Four processes (gradserve with its defaults and with OPENBLAS_NUM_THREADS=1, PyTorch with torch.set_num_threads(1)
+ * and (2) and the matching OMP/OPENBLAS thread variables) time steps on demand; for every workload they are measured in interleaved rounds (the
  * order rotating each round), so load from other processes falls on all of them alike. Prints median and p99 per
  * peer, which PyTorch setting won and gradserve / PyTorch (target <= 1.2x) for medians and p99s.
  * `PYTHON=/path/to/python3` selects the interpreter with torch (default /usr/bin/python3).
@@ -17,7 +17,7 @@
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { argOf, LinePeer, loadNow, ms, printMachine, printTargets, ratio, sleep, summary, TORCH_THREADS, torchPeer } from '../lib/measure.mjs';
+import { argOf, flag, LinePeer, loadNow, ms, printMachine, printTargets, ratio, sleep, summary, TORCH_THREADS, torchPeer } from '../lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -25,8 +25,9 @@ const TARGET = 1.2;
 const OPS = argOf('ops', 'solve,cholesky,inv,det').split(',');
 const SIZES = argOf('sizes', '64x1,256x1,1024x1,16x1024').split(',');
 const MODES = ['fwd', 'vjp'];
-const rounds = argOf('rounds', 3);
-const steps = argOf('steps', 3);
+const quick = flag('quick');
+const rounds = argOf('rounds', quick ? 1 : 3);
+const steps = argOf('steps', quick ? 2 : 3);
 
 // ---- the gradserve worker: "<op>:<n>x<batch>:<fwd|vjp> N" lines, answered with the times of N steps -----------------
 async function worker() {
