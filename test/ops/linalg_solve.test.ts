@@ -159,7 +159,7 @@ describe('SHAPE_MISMATCH before anything runs, naming the node and the shapes', 
   ];
   for (const [name, g, re] of cases) {
     it(name, async () => {
-      const inputs: Record<string, Tensor> = Object.fromEntries(Object.entries(g.inputs).map(([k, v]) => [k, tensor('FP64', v.shape as number[])]));
+      const inputs: Record<string, Tensor> = Object.fromEntries(Object.entries(g.inputs!).map(([k, v]) => [k, tensor('FP64', v.shape as number[])]));
       const e = await failure(evaluate(g, inputs));
       expect(e.code).toBe('SHAPE_MISMATCH');
       expect(e.message).toMatch(re);
