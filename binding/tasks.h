@@ -12,4 +12,6 @@ void registerRearrange(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerCumulative(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerConv(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerFormat(Napi::Env env, Napi::Object exports);
+// linear algebra: solves and factorizations
+void registerLinalgSolve(Napi::Env env, Napi::Object sync, Napi::Object async);
 }  // namespace gsb

@@ -8,6 +8,9 @@
  *   'INVALID_ARGUMENT'   wrong types / lengths / shapes / axes (a caller bug: the engine validates first)
  *   'INDEX_OUT_OF_RANGE' gather index or label outside its axis (message names the offending index and axis size)
  *   'INVALID_CAST'       cast of NaN / out-of-range value to an integer type
+ *   'SINGULAR_MATRIX'    an exactly zero pivot in an LU (solve, inv); the message names the batch index
+ *   'NOT_POSITIVE_DEFINITE' cholesky of a matrix with a non-positive leading minor; the message names the batch index
+ *   'UNSUPPORTED'        a linear-algebra kernel in a build without LAPACK (`info().lapack` is false)
  * No input can crash the process. Outputs are freshly allocated, JS-owned typed arrays.
  *
  * `kernels.async` has the same functions returning Promises; the work runs on the libuv thread pool (an AsyncWorker
@@ -52,6 +55,8 @@ export interface KernelOpNames {
   reduce: string[];
   argReduce: string[];
   cumulative: string[];
+  /** one square matrix in (native/op_tables.h GS_MATRIX_OPS): inv, cholesky, det, logabsdet, cofactor */
+  matrixOp: string[];
 }
 
 export interface Shaped<T extends TypedArray = TypedArray> {
@@ -68,6 +73,8 @@ export interface KernelInfo {
   simd: string;
   threads: number;
   version: string;
+  /** true when LAPACK is linked (the linear-algebra kernels work; else they throw UNSUPPORTED) */
+  lapack: boolean;
   /** the op names the name-selected kernels accept */
   ops: KernelOpNames;
 }
@@ -232,6 +239,21 @@ export interface KernelFns {
    * with the biased variance when `center`, else x / sqrt(mean(x^2) + epsilon). Statistics in double. FP only.
    */
   normalize(x: FloatArray, shape: number[], axis: number, epsilon: number, center: boolean): FloatArray;
+
+  // ---- linear algebra: solves and factorizations (native/linalg_solve.cpp, LAPACK), FP32 and FP64 ----
+  // Batched over leading axes, which broadcast between a and b. SINGULAR_MATRIX / NOT_POSITIVE_DEFINITE name the
+  // batch index of the matrix at fault.
+  /**
+   * One square matrix a (..., n, n) in: `inv`, `cholesky` (lower factor of (a + a^T) / 2), `cofactor` (det(a) inv(a)^T,
+   * exact at singular matrices) give (..., n, n); `det`, `logabsdet` (log |det|, -Infinity when singular) give (...).
+   */
+  matrixOp(op: string, a: FloatArray, shape: number[]): Shaped<FloatArray>;
+  /** x with a x = b (left; b (..., n, k)) or x a = b (b (..., k, n)), reading a's lower (or upper) triangle only. */
+  triangularSolve(a: FloatArray, aShape: number[], b: FloatArray, bShape: number[], lower: boolean, unitDiagonal: boolean, left: boolean): Shaped<FloatArray>;
+  /** x with a x = b (a^T x = b with transA), b (..., n, k), through an LU with partial pivoting. */
+  solve(a: FloatArray, aShape: number[], b: FloatArray, bShape: number[], transA: boolean): Shaped<FloatArray>;
+  /** The minimum-norm least-squares x (..., n, k) of a (..., m, n) x = b (..., m, k) (SVD; rcond eps * max(m, n)). */
+  lstsq(a: FloatArray, aShape: number[], b: FloatArray, bShape: number[]): Shaped<FloatArray>;
 }
 
 /** A value of a program being traced: its buffer slot and element count (stands in for a typed array). */
