@@ -56,6 +56,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   ops.Set("reduce", opNames(env, gs::kReduceOps));
   ops.Set("argReduce", opNames(env, gs::kArgReduceOps));
   ops.Set("cumulative", opNames(env, gs::kCumulativeOps));
+  // linear algebra: spectral decompositions and QR
+  ops.Set("spectral", opNames(env, gs::kSpectralOps));
   o.Set("ops", ops);
   return o;
 }
@@ -70,6 +72,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gsb::registerNn(env, exports, async);
   gsb::registerRearrange(env, exports, async);
   gsb::registerCumulative(env, exports, async);
+  // linear algebra: spectral decompositions and QR
+  gsb::registerLinalgSpectral(env, exports, async);
   gsb::registerConv(env, exports, async);
   exports.Set("async", async);
   gsb::registerPrograms(env, exports);

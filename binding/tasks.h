@@ -10,5 +10,7 @@ void registerIndexing(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerNn(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerRearrange(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerCumulative(Napi::Env env, Napi::Object sync, Napi::Object async);
+// linear algebra: spectral decompositions and QR
+void registerLinalgSpectral(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerConv(Napi::Env env, Napi::Object sync, Napi::Object async);
 }  // namespace gsb

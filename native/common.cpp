@@ -40,6 +40,7 @@ const char* errCodeName(ErrCode c) {
     case ErrCode::IndexOutOfRange: return "INDEX_OUT_OF_RANGE";
     case ErrCode::InvalidCast: return "INVALID_CAST";
     case ErrCode::Cancelled: return "CANCELLED";
+    case ErrCode::NoConvergence: return "NO_CONVERGENCE";
   }
   return "INVALID_ARGUMENT";
 }

@@ -16,7 +16,11 @@ size_t dtypeSize(DType dt);
 inline bool isFloat(DType dt) { return dt == DType::F32 || dt == DType::F64; }
 inline bool isInt(DType dt) { return dt == DType::I32 || dt == DType::I64; }
 
-enum class ErrCode : uint8_t { InvalidArgument, IndexOutOfRange, InvalidCast, Cancelled };
+enum class ErrCode : uint8_t {
+  InvalidArgument, IndexOutOfRange, InvalidCast, Cancelled,
+  // linear algebra: spectral decompositions (native/linalg_spectral.cpp)
+  NoConvergence,
+};
 const char* errCodeName(ErrCode c);
 
 // Every argument or data problem leaves the kernels as a KernelError; the binding maps `code` to the JS error code.

@@ -51,27 +51,33 @@ bool adaptiveThreads() {
 }
 #endif
 
-struct ProductScope {
-  explicit ProductScope(int64_t m, int64_t n, int64_t k) {
-    const int others = activeProducts.fetch_add(1);
+// Counts the call as running and sets the thread count it gets (work = m*n*k of a product).
+void enterProduct(double work) {
+  const int others = activeProducts.fetch_add(1);
 #if GRADSERVE_OPENBLAS
-    const int most = libraryThreads();
-    if (!adaptiveThreads() || most <= 1) return;
-    const int want = (others > 0 || double(m) * double(n) * double(k) < kThreadedWork) ? 1 : most;
-    std::lock_guard<std::mutex> lock(threadsMu);
-    if (want != currentThreads) {
-      openblas_set_num_threads(want);
-      currentThreads = want;
-    }
-#else
-    (void)others; (void)m; (void)n; (void)k;
-#endif
+  const int most = libraryThreads();
+  if (!adaptiveThreads() || most <= 1) return;
+  const int want = (others > 0 || work < kThreadedWork) ? 1 : most;
+  std::lock_guard<std::mutex> lock(threadsMu);
+  if (want != currentThreads) {
+    openblas_set_num_threads(want);
+    currentThreads = want;
   }
+#else
+  (void)others; (void)work;
+#endif
+}
+
+struct ProductScope {
+  explicit ProductScope(int64_t m, int64_t n, int64_t k) { enterProduct(double(m) * double(n) * double(k)); }
   ~ProductScope() { activeProducts.fetch_sub(1); }
   ProductScope(const ProductScope&) = delete;
   ProductScope& operator=(const ProductScope&) = delete;
 };
 }  // namespace
+
+BlasCallScope::BlasCallScope(double work) { enterProduct(work); }
+BlasCallScope::~BlasCallScope() { activeProducts.fetch_sub(1); }
 
 SplitScope::SplitScope(double work, int64_t tasks) {
   const int others = activeProducts.fetch_add(1);

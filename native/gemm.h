@@ -28,6 +28,16 @@ class SplitScope {
   int workers_ = 1;
 };
 
+// A LAPACK or level-3 BLAS call other than gemm (native/linalg_solve.cpp): the same per-call thread choice as a
+// product with m*n*k = `work` (all of OpenBLAS's threads when large and alone, else one).
+class BlasCallScope {
+ public:
+  explicit BlasCallScope(double work);
+  ~BlasCallScope();
+  BlasCallScope(const BlasCallScope&) = delete;
+  BlasCallScope& operator=(const BlasCallScope&) = delete;
+};
+
 template <typename T>
 void gemmPortable(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B,
                   int64_t ldb, T* C, int64_t ldc, bool accumulate = false);

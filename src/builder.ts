@@ -175,6 +175,10 @@ export class Value {
   roll(shifts: number | number[], axes: Axes = null): Value { return this.u('roll', { shifts, axes }); }
   triu(k = 0): Value { return this.u('triu', { k }); }
   tril(k = 0): Value { return this.u('tril', { k }); }
+  /** Eigenvalues of the symmetric part of the matrices (last two axes), ascending. */
+  eighValues(): Value { return this.u('eigh_values'); }
+  /** Singular values of the matrices (last two axes), descending. */
+  svdValues(): Value { return this.u('svd_values'); }
   /** Stable sort along `axis`; NaN sorts as the largest value. */
   sort(axis = -1, descending = false): Value { return this.u('sort', { axis, descending }); }
   argsort(axis = -1, descending = false): Value { return this.u('argsort', { axis, descending }); }

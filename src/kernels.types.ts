@@ -8,6 +8,7 @@
  *   'INVALID_ARGUMENT'   wrong types / lengths / shapes / axes (a caller bug: the engine validates first)
  *   'INDEX_OUT_OF_RANGE' gather index or label outside its axis (message names the offending index and axis size)
  *   'INVALID_CAST'       cast of NaN / out-of-range value to an integer type
+ *   'NO_CONVERGENCE'     LAPACK's iteration did not converge on a matrix (message names the batch member)
  * No input can crash the process. Outputs are freshly allocated, JS-owned typed arrays.
  *
  * `kernels.async` has the same functions returning Promises; the work runs on the libuv thread pool (an AsyncWorker
@@ -44,6 +45,8 @@ export type ReduceOp = string;
 export type ArgReduceOp = string;
 /** Cumulative scans along one axis: `cumsum`, `cumprod`. */
 export type CumulativeOp = string;
+/** Spectral decompositions and QR: `eigh_values`, `eigh_vectors`, `svd_values`, `svd_vectors`, `qr_q`, `qr_r`. */
+export type SpectralOp = string;
 
 /** The names of each family of kernels selected by name, in native table order. */
 export interface KernelOpNames {
@@ -52,6 +55,7 @@ export interface KernelOpNames {
   reduce: string[];
   argReduce: string[];
   cumulative: string[];
+  spectral: string[];
 }
 
 export interface Shaped<T extends TypedArray = TypedArray> {
@@ -111,6 +115,16 @@ export interface KernelFns {
    * linear maps of b, which is what cumprod's derivatives are built from.
    */
   linearScan(a: FloatArray, b: FloatArray, shape: number[], axis: number, reverse: boolean): FloatArray;
+
+  /**
+   * LAPACK on each matrix of x (..., m, n), FP32 or FP64: `eigh_values` (ascending, (..., n)) and `eigh_vectors`
+   * (columns, (..., n, n)) of the symmetric part (x + xᵀ) / 2 (syevd; m == n); `svd_values` (descending, (..., k),
+   * k = min(m, n)) and `svd_vectors`, the reduced U (m, k) stacked over V (n, k) as (..., m + n, k) (gesdd); `qr_q`
+   * (..., m, n) and `qr_r` (..., n, n) of the reduced QR with LAPACK's Householder signs (geqrf, orgqr; m >= n). A
+   * matrix with a non-finite entry gives NaN; LAPACK's failure to converge throws NO_CONVERGENCE naming the batch
+   * member. Without LAPACK in the build every op throws INVALID_ARGUMENT ("not supported in this build").
+   */
+  spectral(op: SpectralOp, x: FloatArray, shape: number[]): Shaped<FloatArray>;
 
   /** softmax / log_softmax along `axis` (normalized), fused and max-shifted. FP only. */
   softmax(x: FloatArray, shape: number[], axis: number, log: boolean): FloatArray;

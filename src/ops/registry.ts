@@ -15,6 +15,8 @@ import * as einsum from './einsum.js';
 import * as indexing from './indexing.js';
 import * as internal from './internal.js';
 import * as linalg from './linalg.js';
+// linear algebra: spectral decompositions and QR
+import * as linalgSpectral from './linalg_spectral.js';
 import * as logical from './logical.js';
 import * as misc from './misc.js';
 import * as nn from './nn.js';
@@ -32,6 +34,8 @@ const FAMILIES: Record<string, unknown>[] = [
   internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm,
   unaryMath, activations, binaryMath, logical, indexing,
   stats, cumulative, einsum, conv,
+  // linear algebra: spectral decompositions and QR
+  linalgSpectral,
 ];
 
 function isOpDef(v: unknown): v is OpDef {
