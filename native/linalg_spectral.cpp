@@ -137,6 +137,11 @@ void orgqr(int m, int n, double* a, const double* tau, double* work, int lwork, 
 // A workspace size LAPACK reported through a query (returned in a float of the element type).
 template <typename T> int querySize(T v) { return std::max(1, int(std::ceil(double(v)))); }
 
+// LAPACK's threaded paths pay off far later than a matrix product's: most of syevd / gesdd / geqrf is level-2 work and
+// many small level-3 calls, each meeting at a barrier. Measured at n = 256 (every op), one thread was faster than two
+// (2 to 10x on a loaded machine), so a call counts as a product of work / 64 flops: threaded from about n = 512.
+constexpr double kThreadingDiscount = 64;
+
 // One worker's buffers, sized once per kernel call by LAPACK's own workspace queries.
 template <typename T> struct Workspace {
   std::vector<T> a, w, u, vt, work;
@@ -215,7 +220,7 @@ template <typename T> class Spectral {
         for (int64_t j = 0; j < n; j++) a[i + j * m] = src[i * n + j];
     }
     int info = 0;
-    const BlasCallScope scope(work());
+    const BlasCallScope scope(work() / kThreadingDiscount);
     switch (op_) {
       case SpectralOp::EighValues:
       case SpectralOp::EighVectors: {
