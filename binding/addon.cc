@@ -8,6 +8,7 @@
 #endif
 
 #include "../native/kernels.h"
+#include "../native/linalg_solve.h"
 #include "program.h"
 #include "tasks.h"
 
@@ -49,6 +50,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("simd", gs::simdName());
   o.Set("threads", b.threads);
   o.Set("version", GRADSERVE_VERSION);
+  o.Set("lapack", gs::hasLapack());
   o.Set("mallocTuned", mallocTuned);
   Napi::Object ops = Napi::Object::New(env);
   ops.Set("unary", opNames(env, gs::kUnaryOps));
@@ -56,6 +58,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   ops.Set("reduce", opNames(env, gs::kReduceOps));
   ops.Set("argReduce", opNames(env, gs::kArgReduceOps));
   ops.Set("cumulative", opNames(env, gs::kCumulativeOps));
+  ops.Set("matrixOp", opNames(env, gs::kMatrixOps));
   // linear algebra: spectral decompositions and QR
   ops.Set("spectral", opNames(env, gs::kSpectralOps));
   o.Set("ops", ops);
@@ -75,6 +78,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // linear algebra: spectral decompositions and QR
   gsb::registerLinalgSpectral(env, exports, async);
   gsb::registerConv(env, exports, async);
+  gsb::registerLinalgSolve(env, exports, async);
   exports.Set("async", async);
   gsb::registerPrograms(env, exports);
   exports.Set("info", Napi::Function::New(env, Info, "info"));

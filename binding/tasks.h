@@ -13,4 +13,6 @@ void registerCumulative(Napi::Env env, Napi::Object sync, Napi::Object async);
 // linear algebra: spectral decompositions and QR
 void registerLinalgSpectral(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerConv(Napi::Env env, Napi::Object sync, Napi::Object async);
+// linear algebra: solves and factorizations
+void registerLinalgSolve(Napi::Env env, Napi::Object sync, Napi::Object async);
 }  // namespace gsb

@@ -40,6 +40,9 @@ const char* errCodeName(ErrCode c) {
     case ErrCode::IndexOutOfRange: return "INDEX_OUT_OF_RANGE";
     case ErrCode::InvalidCast: return "INVALID_CAST";
     case ErrCode::Cancelled: return "CANCELLED";
+    case ErrCode::SingularMatrix: return "SINGULAR_MATRIX";
+    case ErrCode::NotPositiveDefinite: return "NOT_POSITIVE_DEFINITE";
+    case ErrCode::Unsupported: return "UNSUPPORTED";
     case ErrCode::NoConvergence: return "NO_CONVERGENCE";
   }
   return "INVALID_ARGUMENT";

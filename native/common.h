@@ -16,10 +16,10 @@ size_t dtypeSize(DType dt);
 inline bool isFloat(DType dt) { return dt == DType::F32 || dt == DType::F64; }
 inline bool isInt(DType dt) { return dt == DType::I32 || dt == DType::I64; }
 
+// SingularMatrix, NotPositiveDefinite: found by the linear-algebra kernels while running; Unsupported: a kernel this
+// build lacks (no LAPACK); NoConvergence: LAPACK's iteration did not converge (native/linalg_spectral.cpp).
 enum class ErrCode : uint8_t {
-  InvalidArgument, IndexOutOfRange, InvalidCast, Cancelled,
-  // linear algebra: spectral decompositions (native/linalg_spectral.cpp)
-  NoConvergence,
+  InvalidArgument, IndexOutOfRange, InvalidCast, Cancelled, SingularMatrix, NotPositiveDefinite, Unsupported, NoConvergence,
 };
 const char* errCodeName(ErrCode c);
 

@@ -67,10 +67,10 @@ void linearScan(const Arr& a, const Arr& b, const Shape& shape, int64_t axis, bo
 bool parseSpectralOp(const std::string& s, SpectralOp& op);
 // x is (..., m, n), FP32 or FP64; eigh_* need m == n, qr_* need m >= n. The output shape: eigh_values (..., n),
 // eigh_vectors (..., n, n), svd_values (..., k) with k = min(m, n), svd_vectors (..., m + n, k) (U's rows, then V's),
-// qr_q (..., m, n), qr_r (..., n, n). Throws "not supported in this build" without LAPACK.
+// qr_q (..., m, n), qr_r (..., n, n). Throws UNSUPPORTED without LAPACK.
 Shape planSpectral(SpectralOp op, DType dt, const Shape& shape);
 // A batch member with a non-finite entry gives NaN; LAPACK's failure to converge throws NO_CONVERGENCE naming the
-// batch member.
+// batch index.
 void spectral(SpectralOp op, const Arr& x, const Shape& shape, const Arr& out);
 
 // ---- matmul ----

@@ -20,8 +20,7 @@
 #include "gemm.h"
 #include "kernels.h"
 
-#if GRADSERVE_OPENBLAS
-#define GRADSERVE_LAPACK 1
+#if GRADSERVE_LAPACK
 // Fortran LAPACK as OpenBLAS exports it (32-bit integers); character arguments carry their hidden lengths.
 extern "C" {
 void ssyevd_(const char* jobz, const char* uplo, const int* n, float* a, const int* lda, float* w, float* work,
@@ -40,8 +39,6 @@ void sorgqr_(const int* m, const int* n, const int* k, float* a, const int* lda,
 void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda, const double* tau, double* work,
              const int* lwork, int* info);
 }
-#else
-#define GRADSERVE_LAPACK 0
 #endif
 
 namespace gs {
@@ -52,6 +49,7 @@ namespace {
 
 struct Dims {
   int64_t batch, m, n;
+  Shape batchShape;
 };
 
 Dims dimsOf(const Shape& shape) {
@@ -59,7 +57,17 @@ Dims dimsOf(const Shape& shape) {
   const int64_t m = shape[r - 2], n = shape[r - 1];
   int64_t batch = 1;
   for (size_t i = 0; i + 2 < r; i++) batch *= shape[i];
-  return {batch, m, n};
+  return {batch, m, n, Shape(shape.begin(), shape.end() - 2)};
+}
+
+// "[i, j]": the index of batch member b in the batch dims.
+std::string batchIndex(const Shape& dims, int64_t b) {
+  Shape idx(dims.size());
+  for (size_t i = dims.size(); i-- > 0;) {
+    idx[i] = dims[i] > 0 ? b % dims[i] : 0;
+    b = dims[i] > 0 ? b / dims[i] : 0;
+  }
+  return fmtShape(idx);
 }
 
 }  // namespace
@@ -94,7 +102,7 @@ Shape planSpectral(SpectralOp op, DType dt, const Shape& shape) {
       break;
   }
 #if !GRADSERVE_LAPACK
-  fail(ErrCode::InvalidArgument, std::string(name) + " is not supported in this build: it needs LAPACK, and gradserve was built without OpenBLAS");
+  fail(ErrCode::Unsupported, std::string(name) + " is not supported in this build (it was built without LAPACK)");
 #endif
   return out;
 }
@@ -305,11 +313,10 @@ template <typename T> class Spectral {
 
   void checkInfo(int info, int64_t b, const char* routine) const {
     if (info == 0) return;
-    const std::string member = d_.batch > 1 ? " of batch member " + std::to_string(b) + " (of " + std::to_string(d_.batch) + ")" : "";
+    const std::string at = "the matrix at batch index " + batchIndex(d_.batchShape, b);
     if (info > 0)
-      fail(ErrCode::NoConvergence, std::string(opInfo(op_).name) + ": LAPACK " + routine + " did not converge on the matrix" +
-                                       member + " (info " + std::to_string(info) + ")");
-    invalid(std::string(opInfo(op_).name) + ": LAPACK " + routine + " refused argument " + std::to_string(-info) + member);
+      fail(ErrCode::NoConvergence, at + ": LAPACK's " + routine + " did not converge (info " + std::to_string(info) + ")");
+    invalid(at + ": LAPACK's " + routine + " refused its argument " + std::to_string(-info));
   }
 
   SpectralOp op_;
@@ -375,7 +382,7 @@ void spectral(SpectralOp op, const Arr& x, const Shape& shape, const Arr& out) {
 #else
 
 void spectral(SpectralOp op, const Arr&, const Shape&, const Arr&) {
-  fail(ErrCode::InvalidArgument, std::string(opInfo(op).name) + " is not supported in this build: it needs LAPACK");
+  fail(ErrCode::Unsupported, std::string(opInfo(op).name) + " is not supported in this build (it was built without LAPACK)");
 }
 
 #endif

@@ -119,6 +119,16 @@ namespace gs {
   X(CumSum, "cumsum")                              \
   X(CumProd, "cumprod")
 
+// ---- linear algebra, one square matrix in (native/linalg_solve.cpp): X(Enum, "name", matrixOut) ----
+// matrixOut: the output is (..., n, n) like the input, else one number per matrix (...). Batched over leading axes.
+// cofactor is det(a) * inv(a)^T, exact at singular matrices too (the derivative of det).
+#define GS_MATRIX_OPS(X)                           \
+  X(Inv, "inv", true)                              \
+  X(Cholesky, "cholesky", true)                    \
+  X(Det, "det", false)                             \
+  X(LogAbsDet, "logabsdet", false)                 \
+  X(Cofactor, "cofactor", true)
+
 // ---- linear algebra: spectral decompositions and QR through LAPACK (native/linalg_spectral.cpp): X(Enum, "name") ----
 #define GS_SPECTRAL_OPS(X)                         \
   X(EighValues, "eigh_values")                     \
@@ -136,6 +146,7 @@ enum class BinaryOp : uint8_t { GS_BINARY_OPS(GS_OP_ENUM) };
 enum class ReduceOp : uint8_t { GS_REDUCE_OPS(GS_OP_ENUM) };
 enum class ArgReduceOp : uint8_t { GS_ARG_REDUCE_OPS(GS_OP_ENUM) };
 enum class CumulativeOp : uint8_t { GS_CUMULATIVE_OPS(GS_OP_ENUM) };
+enum class MatrixOp : uint8_t { GS_MATRIX_OPS(GS_OP_ENUM) };
 enum class SpectralOp : uint8_t { GS_SPECTRAL_OPS(GS_OP_ENUM) };
 
 struct UnaryInfo {
@@ -159,6 +170,10 @@ struct ArgReduceInfo {
 struct CumulativeInfo {
   const char* name;
 };
+struct MatrixInfo {
+  const char* name;
+  bool matrixOut;
+};
 struct SpectralInfo {
   const char* name;
 };
@@ -166,15 +181,18 @@ struct SpectralInfo {
 #define GS_OP_INFO2(E, N, A, B) {N, A, B},
 #define GS_OP_INFO0(E, N) {N},
 #define GS_OP_INFO_BINARY(E, N, KIND, SIMD) {N, BinaryKind::KIND, SIMD},
+#define GS_OP_INFO1(E, N, A) {N, A},
 inline constexpr UnaryInfo kUnaryOps[] = {GS_UNARY_OPS(GS_OP_INFO2)};
 inline constexpr BinaryInfo kBinaryOps[] = {GS_BINARY_OPS(GS_OP_INFO_BINARY)};
 inline constexpr ReduceInfo kReduceOps[] = {GS_REDUCE_OPS(GS_OP_INFO2)};
 inline constexpr ArgReduceInfo kArgReduceOps[] = {GS_ARG_REDUCE_OPS(GS_OP_INFO0)};
 inline constexpr CumulativeInfo kCumulativeOps[] = {GS_CUMULATIVE_OPS(GS_OP_INFO0)};
+inline constexpr MatrixInfo kMatrixOps[] = {GS_MATRIX_OPS(GS_OP_INFO1)};
 inline constexpr SpectralInfo kSpectralOps[] = {GS_SPECTRAL_OPS(GS_OP_INFO0)};
 #undef GS_OP_INFO2
 #undef GS_OP_INFO0
 #undef GS_OP_INFO_BINARY
+#undef GS_OP_INFO1
 
 // The tables are indexed by the enums they share a list with; the op enums are uint8_t.
 static_assert(sizeof(kUnaryOps) / sizeof(kUnaryOps[0]) == 0 GS_UNARY_OPS(GS_OP_COUNT), "unary table size");
@@ -182,6 +200,7 @@ static_assert(sizeof(kBinaryOps) / sizeof(kBinaryOps[0]) == 0 GS_BINARY_OPS(GS_O
 static_assert(sizeof(kReduceOps) / sizeof(kReduceOps[0]) == 0 GS_REDUCE_OPS(GS_OP_COUNT), "reduce table size");
 static_assert(sizeof(kArgReduceOps) / sizeof(kArgReduceOps[0]) == 0 GS_ARG_REDUCE_OPS(GS_OP_COUNT), "arg-reduce table size");
 static_assert(sizeof(kCumulativeOps) / sizeof(kCumulativeOps[0]) == 0 GS_CUMULATIVE_OPS(GS_OP_COUNT), "cumulative table size");
+static_assert(sizeof(kMatrixOps) / sizeof(kMatrixOps[0]) == 0 GS_MATRIX_OPS(GS_OP_COUNT), "matrix table size");
 static_assert(sizeof(kSpectralOps) / sizeof(kSpectralOps[0]) == 0 GS_SPECTRAL_OPS(GS_OP_COUNT), "spectral table size");
 static_assert(0 GS_UNARY_OPS(GS_OP_COUNT) <= 256 && 0 GS_BINARY_OPS(GS_OP_COUNT) <= 256, "op enums are uint8_t");
 
@@ -190,6 +209,7 @@ inline constexpr const BinaryInfo& opInfo(BinaryOp op) { return kBinaryOps[size_
 inline constexpr const ReduceInfo& opInfo(ReduceOp op) { return kReduceOps[size_t(op)]; }
 inline constexpr const ArgReduceInfo& opInfo(ArgReduceOp op) { return kArgReduceOps[size_t(op)]; }
 inline constexpr const CumulativeInfo& opInfo(CumulativeOp op) { return kCumulativeOps[size_t(op)]; }
+inline constexpr const MatrixInfo& opInfo(MatrixOp op) { return kMatrixOps[size_t(op)]; }
 inline constexpr const SpectralInfo& opInfo(SpectralOp op) { return kSpectralOps[size_t(op)]; }
 
 // The op of `table` named `s` (false when there is none).

@@ -175,6 +175,21 @@ export class Value {
   roll(shifts: number | number[], axes: Axes = null): Value { return this.u('roll', { shifts, axes }); }
   triu(k = 0): Value { return this.u('triu', { k }); }
   tril(k = 0): Value { return this.u('tril', { k }); }
+  // ---- linear algebra: solves and factorizations ----
+  /** x with this·x = b (left) or x·this = b, this triangular (only its lower / upper triangle is read). */
+  triangularSolve(b: Value, opts: { lower?: boolean; unitDiagonal?: boolean; left?: boolean } = {}): Value {
+    return this.b.op('triangular_solve', [this, b], defined({ lower: opts.lower, unit_diagonal: opts.unitDiagonal, left: opts.left }));
+  }
+  /** x with this·x = b; b is a (batch of) vector(s) when b.ndim == 1 or b.shape == this.shape[:-1]. */
+  solve(b: Value): Value { return this.b.op('solve', [this, b]); }
+  /** The minimum-norm least-squares x of this·x ≈ b (derivatives assume full column rank). */
+  lstsq(b: Value): Value { return this.b.op('lstsq', [this, b]); }
+  inv(): Value { return this.u('inv'); }
+  /** The lower Cholesky factor of this (taken as symmetric: the factor of (a + aᵀ) / 2). */
+  cholesky(): Value { return this.u('cholesky'); }
+  det(): Value { return this.u('det'); }
+  /** log |det| per matrix. */
+  logabsdet(): Value { return this.u('logabsdet'); }
   /** Eigenvalues of the symmetric part of the matrices (last two axes), ascending. */
   eighValues(): Value { return this.u('eigh_values'); }
   /** Singular values of the matrices (last two axes), descending. */

@@ -19,6 +19,8 @@ export const ERROR_CATALOGUE = {
   NOT_DIFFERENTIABLE: { status: 422, title: 'Not differentiable' },
   INDEX_OUT_OF_RANGE: { status: 422, title: 'Index out of range' },
   INVALID_CAST: { status: 422, title: 'Invalid cast' },
+  SINGULAR_MATRIX: { status: 422, title: 'Singular matrix' },
+  NOT_POSITIVE_DEFINITE: { status: 422, title: 'Not positive definite' },
   // linear algebra: spectral decompositions
   NO_CONVERGENCE: { status: 422, title: 'No convergence' },
   TOO_LARGE: { status: 413, title: 'Too large' },

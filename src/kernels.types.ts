@@ -8,7 +8,10 @@
  *   'INVALID_ARGUMENT'   wrong types / lengths / shapes / axes (a caller bug: the engine validates first)
  *   'INDEX_OUT_OF_RANGE' gather index or label outside its axis (message names the offending index and axis size)
  *   'INVALID_CAST'       cast of NaN / out-of-range value to an integer type
- *   'NO_CONVERGENCE'     LAPACK's iteration did not converge on a matrix (message names the batch member)
+ *   'SINGULAR_MATRIX'    an exactly zero pivot in an LU (solve, inv); the message names the batch index
+ *   'NOT_POSITIVE_DEFINITE' cholesky of a matrix with a non-positive leading minor; the message names the batch index
+ *   'UNSUPPORTED'        a linear-algebra kernel in a build without LAPACK (`info().lapack` is false)
+ *   'NO_CONVERGENCE'     LAPACK's iteration did not converge on a matrix (eigh, svd); the message names the batch index
  * No input can crash the process. Outputs are freshly allocated, JS-owned typed arrays.
  *
  * `kernels.async` has the same functions returning Promises; the work runs on the libuv thread pool (an AsyncWorker
@@ -55,6 +58,8 @@ export interface KernelOpNames {
   reduce: string[];
   argReduce: string[];
   cumulative: string[];
+  /** one square matrix in (native/op_tables.h GS_MATRIX_OPS): inv, cholesky, det, logabsdet, cofactor */
+  matrixOp: string[];
   spectral: string[];
 }
 
@@ -72,6 +77,8 @@ export interface KernelInfo {
   simd: string;
   threads: number;
   version: string;
+  /** true when LAPACK is linked (the linear-algebra kernels work; else they throw UNSUPPORTED) */
+  lapack: boolean;
   /** the op names the name-selected kernels accept */
   ops: KernelOpNames;
 }
@@ -122,7 +129,7 @@ export interface KernelFns {
    * k = min(m, n)) and `svd_vectors`, the reduced U (m, k) stacked over V (n, k) as (..., m + n, k) (gesdd); `qr_q`
    * (..., m, n) and `qr_r` (..., n, n) of the reduced QR with LAPACK's Householder signs (geqrf, orgqr; m >= n). A
    * matrix with a non-finite entry gives NaN; LAPACK's failure to converge throws NO_CONVERGENCE naming the batch
-   * member. Without LAPACK in the build every op throws INVALID_ARGUMENT ("not supported in this build").
+   * index. Without LAPACK in the build every op throws UNSUPPORTED.
    */
   spectral(op: SpectralOp, x: FloatArray, shape: number[]): Shaped<FloatArray>;
 
@@ -246,6 +253,21 @@ export interface KernelFns {
    * with the biased variance when `center`, else x / sqrt(mean(x^2) + epsilon). Statistics in double. FP only.
    */
   normalize(x: FloatArray, shape: number[], axis: number, epsilon: number, center: boolean): FloatArray;
+
+  // ---- linear algebra: solves and factorizations (native/linalg_solve.cpp, LAPACK), FP32 and FP64 ----
+  // Batched over leading axes, which broadcast between a and b. SINGULAR_MATRIX / NOT_POSITIVE_DEFINITE name the
+  // batch index of the matrix at fault.
+  /**
+   * One square matrix a (..., n, n) in: `inv`, `cholesky` (lower factor of (a + a^T) / 2), `cofactor` (det(a) inv(a)^T,
+   * exact at singular matrices) give (..., n, n); `det`, `logabsdet` (log |det|, -Infinity when singular) give (...).
+   */
+  matrixOp(op: string, a: FloatArray, shape: number[]): Shaped<FloatArray>;
+  /** x with a x = b (left; b (..., n, k)) or x a = b (b (..., k, n)), reading a's lower (or upper) triangle only. */
+  triangularSolve(a: FloatArray, aShape: number[], b: FloatArray, bShape: number[], lower: boolean, unitDiagonal: boolean, left: boolean): Shaped<FloatArray>;
+  /** x with a x = b (a^T x = b with transA), b (..., n, k), through an LU with partial pivoting. */
+  solve(a: FloatArray, aShape: number[], b: FloatArray, bShape: number[], transA: boolean): Shaped<FloatArray>;
+  /** The minimum-norm least-squares x (..., n, k) of a (..., m, n) x = b (..., m, k) (SVD; rcond eps * max(m, n)). */
+  lstsq(a: FloatArray, aShape: number[], b: FloatArray, bShape: number[]): Shaped<FloatArray>;
 }
 
 /** A value of a program being traced: its buffer slot and element count (stands in for a typed array). */

@@ -122,7 +122,7 @@ function splitUV(e: Emitter, w: Ref, m: number, n: number): [Ref, Ref] {
 const EIGH_CONVENTIONS = [
   'a is read as its symmetric part (a + aᵀ) / 2, so the gradient is symmetric',
   'the gradient assumes distinct eigenvalues',
-  'a matrix with a non-finite entry gives NaN; a LAPACK failure to converge is 422 NO_CONVERGENCE naming the node and batch member',
+  'a matrix with a non-finite entry gives NaN; a LAPACK failure to converge is 422 NO_CONVERGENCE naming the node and batch index',
 ];
 
 const EIGH_SAMPLES = [
@@ -193,7 +193,7 @@ export const eigh_vectors: OpDef<NoAttrs> = {
 
 const SVD_CONVENTIONS = [
   'the gradient assumes distinct singular values; the derivatives of the singular vectors also assume nonzero ones',
-  'a matrix with a non-finite entry gives NaN; a LAPACK failure to converge is 422 NO_CONVERGENCE naming the node and batch member',
+  'a matrix with a non-finite entry gives NaN; a LAPACK failure to converge is 422 NO_CONVERGENCE naming the node and batch index',
 ];
 
 const SVD_SAMPLES = [

@@ -15,6 +15,8 @@ import * as einsum from './einsum.js';
 import * as indexing from './indexing.js';
 import * as internal from './internal.js';
 import * as linalg from './linalg.js';
+import * as linalgFactor from './linalg_factor.js';
+import * as linalgSolve from './linalg_solve.js';
 // linear algebra: spectral decompositions and QR
 import * as linalgSpectral from './linalg_spectral.js';
 import * as logical from './logical.js';
@@ -34,6 +36,8 @@ const FAMILIES: Record<string, unknown>[] = [
   internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm,
   unaryMath, activations, binaryMath, logical, indexing,
   stats, cumulative, einsum, conv,
+  // linear algebra: solves and factorizations
+  linalgSolve, linalgFactor,
   // linear algebra: spectral decompositions and QR
   linalgSpectral,
 ];

@@ -68,6 +68,11 @@ export interface SampleInput {
   range?: [number, number];
   /** exact values instead of random ones (row-major) */
   values?: number[];
+  /**
+   * The values (given or random) stand for m, and the input is m·mᵀ + n·I over the last two axes: symmetric positive
+   * definite whatever values a test draws (cholesky's samples; tests batching an op draw fresh members).
+   */
+  spd?: boolean;
 }
 
 export interface OpSample<A = Record<string, unknown>> {

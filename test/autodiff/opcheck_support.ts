@@ -7,7 +7,26 @@ import type { OpDef, OpSample, SampleInput } from '../../src/ops/types.js';
 import { isFloat, type DType } from '../../src/tensor/dtype.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
 
+/** m·mᵀ + n·I of every (..., n, n) matrix of t (a sample input marked `spd`). */
+export function spdOf(t: Tensor): Tensor {
+  const n = t.shape[t.shape.length - 1]!;
+  const m = t.data as Float64Array | Float32Array;
+  const out = tensor(t.dtype, t.shape);
+  const o = out.data as Float64Array | Float32Array;
+  for (let base = 0; base < m.length; base += n * n) {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = i === j ? n : 0;
+        for (let k = 0; k < n; k++) acc += m[base + i * n + k]! * m[base + j * n + k]!;
+        o[base + i * n + j] = acc;
+      }
+    }
+  }
+  return out;
+}
+
 export function sampleTensor(s: SampleInput, r: () => number): Tensor {
+  if (s.spd) return spdOf(sampleTensor({ ...s, spd: false }, r));
   const dtype: DType = s.dtype ?? 'FP64';
   const n = numel(s.shape);
   if (s.values) return tensor(dtype, s.shape, dtype === 'INT64' ? s.values.map((v) => BigInt(v)) : s.values);

@@ -14,8 +14,10 @@ import { isFloat, type DType } from '../../src/tensor/dtype.js';
 import { numel, tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../support/random.js';
 import { expectClose } from './helpers.js';
+import { spdOf } from './opcheck_support.js';
 
 function sampleTensor(s: SampleInput, r: () => number): Tensor {
+  if (s.spd) return spdOf(sampleTensor({ ...s, spd: false }, r));
   const dtype: DType = s.dtype ?? 'FP64';
   if (s.values) return tensor(dtype, s.shape, dtype === 'INT64' ? s.values.map((v) => BigInt(v)) : s.values);
   const [lo, hi] = s.range ?? [-2, 2];

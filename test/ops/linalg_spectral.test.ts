@@ -184,10 +184,10 @@ describe('errors', () => {
       setKernels(mod.kernels);
     });
 
-    it('is 422 NO_CONVERGENCE naming the node and the kernel message (batch member)', async () => {
+    it('is 422 NO_CONVERGENCE naming the node and the batch index', async () => {
       const real = await loadKernels();
       const refuse = (): never => {
-        throw Object.assign(new Error('eigh_values: LAPACK syevd did not converge on the matrix of batch member 1 (of 2) (info 3)'), { code: 'NO_CONVERGENCE' });
+        throw Object.assign(new Error("the matrix at batch index [1, 0]: LAPACK's syevd did not converge (info 3)"), { code: 'NO_CONVERGENCE' });
       };
       // no native programs: the failing kernel runs node by node, the path every kernel error shares
       const failing = { ...real, Program: undefined, spectral: refuse, async: { ...real.async, spectral: async () => refuse() } } as unknown as Kernels;
@@ -196,7 +196,7 @@ describe('errors', () => {
       const e = await failure(run('eigh_values', tensor('FP64', [2, 1, 2, 2], [1, 0, 0, 2, 3, 1, 1, 3])));
       expect(e.code).toBe('NO_CONVERGENCE');
       expect(e.status).toBe(422);
-      expect(e.message).toMatch(/node "y" \(eigh_values\).*batch member 1/);
+      expect(e.message).toMatch(/node "y" \(eigh_values\).*batch index \[1, 0\]/);
       expect(e.errors?.[0]?.path).toMatch(/nodes\[0\]/);
     });
   });
