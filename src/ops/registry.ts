@@ -18,6 +18,7 @@ import * as linalg from './linalg.js';
 import * as linalgFactor from './linalg_factor.js';
 import * as linalgSolve from './linalg_solve.js';
 // linear algebra: spectral decompositions and QR
+import * as linalgQr from './linalg_qr.js';
 import * as linalgSpectral from './linalg_spectral.js';
 import * as logical from './logical.js';
 import * as misc from './misc.js';
@@ -39,7 +40,7 @@ const FAMILIES: Record<string, unknown>[] = [
   // linear algebra: solves and factorizations
   linalgSolve, linalgFactor,
   // linear algebra: spectral decompositions and QR
-  linalgSpectral,
+  linalgSpectral, linalgQr,
 ];
 
 function isOpDef(v: unknown): v is OpDef {

@@ -14,10 +14,8 @@ import { rng } from '../support/random.js';
 type Family = keyof KernelOpNames;
 const FAMILIES: Family[] = ['unary', 'binary', 'reduce', 'argReduce', 'cumulative', 'matrixOp', 'spectral'];
 
-/** Native entries no op of the registry runs, each with the reason it stays. */
-const UNUSED_BY_REGISTRY: Partial<Record<Family, Record<string, string>>> = {
-  spectral: { qr_q: 'the QR ops land once triangular_solve does', qr_r: 'the QR ops land once triangular_solve does' },
-};
+/** Native entries no op of the registry runs, each with the reason it stays (none today). */
+const UNUSED_BY_REGISTRY: Partial<Record<Family, Record<string, string>>> = {};
 
 /** The kernel names every op's `run` passes to the name-selected kernels, over all registry samples. */
 async function namesUsedByRegistry(): Promise<Record<Family, Map<string, string>>> {

@@ -1,5 +1,6 @@
 /**
- * eigh_values, svd_values and their internal vector ops: values of matrices whose spectra are known, ordering, the
+ * eigh_values, svd_values, their internal vector ops, qr_q and qr_r: values of matrices whose spectra are known, the
+ * QR factors (orthonormal, triangular, rebuilding a, LAPACK's signs), ordering, the
  * symmetric-part reading of eigh (values and a symmetric gradient), the decompositions the vector ops return (they
  * rebuild the input and are orthonormal), batches spread over threads giving the numbers of one matrix at a time,
  * large matrices, non-finite members, empty shapes, shape and datatype errors, and a LAPACK failure reported as 422
@@ -121,19 +122,57 @@ describe('svd_values', () => {
   });
 });
 
+describe('qr_q, qr_r', () => {
+  it('Q has orthonormal columns, R is upper triangular, QR rebuilds a (tall, square, batched)', async () => {
+    const r = rng(13);
+    for (const [B, m, n] of [[1, 6, 3], [1, 4, 4], [5, 7, 2]] as const) {
+      const a = randomMatrix(r, B * m * n);
+      const shape = B === 1 ? [m, n] : [B, m, n];
+      const q = await run('qr_q', tensor('FP64', shape, a));
+      const rr = await run('qr_r', tensor('FP64', shape, a));
+      expect(q.shape).toEqual(B === 1 ? [m, n] : [B, m, n]);
+      expect(rr.shape).toEqual(B === 1 ? [n, n] : [B, n, n]);
+      for (let b = 0; b < B; b++) {
+        const qb = nums(q).slice(b * m * n, (b + 1) * m * n);
+        const rb = nums(rr).slice(b * n * n, (b + 1) * n * n);
+        expectNear(matmul(qb, qb, n, m, n, true, false), eye(n), 1e-13);
+        rb.forEach((v, i) => { if (Math.floor(i / n) > i % n) expect(v).toBe(0); });
+        expectNear(matmul(qb, rb, m, n, n), a.slice(b * m * n, (b + 1) * m * n), 1e-13);
+      }
+    }
+  });
+
+  it("LAPACK's Householder signs: the first column of Q points against a's first column when a[0][0] > 0", async () => {
+    // geqrf reflects a's first column onto -sign(a00)·|a_1|·e_1: R[0][0] = -5, Q's first column -a_1 / 5; Q = H1 (the last
+    // column of a 2 x 2 needs no reflector), a reflection, so its second column makes det(Q) = -1
+    const a = tensor('FP64', [2, 2], [3, 1, 4, 2]);
+    expectNear(nums(await run('qr_r', a)), [-5, -2.2, 0, 0.4], 1e-14);
+    expectNear(nums(await run('qr_q', a)), [-0.6, -0.8, -0.8, 0.6], 1e-14);
+  });
+
+  it('a wide matrix is refused before running', async () => {
+    const e = await failure(run('qr_q', tensor('FP32', [2, 3], [1, 2, 3, 4, 5, 6])));
+    expect(e.code).toBe('SHAPE_MISMATCH');
+    expect(e.message).toMatch(/node "y" \(qr_q\).*m >= n/);
+  });
+});
+
 describe('GraphBuilder', () => {
-  it('eighValues and svdValues: the nuclear norm of a symmetric positive matrix is its trace, with gradient I', async () => {
+  it('eighValues, svdValues, qrQ, qrR: the nuclear norm of a symmetric positive matrix is its trace, with gradient I', async () => {
     const b = new GraphBuilder();
     const a = b.input('a', [3, 3], 'FP64');
     const nuclear = a.svdValues().sum().as('nuclear');
     const top = a.eighValues().as('eig');
-    const g = b.output(nuclear, top).build();
+    const q = a.qrQ().as('q');
+    const rr = a.qrR().as('r');
+    const g = b.output(nuclear, top, q, rr).build();
     const x = tensor('FP64', [3, 3], [4, 1, 0, 1, 3, 0.5, 0, 0.5, 2]);
     const r = await grad(g, { a: x }, 'nuclear', ['a']);
     expect(r.outputs.nuclear!.data[0]).toBeCloseTo(9, 12);
     expectNear(nums(r.gradients.a!), eye(3), 1e-12);
-    const e = (await evaluate(g, { a: x })).outputs.eig!;
-    expect(nums(e).reduce((p, v) => p + v, 0)).toBeCloseTo(9, 12);
+    const outs = (await evaluate(g, { a: x })).outputs;
+    expect(nums(outs.eig!).reduce((p, v) => p + v, 0)).toBeCloseTo(9, 12);
+    expectNear(matmul(nums(outs.q!), nums(outs.r!), 3, 3, 3), nums(x), 1e-13);
   });
 });
 
