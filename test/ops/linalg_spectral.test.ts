@@ -8,7 +8,7 @@
  * registry-driven tests; values and derivatives against PyTorch by the fixtures.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { evaluate, grad, GraphBuilder, vjp } from '../../src/index.js';
+import { evaluate, grad, GraphBuilder, transform, vjp } from '../../src/index.js';
 import { loadKernels, setKernels } from '../../src/engine/executor.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Kernels } from '../../src/kernels.types.js';
@@ -205,6 +205,36 @@ describe('batches, non-finite members, empty shapes', () => {
     expect((await run('eigh_values', tensor('FP64', [2, 0, 0], []))).shape).toEqual([2, 0]);
     expect((await run('svd_values', tensor('FP64', [3, 0], []))).shape).toEqual([0]);
     expect((await run('svd_vectors', tensor('FP32', [2, 3, 0], []))).shape).toEqual([2, 3, 0]);
+  });
+});
+
+describe('derivative graphs for unknown dims', () => {
+  it('eigh_values and qr need only the rank: one gradient graph serves every size', async () => {
+    for (const op of ['eigh_values', 'qr_r']) {
+      const g: Graph = {
+        inputs: { a: { shape: [null, null], datatype: 'FP64' } },
+        nodes: [{ name: 'y', op, inputs: ['a'] }, { name: 's', op: 'sum', inputs: ['y'] }],
+        outputs: ['s'],
+      };
+      const back = transform(g, { transform: 'grad', of: 's', wrt: ['a'] });
+      for (const n of [2, 4]) {
+        const a = tensor('FP64', [n, n], Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 2 + i : 0.3 / (1 + i))));
+        const viaGraph = (await evaluate(back, { a })).outputs['grad:a']!;
+        const direct = (await grad(g, { a }, 's', ['a'])).gradients.a!;
+        expectNear(nums(viaGraph), nums(direct), 1e-12);
+      }
+    }
+  });
+
+  it("svd_values' derivative needs the matrix dims: asked for with unknown ones, a clear SHAPE_MISMATCH", async () => {
+    const g: Graph = {
+      inputs: { a: { shape: [null, 3], datatype: 'FP64' } },
+      nodes: [{ name: 'y', op: 'svd_values', inputs: ['a'] }, { name: 's', op: 'sum', inputs: ['y'] }],
+      outputs: ['s'],
+    };
+    const e = await failure(() => transform(g, { transform: 'grad', of: 's', wrt: ['a'] }));
+    expect(e.code).toBe('SHAPE_MISMATCH');
+    expect(e.message).toMatch(/svd_values.*matrix dims/);
   });
 });
 
