@@ -3,6 +3,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "../native/linalg_solve.h"
 #include "args.h"
 #include "pool.h"
 
@@ -180,6 +181,8 @@ Napi::Value ProgramBuilder::Finish(const Napi::CallbackInfo& info) {
 
 void ProgramBuilder::execute(std::vector<void*>& ptr, const int32_t* cancel, int32_t& failedStep) {
   BufferPool& pool = BufferPool::instance();
+  // steps of this run may reuse each other's factorizations (a solve's VJP, det's gradient); none outlive it
+  gs::FactorizationScope factorizations;
   size_t i = 0;
   try {
     for (; i < steps_.size(); i++) {

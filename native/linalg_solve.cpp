@@ -17,6 +17,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -84,7 +85,7 @@ struct BatchMap {
   std::vector<int64_t> a, b;
 };
 
-BatchMap mapBatches(const Shape& as, const Shape& bs) {
+[[maybe_unused]] BatchMap mapBatches(const Shape& as, const Shape& bs) {
   BatchMap m;
   const Shape ab = batchOf(as), bb = batchOf(bs);
   m.batch = broadcastShapes({&ab, &bb});
@@ -110,8 +111,26 @@ BatchMap mapBatches(const Shape& as, const Shape& bs) {
   return m;
 }
 
+// An LU factorization remembered for the rest of a program run (FactorizationScope).
+struct LuEntry {
+  DType dt;
+  int n;
+  std::vector<unsigned char> a, lu;  // the matrix as given, and its LU (both n x n of dt)
+  std::vector<int> piv;
+  int info = 0;
+};
+
+struct RunMemo {
+  std::mutex mu;
+  std::vector<std::shared_ptr<const LuEntry>> lus;
+  size_t bytes = 0;
+};
+
+// The memo of the FactorizationScope open on this thread (null outside a program run).
+thread_local RunMemo* currentMemo = nullptr;
+
 // "the matrix" or "the matrix at batch index [1, 0]".
-std::string whichMatrix(const Shape& batch, int64_t i) {
+[[maybe_unused]] std::string whichMatrix(const Shape& batch, int64_t i) {
   if (batch.empty()) return "the matrix";
   Shape idx(batch.size());
   for (size_t d = batch.size(); d-- > 0;) {
@@ -227,6 +246,19 @@ template <typename T> void transposeInto(const T* src, int64_t r, int64_t c, T* 
     for (int64_t j = 0; j < c; j++) dst[j * r + i] = src[i * c + j];
 }
 
+// The thread choice of one LAPACK call, taken only when the call is large enough to be threaded at all (the same
+// threshold as gemm's): a small call runs on its caller's thread in OpenBLAS anyway, and skipping the shared lock
+// keeps a batch of small matrices split across threads from meeting there once per matrix.
+struct CallScope {
+  std::optional<BlasCallScope> s;
+  explicit CallScope(double work) {
+    if (work >= double(1 << 21)) s.emplace(work);
+  }
+};
+
+// getri's workspace: n times a block size (LAPACK's blocked inverse wants n * NB, NB 64 in OpenBLAS's LAPACK).
+int getriWork(int n) { return std::max(1, n * 64); }
+
 std::string singularMsg(const Shape& batch, int64_t i, int info) {
   return whichMatrix(batch, i) + " is singular (pivot " + std::to_string(info - 1) +
          " of its LU factorization is exactly zero)";
@@ -235,10 +267,59 @@ std::string singularMsg(const Shape& batch, int64_t i, int info) {
 // The LU of buf (n x n, factored in place as the column-major matrix it holds); info > 0: an exactly zero pivot.
 template <typename T> int luInPlace(int n, T* buf, int* ipiv) {
   int info = 0;
-  BlasCallScope scope(double(n) * n * n);
+  CallScope scope(double(n) * n * n);
   Lapack<T>::getrf(n, buf, ipiv, &info);
   if (info < 0) invalid("getrf: argument " + std::to_string(-info) + " is invalid");
   return info;
+}
+
+// ---- the per-run memo of LU factorizations (FactorizationScope) ----
+constexpr int kMemoN = 32;
+constexpr size_t kMemoBytes = size_t(64) << 20;
+
+// The LU of `a` (n x n, factored as the column-major matrix the row-major buffer is), with its pivots and info.
+template <typename T> struct Lu {
+  std::shared_ptr<const LuEntry> held;
+  const T* lu;
+  const int* piv;
+  int info;
+};
+
+template <typename T> constexpr DType dtypeOf() { return std::is_same<T, float>::value ? DType::F32 : DType::F64; }
+
+template <typename T> Lu<T> factor(RunMemo* memo, int n, const T* a) {
+  const size_t bytes = size_t(n) * size_t(n) * sizeof(T);
+  if (memo == nullptr || n < kMemoN) {
+    thread_local std::vector<T> lu;
+    thread_local std::vector<int> piv;
+    lu.assign(a, a + int64_t(n) * n);
+    piv.resize(size_t(std::max(n, 1)));
+    const int info = luInPlace(n, lu.data(), piv.data());
+    return {nullptr, lu.data(), piv.data(), info};
+  }
+  std::vector<std::shared_ptr<const LuEntry>> known;
+  {
+    std::lock_guard<std::mutex> lock(memo->mu);
+    known = memo->lus;
+  }
+  for (const auto& e : known)
+    if (e->dt == dtypeOf<T>() && e->n == n && std::memcmp(e->a.data(), a, bytes) == 0)
+      return {e, reinterpret_cast<const T*>(e->lu.data()), e->piv.data(), e->info};
+  auto e = std::make_shared<LuEntry>();
+  e->dt = dtypeOf<T>();
+  e->n = n;
+  e->a.assign(reinterpret_cast<const unsigned char*>(a), reinterpret_cast<const unsigned char*>(a) + bytes);
+  e->lu = e->a;
+  e->piv.resize(size_t(n));
+  e->info = luInPlace(n, reinterpret_cast<T*>(e->lu.data()), e->piv.data());
+  {
+    std::lock_guard<std::mutex> lock(memo->mu);
+    if (memo->bytes + 2 * bytes <= kMemoBytes) {
+      memo->lus.push_back(e);
+      memo->bytes += 2 * bytes;
+    }
+  }
+  return {e, reinterpret_cast<const T*>(e->lu.data()), e->piv.data(), e->info};
 }
 
 // det (or log|det|) from an LU: the product of U's diagonal, its sign flipped by every row interchange.
@@ -259,29 +340,34 @@ template <typename T> double detFromLu(int n, const T* lu, const int* ipiv, bool
 // The cofactor matrix of the n x n row-major `a` into `out` (row-major): det(a) inv(a)^T through an LU when no pivot
 // is exactly zero, else through the SVD a = U S V^T, whose cofactor matrix is det(U) det(V) U adj(S) V^T with
 // adj(S) = diag(prod_{j != i} s_j), exact at singular matrices too.
-template <typename T> void cofactorOne(int n, const T* a, T* out, std::vector<T>& work, std::vector<int>& ipiv) {
+template <typename T>
+void cofactorOne(RunMemo* memo, int n, const T* a, T* out, std::vector<T>& work, std::vector<int>& ipiv) {
   const int64_t nn = int64_t(n) * n;
-  // out holds a^T row-major = a column-major: its inverse read row-major is inv(a)^T
-  transposeInto(a, n, n, out);
   ipiv.resize(size_t(std::max(n, 1)));
-  if (luInPlace(n, out, ipiv.data()) == 0) {
-    const double det = detFromLu(n, out, ipiv.data(), false);
-    int info = 0;
-    T q = 0;
-    Lapack<T>::getri(n, out, ipiv.data(), &q, -1, &info);
-    const int lw = std::max(1, int(q));
-    work.resize(size_t(lw));
-    {
-      BlasCallScope scope(double(n) * n * n);
-      Lapack<T>::getri(n, out, ipiv.data(), work.data(), lw, &info);
-    }
-    if (info == 0) {
-      for (int64_t i = 0; i < nn; i++) out[i] = T(double(out[i]) * det);
-      return;
+  {
+    // the LU of the buffer as it is (a^T column-major; shared with det and solve): its inverse read row-major is
+    // inv(a), transposed into out
+    const Lu<T> f = factor(memo, n, a);
+    if (f.info == 0) {
+      const double det = detFromLu(n, f.lu, f.piv, false);
+      thread_local std::vector<T> inv;
+      inv.assign(f.lu, f.lu + nn);
+      int info = 0;
+      const int lw = getriWork(n);
+      work.resize(size_t(lw));
+      {
+        CallScope scope(double(n) * n * n);
+        Lapack<T>::getri(n, inv.data(), f.piv, work.data(), lw, &info);
+      }
+      if (info == 0) {
+        for (int64_t r = 0; r < n; r++)
+          for (int64_t c = 0; c < n; c++) out[r * n + c] = T(double(inv[size_t(c * n + r)]) * det);
+        return;
+      }
     }
   }
-  // singular: the SVD route. The buffer holds a^T column-major... use a row-major copy read column-major (= a^T):
-  // cofactor(a^T) = cofactor(a)^T, so the column-major result read row-major is cofactor(a).
+  // singular: the SVD route, of a row-major copy read column-major (= a^T): cofactor(a^T) = cofactor(a)^T, so the
+  // column-major result read row-major is cofactor(a).
   std::vector<T> m(a, a + nn), s(static_cast<size_t>(n)), u(static_cast<size_t>(nn)), vt(static_cast<size_t>(nn));
   int info = 0;
   T q = 0;
@@ -289,7 +375,7 @@ template <typename T> void cofactorOne(int n, const T* a, T* out, std::vector<T>
   const int lw = std::max(1, int(q));
   work.resize(size_t(lw));
   {
-    BlasCallScope scope(double(n) * n * n);
+    CallScope scope(double(n) * n * n);
     Lapack<T>::gesvd(n, m.data(), s.data(), u.data(), vt.data(), work.data(), lw, &info);
   }
   if (info != 0) fail(ErrCode::InvalidArgument, "the SVD of a singular matrix did not converge");
@@ -327,28 +413,27 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
   const int n = int(shape.back());
   const int64_t nn = int64_t(n) * n;
   const double work = double(count) * n * n * n;
+  RunMemo* memo = currentMemo;
   forEachMatrix(count, work, [&](int64_t i, ErrCode& code) -> std::string {
     const T* ai = a + i * nn;
-    thread_local std::vector<T> scratch;
     thread_local std::vector<T> lwork;
     thread_local std::vector<int> ipiv;
     ipiv.resize(size_t(std::max(n, 1)));
     switch (op) {
       case MatrixOp::Inv: {
         T* o = out + i * nn;
-        std::copy(ai, ai + nn, o);
         if (n == 0) return {};
-        if (int info = luInPlace(n, o, ipiv.data())) {
+        const Lu<T> f = factor(memo, n, ai);
+        if (f.info) {
           code = ErrCode::SingularMatrix;
-          return singularMsg(batch, i, info);
+          return singularMsg(batch, i, f.info);
         }
+        std::copy(f.lu, f.lu + nn, o);
         int info = 0;
-        T q = 0;
-        Lapack<T>::getri(n, o, ipiv.data(), &q, -1, &info);
-        const int lw = std::max(1, int(q));
+        const int lw = getriWork(n);
         lwork.resize(size_t(lw));
-        BlasCallScope scope(double(n) * n * n);
-        Lapack<T>::getri(n, o, ipiv.data(), lwork.data(), lw, &info);
+        CallScope scope(double(n) * n * n);
+        Lapack<T>::getri(n, o, f.piv, lwork.data(), lw, &info);
         if (info > 0) {
           code = ErrCode::SingularMatrix;
           return singularMsg(batch, i, info);
@@ -363,7 +448,7 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
         if (n == 0) return {};
         int info = 0;
         {
-          BlasCallScope scope(double(n) * n * n / 3);
+          CallScope scope(double(n) * n * n / 3);
           Lapack<T>::potrf('U', n, o, &info);
         }
         if (info > 0) {
@@ -380,14 +465,13 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
           out[i] = logAbs ? T(0) : T(1);
           return {};
         }
-        scratch.assign(ai, ai + nn);
-        luInPlace(n, scratch.data(), ipiv.data());
-        out[i] = T(detFromLu(n, scratch.data(), ipiv.data(), logAbs));
+        const Lu<T> f = factor(memo, n, ai);
+        out[i] = T(detFromLu(n, f.lu, f.piv, logAbs));
         return {};
       }
       case MatrixOp::Cofactor: {
         if (n == 0) return {};
-        cofactorOne(n, ai, out + i * nn, lwork, ipiv);
+        cofactorOne(memo, n, ai, out + i * nn, lwork, ipiv);
         return {};
       }
     }
@@ -408,7 +492,7 @@ void triangularSolveT(const T* a, const Shape& as, const T* b, const Shape& bs, 
     const T* bi = b + m.b[size_t(i)] * bsz;
     std::copy(bi, bi + bsz, o);
     if (bsz == 0 || n == 0) return {};
-    BlasCallScope scope(double(n) * n * (left ? cols : rows));
+    CallScope scope(double(n) * n * (left ? cols : rows));
     // trsm never reads the other triangle, nor the diagonal when it is unit
     Lapack<T>::trsm(left, lower, unit, rows, cols, a + m.a[size_t(i)] * nn, n, o, cols);
     return {};
@@ -441,30 +525,29 @@ void solveT(const T* a, const Shape& as, const T* b, const Shape& bs, bool trans
   }
   // the LU is of a^T (the buffer read column-major): a x = b is the transposed solve
   const char trans = transA ? 'N' : 'T';
+  RunMemo* memo = currentMemo;
   const double work = double(m.count) * n * ((shared ? 0.0 : double(n) * n / 1.5) + 2.0 * n * k);
   forEachMatrix(m.count, work, [&](int64_t i, ErrCode& code) -> std::string {
     T* o = out + i * bsz;
     const T* bi = b + m.b[size_t(i)] * bsz;
-    thread_local std::vector<T> lu, rhs;
-    thread_local std::vector<int> ipiv;
+    thread_local std::vector<T> rhs;
     const T* f;
     const int* p;
+    Lu<T> own{nullptr, nullptr, nullptr, 0};
     if (shared) {
       f = lus.data() + m.a[size_t(i)] * nn;
       p = pivs.data() + m.a[size_t(i)] * n;
     } else {
-      const T* ai = a + m.a[size_t(i)] * nn;
-      lu.assign(ai, ai + nn);
-      ipiv.resize(size_t(n));
-      if (int info = luInPlace(n, lu.data(), ipiv.data())) {
+      own = factor(memo, n, a + m.a[size_t(i)] * nn);
+      if (own.info) {
         code = ErrCode::SingularMatrix;
-        return singularMsg(m.batch, i, info);
+        return singularMsg(m.batch, i, own.info);
       }
-      f = lu.data();
-      p = ipiv.data();
+      f = own.lu;
+      p = own.piv;
     }
     int info = 0;
-    BlasCallScope scope(2.0 * n * n * k);
+    CallScope scope(2.0 * n * n * k);
     if (k == 1) {
       std::copy(bi, bi + bsz, o);
       Lapack<T>::getrs(trans, n, k, f, p, o, &info);
@@ -504,7 +587,7 @@ template <typename T> void lstsqT(const T* a, const Shape& as, const T* b, const
     std::vector<T> w(static_cast<size_t>(lw));
     std::vector<int> iw(static_cast<size_t>(std::max(1, iq)));
     {
-      BlasCallScope scope(double(rows) * n * std::max(rows, n));
+      CallScope scope(double(rows) * n * std::max(rows, n));
       Lapack<T>::gelsd(rows, n, k, ac.data(), bc.data(), ldb, s.data(), rcond, &rank, w.data(), lw, iw.data(), &info);
     }
     if (info != 0) return whichMatrix(m.batch, i) + ": the SVD of the least-squares problem did not converge";
@@ -624,6 +707,20 @@ void lstsq(const Arr& a, const Shape& as, const Arr& b, const Shape& bs, const S
   (void)a; (void)as; (void)b; (void)bs; (void)out;
   unsupported("lstsq");
 #endif
+}
+
+FactorizationScope::FactorizationScope() {
+  if (currentMemo == nullptr) {
+    currentMemo = new RunMemo();
+    owner_ = true;
+  }
+}
+
+FactorizationScope::~FactorizationScope() {
+  if (owner_) {
+    delete currentMemo;
+    currentMemo = nullptr;
+  }
 }
 
 }  // namespace gs

@@ -8,6 +8,21 @@
 
 namespace gs {
 
+// Opened around each run of a native program (binding/program.cc): within it, the LU factorization a step computed is
+// reused by a later step of the same run on the same thread that factors a matrix of exactly the same contents (a
+// solve's VJP solves with the matrix its forward pass factored, det's gradient inverts the matrix det factored).
+// Matrices from n = 32 are remembered, up to 64 MiB per run; nothing outlives the run, so no request sees another's.
+class FactorizationScope {
+ public:
+  FactorizationScope();
+  ~FactorizationScope();
+  FactorizationScope(const FactorizationScope&) = delete;
+  FactorizationScope& operator=(const FactorizationScope&) = delete;
+
+ private:
+  bool owner_ = false;
+};
+
 // Whether this build has LAPACK (the kernels below work) and triangular solves (level-3 BLAS).
 bool hasLapack();
 
