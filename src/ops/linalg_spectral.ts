@@ -4,7 +4,7 @@
  * internal ops their derivatives are written with, `eigh_vectors` (the eigenvectors as columns) and `svd_vectors`
  * (the reduced U stacked over the reduced V, so one decomposition serves both). The QR ops live in linalg_qr.ts.
  *
- * Derivatives are the standard matrix results (Giles 2008), written with ops so they differentiate again:
+ * Derivatives are the standard matrix derivative results, written with ops so they differentiate again:
  *   eigh_values   dλ = diag(Vᵀ dA V)                      Ā = V diag(ḡ) Vᵀ
  *   eigh_vectors  dV = V (F ∘ sym(Vᵀ dA V))               Ā = sym(V (F ∘ Vᵀ V̄) Vᵀ),   F_ij = 1 / (λ_j − λ_i), F_ii = 0
  *   svd_values    ds = diag(Uᵀ dA V)                      Ā = U diag(ḡ) Vᵀ
