@@ -59,6 +59,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   ops.Set("argReduce", opNames(env, gs::kArgReduceOps));
   ops.Set("cumulative", opNames(env, gs::kCumulativeOps));
   ops.Set("matrixOp", opNames(env, gs::kMatrixOps));
+  // linear algebra: spectral decompositions and QR
+  ops.Set("spectral", opNames(env, gs::kSpectralOps));
   o.Set("ops", ops);
   return o;
 }
@@ -73,6 +75,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gsb::registerNn(env, exports, async);
   gsb::registerRearrange(env, exports, async);
   gsb::registerCumulative(env, exports, async);
+  // linear algebra: spectral decompositions and QR
+  gsb::registerLinalgSpectral(env, exports, async);
   gsb::registerConv(env, exports, async);
   gsb::registerLinalgSolve(env, exports, async);
   exports.Set("async", async);

@@ -10,6 +10,8 @@ void registerIndexing(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerNn(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerRearrange(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerCumulative(Napi::Env env, Napi::Object sync, Napi::Object async);
+// linear algebra: spectral decompositions and QR
+void registerLinalgSpectral(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerConv(Napi::Env env, Napi::Object sync, Napi::Object async);
 void registerFormat(Napi::Env env, Napi::Object exports);
 // linear algebra: solves and factorizations

@@ -43,6 +43,7 @@ const char* errCodeName(ErrCode c) {
     case ErrCode::SingularMatrix: return "SINGULAR_MATRIX";
     case ErrCode::NotPositiveDefinite: return "NOT_POSITIVE_DEFINITE";
     case ErrCode::Unsupported: return "UNSUPPORTED";
+    case ErrCode::NoConvergence: return "NO_CONVERGENCE";
   }
   return "INVALID_ARGUMENT";
 }

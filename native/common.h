@@ -17,8 +17,10 @@ inline bool isFloat(DType dt) { return dt == DType::F32 || dt == DType::F64; }
 inline bool isInt(DType dt) { return dt == DType::I32 || dt == DType::I64; }
 
 // SingularMatrix, NotPositiveDefinite: found by the linear-algebra kernels while running; Unsupported: a kernel this
-// build lacks (no LAPACK).
-enum class ErrCode : uint8_t { InvalidArgument, IndexOutOfRange, InvalidCast, Cancelled, SingularMatrix, NotPositiveDefinite, Unsupported };
+// build lacks (no LAPACK); NoConvergence: LAPACK's iteration did not converge (native/linalg_spectral.cpp).
+enum class ErrCode : uint8_t {
+  InvalidArgument, IndexOutOfRange, InvalidCast, Cancelled, SingularMatrix, NotPositiveDefinite, Unsupported, NoConvergence,
+};
 const char* errCodeName(ErrCode c);
 
 // Every argument or data problem leaves the kernels as a KernelError; the binding maps `code` to the JS error code.

@@ -63,6 +63,16 @@ void cumulative(CumulativeOp op, const Arr& x, const Shape& shape, int64_t axis,
 void checkLinearScan(DType a, DType b, const Shape& shape, int64_t axis);
 void linearScan(const Arr& a, const Arr& b, const Shape& shape, int64_t axis, bool reverse, const Arr& out);
 
+// ---- linear algebra: eigh, svd, qr through LAPACK (native/linalg_spectral.cpp) ----
+bool parseSpectralOp(const std::string& s, SpectralOp& op);
+// x is (..., m, n), FP32 or FP64; eigh_* need m == n, qr_* need m >= n. The output shape: eigh_values (..., n),
+// eigh_vectors (..., n, n), svd_values (..., k) with k = min(m, n), svd_vectors (..., m + n, k) (U's rows, then V's),
+// qr_q (..., m, n), qr_r (..., n, n). Throws UNSUPPORTED without LAPACK.
+Shape planSpectral(SpectralOp op, DType dt, const Shape& shape);
+// A batch member with a non-finite entry gives NaN; LAPACK's failure to converge throws NO_CONVERGENCE naming the
+// batch index.
+void spectral(SpectralOp op, const Arr& x, const Shape& shape, const Arr& out);
+
 // ---- matmul ----
 struct MatmulPlan {
   Shape out, batch;

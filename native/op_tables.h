@@ -129,6 +129,15 @@ namespace gs {
   X(LogAbsDet, "logabsdet", false)                 \
   X(Cofactor, "cofactor", true)
 
+// ---- linear algebra: spectral decompositions and QR through LAPACK (native/linalg_spectral.cpp): X(Enum, "name") ----
+#define GS_SPECTRAL_OPS(X)                         \
+  X(EighValues, "eigh_values")                     \
+  X(EighVectors, "eigh_vectors")                   \
+  X(SvdValues, "svd_values")                       \
+  X(SvdVectors, "svd_vectors")                     \
+  X(QrQ, "qr_q")                                   \
+  X(QrR, "qr_r")
+
 #define GS_OP_ENUM(E, ...) E,
 #define GS_OP_COUNT(...) +1
 
@@ -138,6 +147,7 @@ enum class ReduceOp : uint8_t { GS_REDUCE_OPS(GS_OP_ENUM) };
 enum class ArgReduceOp : uint8_t { GS_ARG_REDUCE_OPS(GS_OP_ENUM) };
 enum class CumulativeOp : uint8_t { GS_CUMULATIVE_OPS(GS_OP_ENUM) };
 enum class MatrixOp : uint8_t { GS_MATRIX_OPS(GS_OP_ENUM) };
+enum class SpectralOp : uint8_t { GS_SPECTRAL_OPS(GS_OP_ENUM) };
 
 struct UnaryInfo {
   const char* name;
@@ -164,6 +174,9 @@ struct MatrixInfo {
   const char* name;
   bool matrixOut;
 };
+struct SpectralInfo {
+  const char* name;
+};
 
 #define GS_OP_INFO2(E, N, A, B) {N, A, B},
 #define GS_OP_INFO0(E, N) {N},
@@ -175,6 +188,7 @@ inline constexpr ReduceInfo kReduceOps[] = {GS_REDUCE_OPS(GS_OP_INFO2)};
 inline constexpr ArgReduceInfo kArgReduceOps[] = {GS_ARG_REDUCE_OPS(GS_OP_INFO0)};
 inline constexpr CumulativeInfo kCumulativeOps[] = {GS_CUMULATIVE_OPS(GS_OP_INFO0)};
 inline constexpr MatrixInfo kMatrixOps[] = {GS_MATRIX_OPS(GS_OP_INFO1)};
+inline constexpr SpectralInfo kSpectralOps[] = {GS_SPECTRAL_OPS(GS_OP_INFO0)};
 #undef GS_OP_INFO2
 #undef GS_OP_INFO0
 #undef GS_OP_INFO_BINARY
@@ -187,6 +201,7 @@ static_assert(sizeof(kReduceOps) / sizeof(kReduceOps[0]) == 0 GS_REDUCE_OPS(GS_O
 static_assert(sizeof(kArgReduceOps) / sizeof(kArgReduceOps[0]) == 0 GS_ARG_REDUCE_OPS(GS_OP_COUNT), "arg-reduce table size");
 static_assert(sizeof(kCumulativeOps) / sizeof(kCumulativeOps[0]) == 0 GS_CUMULATIVE_OPS(GS_OP_COUNT), "cumulative table size");
 static_assert(sizeof(kMatrixOps) / sizeof(kMatrixOps[0]) == 0 GS_MATRIX_OPS(GS_OP_COUNT), "matrix table size");
+static_assert(sizeof(kSpectralOps) / sizeof(kSpectralOps[0]) == 0 GS_SPECTRAL_OPS(GS_OP_COUNT), "spectral table size");
 static_assert(0 GS_UNARY_OPS(GS_OP_COUNT) <= 256 && 0 GS_BINARY_OPS(GS_OP_COUNT) <= 256, "op enums are uint8_t");
 
 inline constexpr const UnaryInfo& opInfo(UnaryOp op) { return kUnaryOps[size_t(op)]; }
@@ -195,6 +210,7 @@ inline constexpr const ReduceInfo& opInfo(ReduceOp op) { return kReduceOps[size_
 inline constexpr const ArgReduceInfo& opInfo(ArgReduceOp op) { return kArgReduceOps[size_t(op)]; }
 inline constexpr const CumulativeInfo& opInfo(CumulativeOp op) { return kCumulativeOps[size_t(op)]; }
 inline constexpr const MatrixInfo& opInfo(MatrixOp op) { return kMatrixOps[size_t(op)]; }
+inline constexpr const SpectralInfo& opInfo(SpectralOp op) { return kSpectralOps[size_t(op)]; }
 
 // The op of `table` named `s` (false when there is none).
 template <typename Op, typename Info, size_t N> bool parseOpName(const std::string& s, const Info (&table)[N], Op& op) {

@@ -320,7 +320,9 @@ def graph_cases():
 
 FAMILIES = ['fixtures_pool_norm', 'fixtures_math', 'fixtures_indexing', 'fixtures_reduce_v2', 'fixtures_conv',
             # linear algebra: solves and factorizations
-            'fixtures_linalg_solve']
+            'fixtures_linalg_solve',
+            # linear algebra: spectral decompositions and QR
+            'fixtures_linalg_spectral']
 # ops whose fixtures also carry a forward-mode (JVP) reference (filled from the families)
 JVP_OPS = set()
 

@@ -190,6 +190,14 @@ export class Value {
   det(): Value { return this.u('det'); }
   /** log |det| per matrix. */
   logabsdet(): Value { return this.u('logabsdet'); }
+  /** Eigenvalues of the symmetric part of the matrices (last two axes), ascending. */
+  eighValues(): Value { return this.u('eigh_values'); }
+  /** Singular values of the matrices (last two axes), descending. */
+  svdValues(): Value { return this.u('svd_values'); }
+  /** Q of the reduced QR of the matrices (m >= n): orthonormal columns, LAPACK's signs. */
+  qrQ(): Value { return this.u('qr_q'); }
+  /** R of the reduced QR of the matrices (m >= n): upper triangular, LAPACK's signs (the diagonal may be negative). */
+  qrR(): Value { return this.u('qr_r'); }
   /** Stable sort along `axis`; NaN sorts as the largest value. */
   sort(axis = -1, descending = false): Value { return this.u('sort', { axis, descending }); }
   argsort(axis = -1, descending = false): Value { return this.u('argsort', { axis, descending }); }

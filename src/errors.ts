@@ -21,6 +21,8 @@ export const ERROR_CATALOGUE = {
   INVALID_CAST: { status: 422, title: 'Invalid cast' },
   SINGULAR_MATRIX: { status: 422, title: 'Singular matrix' },
   NOT_POSITIVE_DEFINITE: { status: 422, title: 'Not positive definite' },
+  // linear algebra: spectral decompositions
+  NO_CONVERGENCE: { status: 422, title: 'No convergence' },
   TOO_LARGE: { status: 413, title: 'Too large' },
   UNAUTHORIZED: { status: 401, title: 'Unauthorized' },
   NOT_FOUND: { status: 404, title: 'Not found' },

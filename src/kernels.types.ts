@@ -11,6 +11,7 @@
  *   'SINGULAR_MATRIX'    an exactly zero pivot in an LU (solve, inv); the message names the batch index
  *   'NOT_POSITIVE_DEFINITE' cholesky of a matrix with a non-positive leading minor; the message names the batch index
  *   'UNSUPPORTED'        a linear-algebra kernel in a build without LAPACK (`info().lapack` is false)
+ *   'NO_CONVERGENCE'     LAPACK's iteration did not converge on a matrix (eigh, svd); the message names the batch index
  * No input can crash the process. Outputs are freshly allocated, JS-owned typed arrays.
  *
  * `kernels.async` has the same functions returning Promises; the work runs on the libuv thread pool (an AsyncWorker
@@ -47,6 +48,8 @@ export type ReduceOp = string;
 export type ArgReduceOp = string;
 /** Cumulative scans along one axis: `cumsum`, `cumprod`. */
 export type CumulativeOp = string;
+/** Spectral decompositions and QR: `eigh_values`, `eigh_vectors`, `svd_values`, `svd_vectors`, `qr_q`, `qr_r`. */
+export type SpectralOp = string;
 
 /** The names of each family of kernels selected by name, in native table order. */
 export interface KernelOpNames {
@@ -57,6 +60,7 @@ export interface KernelOpNames {
   cumulative: string[];
   /** one square matrix in (native/op_tables.h GS_MATRIX_OPS): inv, cholesky, det, logabsdet, cofactor */
   matrixOp: string[];
+  spectral: string[];
 }
 
 export interface Shaped<T extends TypedArray = TypedArray> {
@@ -118,6 +122,16 @@ export interface KernelFns {
    * linear maps of b, which is what cumprod's derivatives are built from.
    */
   linearScan(a: FloatArray, b: FloatArray, shape: number[], axis: number, reverse: boolean): FloatArray;
+
+  /**
+   * LAPACK on each matrix of x (..., m, n), FP32 or FP64: `eigh_values` (ascending, (..., n)) and `eigh_vectors`
+   * (columns, (..., n, n)) of the symmetric part (x + xᵀ) / 2 (syevd; m == n); `svd_values` (descending, (..., k),
+   * k = min(m, n)) and `svd_vectors`, the reduced U (m, k) stacked over V (n, k) as (..., m + n, k) (gesdd); `qr_q`
+   * (..., m, n) and `qr_r` (..., n, n) of the reduced QR with LAPACK's Householder signs (geqrf, orgqr; m >= n). A
+   * matrix with a non-finite entry gives NaN; LAPACK's failure to converge throws NO_CONVERGENCE naming the batch
+   * index. Without LAPACK in the build every op throws UNSUPPORTED.
+   */
+  spectral(op: SpectralOp, x: FloatArray, shape: number[]): Shaped<FloatArray>;
 
   /** softmax / log_softmax along `axis` (normalized), fused and max-shifted. FP only. */
   softmax(x: FloatArray, shape: number[], axis: number, log: boolean): FloatArray;

@@ -75,7 +75,7 @@ function nativeError(e: unknown, node: string, op: string, path: string, ins: re
   if (e instanceof GradserveError) return e;
   const code = (e as { code?: unknown })?.code;
   const msg = e instanceof Error ? e.message : String(e);
-  if (code === 'INDEX_OUT_OF_RANGE' || code === 'INVALID_CAST' || code === 'SINGULAR_MATRIX' || code === 'NOT_POSITIVE_DEFINITE') {
+  if (code === 'INDEX_OUT_OF_RANGE' || code === 'INVALID_CAST' || code === 'SINGULAR_MATRIX' || code === 'NOT_POSITIVE_DEFINITE' || code === 'NO_CONVERGENCE') {
     const detail = `node "${node}" (${op}): ${msg}`;
     return new GradserveError(code, detail, { errors: [{ path, message: detail }], cause: e });
   }

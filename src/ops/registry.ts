@@ -17,6 +17,9 @@ import * as internal from './internal.js';
 import * as linalg from './linalg.js';
 import * as linalgFactor from './linalg_factor.js';
 import * as linalgSolve from './linalg_solve.js';
+// linear algebra: spectral decompositions and QR
+import * as linalgQr from './linalg_qr.js';
+import * as linalgSpectral from './linalg_spectral.js';
 import * as logical from './logical.js';
 import * as misc from './misc.js';
 import * as nn from './nn.js';
@@ -36,6 +39,8 @@ const FAMILIES: Record<string, unknown>[] = [
   stats, cumulative, einsum, conv,
   // linear algebra: solves and factorizations
   linalgSolve, linalgFactor,
+  // linear algebra: spectral decompositions and QR
+  linalgSpectral, linalgQr,
 ];
 
 function isOpDef(v: unknown): v is OpDef {

@@ -15,7 +15,9 @@ const STALE = 'docs/ops.md is out of date with the op registry: run `node script
 
 /** Backticked op names in the ops column of the "Not yet available" tables. */
 function plannedOps(): string[] {
-  const section = md.slice(md.indexOf('\n## Not yet available'));
+  const at = md.indexOf('\n## Not yet available');
+  if (at < 0) return [];
+  const section = md.slice(at);
   return section
     .split('\n')
     .filter((l) => l.startsWith('|'))
@@ -50,7 +52,12 @@ describe('docs/ops.md', () => {
 
   it('every op it calls not yet available is 422 UNKNOWN_OP today', async () => {
     const planned = plannedOps();
-    expect(planned.length).toBeGreaterThan(0);
+    if (planned.length === 0) {
+      // the op set is complete today: no list, so no page may point at one
+      for (const page of ['../../docs/api.md', '../../README.md', '../../docs/ops.md']) {
+        expect(readFileSync(new URL(page, import.meta.url), 'utf8'), page).not.toContain('#not-yet-available-planned-ops');
+      }
+    }
     for (const op of planned) {
       const res = await app.inject({
         method: 'POST',

@@ -126,8 +126,9 @@ describe('op registry', () => {
   });
 
   test('no op docs/ops.md lists as not yet available is registered (move it to the group table when it lands)', () => {
-    const planned = tableOpNames(docSection('Not yet available: planned ops'));
-    expect(planned.length).toBeGreaterThan(0);
+    // every op of OPS.md is registered today, so the page has no such list; one added later must hold unknown ops
+    const title = 'Not yet available: planned ops';
+    const planned = opsDoc.includes(`\n## ${title}\n`) ? tableOpNames(docSection(title)) : [];
     expect(planned.filter((n) => OPS.has(n))).toEqual([]);
   });
 

@@ -12,7 +12,7 @@ import { sampleTensor } from '../autodiff/opcheck_support.js';
 import { rng } from '../support/random.js';
 
 type Family = keyof KernelOpNames;
-const FAMILIES: Family[] = ['unary', 'binary', 'reduce', 'argReduce', 'cumulative', 'matrixOp'];
+const FAMILIES: Family[] = ['unary', 'binary', 'reduce', 'argReduce', 'cumulative', 'matrixOp', 'spectral'];
 
 /** Native entries no op of the registry runs, each with the reason it stays (none today). */
 const UNUSED_BY_REGISTRY: Partial<Record<Family, Record<string, string>>> = {};
