@@ -32,6 +32,8 @@ export const ERROR_CATALOGUE = {
   INVALID_MODEL: { status: 400, title: 'Invalid model' },
   UNSUPPORTED_MODEL: { status: 422, title: 'Unsupported model' },
   MODEL_UNAVAILABLE: { status: 503, title: 'Model unavailable' },
+  // an op this build of the native kernels cannot run (built without LAPACK)
+  NOT_IMPLEMENTED: { status: 501, title: 'Not implemented in this build' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const;
 

@@ -79,6 +79,10 @@ function nativeError(e: unknown, node: string, op: string, path: string, ins: re
     const detail = `node "${node}" (${op}): ${msg}`;
     return new GradserveError(code, detail, { errors: [{ path, message: detail }], cause: e });
   }
+  if (code === 'UNSUPPORTED') {
+    const detail = `node "${node}" (${op}): ${msg}`;
+    return new GradserveError('NOT_IMPLEMENTED', detail, { errors: [{ path, message: detail }], cause: e });
+  }
   const shapes = ins.map((t) => `${fmtShape(t.shape as number[])} ${t.dtype}`).join(', ');
   return new GradserveError('INTERNAL', `node "${node}" (${op}) failed on ${shapes}: ${msg}`, { cause: e });
 }

@@ -268,5 +268,18 @@ describe('errors', () => {
       expect(e.message).toMatch(/node "y" \(eigh_values\).*batch index \[1, 0\]/);
       expect(e.errors?.[0]?.path).toMatch(/nodes\[0\]/);
     });
+
+    it('a build without LAPACK answers 501 NOT_IMPLEMENTED naming the node, not 500', async () => {
+      const real = await loadKernels();
+      const refuse = (): never => {
+        throw Object.assign(new Error('eigh_values is not supported in this build (it was built without LAPACK)'), { code: 'UNSUPPORTED' });
+      };
+      const failing = { ...real, Program: undefined, spectral: refuse, async: { ...real.async, spectral: async () => refuse() } } as unknown as Kernels;
+      setKernels(failing);
+      const e = await failure(run('eigh_values', tensor('FP64', [3, 1, 2, 2], [1, 0, 0, 2, 3, 1, 1, 3, 2, 0, 0, 2])));
+      expect(e.code).toBe('NOT_IMPLEMENTED');
+      expect(e.status).toBe(501);
+      expect(e.message).toMatch(/node "y" \(eigh_values\).*without LAPACK/);
+    });
   });
 });
