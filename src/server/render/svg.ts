@@ -1,0 +1,29 @@
+/**
+ * DOT -> SVG with Graphviz compiled to WebAssembly (@hpcc-js/wasm-graphviz). The module (about 1 MB of JavaScript
+ * with the wasm inlined) is loaded on the first render only, so a server that never draws never pays for it.
+ * Layout runs synchronously on the event loop: /v1/render bounds the size of what it lays out (renderMaxNodes).
+ */
+import type { Graphviz } from '@hpcc-js/wasm-graphviz';
+
+let loading: Promise<Graphviz> | undefined;
+
+function graphviz(): Promise<Graphviz> {
+  loading ??= import('@hpcc-js/wasm-graphviz').then((m) => m.Graphviz.load()).catch((e: unknown) => {
+    loading = undefined;
+    throw e;
+  });
+  return loading;
+}
+
+/** Loads Graphviz ahead of the first request (the CLI calls this once the server listens). */
+export async function warmUpLayout(): Promise<void> {
+  const g = await graphviz();
+  g.dot('digraph { a -> b }');
+}
+
+/** The SVG document of a DOT text, without the XML prolog and doctype (so it can be inlined in HTML as it is). */
+export async function layoutSvg(dot: string): Promise<string> {
+  const svg = (await graphviz()).dot(dot, 'svg');
+  const start = svg.indexOf('<svg');
+  return start > 0 ? svg.slice(start) : svg;
+}
