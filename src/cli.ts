@@ -84,9 +84,6 @@ async function serve(config: ServerConfig): Promise<void> {
     await metricsApp.listen({ host: config.host, port: config.metricsPort });
     app.log.info({ port: config.metricsPort }, 'metrics listening (GET /metrics, no API key)');
   }
-  // Graphviz (for /v1/render and the playground) loads now rather than during the first picture someone waits for.
-  const { warmUpLayout } = await import('./server/render/svg.js');
-  warmUpLayout().catch((err: unknown) => app.log.warn({ err }, 'Graphviz failed to load: /v1/render answers SVG with 500 until it does'));
   app.log.info({ workers: config.workers, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL, blasThreads: process.env.OPENBLAS_NUM_THREADS ?? 'default' }, 'gradserve ready');
 }
 

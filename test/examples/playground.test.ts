@@ -34,7 +34,7 @@ beforeAll(async () => {
     return;
   }
   server = await startServer();
-  // The CLI loads Graphviz once it listens; so does this server before the page load is timed.
+  // A server that has drawn before: Graphviz is loaded when the page load is timed.
   const warm = await fetch(`${server.url}/v1/render`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: { inputs: { a: { shape: [1] } }, nodes: [{ name: 'b', op: 'neg', inputs: ['a'] }] } }) });
   expect(warm.status).toBe(200);
   // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.

@@ -1,6 +1,7 @@
 /**
  * DOT -> SVG with Graphviz compiled to WebAssembly (@hpcc-js/wasm-graphviz). The module (about 1 MB of JavaScript
- * with the wasm inlined) is loaded on the first render only, so a server that never draws never pays for it.
+ * with the wasm inlined, about 30 MB resident once loaded) is loaded on the first render only, so a server that never
+ * draws never pays for it.
  * Layout runs synchronously on the event loop: /v1/render bounds the size of what it lays out (renderMaxNodes).
  */
 import type { Graphviz } from '@hpcc-js/wasm-graphviz';
@@ -15,7 +16,7 @@ function graphviz(): Promise<Graphviz> {
   return loading;
 }
 
-/** Loads Graphviz ahead of the first request (the CLI calls this once the server listens). */
+/** Loads Graphviz ahead of a picture (a request for the playground page starts it). */
 export async function warmUpLayout(): Promise<void> {
   const g = await graphviz();
   g.dot('digraph { a -> b }');

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import { warmUpLayout } from '../render/svg.js';
 
 const root = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
 
@@ -16,6 +17,14 @@ export const CLIENT_DIR = root('dist/client/');
 export const TENSOR_DIR = root('dist/tensor/');
 
 export async function playgroundRoutes(app: FastifyInstance): Promise<void> {
+  // Graphviz (about 30 MB resident once loaded) loads on the first picture; a page load starts it, so that the page's
+  // first picture does not wait for it while a server nobody draws with never pays for it.
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (req.url === '/playground' || req.url === '/playground/') {
+      warmUpLayout().catch((err: unknown) => req.log.warn({ err }, 'Graphviz failed to load'));
+    }
+    done();
+  });
   // Run from src/ (tests) the compiled client may be missing: the page then says so instead of failing to load.
   await app.register(fastifyStatic, { root: PLAYGROUND_DIR, prefix: '/playground/', decorateReply: false, index: 'index.html', cacheControl: false });
   await app.register(fastifyStatic, {
