@@ -112,7 +112,8 @@ describe('the playground page in headless Chromium', () => {
       const graph = JSON.parse(await page.$eval('#graph', (t) => (t as HTMLTextAreaElement).value));
       const inputs = JSON.parse(await page.$eval('#inputs', (t) => (t as HTMLTextAreaElement).value));
       const fields = JSON.parse(await page.$eval('#fields', (t) => (t as HTMLTextAreaElement).value));
-      const api = await new GradserveClient(server.url).vjp({ graph, inputs, ...fields });
+      const gs = new GradserveClient(server.url);
+      const api = await gs.vjp({ graph, inputs, ...fields }).finally(() => gs.close());
       expect(shownX).toEqual({ shape: api.gradients.x!.shape, values: Array.from(api.gradients.x!.data, Number) });
       expect(shownW).toEqual({ shape: api.gradients.w!.shape, values: Array.from(api.gradients.w!.data, Number) });
       expect(shownY).toEqual({ shape: api.outputs.y!.shape, values: Array.from(api.outputs.y!.data, Number) });
