@@ -122,6 +122,19 @@ describe('POST /v1/render ?format=dot', () => {
     expect(v.get('tangent:y')!.label).toContain('[1, 3] FP32');
   });
 
+  it('tells a forward node the transform renamed from the derivative output that took its name', async () => {
+    // a graph that already has a node `grad:w` (a gradient graph, differentiated again)
+    const g = { inputs: graph.inputs, nodes: [...graph.nodes.slice(0, 2), { name: 'grad:w', op: 'mul', inputs: ['loss', 'loss'] }], outputs: ['grad:w'] };
+    const res = await render({ graph: g, transform: 'grad', of: 'grad:w', wrt: ['w'] }, 'dot');
+    expect(res.statusCode).toBe(200);
+    const v = valuesOf(res.body);
+    expect(v.get('grad:w~1')!.cls).toBe('forward op output');
+    expect(v.get('grad:w~1')!.label).toContain('<b>mul</b>');
+    expect(v.get('grad:w')!.cls).toBe('derivative op output');
+    expect(v.get('grad:w')!.label).toContain('[2, 3] FP32');
+    expect(res.body).not.toContain('left out');
+  });
+
   it('draws a model by name, and a vjp of it', async () => {
     const res = await render({ model: 'linear', transform: 'vjp', of: ['y'], wrt: ['w'] }, 'dot');
     expect(res.statusCode).toBe(200);

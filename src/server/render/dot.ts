@@ -67,11 +67,19 @@ function knownMetas(c: CompiledGraph): Metas {
   return metas;
 }
 
-/** A derivative-graph name for a forward node renamed to free an output name (`grad:w~1`, see autodiff/writer.ts). */
-function forwardName(name: string, forward: Set<string>): string | undefined {
-  if (forward.has(name)) return name;
-  const m = /^(.*)~\d+$/.exec(name);
-  return m !== null && forward.has(m[1]!) ? m[1] : undefined;
+/**
+ * The forward value a value of the derivative graph is, if any. A transform renames a forward node whose name it
+ * needs for an output (`grad:w` becomes `grad:w~1`, see reserveNames in autodiff/writer.ts): the renamed node is the
+ * forward one, the name itself is then the derivative's.
+ */
+function forwardNamer(drawn: Iterable<string>, forward: Set<string>): (name: string) => string | undefined {
+  const renamed = new Map<string, string>();
+  for (const name of drawn) {
+    const m = /^(.*)~\d+$/.exec(name);
+    if (m !== null && !forward.has(name) && forward.has(m[1]!)) renamed.set(name, m[1]!);
+  }
+  const givenUp = new Set(renamed.values());
+  return (name) => (givenUp.has(name) ? undefined : forward.has(name) ? name : renamed.get(name));
 }
 
 export function buildScene(req: SceneRequest): Scene {
@@ -79,6 +87,7 @@ export function buildScene(req: SceneRequest): Scene {
   const drawn = req.derivative === undefined ? fwd : compileGraph(req.derivative.graph);
   const metas = knownMetas(drawn);
   const forwardNames = new Set(fwd.kinds.keys());
+  const forwardName = forwardNamer(drawn.kinds.keys(), forwardNames);
   const forwardOutputs = new Set(fwd.outputs);
   const outputs = new Set([...drawn.outputs, ...fwd.outputs]);
 
@@ -109,7 +118,7 @@ export function buildScene(req: SceneRequest): Scene {
     add({ name, role: 'constant', side: forwardNames.has(name) ? 'forward' : 'derivative' }, outputs.has(name));
   }
   for (const n of drawn.order) {
-    const f = forwardName(n.name, forwardNames);
+    const f = forwardName(n.name);
     const spec = drawn.graph.nodes[n.index]!;
     const v: Omit<DrawnValue, 'shape' | 'datatype' | 'output'> = { name: n.name, role: 'op', side: f === undefined ? 'derivative' : 'forward', op: n.op.name };
     if (spec.attrs !== undefined && Object.keys(spec.attrs).length > 0) v.attrs = spec.attrs;
@@ -127,7 +136,7 @@ export function buildScene(req: SceneRequest): Scene {
   const scene: Scene = { values, edges, leftOut: [] };
   if (req.derivative !== undefined) {
     scene.derivative = req.derivative.caption;
-    const kept = new Set([...sideOf.keys()].map((d) => forwardName(d, forwardNames)));
+    const kept = new Set([...sideOf.keys()].map((d) => forwardName(d)));
     scene.leftOut = [...fwd.kinds.keys()].filter((name) => !kept.has(name));
   }
   return scene;
