@@ -35,7 +35,7 @@ beforeAll(async () => {
   }
   server = await startServer();
   // A server that has drawn before: Graphviz is loaded when the page load is timed.
-  const warm = await fetch(`${server.url}/v1/render`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: { inputs: { a: { shape: [1] } }, nodes: [{ name: 'b', op: 'neg', inputs: ['a'] }] } }) });
+  const warm = await fetch(`${server.url}/v1/render`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: { inputs: { a: { shape: [1] } }, nodes: [{ name: 'b', op: 'neg', inputs: ['a'] }] }, transform: 'vjp', of: ['b'], wrt: ['a'] }) });
   expect(warm.status).toBe(200);
   // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
   browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
