@@ -46,6 +46,7 @@ WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/playground ./playground
 COPY --from=build /src/build/Release/gradserve.node ./build/Release/gradserve.node
 # Fails the build when the addon needs a shared library that the runtime stage lacks, or when the pruning above took
 # something the tracing modules (loaded only when OTEL_* ask for them) need.

@@ -176,6 +176,24 @@ async function testRunningContainer(eng) {
   });
   if (!ready) return;
   await check('seed linear-layer VJP (N=1, D=2, M=3)', () => checkSeedVjp(base));
+  await check('playground and /v1/render served from the image (page, client modules, SVG)', async () => {
+    const get = async (path) => {
+      const r = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(10_000) });
+      assert(r.status === 200, `GET ${path} answered ${r.status}`);
+      return r.text();
+    };
+    assert((await get('/playground/')).includes('/playground/app.js'), 'the playground page does not load its script');
+    for (const path of ['/playground/app.js', '/playground/client/index.js', '/playground/tensor/dtype.js']) await get(path);
+    const res = await fetch(`${base}/v1/render`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ graph: SEED.graph, transform: 'vjp', of: ['y'], wrt: ['x', 'w'] }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const svg = await res.text();
+    assert(res.status === 200 && svg.startsWith('<svg') && svg.includes('id="value:grad:w"'), `POST /v1/render answered ${res.status}: ${svg.slice(0, 300)}`);
+    return 'page, client modules and the seed VJP graph as SVG';
+  });
   await check('HEALTHCHECK reports healthy', async () => {
     if (eng.podman) {
       const r = eng.exec(['healthcheck', 'run', name], { timeoutMs: 30_000 });

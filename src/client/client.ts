@@ -13,7 +13,7 @@ import { BINARY_CONTENT_TYPE, blobOf, HEADER_LENGTH, readFrame, RequestFrame } f
 import type {
   Encoding, EvaluateRequest, EvaluateResponse, GradcheckResponse, GradcheckRequest, GradRequest, GradResponse, GraphSpec, ImportOnnxOptions, ImportOnnxResponse,
   HessianRequest, HessianResponse, HvpRequest, HvpResponse, JacobianRequest, JacobianResponse, JvpRequest, JvpResponse,
-  OipInferRequest, OipInferResponse, OipModelMetadata, OipServerMetadata, OpsResponse, ShapesRequest, ShapesResponse,
+  OipInferRequest, OipInferResponse, OipModelMetadata, OipServerMetadata, OpsResponse, RenderFormat, RenderRequest, ShapesRequest, ShapesResponse,
   TensorInput, TransformRequest, TransformResponse, VjpRequest, VjpResponse, WireGraph, WireTensor,
 } from './types.js';
 import { buildInferBody, parseInferResponse } from './oip.js';
@@ -182,6 +182,16 @@ export class GradserveClient {
     for (const [k, v] of Object.entries(tensors)) inputs[k] = encodeTensor(v, enc);
     const { json: r } = await this.exchange('POST', '/v1/shapes', this.body({ graph: this.encodeGraph(req.graph, enc), model: req.model, inputs, encoding: req.encoding }, frame), o);
     return { values: r.values as ShapesResponse['values'], flops: num(r.flops), peakBytes: num(r.peakBytes) };
+  }
+
+  /**
+   * A picture of the graph (and of its derivative graph beside it with `transform`): SVG text, or Graphviz DOT text
+   * with `format: 'dot'`.
+   */
+  async render(req: RenderRequest, format: RenderFormat = 'svg', o?: CallOptions): Promise<string> {
+    const accept = `${format === 'svg' ? 'image/svg+xml' : 'text/vnd.graphviz'}, application/problem+json`;
+    const body = { raw: JSON.stringify({ ...req, graph: this.encodeGraph(req.graph) }), headers: { 'content-type': 'application/json', accept } };
+    return this.send('POST', `/v1/render?format=${format}`, body, o, (res) => res.text());
   }
 
   /** Imports an ONNX model (the bytes of an .onnx file): its graph, its parameters and (by default) their values. */

@@ -151,6 +151,16 @@ export type TransformRequest =
   | (GraphSource & { transform: 'grad'; of: string; wrt: string[]; encoding?: Encoding })
   | (GraphSource & { transform: 'vjp'; of: string[]; wrt: string[]; encoding?: Encoding })
   | (GraphSource & { transform: 'jvp'; wrt: string[]; of?: string[]; encoding?: Encoding });
+/** POST /v1/render: a picture of the graph, and of its derivative graph with `transform` (fields as for transform). */
+export interface RenderRequest extends GraphSource {
+  transform?: 'grad' | 'vjp' | 'jvp';
+  /** one name for grad, a list for vjp and jvp */
+  of?: string | string[];
+  wrt?: string[];
+  /** inputs drawn as parameters (weights) rather than data */
+  parameters?: string[];
+}
+export type RenderFormat = 'svg' | 'dot';
 export interface ShapesRequest extends GraphSource {
   encoding?: Encoding;
   /** Either real tensors or just `{shape, datatype}`: nothing is executed. */

@@ -26,6 +26,8 @@ import { installCompression, installCors, installRequestDecompression } from './
 import { installObservation } from './observe.js';
 import { oipRoutes } from './routes/oip.js';
 import { onnxRoutes } from './routes/onnx.js';
+import { playgroundRoutes } from './routes/playground.js';
+import { renderRoutes } from './routes/render.js';
 import { v1Routes } from './routes/v1.js';
 
 export interface BuildOptions extends Partial<ServerConfig> {
@@ -160,6 +162,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
   app.addHook('onClose', async () => unwatch());
   await app.register(v1Routes, { ...deps, engine, models });
   await app.register(onnxRoutes, { config });
+  await app.register(renderRoutes, { config, engine, models });
+  await app.register(playgroundRoutes);
   await app.register(oipRoutes, {
     ...deps,
     engine,

@@ -12,14 +12,15 @@ const OPEN_ROUTES = new Set(['/v2/health/live', '/v2/health/ready']);
 export interface AuthOptions {
   /** `/metrics` open (GRADSERVE_PUBLIC_METRICS). */
   publicMetrics?: boolean;
-  /** `/docs` (and its assets) and `/openapi.json` open (GRADSERVE_PUBLIC_DOCS). */
+  /** `/docs` (and its assets), `/openapi.json` and the `/playground` page open (GRADSERVE_PUBLIC_DOCS). */
   publicDocs?: boolean;
 }
 
 function isOpen(url: string, o: AuthOptions): boolean {
   if (OPEN_ROUTES.has(url)) return true;
   if (o.publicMetrics === true && url === '/metrics') return true;
-  return o.publicDocs === true && (url === '/openapi.json' || url === '/docs' || url.startsWith('/docs/'));
+  if (o.publicDocs !== true) return false;
+  return url === '/openapi.json' || url === '/docs' || url.startsWith('/docs/') || url === '/playground' || url.startsWith('/playground/');
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();

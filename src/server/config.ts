@@ -21,6 +21,8 @@ export interface ServerConfig {
   /** How long a request may wait for server memory before it gets 503 OVERLOADED. */
   admissionWaitMs: number;
   maxNodes: number;
+  /** Most values (nodes, inputs, constants) /v1/render lays out as SVG. */
+  renderMaxNodes: number;
   maxTensorElements: number;
   requestTimeoutMs: number;
   /** Bound on finishing in-flight requests at shutdown. */
@@ -76,6 +78,7 @@ export function defaultConfig(): ServerConfig {
     serverMemoryBytes: server,
     admissionWaitMs: 2000,
     maxNodes: 10_000,
+    renderMaxNodes: 300,
     maxTensorElements: 2 ** 28,
     requestTimeoutMs: 60_000,
     shutdownTimeoutMs: 10_000,
@@ -105,6 +108,7 @@ export const SETTINGS: Setting[] = [
   { key: 'serverMemoryBytes', env: ['GRADSERVE_SERVER_MEMORY'], flag: '--server-memory', kind: 'bytes', doc: 'Server-wide memory budget shared by running requests (admission control, 503 `OVERLOADED`).' },
   { key: 'admissionWaitMs', env: ['GRADSERVE_ADMISSION_WAIT_MS'], flag: '--admission-wait-ms', kind: 'int', doc: 'How long a request waits for server memory before 503 `OVERLOADED` with `Retry-After`.' },
   { key: 'maxNodes', env: ['GRADSERVE_MAX_NODES'], flag: '--max-nodes', kind: 'int', doc: 'Most nodes in one graph (413 `TOO_LARGE`).' },
+  { key: 'renderMaxNodes', env: ['GRADSERVE_RENDER_MAX_NODES'], flag: '--render-max-nodes', kind: 'int', doc: 'Most values (nodes, inputs and constants) `POST /v1/render` lays out as SVG (413 `TOO_LARGE`; `?format=dot` is not limited by it).' },
   { key: 'maxTensorElements', env: ['GRADSERVE_MAX_TENSOR_ELEMENTS'], flag: '--max-tensor-elements', kind: 'int', doc: 'Most elements in any one tensor (413 `TOO_LARGE`).' },
   { key: 'requestTimeoutMs', env: ['GRADSERVE_REQUEST_TIMEOUT_MS'], flag: '--request-timeout-ms', kind: 'int', doc: 'Time limit per request; past it the run is cancelled with 504 `DEADLINE_EXCEEDED`.' },
   { key: 'shutdownTimeoutMs', env: ['GRADSERVE_SHUTDOWN_TIMEOUT_MS'], flag: '--shutdown-timeout-ms', kind: 'int', doc: 'On SIGTERM/SIGINT, how long in-flight requests get to finish; past it they are answered 503 `OVERLOADED` with `Retry-After` and the process exits.' },

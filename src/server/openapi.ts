@@ -35,7 +35,10 @@ type Operation = {
   responses?: Record<string, { description?: string; headers?: Record<string, unknown>; content?: Record<string, unknown> }>;
 };
 
-/** Adds the framed request and answer to every POST /v1 operation that takes a JSON body. */
+/**
+ * Adds the framed request to every POST /v1 operation that takes a JSON body, and the framed answer to those that
+ * answer JSON (a picture from /v1/render is never framed).
+ */
 export function documentBinaryFraming<T extends object>(doc: T): T {
   const paths = (doc as { paths?: Record<string, { post?: Operation } | undefined> }).paths ?? {};
   for (const [path, item] of Object.entries(paths)) {
@@ -46,7 +49,7 @@ export function documentBinaryFraming<T extends object>(doc: T): T {
     op.requestBody!.content![BINARY_CONTENT_TYPE] = framedRequest;
     op.parameters = [...(op.parameters ?? []).filter((p) => (p as { name?: string }).name !== HEADER), headerParameter];
     const ok = op.responses?.['200'];
-    if (ok !== undefined) {
+    if (ok?.content?.['application/json'] !== undefined) {
       ok.content = { ...ok.content, [BINARY_CONTENT_TYPE]: framedResponse.content[BINARY_CONTENT_TYPE] };
       ok.headers = { ...ok.headers, ...framedResponse.headers };
       ok.description = `${ok.description ?? 'Default Response'}. ${framedResponse.description}`;

@@ -131,6 +131,32 @@ export const TransformBody = source(z.discriminatedUnion('transform', [
   z.object({ ...graphOrModel, transform: z.literal('jvp'), wrt: Names, of: Names.optional(), encoding: Encoding }),
 ]));
 
+/** A transform's `of` and `wrt` go with the transform they belong to (the same rules as /v1/transform). */
+function renderFields(b: { transform?: string | undefined; of?: unknown; wrt?: unknown }, ctx: z.RefinementCtx): void {
+  if (b.transform === undefined) {
+    for (const k of ['of', 'wrt'] as const) {
+      if (b[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${k} belongs to a transform: give "transform" too, or leave ${k} out` });
+    }
+    return;
+  }
+  if (b.wrt === undefined) ctx.addIssue({ code: 'custom', path: ['wrt'], message: `a ${b.transform} transform needs wrt (a list of value names)` });
+  if (b.transform === 'grad' && typeof b.of !== 'string') ctx.addIssue({ code: 'custom', path: ['of'], message: 'a grad transform needs of: the name of a one-element value' });
+  if (b.transform === 'vjp' && !Array.isArray(b.of)) ctx.addIssue({ code: 'custom', path: ['of'], message: 'a vjp transform needs of: a list of value names' });
+  if (b.transform === 'jvp' && b.of !== undefined && !Array.isArray(b.of)) ctx.addIssue({ code: 'custom', path: ['of'], message: 'of of a jvp transform is a list of value names' });
+}
+
+export const RenderBody = source(z.object({
+  ...graphOrModel,
+  transform: z.enum(['grad', 'vjp', 'jvp']).optional().describe('draw this derivative graph (as /v1/transform builds it) beside the graph'),
+  of: z.union([Name, Names]).optional().describe('as /v1/transform: one value name for grad, a list for vjp and jvp'),
+  wrt: Names.optional().describe('as /v1/transform: the values to differentiate with respect to (tangent inputs for jvp)'),
+  parameters: Names.optional().describe('graph inputs to draw as parameters (weights) rather than data; a model\'s stored parameters always are'),
+}).superRefine(renderFields));
+
+export const RenderQuery = z.object({
+  format: z.enum(['svg', 'dot']).default('svg').describe('svg (default): the picture, laid out by Graphviz; dot: the Graphviz text, not laid out'),
+});
+
 export const ShapesBody = source(z.object({
   ...graphOrModel,
   encoding: Encoding,

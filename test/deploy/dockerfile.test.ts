@@ -29,7 +29,8 @@ describe('Dockerfile', () => {
     const copies = runtime.filter((l) => l.startsWith('COPY'));
     expect(copies.every((l) => l.startsWith('COPY --from=build '))).toBe(true);
     expect(copies.map((l) => l.split(' ')[2]).sort()).toEqual(
-      ['/src/build/Release/gradserve.node', '/src/dist', '/src/node_modules', '/src/package.json'].sort(),
+      // playground/: the static page GET /playground serves (its script runs in the browser, nothing to compile)
+      ['/src/build/Release/gradserve.node', '/src/dist', '/src/node_modules', '/src/package.json', '/src/playground'].sort(),
     );
     expect(runtime).toContain('USER 1000:1000');
   });

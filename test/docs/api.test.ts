@@ -66,6 +66,25 @@ describe('docs/api.md', () => {
       expect(res.json()).toMatchObject({ gradients: { w: { shape: [2, 2, 3], data: [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4] } } });
     });
 
+    it('render: the 413 example of the page is what a request gets', async () => {
+      const shown = /e\.g\. `(the picture would have [^`]+)`/.exec(section('Render and the playground').replace(/\n\s*/g, ' '))?.[1];
+      expect(shown).toBeDefined();
+      // 56 layers of matmul + relu and a sum, with the backward graph: 451 drawn values
+      const inputs: Record<string, { shape: number[] }> = { x: { shape: [4, 3] } };
+      const nodes: { name: string; op: string; inputs: string[] }[] = [];
+      let h = 'x';
+      for (let i = 0; i < 56; i++) {
+        inputs[`w${i}`] = { shape: [3, 3] };
+        nodes.push({ name: `z${i}`, op: 'matmul', inputs: [h, `w${i}`] }, { name: `h${i}`, op: 'relu', inputs: [`z${i}`] });
+        h = `h${i}`;
+      }
+      nodes.push({ name: 'loss', op: 'sum', inputs: [h] });
+      const wrt = Object.keys(inputs).filter((k) => k !== 'x');
+      const res = await post('/v1/render', { graph: { inputs, nodes }, transform: 'grad', of: 'loss', wrt });
+      expect(res.statusCode).toBe(413);
+      expect(res.json()).toMatchObject({ code: 'TOO_LARGE', detail: shown });
+    });
+
     it('batched derivatives: the 413 example of the page is what a request gets', async () => {
       const shown = /`(batched vjp of B = 1000 needs [^`]+)`/.exec(section('Batched derivatives').replace(/\n\s*/g, ' '))?.[1];
       expect(shown).toBeDefined();

@@ -34,6 +34,7 @@ export type Requests = [
   Assert<Equal<keyof C.ShapesRequest, keyof In<typeof S.ShapesBody>>>,
   Assert<Equal<C.TransformRequest['transform'], In<typeof S.TransformBody>['transform']>>,
   Assert<Equal<keyof Extract<C.TransformRequest, { transform: 'jvp' }>, keyof Extract<In<typeof S.TransformBody>, { transform: 'jvp' }>>>,
+  Assert<Same<Omit<C.RenderRequest, 'graph'>, Omit<In<typeof S.RenderBody>, 'graph'>>>,
   // A graph as the service returns it can be sent back as it is.
   Assert<C.WireGraph extends In<typeof S.Graph> ? true : false>,
 ];

@@ -53,7 +53,7 @@ describe('OpenAPI document (GET /openapi.json)', () => {
   it('lists every endpoint of the wire contract', () => {
     const want = [
       ['post', '/v1/evaluate'], ['post', '/v1/grad'], ['post', '/v1/vjp'], ['post', '/v1/jvp'], ['post', '/v1/jacobian'],
-      ['post', '/v1/hvp'], ['post', '/v1/hessian'], ['post', '/v1/gradcheck'], ['post', '/v1/transform'], ['post', '/v1/shapes'],
+      ['post', '/v1/hvp'], ['post', '/v1/hessian'], ['post', '/v1/gradcheck'], ['post', '/v1/transform'], ['post', '/v1/shapes'], ['post', '/v1/render'],
       ['get', '/v1/ops'], ['get', '/v2/health/live'], ['get', '/v2/health/ready'], ['get', '/v2'], ['get', '/v2/models/{name}'],
       ['post', '/v2/models/{name}/infer'],
     ];
@@ -105,6 +105,7 @@ describe('OpenAPI document (GET /openapi.json)', () => {
       gs.gradcheck({ graph: GRAPH, inputs, of: 'loss', wrt: ['x'], eps: 1e-6 }),
       gs.transform({ graph: GRAPH, transform: 'vjp', of: ['y'], wrt: ['x'] }),
       gs.shapes({ graph: GRAPH, inputs: { x: { shape: [4, 2], datatype: 'FP64' }, w: { shape: [2, 3], datatype: 'FP64' } } }),
+      gs.render({ graph: GRAPH, transform: 'grad', of: 'loss', wrt: ['x'], parameters: ['w'] }),
       gs.ops(),
       gs.live(),
       gs.ready(),
