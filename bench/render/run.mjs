@@ -60,5 +60,6 @@ await time('MLP b64 forward + backward (DOT)', mlp, 'dot');
 await time('MLP b64 forward only (SVG)', { graph: mlpGraph }, 'svg');
 const deep = deepMlp(36);
 await time('deep MLP, 36 layers, forward + backward (SVG)', { graph: deep.graph, transform: 'grad', of: 'loss', wrt: deep.wrt }, 'svg', Math.max(5, Math.ceil(reps / 5)));
+await time('deep MLP, 18 layers, forward + backward (SVG)', { graph: deepMlp(18).graph, transform: 'grad', of: 'loss', wrt: deepMlp(18).wrt }, 'svg', Math.max(5, Math.ceil(reps / 5)));
 console.log(`target: MLP backward graph as SVG in < 100 ms: median ${ms(target.p50)} ms (p99 ${ms(target.p99)} ms) -> ${target.p50 < 100 ? 'met' : 'NOT met'}${target.p99 < 100 ? '' : '; the p99 is over it on this machine at this load'}`);
 await app.close();

@@ -78,7 +78,7 @@ export function defaultConfig(): ServerConfig {
     serverMemoryBytes: server,
     admissionWaitMs: 2000,
     maxNodes: 10_000,
-    renderMaxNodes: 300,
+    renderMaxNodes: 150,
     maxTensorElements: 2 ** 28,
     requestTimeoutMs: 60_000,
     shutdownTimeoutMs: 10_000,

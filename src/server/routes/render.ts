@@ -81,7 +81,7 @@ export async function renderRoutes(app: FastifyInstance, opts: RenderOptions): P
       description: 'Nodes are labelled with their op, name, output shape and datatype; inputs, parameters and constants are told apart. '
         + 'With `transform` (and its `of`, `wrt` as /v1/transform takes them) the derivative graph is drawn beside the forward graph: '
         + 'dashed edges link the forward values it reads, and what its pruning dropped is left out. '
-        + `SVG is laid out by Graphviz for at most GRADSERVE_RENDER_MAX_NODES drawn values (default 300); \`?format=dot\` returns the Graphviz text.`,
+        + `SVG is laid out by Graphviz for at most GRADSERVE_RENDER_MAX_NODES drawn values (default 150); \`?format=dot\` returns the Graphviz text.`,
       tags: ['v1'],
       querystring: S.RenderQuery,
       body: S.RenderBody,
