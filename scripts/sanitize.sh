@@ -3,7 +3,8 @@
 # second time with AddressSanitizer + UndefinedBehaviorSanitizer (CMake option GRADSERVE_SANITIZE, its own build
 # directory, build-asan), then
 #   1. runs the native test binary (native/tests) with LeakSanitizer on: any ASan, UBSan or leak report fails it;
-#   2. runs the kernel-level vitest suite (test/native) against the instrumented addon. Node itself is not
+#   2. runs the kernel-level vitest suite (test/native) and the native program runner's tests
+#      (test/engine/program.test.ts: binding/program.cc needs Node) against the instrumented addon. Node itself is not
 #      instrumented, so the ASan runtime is preloaded (it must come first in the process) and leak checking is off:
 #      Node keeps allocations alive at exit by design, which LeakSanitizer would report. A report aborts the test
 #      worker, which fails the run.
@@ -33,5 +34,5 @@ export LD_PRELOAD=$LIBASAN ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 GRADSERVE
 node -e "require(process.env.GRADSERVE_ADDON);
   const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
   if (!maps.includes('libasan')) { console.error('sanitize: libasan is not loaded'); process.exit(1); }"
-echo "sanitize: test/native against $ADDON"
-npx vitest run test/native
+echo "sanitize: test/native and test/engine/program.test.ts against $ADDON"
+npx vitest run test/native test/engine/program.test.ts
