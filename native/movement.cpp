@@ -105,6 +105,7 @@ void slice(const Arr& x, const Shape& shape, const Shape& starts, const Shape& s
 void sliceBackward(const Arr& g, const Shape& outShape, const Shape& starts, const Shape& steps, const Shape& shape,
                    const Arr& out) {
   const size_t es = dtypeSize(g.dt);
+  if (out.n == 0) return;  // an empty typed array may have no data pointer at all (memset(nullptr) is undefined)
   std::memset(out.data, 0, size_t(out.n) * es);
   Shape st;
   int64_t off = sliceView(shape, starts, steps, outShape, st);

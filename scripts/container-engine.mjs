@@ -2,11 +2,16 @@
 // with a running engine, else podman), prepare podman when the machine lacks pieces, build the image, run and clean up
 // containers. Every external command has a time bound.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-export const BASE_IMAGE = 'docker.io/library/node:20-bookworm-slim';
+/** The official Node image the Dockerfile's stages start from (`FROM node:<major>-bookworm-slim`), fully qualified. */
+export function baseImage(repoRoot) {
+  const from = readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8').match(/^FROM (node:[^\s]+)/m);
+  if (!from) throw new Error('Dockerfile: no FROM node:<tag> stage');
+  return `docker.io/library/${from[1]}`;
+}
 
 /** Runs a command to completion (bounded); never throws for a non-zero exit, the caller decides. */
 export function run(cmd, args, { timeoutMs = 60_000, input, quiet = true, env } = {}) {
@@ -54,8 +59,9 @@ function ensurePodmanExtras(log) {
 
 /**
  * Picks docker when its engine answers, else podman. When podman is missing or lacks the base image and the project's
- * shared tooling is present beside the repository (../shared/tools/container-base.sh), runs it: it installs podman
- * and builds a local stand-in for node:20-bookworm-slim on machines without registry access.
+ * shared tooling is present beside the repository (../shared/tools/container-base.sh), runs it with NODE_MAJOR set to
+ * the Dockerfile's Node major: it installs podman and builds a local stand-in for node:<major>-bookworm-slim on
+ * machines without registry access.
  */
 export function detectEngine(repoRoot, log = () => {}) {
   const forced = process.env.GRADSERVE_CONTAINER_ENGINE;
@@ -63,11 +69,17 @@ export function detectEngine(repoRoot, log = () => {}) {
     if (forced === undefined || forced === 'docker') return engine('docker');
   }
   const baseScript = path.resolve(repoRoot, '..', 'shared', 'tools', 'container-base.sh');
+  const base = baseImage(repoRoot);
+  const major = base.match(/node:(\d+)/)?.[1] ?? '';
   const podmanReady = () =>
-    has('podman') && run('podman', ['image', 'exists', BASE_IMAGE], { timeoutMs: 30_000 }).code === 0;
+    has('podman') && run('podman', ['image', 'exists', base], { timeoutMs: 30_000 }).code === 0;
   if (!podmanReady() && existsSync(baseScript)) {
-    log(`running ${baseScript} (podman + local ${BASE_IMAGE}; takes a few minutes the first time)`);
-    const r = run('bash', [baseScript], { timeoutMs: 30 * 60_000, quiet: false });
+    log(`running NODE_MAJOR=${major} ${baseScript} (podman + local ${base}; takes a few minutes the first time)`);
+    const r = run('bash', [baseScript], {
+      timeoutMs: 30 * 60_000,
+      quiet: false,
+      env: { ...process.env, NODE_MAJOR: major },
+    });
     if (r.code !== 0) throw new Error(`${baseScript} failed (exit ${r.code})`);
   }
   if (!has('podman')) throw new Error('no container engine: docker has no running engine and podman is not installed');

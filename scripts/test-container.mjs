@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  build, containerLogs, containerRunning, detectEngine, freePort, imageExists, imageSizeBytes, removeContainer, sleep,
+  baseImage, build, containerLogs, containerRunning, detectEngine, freePort, imageExists, imageSizeBytes, removeContainer, sleep,
   waitReady,
 } from './container-engine.mjs';
 
@@ -331,7 +331,14 @@ function checkImage(eng, buildSeconds) {
     const argv = [...JSON.parse(entry || '[]'), ...JSON.parse(cmd || '[]')];
     assert(JSON.stringify(argv) === JSON.stringify(['node', 'dist/cli.js', 'serve']), `entrypoint+cmd ${JSON.stringify(argv)}`);
     assert(health.includes('/v2/health/ready'), `HEALTHCHECK ${health}, want one on /v2/health/ready`);
-    return `${(size / 1e6).toFixed(1)} MB (${(size / 2 ** 20).toFixed(1)} MiB), user ${user}` +
+    // The image runs the Node major its Dockerfile names, and holds no package manager.
+    const want = baseImage(ROOT).match(/node:(\d+)/)[1];
+    const probe = eng.exec(['run', '--rm', '--entrypoint', 'node', TAG, '-p',
+      "process.versions.node + ' ' + require('fs').existsSync('/usr/local/lib/node_modules/npm')"], { timeoutMs: 60_000 });
+    const [nodeVersion, hasNpm] = probe.stdout.trim().split(' ');
+    assert(probe.code === 0 && nodeVersion?.split('.')[0] === want, `node in the image: ${probe.stdout}${probe.stderr}`.trim());
+    assert(hasNpm === 'false', 'the image holds npm');
+    return `${(size / 1e6).toFixed(1)} MB (${(size / 2 ** 20).toFixed(1)} MiB), Node ${nodeVersion}, user ${user}` +
       (buildSeconds === undefined ? '' : `, build ${buildSeconds.toFixed(0)} s`);
   });
 }

@@ -40,10 +40,10 @@ async function serve(config: ServerConfig): Promise<void> {
   const { buildApp, buildMetricsApp } = await import('./server/app.js');
   const { startTelemetry } = await import('./server/telemetry.js');
   const telemetry = await startTelemetry(process.env, packageVersion());
-  const logger = config.prettyLogs
-    ? { level: config.logLevel, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
-    : { level: config.logLevel };
+  const { loggerOptions } = await import('./server/logger.js');
+  const { logger, warning } = loggerOptions(config.logLevel, config.prettyLogs);
   const app = await buildApp({ ...config, logger, tracer: telemetry?.tracer });
+  if (warning !== undefined) app.log.warn(warning);
   if (telemetry !== undefined) app.log.info({ exporters: telemetry.exporters }, 'OpenTelemetry tracing on');
   const metricsApp = config.metricsPort > 0 ? await buildMetricsApp(app) : undefined;
   let closing = false;

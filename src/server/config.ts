@@ -123,7 +123,7 @@ export const SETTINGS: Setting[] = [
   { key: 'corsOrigins', env: ['GRADSERVE_CORS_ORIGINS'], flag: '--cors-origins', kind: 'list', doc: 'Comma-separated origins allowed to call from a browser (CORS), or `*` for any; none: CORS off.' },
   { key: 'compression', env: ['GRADSERVE_COMPRESSION'], flag: '--compression', kind: 'bool', doc: 'Compress JSON answers of 1 KiB and more for clients that send Accept-Encoding gzip or deflate (never binary frames); `off` to disable.' },
   { key: 'logLevel', env: ['GRADSERVE_LOG_LEVEL', 'LOG_LEVEL'], flag: '--log-level', kind: 'string', doc: 'pino log level (`fatal` … `trace`, or `silent`).' },
-  { key: 'prettyLogs', env: ['GRADSERVE_LOG_PRETTY'], flag: '--pretty', kind: 'bool', doc: 'Human-readable logs instead of JSON lines.' },
+  { key: 'prettyLogs', env: ['GRADSERVE_LOG_PRETTY'], flag: '--pretty', kind: 'bool', doc: 'Human-readable logs instead of JSON lines, through the optional package pino-pretty (a development dependency; elsewhere `npm install pino-pretty`); without it the logs stay JSON lines and a warning says why.' },
 ];
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 1024, mib: MiB, gib: GiB, tib: 1024 ** 4 };

@@ -236,7 +236,10 @@ export function liftLarge(root: unknown, minString = MIN_LARGE_STRING, minArray 
       // Latin-1 when every character fits a byte, else UTF-16: both give back exactly this string (UTF-8 would not,
       // for a lone surrogate).
       const encoding = /[^\u0000-\u00ff]/.test(v) ? 'utf16le' : 'latin1';
-      const b = Buffer.from(v, encoding);
+      // A buffer of its own, never a slice of Node's shared pool (short strings): the pool cannot be transferred,
+      // which Node 21 and later report as a DataCloneError instead of copying.
+      const b = Buffer.allocUnsafeSlow(Buffer.byteLength(v, encoding));
+      b.write(v, encoding);
       const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
       large.push({ at, text: { bytes, encoding } });
       transfer.push(b.buffer as ArrayBuffer);

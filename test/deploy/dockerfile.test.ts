@@ -12,27 +12,35 @@ const instructions = dockerfile
   .map((l) => l.trim())
   .filter((l) => l !== '' && !l.startsWith('#'));
 const stageStarts = instructions.flatMap((l, i) => (l.startsWith('FROM ') ? [i] : []));
-const runtime = instructions.slice(stageStarts[stageStarts.length - 1]);
+const stage = (k: number): string[] => instructions.slice(stageStarts[k], stageStarts[k + 1]);
+// the image: the last stage; the filesystem it copies: the stage before
+const runtime = stage(stageStarts.length - 1);
+const runtimeFs = stage(stageStarts.length - 2);
 
 describe('Dockerfile', () => {
-  it('every stage starts from node:20-bookworm-slim, and there is a separate runtime stage', () => {
+  it('builds on node:24-bookworm-slim and ships one trimmed filesystem from a stage of the same base', () => {
     const froms = instructions.filter((l) => l.startsWith('FROM '));
-    expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const f of froms) expect(f).toMatch(/^FROM node:20-bookworm-slim( AS \w+)?$/);
+    expect(froms.length).toBeGreaterThanOrEqual(3);
+    for (const f of froms.slice(0, -1)) expect(f).toMatch(/^FROM node:24-bookworm-slim( AS \S+)?$/);
+    expect(froms[froms.length - 1]).toBe('FROM scratch AS runtime');
+    expect(runtime.filter((l) => l.startsWith('COPY'))).toEqual(['COPY --from=runtime-fs / /']);
+    expect(runtime.some((l) => l.startsWith('RUN'))).toBe(false);
   });
 
-  it('the runtime stage installs only the OpenBLAS runtime, copies only build outputs, runs non-root', () => {
-    const apt = runtime.filter((l) => l.includes('apt-get install'));
+  it('the runtime filesystem installs only the OpenBLAS runtime, drops the package managers, copies only build outputs', () => {
+    const apt = runtimeFs.filter((l) => l.includes('apt-get install'));
     expect(apt).toHaveLength(1);
     expect(apt[0]).toMatch(/--no-install-recommends libopenblas0 /);
-    expect(runtime.some((l) => /g\+\+|cmake|-dev\b/.test(l))).toBe(false);
-    const copies = runtime.filter((l) => l.startsWith('COPY'));
+    expect(apt[0]).toMatch(/rm -rf \/usr\/local\/lib\/node_modules \/usr\/local\/bin\/npm /);
+    expect(runtimeFs.some((l) => /g\+\+|cmake|-dev\b/.test(l))).toBe(false);
+    const copies = runtimeFs.filter((l) => l.startsWith('COPY'));
     expect(copies.every((l) => l.startsWith('COPY --from=build '))).toBe(true);
     expect(copies.map((l) => l.split(' ')[2]).sort()).toEqual(
       // playground/: the static page GET /playground serves (its script runs in the browser, nothing to compile)
       ['/src/build/Release/gradserve.node', '/src/dist', '/src/node_modules', '/src/package.json', '/src/playground'].sort(),
     );
     expect(runtime).toContain('USER 1000:1000');
+    expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/PATH=\/usr\/local\/sbin:\/usr\/local\/bin:/);
   });
 
   it('exposes 8080, health-checks readiness and starts `node dist/cli.js serve` in exec form', () => {
