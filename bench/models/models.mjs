@@ -8,7 +8,7 @@
  *   - transformer: pre-norm encoder block on x[8,128,256], 4 heads, GELU MLP 256 -> 1024 -> 256, loss mean(y²).
  *
  *   npm run build && node bench/models/models.mjs [--rounds 8] [--steps 5] [--quick] [--only lenet,resblock]
- *                                                 [--no-memory]
+ *                                                 [--no-memory] [--addon /path/to/other/gradserve.node]
  *
  * For each model: the inputs are written once to a temporary folder that every peer reads, so all compute the same
  * thing; the gradients are checked against PyTorch's (max |gradserve - PyTorch| over max |PyTorch|, per tensor, that
@@ -20,7 +20,9 @@
  * MALLOC_MMAP_THRESHOLD_=65536 so that freed tensors leave the RSS at once (gradserve also without its buffer pool and
  * malloc tuning, GRADSERVE_POOL_BYTES=0 GRADSERVE_MALLOC_TUNING=0). The step's figure holds the activations, the
  * gradients and every workspace; the inputs (the same bytes for both) are added for the total the targets use.
- * `PYTHON=/path/to/python3` selects the interpreter with torch (default /usr/bin/python3).
+ * `--addon` adds a fifth peer, gradserve at one thread on another build of the addon (GRADSERVE_ADDON), to
+ * compare two builds of the native kernels in one run. `PYTHON=/path/to/python3` selects the interpreter with torch
+ * (default /usr/bin/python3).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -107,6 +109,8 @@ const rounds = argOf('rounds', quick ? 2 : 8);
 const steps = argOf('steps', quick ? 2 : 5);
 const only = argOf('only', Object.keys(MODELS).join(',')).split(',');
 const GRADSERVE = { 'gradserve': {}, 'gradserve 1 thread': { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } };
+const otherAddon = argOf('addon', undefined);
+if (otherAddon !== undefined) GRADSERVE['other addon 1 thread'] = { ...GRADSERVE['gradserve 1 thread'], GRADSERVE_ADDON: otherAddon };
 const MEMORY_ENV = { MALLOC_MMAP_THRESHOLD_: '65536' };
 const GRADSERVE_MEMORY_ENV = { ...MEMORY_ENV, GRADSERVE_POOL_BYTES: '0', GRADSERVE_MALLOC_TUNING: '0' };
 const MiB = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -185,6 +189,10 @@ for (const name of only) {
   const cpu1 = stat('gradserve 1 thread').cpu / stat(torchLabels[0]).cpu;
   console.log(`faster PyTorch setting: ${best}; gradserve / ${best}: ${ratio(r50)} median, ${ratio(r99)} p99 (target <= ${TIME_TARGET}x: ${r50 <= TIME_TARGET ? 'met' : 'NOT met'})`);
   console.log(`equal threads: gradserve 1 thread / PyTorch 1 thread ${ratio(r1)} median; CPU time per step ${ratio(cpu1)}`);
+  if (otherAddon !== undefined) {
+    const [o, g1] = [stat('other addon 1 thread'), stat('gradserve 1 thread')];
+    console.log(`other addon (${otherAddon}), 1 thread: this build / other ${ratio(g1.p50 / o.p50)} median, CPU time ${ratio(g1.cpu / o.cpu)}; other / PyTorch 1 thread ${ratio(o.p50 / stat(torchLabels[0]).p50)} median`);
+  }
   table.push({ what: `${name}: time, gradserve p50 / PyTorch p50 (${best.replace('PyTorch ', '')})`, value: `${ms(gs.p50)} / ${ms(bt.p50)} ms = ${ratio(r50)}`, target: `<= ${TIME_TARGET}x`, met: r50 <= TIME_TARGET });
   table.push({ what: `${name}: time, p99 ratio`, value: `${ms(gs.p99)} / ${ms(bt.p99)} ms = ${ratio(r99)}` });
 
