@@ -1,4 +1,4 @@
-// maxPool, maxPoolGather, maxPoolScatter, avgPool, avgPoolBackward, normalize
+// maxPool, maxPoolGather, maxPoolScatter, avgPool, avgPoolBackward, normalize, batchNormTrain/Grad/ScaleGrad
 #include "../native/kernels.h"
 #include "args.h"
 #include "tasks.h"
@@ -165,6 +165,51 @@ struct NormalizeTask : Task {
   Napi::Value result(Napi::Env) override { return res.get(); }
   void arrays(ArrList& v) override { v = {&x, &out}; }
 };
+
+// batchNormTrain(x, shape, scale, bias, epsilon), batchNormGrad(x, shape, scale, g, epsilon) and
+// batchNormScaleGrad(x, shape, g, epsilon): x (N, C, *spatial); scale, bias (C,); g like x.
+enum class BnKind { Train, Grad, ScaleGrad };
+template <BnKind K> struct BatchNormTask : Task {
+  gs::Arr x, a, b, out;
+  gs::Shape shape;
+  double epsilon = 0;
+  Held res;
+  void parse(const Args& info) override {
+    x = arrayArg(*this, info, 0, "x");
+    shape = shapeArg(info, 1, "shape");
+    checkLength(x, shape, "x");
+    const size_t eps = K == BnKind::ScaleGrad ? 3 : 4;
+    epsilon = numberArg(info, eps, "epsilon");
+    gs::checkBatchNorm(x.dt, shape, epsilon);
+    const gs::Shape channels{shape[1]};
+    if (K == BnKind::Train) {
+      a = arrayArg(*this, info, 2, "scale");
+      b = arrayArg(*this, info, 3, "bias");
+      checkLength(a, channels, "scale");
+      checkLength(b, channels, "bias");
+    } else if (K == BnKind::Grad) {
+      a = arrayArg(*this, info, 2, "scale");
+      b = arrayArg(*this, info, 3, "g");
+      checkLength(a, channels, "scale");
+      checkLength(b, shape, "g");
+    } else {
+      b = arrayArg(*this, info, 2, "g");
+      checkLength(b, shape, "g");
+    }
+    if ((K != BnKind::ScaleGrad && a.dt != x.dt) || b.dt != x.dt) gs::invalid("batch norm: every array must have x's datatype");
+    out = allocOut(*this, info.Env(), x.dt, K == BnKind::ScaleGrad ? shape[1] : x.n, res);
+  }
+  void run() override {
+    if (K == BnKind::Train) gs::batchNormTrain(x, shape, a, b, epsilon, out);
+    else if (K == BnKind::Grad) gs::batchNormGrad(x, shape, a, b, epsilon, out);
+    else gs::batchNormScaleGrad(x, shape, b, epsilon, out);
+  }
+  Napi::Value result(Napi::Env) override { return res.get(); }
+  void arrays(ArrList& v) override {
+    if (K == BnKind::ScaleGrad) v = {&x, &b, &out};
+    else v = {&x, &a, &b, &out};
+  }
+};
 }  // namespace
 
 void registerNn(Napi::Env env, Napi::Object sync, Napi::Object async) {
@@ -174,6 +219,9 @@ void registerNn(Napi::Env env, Napi::Object sync, Napi::Object async) {
   define<AvgPoolTask>(env, sync, async, "avgPool");
   define<AvgPoolBackwardTask>(env, sync, async, "avgPoolBackward");
   define<NormalizeTask>(env, sync, async, "normalize");
+  define<BatchNormTask<BnKind::Train>>(env, sync, async, "batchNormTrain");
+  define<BatchNormTask<BnKind::Grad>>(env, sync, async, "batchNormGrad");
+  define<BatchNormTask<BnKind::ScaleGrad>>(env, sync, async, "batchNormScaleGrad");
 }
 
 }  // namespace gsb

@@ -30,7 +30,10 @@ namespace {
 // spinning threads then slow both down). Debian's OpenBLAS has no per-call thread count, so the process-wide one
 // is switched, under a lock, only when the choice changes; a product already running keeps the count it started
 // with. GRADSERVE_BLAS_ADAPTIVE=0 leaves the library's own choice alone.
-constexpr double kThreadedWork = double(1 << 21);  // m*n*k below this runs on one thread
+// m*n*k (summed over a kernel's products, for SplitScope) below this runs on one thread. At 2^21 LeNet's products and
+// convolutions (2-16 M multiply-adds each) went to two threads and spent 28 ms of CPU a step against 16 ms on one,
+// under load; products of that size finish before a second thread pays for itself.
+constexpr double kThreadedWork = double(1 << 24);
 std::atomic<int> activeProducts{0};
 
 #if GRADSERVE_OPENBLAS

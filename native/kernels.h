@@ -198,6 +198,15 @@ void avgPoolBackward(const Arr& g, const PoolGeom& geom, bool countIncludePad, c
 void checkNormalize(DType dt, const Shape& shape, int64_t axis, double epsilon);
 void normalize(const Arr& x, const Shape& shape, int64_t axis, double epsilon, bool center, const Arr& out);
 
+// ---- batch_norm with batch statistics (training): x (N, C, *spatial), per-channel mean and biased variance ----
+void checkBatchNorm(DType dt, const Shape& shape, double epsilon);
+// y = (x - mean) / sqrt(var + epsilon) * scale + bias; scale and bias (C,).
+void batchNormTrain(const Arr& x, const Shape& shape, const Arr& scale, const Arr& bias, double epsilon, const Arr& y);
+// The gradient of <g, y> w.r.t. x: scale r (g - mean(g) - xhat mean(g xhat)), r = 1 / sqrt(var + epsilon).
+void batchNormGrad(const Arr& x, const Shape& shape, const Arr& scale, const Arr& g, double epsilon, const Arr& dx);
+// Σ g xhat per channel (C,): the gradient of <g, y> w.r.t. scale.
+void batchNormScaleGrad(const Arr& x, const Shape& shape, const Arr& g, double epsilon, const Arr& out);
+
 // ---- rearranging and sorting ----
 // np.roll with one shift per axis (any integer; taken modulo the axis size).
 Shape planRoll(const Shape& shape, const std::vector<int64_t>& shifts);

@@ -89,7 +89,7 @@ namespace gs {
   X(LessEqual, "less_equal", Cmp, false)           \
   X(Greater, "greater", Cmp, false)                \
   X(GreaterEqual, "greater_equal", Cmp, false)     \
-  X(MulNoNan, "mul_no_nan", Num, false)            \
+  X(MulNoNan, "mul_no_nan", Num, true)             \
   X(Atan2, "atan2", Fp, false)                     \
   X(Mod, "mod", Num, false)                        \
   X(Fmod, "fmod", Num, false)                      \

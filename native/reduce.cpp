@@ -1,5 +1,6 @@
-// Reductions, arg-reductions and the softmax family. Reduced axes are moved last (one cache-blocked transpose when
-// they are not already trailing), so every reduction is a loop over contiguous rows.
+// Reductions, arg-reductions and the softmax family. Sums and means read x in place whatever the axes
+// (reduceByRuns); the other reductions move the reduced axes last (one cache-blocked transpose when they are not
+// already trailing), so every reduction is a loop over contiguous rows.
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -54,8 +55,8 @@ void reduce(ReduceOp op, const Arr& x, const Shape& shape, const std::vector<int
       const T* src = x.as<T>();
       std::unique_ptr<T[]> tmp;
       if (!identity && outer > 1 && R > 1) {
-        // Column sums (reducing leading axes) avoid a transpose: accumulate whole rows at a time.
-        if (reduceLeading<T>(op, src, shape, red, out.as<T>())) return;
+        // Sums and means avoid the transpose: contiguous rows are summed, or added into output rows, in place.
+        if (reduceByRuns<T>(op, src, shape, red, out.as<T>())) return;
         tmp.reset(new T[size_t(x.n)]);
         Arr t{x.dt, tmp.get(), x.n};
         transpose(x, shape, perm, t);

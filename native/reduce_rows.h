@@ -125,32 +125,65 @@ template <typename T> T reduceRow(ReduceOp op, const T* p, int64_t n) {
   return T(0);
 }
 
-// Reductions over leading axes only ([R, K] -> [K]) accumulate whole rows, so no transpose is needed.
+// Sum and mean over any axes without a transpose. The shape is merged into alternating runs of reduced and kept axes
+// (axes of size 1 dropped); the innermost run is walked as contiguous rows: a reduced one is summed per row (sumRow)
+// into its output element, a kept one is added element by element into its output row. Reducing N and the spatial
+// axes of (N, C, H, W) is then C * N rows of H * W, with no copy of x. Returns false when the old path should run
+// (other ops, empty tensors, or nothing to gain: the reduced axes already trailing).
 template <typename T>
-bool reduceLeading(ReduceOp op, const T* src, const Shape& shape, const std::vector<bool>& red, T* out) {
+bool reduceByRuns(ReduceOp op, const T* src, const Shape& shape, const std::vector<bool>& red, T* out) {
   if (op != ReduceOp::Sum && op != ReduceOp::Mean) return false;
-  size_t d = 0;
+  if constexpr (!kIsFloat<T>) {
+    if (op != ReduceOp::Sum) return false;
+  }
+  std::vector<int64_t> size;
+  std::vector<bool> isRed;
   int64_t R = 1, K = 1;
-  while (d < shape.size() && red[d]) R *= shape[d++];
-  for (; d < shape.size(); d++) {
-    if (red[d]) return false;
-    K *= shape[d];
+  for (size_t d = 0; d < shape.size(); d++) {
+    if (shape[d] == 0) return false;
+    if (shape[d] == 1) continue;
+    (red[d] ? R : K) *= shape[d];
+    if (!size.empty() && isRed.back() == red[d]) size.back() *= shape[d];
+    else { size.push_back(shape[d]); isRed.push_back(red[d]); }
+  }
+  if (size.size() < 2 || (size.size() == 2 && isRed[1])) return false;  // all one kind, or [K, R]: plain rows
+  const size_t m = size.size();
+  // output stride of each kept run (0 for reduced runs)
+  std::vector<int64_t> ostride(m, 0);
+  for (int64_t s = 1, g = int64_t(m) - 1; g >= 0; g--)
+    if (!isRed[size_t(g)]) { ostride[size_t(g)] = s; s *= size[size_t(g)]; }
+  const int64_t L = size[m - 1];
+  const bool innerRed = isRed[m - 1];
+  using A = std::conditional_t<kIsFloat<T>, double, uint64_t>;
+  std::vector<A> acc(size_t(K), A(0));
+  std::vector<int64_t> idx(m - 1, 0);
+  int64_t o = 0;  // output offset of the current row
+  const int64_t rows = (R * K) / L;
+  for (int64_t row = 0; row < rows; row++) {
+    const T* p = src + row * L;
+    if (innerRed) {
+      if constexpr (kIsFloat<T>) acc[size_t(o)] += double(sumRow(p, L));
+      else acc[size_t(o)] += uint64_t(sumRow(p, L));
+    } else {
+      A* a = acc.data() + o;
+      for (int64_t k = 0; k < L; k++) {
+        if constexpr (kIsFloat<T>) a[k] += double(p[k]);
+        else a[k] += uint64_t(int64_t(p[k]));
+      }
+    }
+    // odometer over the outer runs, keeping the output offset in step
+    for (int64_t g = int64_t(m) - 2; g >= 0; g--) {
+      const size_t u = size_t(g);
+      o += ostride[u];
+      if (++idx[u] < size[u]) break;
+      o -= ostride[u] * size[u];
+      idx[u] = 0;
+    }
   }
   if constexpr (kIsFloat<T>) {
-    std::vector<double> acc(size_t(K), 0.0);
-    for (int64_t r = 0; r < R; r++) {
-      const T* row = src + r * K;
-      for (int64_t k = 0; k < K; k++) acc[size_t(k)] += double(row[k]);
-    }
-    double scale = op == ReduceOp::Mean ? 1.0 / double(R) : 1.0;
+    const double scale = op == ReduceOp::Mean ? 1.0 / double(R) : 1.0;
     for (int64_t k = 0; k < K; k++) out[k] = T(acc[size_t(k)] * scale);
   } else {
-    if (op != ReduceOp::Sum) return false;
-    std::vector<uint64_t> acc(size_t(K), 0);
-    for (int64_t r = 0; r < R; r++) {
-      const T* row = src + r * K;
-      for (int64_t k = 0; k < K; k++) acc[size_t(k)] += uint64_t(int64_t(row[k]));
-    }
     for (int64_t k = 0; k < K; k++) out[k] = T(int64_t(acc[size_t(k)]));
   }
   return true;

@@ -254,6 +254,16 @@ export interface KernelFns {
    */
   normalize(x: FloatArray, shape: number[], axis: number, epsilon: number, center: boolean): FloatArray;
 
+  /**
+   * batch_norm with batch statistics of x (N, C, *spatial): (x - mean) / sqrt(var + epsilon) * scale + bias per
+   * channel (mean and biased variance over N and the spatial axes, in double); scale and bias (C,). FP only.
+   */
+  batchNormTrain(x: FloatArray, shape: number[], scale: FloatArray, bias: FloatArray, epsilon: number): FloatArray;
+  /** Its gradient w.r.t. x for the output cotangent g: scale r (g - mean(g) - xhat mean(g xhat)), r = 1 / sqrt(var + epsilon). */
+  batchNormGrad(x: FloatArray, shape: number[], scale: FloatArray, g: FloatArray, epsilon: number): FloatArray;
+  /** Its gradient w.r.t. scale: Σ g xhat per channel, shape (C,). */
+  batchNormScaleGrad(x: FloatArray, shape: number[], g: FloatArray, epsilon: number): FloatArray;
+
   // ---- linear algebra: solves and factorizations (native/linalg_solve.cpp, LAPACK), FP32 and FP64 ----
   // Batched over leading axes, which broadcast between a and b. SINGULAR_MATRIX / NOT_POSITIVE_DEFINITE name the
   // batch index of the matrix at fault.

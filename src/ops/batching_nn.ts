@@ -33,6 +33,25 @@ function foldIntoC(b: Batcher, attrs: Record<string, unknown>, x: BatchedValue, 
   return final ? b.out('transpose', [back], { perm }) : b.tmp('transpose', [back], { perm });
 }
 
+/**
+ * batch_norm's fused gradient ops (batch_norm_grad, batch_norm_scale_grad), whose statistics run over N: every data
+ * operand (K, N, C, *S) as (N, K * C, *S), every per-channel one (C,) as (K * C,), as foldIntoC does for batch_norm.
+ */
+export function batchNormGradVmap(op: string, roles: readonly ('data' | 'channel')[], output: 'data' | 'channel'): Rule {
+  return ({ b, inputs, attrs }) => {
+    const x = inputs[roles.indexOf('data')]!;
+    const [N, C, ...S] = x.shape as [number, number, ...number[]];
+    const perm = [1, 0, ...Array.from({ length: x.shape.length - 1 }, (_, i) => i + 2)];
+    const folded = inputs.map((v, i) => (roles[i] === 'data'
+      ? b.tmp('reshape', [b.tmp('transpose', [b.tile(v)], { perm })], { shape: [N, b.K * C, ...S] })
+      : b.tmp('reshape', [b.tile(v)], { shape: [b.K * C] })));
+    const y = b.tmp(op, folded, attrs);
+    if (output === 'channel') b.out('reshape', [y], { shape: [b.K, C] });
+    else b.out('transpose', [b.tmp('reshape', [y], { shape: [N, b.K, C, ...S] })], { perm });
+    return true;
+  };
+}
+
 /** Pooling ops and their internal gradient ops: every operand folded into N. */
 export function poolVmap(op: string): Rule {
   return ({ b, inputs, output, attrs }) => {

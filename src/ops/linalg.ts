@@ -158,6 +158,14 @@ interface MatmulTAttrs {
 function matmulTCotangents(e: Emitter, a: Ref, b: Ref, g: Ref, ta: boolean, tb: boolean): [Ref, Ref] {
   const mt = (x: Ref, y: Ref, trans_a: boolean, trans_b: boolean) => e.op('matmul_t', [x, y], { trans_a, trans_b });
   const da = ta ? mt(b, g, tb, true) : mt(g, b, false, !tb);
+  // A 2-D b against a batched, untransposed a (a linear layer on [..., m, k]): b's cotangent contracts over the batch
+  // and the rows at once, one product of the folded [batch * m, k] and [batch * m, n], where the batched products
+  // made a [batch, k, n] temporary for unbroadcast to sum (8 MiB for the transformer block's 1024 x 256 weight).
+  const last = (v: Ref): number | null => v.shape[v.shape.length - 1]!;
+  if (b.shape.length === 2 && a.shape.length > 2 && !ta && last(a) !== null && last(g) !== null) {
+    const fold = (v: Ref): Ref => e.op('reshape', [v], { shape: [-1, last(v)!] });
+    return [da, tb ? mt(fold(g), fold(a), true, false) : mt(fold(a), fold(g), true, false)];
+  }
   const db = tb ? mt(g, a, true, ta) : mt(a, g, !ta, false);
   return [da, db];
 }
@@ -202,6 +210,7 @@ const matmulT: OpDef<MatmulTAttrs> = {
     { inputs: [{ shape: [2, 3] }, { shape: [4, 3] }], attrs: { trans_a: false, trans_b: true }, note: 'A·Bᵀ' },
     { inputs: [{ shape: [2, 3, 2] }, { shape: [4, 3] }], attrs: { trans_a: true, trans_b: true }, note: 'batched Aᵀ·Bᵀ' },
     { inputs: [{ shape: [2, 1, 3] }, { shape: [4, 1] }], attrs: { trans_a: true, trans_b: true }, note: 'contraction of size 1 (outer products)' },
+    { inputs: [{ shape: [2, 3, 4] }, { shape: [5, 4] }], attrs: { trans_a: false, trans_b: true }, note: 'batched A·Bᵀ with a 2-D B (folded cotangent of B)' },
   ],
 };
 
@@ -263,6 +272,8 @@ const matmul: OpDef<Record<string, never>> = {
     { inputs: [{ shape: [2, 3] }, { shape: [3] }], note: '2-D x 1-D' },
     { inputs: [{ shape: [3] }, { shape: [3] }], note: '1-D x 1-D (dot)' },
     { inputs: [{ shape: [2, 1, 2, 3] }, { shape: [3, 3, 2] }], note: 'batch broadcast [2, 1] x [3]' },
+    { inputs: [{ shape: [2, 3, 4] }, { shape: [4, 2] }], note: '3-D x 2-D (a linear layer: folded weight cotangent)' },
+    { inputs: [{ shape: [2, 2, 3] }, { shape: [3] }], note: '3-D x 1-D' },
     { inputs: [{ shape: [3] }, { shape: [2, 3, 2] }], note: '1-D x batched' },
     { inputs: [{ shape: [2, 2, 3] }, { shape: [3] }], note: 'batched x 1-D' },
     { inputs: [{ shape: [3, 1] }, { shape: [2, 1, 4] }], note: 'contraction of size 1 (outer products), batch broadcast' },

@@ -19,7 +19,7 @@ import {
   axisOrFail, broadcastToLike, failNode, FP, fmt, inputAt, intSchema, normAxis, provablySame, reshapeToLike, sameDtype, unbroadcast as sumTo,
 } from './common.js';
 
-const epsilonSchema = (d: number) => z.number().min(0).default(d).describe('added to the variance (mean square) before the square root');
+export const epsilonSchema = (d: number) => z.number().min(0).default(d).describe('added to the variance (mean square) before the square root');
 
 const elements = (s: readonly (number | null)[]): number => s.reduce<number>((p, d) => p * (d ?? 0), 1);
 const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
@@ -59,7 +59,7 @@ function sameShapeAs(a: SymShape, b: SymShape): boolean {
   return a.length === b.length && a.every((d, i) => d === null || b[i] === null || d === b[i]);
 }
 
-function needShape(v: ValueMeta, want: SymShape, name: string, i: number, why: string, ctx: InferContext): void {
+export function needShape(v: ValueMeta, want: SymShape, name: string, i: number, why: string, ctx: InferContext): void {
   if (!sameShapeAs(v.shape, want)) failNode('SHAPE_MISMATCH', ctx, `${name} ${fmt(v.shape)} must have shape ${fmt(want)} (${why})`, inputAt(i));
 }
 
@@ -138,7 +138,7 @@ function rowNorm(rms: boolean): OpDef<RowNormAttrs> {
 interface BatchNormAttrs { epsilon: number; training: boolean }
 
 /** A (C,) parameter as (C, 1, ..., 1), broadcasting against x (N, C, *spatial). */
-function perChannel(e: Emitter, p: Ref, rank: number): Ref {
+export function perChannel(e: Emitter, p: Ref, rank: number): Ref {
   return rank > 2 ? e.op('unsqueeze', [p], { axes: range(1, rank - 1) }) : p;
 }
 
@@ -146,7 +146,7 @@ function perChannel(e: Emitter, p: Ref, rank: number): Ref {
 const channelShape = (c: number, rank: number): number[] => [c, ...new Array<number>(Math.max(0, rank - 2)).fill(1)];
 
 /** Axes of x (N, C, *spatial) that per-channel statistics reduce: all but the channel axis. */
-const nonChannelAxes = (rank: number): number[] => [0, ...range(2, rank)];
+export const nonChannelAxes = (rank: number): number[] => [0, ...range(2, rank)];
 
 async function applyPerChannel(
   k: OpKernels, x: Tensor, xs: FloatArray, alpha: FloatArray, beta: FloatArray,
@@ -190,24 +190,18 @@ const batchNorm: OpDef<BatchNormAttrs> = {
   async run([x, scale, bias, mean, variance], attrs, k) {
     const shape = [...x!.shape];
     const c = shape[1]!;
-    const cs = channelShape(c, shape.length);
-    let mu = mean!.data as FloatArray;
-    let xs = x!.data as FloatArray;
-    let v = variance!.data as FloatArray;
     if (attrs.training) {
-      const axes = nonChannelAxes(shape.length);
-      mu = (await k.reduce('mean', x!.data, shape, axes)) as FloatArray;
-      xs = (await k.binary('sub', x!.data, shape, mu, cs)).data as FloatArray;
-      v = (await k.reduce('mean', await k.unary('square', xs), shape, axes)) as FloatArray;
+      // one kernel: per-channel statistics and the affine map, channel by channel in cache
+      const data = await k.batchNormTrain(x!.data as FloatArray, shape, scale!.data as FloatArray, bias!.data as FloatArray, attrs.epsilon);
+      return { dtype: x!.dtype, shape, data };
     }
+    const mu = mean!.data as FloatArray;
+    const xs = x!.data as FloatArray;
+    const v = variance!.data as FloatArray;
     const alpha = (await k.binary('div', scale!.data, [c], await invStd(k, v, c, attrs.epsilon, x!.dtype), [c])).data as FloatArray;
     // As PyTorch: y = x * alpha + beta with alpha = scale / sqrt(var + epsilon) and beta = bias - mean * alpha
-    // (training: the centred x times alpha, plus bias)
-    let beta = bias!.data as FloatArray;
-    if (!attrs.training) {
-      const shift = await k.binary('mul', mu, [c], alpha, [c]);
-      beta = (await k.binary('sub', bias!.data, [c], shift.data, [c])).data as FloatArray;
-    }
+    const shift = await k.binary('mul', mu, [c], alpha, [c]);
+    const beta = (await k.binary('sub', bias!.data, [c], shift.data, [c])).data as FloatArray;
     return { dtype: x!.dtype, shape, data: await applyPerChannel(k, x!, xs, alpha, beta) };
   },
   flops: ([x]) => 8 * elements(x!.shape),
@@ -217,9 +211,9 @@ const batchNorm: OpDef<BatchNormAttrs> = {
     const sum = (v: Ref): Ref => e.op('sum', [v], { axes, keepdims: false });
     const gb = sum(g);
     if (attrs.training) {
-      const m = moments(e, x!, axes, attrs.epsilon, true);
-      const dx = throughNormalize(e, m, e.op('mul', [g, perChannel(e, scale!, rank)]), axes, true);
-      return [dx, sum(e.op('mul', [g, m.xhat])), gb, null, null];
+      // fused ops (batch_norm_grad.ts), each one kernel, with their own derivative rules
+      const eps = { epsilon: attrs.epsilon };
+      return [e.op('batch_norm_grad', [x!, scale!, g], eps), e.op('batch_norm_scale_grad', [x!, g], eps), gb, null, null];
     }
     const r = e.op('reciprocal', [e.op('sqrt', [e.op('add', [variance!, e.scalar(attrs.epsilon, x!.dtype)])])]);
     const sr = e.op('mul', [scale!, r]);

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { OpCatalogueEntry } from '../engine.types.js';
 import type { OpDef } from './types.js';
 import * as activations from './activations.js';
+import * as batchNormGrad from './batch_norm_grad.js';
 import * as binary from './binary.js';
 import * as binaryMath from './binary_math.js';
 import * as conv from './conv.js';
@@ -34,7 +35,7 @@ import * as unary from './unary.js';
 import * as unaryMath from './unary_math.js';
 
 const FAMILIES: Record<string, unknown>[] = [
-  internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm,
+  internal, unary, binary, select, misc, reduce, linalg, shape, shapeIndex, nn, pool, norm, batchNormGrad,
   unaryMath, activations, binaryMath, logical, indexing,
   stats, cumulative, einsum, conv,
   // linear algebra: solves and factorizations

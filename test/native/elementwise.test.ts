@@ -207,4 +207,15 @@ describe('where and clip', () => {
     expect(kindOf(kernels.clip(new Float32Array([3]), 0, 1))).toBe('FP32');
     expect(() => kernels.clip(x, 2, 1)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
+  it('mul_no_nan on the vector path: 0 wherever a is 0 (also against Inf and NaN), a * b elsewhere, NaN in a kept', () => {
+    for (const make of [(xs: number[]) => Float32Array.from(xs), (xs: number[]) => Float64Array.from(xs)]) {
+      const n = 1000; // long enough for whole vectors, a ragged tail, and both operands contiguous or scalar
+      const a = make(Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : i % 7 === 0 ? NaN : (i % 11) - 5)));
+      const b = make(Array.from({ length: n }, (_, i) => (i % 2 === 0 ? Infinity : i % 5 === 0 ? NaN : 0.5 * i)));
+      const want = Array.from(a, (x, i) => (x === 0 ? 0 : x * b[i]!));
+      expect(fromTyped(kernels.binary('mul_no_nan', a, [n], b, [n]).data)).toEqual(want);
+      expect(fromTyped(kernels.binary('mul_no_nan', a, [n], make([Infinity]), []).data)).toEqual(Array.from(a, (x) => (x === 0 ? 0 : x * Infinity)));
+      expect(fromTyped(kernels.binary('mul_no_nan', make([0]), [], b, [n]).data)).toEqual(new Array(n).fill(0));
+    }
+  });
 });

@@ -50,6 +50,20 @@ describe('reduce', () => {
     expect(fromTyped(kernels.reduce('sum', c, [4_000_000, 2], [0]))).toEqual([4_000_000, 4_000_000]);
   });
 
+  it('sums and means over non-adjacent axes in place: per-channel statistics of (N, C, H, W), and kept inner axes', () => {
+    const r = rng(5);
+    for (const [shape, axes] of [[[3, 5, 4, 6], [0, 2, 3]], [[4, 3, 5, 2], [0, 2]], [[2, 1, 3, 4, 5], [1, 3]], [[6, 2, 7], [0, 2]]] as [number[], number[]][]) {
+      for (const dtype of ['FP32', 'FP64', 'INT32', 'INT64'] as DType[]) {
+        const data = randData(r, numel(shape), dtype, -3, 3);
+        for (const op of (dtype.startsWith('FP') ? ['sum', 'mean'] : ['sum']) as ReduceOp[]) {
+          const y = kernels.reduce(op, toTyped(dtype, data), shape, axes);
+          const [rtol, atol] = dtype === 'FP32' ? [1e-5, 1e-5] : dtype === 'FP64' ? [1e-12, 1e-12] : [0, 0];
+          expect(mismatch(y, reduceRef(op, { data, shape }, axes).data, rtol, atol), `${op} ${dtype} ${JSON.stringify(shape)} ${JSON.stringify(axes)}`).toBeUndefined();
+        }
+      }
+    }
+  });
+
   it('edge semantics: empty mean is NaN, logsumexp of all -Inf is -Inf, max/min of a zero-size axis throw', () => {
     expect(Number.isNaN(kernels.reduce('mean', new Float32Array(0), [0, 3], [0])[0])).toBe(true);
     expect(fromTyped(kernels.reduce('sum', new Float64Array(0), [0, 3], [0]))).toEqual([0, 0, 0]);
