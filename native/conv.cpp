@@ -24,6 +24,7 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "parallel.h"
 
 namespace gs {
 
@@ -223,39 +224,9 @@ int64_t tileOf(int64_t rows, int64_t positions, size_t es) {
   return std::max<int64_t>(1, std::min(positions, fit));
 }
 
-// Runs body(worker, n) for every image n. With more than one worker (granted by a SplitScope the caller holds),
-// images are taken in turn by that many threads (this one included) while every product runs on one thread:
-// independent single-threaded products on whole images beat threading each product, which meets at a barrier several
-// times per product (and waits there for any core the machine is busy with).
-template <typename F> void forEachImage(int64_t N, int workers, F&& body) {
-  if (workers <= 1 || N <= 1) {
-    for (int64_t n = 0; n < N; n++) body(0, n);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::exception_ptr error;
-  std::mutex mu;
-  auto loop = [&](int worker) {
-    try {
-      for (int64_t n; (n = next.fetch_add(1)) < N;) body(worker, n);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!error) error = std::current_exception();
-      next.store(N);
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int w = 1; w < workers; w++) {
-    try {
-      threads.emplace_back(loop, w);
-    } catch (const std::system_error&) {
-      break;  // no more threads to be had: the ones running share the images
-    }
-  }
-  loop(0);
-  for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
-}
+// Images of a batch go to parallelFor (native/parallel.h) with the workers a SplitScope the caller holds grants, while
+// every product runs on one thread: independent single-threaded products on whole images beat threading each
+// product, which meets at a barrier several times per product (and waits there for any core the machine is busy with).
 
 template <typename T> void convT(const T* x, const T* w, const T* b, const ConvGeom& g, T* y) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, rows = Cg * g.kSize();
@@ -265,7 +236,7 @@ template <typename T> void convT(const T* x, const T* w, const T* b, const ConvG
   const SplitScope split(double(g.N) * double(g.O) * double(outSz) * double(rows), g.N);
   const int workers = split.workers();
   std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
-  forEachImage(g.N, workers, [&](int worker, int64_t n) {
+  parallelFor(g.N, workers, [&](int worker, int64_t n) {
     T* col = cols[size_t(worker)].data();
     for (int64_t p0 = 0; p0 < outSz; p0 += tile) {
       const int64_t p1 = std::min(outSz, p0 + tile), len = p1 - p0;
@@ -340,7 +311,7 @@ template <typename T> void convTransposeT(const T* x, const T* w, const T* b, co
   const SplitScope split(double(g.N) * double(g.O) * double(outSz) * double(rows), g.N);
   const int workers = split.workers();
   std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
-  forEachImage(g.N, workers, [&](int worker, int64_t n) {
+  parallelFor(g.N, workers, [&](int worker, int64_t n) {
     T* col = cols[size_t(worker)].data();
     for (int64_t c = 0; c < g.C; c++) {
       T* yc = y + (n * g.C + c) * inSz;
@@ -374,7 +345,7 @@ template <typename T> void convWeightGradT(const T* x, const T* gy, const ConvGe
   std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
   std::vector<std::vector<T>> partial(size_t(workers - 1), std::vector<T>(size_t(size), T(0)));
   std::fill(gw, gw + size, T(0));
-  forEachImage(g.N, workers, [&](int worker, int64_t n) {
+  parallelFor(g.N, workers, [&](int worker, int64_t n) {
     T* col = cols[size_t(worker)].data();
     T* acc = worker == 0 ? gw : partial[size_t(worker - 1)].data();
     for (int64_t p0 = 0; p0 < outSz; p0 += tile) {

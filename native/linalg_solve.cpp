@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "parallel.h"
 
 #ifndef GRADSERVE_LAPACK
 #define GRADSERVE_LAPACK 0
@@ -140,61 +141,16 @@ thread_local RunMemo* currentMemo = nullptr;
   return "the matrix at batch index " + fmtShape(idx);
 }
 
-// A failure found while running one matrix of a batch; the lowest failing index is reported, whatever the threads.
-struct BatchFailure {
-  int64_t index;
-  ErrCode code;
-  std::string msg;
-};
-
 // Runs body(i) for every matrix i < count, split across the threads a SplitScope grants for `work` flops in all.
-// body returns a failure message (empty: fine) with its code; the failure of the lowest index is thrown.
+// body returns a failure message (empty: fine) with its code; the failure of the lowest index is thrown, whatever the
+// threads (parallelFor).
 template <typename F> void forEachMatrix(int64_t count, double work, F&& body) {
-  std::atomic<int64_t> failedAt{std::numeric_limits<int64_t>::max()};
-  std::mutex mu;
-  std::unique_ptr<BatchFailure> failure;
-  std::exception_ptr error;
-  auto one = [&](int64_t i) {
-    ErrCode code = ErrCode::InvalidArgument;
-    std::string msg = body(i, code);
-    if (msg.empty()) return;
-    std::lock_guard<std::mutex> lock(mu);
-    if (!failure || i < failure->index) failure.reset(new BatchFailure{i, code, msg});
-    int64_t cur = failedAt.load();
-    while (i < cur && !failedAt.compare_exchange_weak(cur, i)) {
-    }
-  };
   SplitScope split(work, count);
-  const int workers = split.workers();
-  if (workers <= 1 || count <= 1) {
-    for (int64_t i = 0; i < count && !failure; i++) one(i);
-  } else {
-    std::atomic<int64_t> next{0};
-    auto loop = [&]() {
-      try {
-        for (int64_t i; (i = next.fetch_add(1)) < count;) {
-          if (i > failedAt.load()) break;  // a lower index failed already: that one is reported
-          one(i);
-        }
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!error) error = std::current_exception();
-        next.store(count);
-      }
-    };
-    std::vector<std::thread> threads;
-    for (int w = 1; w < workers; w++) {
-      try {
-        threads.emplace_back(loop);
-      } catch (const std::system_error&) {
-        break;
-      }
-    }
-    loop();
-    for (auto& t : threads) t.join();
-  }
-  if (error) std::rethrow_exception(error);
-  if (failure) fail(failure->code, failure->msg);
+  parallelFor(count, split.workers(), [&](int, int64_t i) {
+    ErrCode code = ErrCode::InvalidArgument;
+    const std::string msg = body(i, code);
+    if (!msg.empty()) fail(code, msg);
+  });
 }
 
 #if GRADSERVE_LAPACK

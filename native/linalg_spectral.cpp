@@ -19,6 +19,7 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "parallel.h"
 
 #if GRADSERVE_LAPACK
 // Fortran LAPACK as OpenBLAS exports it (32-bit integers); character arguments carry their hidden lengths.
@@ -324,38 +325,6 @@ template <typename T> class Spectral {
   int k_;
 };
 
-// Runs body(worker, b) for every batch member b on `workers` threads (this one included); the first error wins and
-// stops the others from taking new members.
-template <typename F> void forEachMember(int64_t count, int workers, F&& body) {
-  if (workers <= 1 || count <= 1) {
-    for (int64_t b = 0; b < count; b++) body(0, b);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::exception_ptr error;
-  std::mutex mu;
-  auto loop = [&](int worker) {
-    try {
-      for (int64_t b; (b = next.fetch_add(1)) < count;) body(worker, b);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!error) error = std::current_exception();
-      next.store(count);
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int w = 1; w < workers; w++) {
-    try {
-      threads.emplace_back(loop, w);
-    } catch (const std::system_error&) {
-      break;
-    }
-  }
-  loop(0);
-  for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
-}
-
 template <typename T> void spectralT(SpectralOp op, const Arr& x, const Shape& shape, const Arr& out) {
   const Dims d = dimsOf(shape);
   if (d.batch == 0) return;
@@ -369,7 +338,7 @@ template <typename T> void spectralT(SpectralOp op, const Arr& x, const Shape& s
   const int workers = split.workers();
   std::vector<Workspace<T>> ws(static_cast<size_t>(workers));
   for (auto& w : ws) s.size(w);
-  forEachMember(d.batch, workers, [&](int w, int64_t b) { s.run(x.as<T>(), out.as<T>(), b, ws[size_t(w)]); });
+  parallelFor(d.batch, workers, [&](int w, int64_t b) { s.run(x.as<T>(), out.as<T>(), b, ws[size_t(w)]); });
 }
 
 }  // namespace
