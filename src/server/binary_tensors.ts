@@ -9,6 +9,7 @@
  * pin the request body; their wire objects become `{shape, datatype, b64}` so the engine's graph hash (which is over
  * the wire text) still tells different weights apart, and decoding hands back the copied array.
  */
+import type { preValidationHookHandler } from 'fastify';
 import { GradserveError } from '../errors.js';
 import { binaryTensorSpec, bindDecoded, tensorFromBytes } from '../tensor/wire.js';
 import { type BlobRef, layoutBlobs } from './framing.js';
@@ -182,4 +183,20 @@ export function resolveBinaryTensors(body: unknown, section: Buffer | null, head
     bindDecoded(wire, t);
     f.holder[f.name] = wire;
   });
+}
+
+/**
+ * A preValidation hook for routes that take /v1 bodies: the tensors a framed body carries in its binary section are
+ * bound to their JSON objects before the schema check, so every endpoint decodes them like any other tensor.
+ */
+export function bindBinaryTensors(maxElements: number): preValidationHookHandler {
+  return (req, _reply, done) => {
+    try {
+      resolveBinaryTensors(req.body, req.binaryPayload, req.binaryHeader, maxElements);
+    } catch (e) {
+      done(e as Error);
+      return;
+    }
+    done();
+  };
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Engine, TransformSpec } from '../../engine.types.js';
 import { GradserveError, fail } from '../../errors.js';
 import type { Graph, InputSpec } from '../../graph/types.js';
-import { resolveBinaryTensors } from '../binary_tensors.js';
+import { bindBinaryTensors } from '../binary_tensors.js';
 import type { ServerConfig } from '../config.js';
 import type { Model, ModelRepository } from '../models.js';
 import { buildScene, toDot } from '../render/dot.js';
@@ -65,15 +65,7 @@ export async function renderRoutes(app: FastifyInstance, opts: RenderOptions): P
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   // The same body forms as every v1 endpoint, binary framing included (graph constants in the binary section).
-  app.addHook('preValidation', (req, _reply, done) => {
-    try {
-      resolveBinaryTensors(req.body, req.binaryPayload, req.binaryHeader, config.maxTensorElements);
-    } catch (e) {
-      done(e as Error);
-      return;
-    }
-    done();
-  });
+  app.addHook('preValidation', bindBinaryTensors(config.maxTensorElements));
 
   r.post('/v1/render', {
     schema: {

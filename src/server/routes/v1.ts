@@ -6,7 +6,7 @@ import { nameMap } from '../../graph/names.js';
 import type { Graph, ValueInfo, WireTensor } from '../../graph/types.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { decodeTensor } from '../../tensor/wire.js';
-import { resolveBinaryTensors } from '../binary_tensors.js';
+import { bindBinaryTensors } from '../binary_tensors.js';
 import { type Model, type ModelRepository, withParameters } from '../models.js';
 import * as S from '../schemas.js';
 import type { RunDeps } from '../run.js';
@@ -62,17 +62,8 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
     });
   }
 
-  // Binary framing: the tensors a framed body carries in its binary section are bound to their JSON objects before
-  // the schema check, so every endpoint decodes them like any other tensor.
-  app.addHook('preValidation', (req, _reply, done) => {
-    try {
-      resolveBinaryTensors(req.body, req.binaryPayload, req.binaryHeader, config.maxTensorElements);
-    } catch (e) {
-      done(e as Error);
-      return;
-    }
-    done();
-  });
+  // Binary framing: tensors in a framed body's binary section are bound to their JSON objects before the schema check.
+  app.addHook('preValidation', bindBinaryTensors(config.maxTensorElements));
 
   /** The request's graph: inline, or a repository model's (the schema lets exactly one of them through). */
   async function source(body: { graph?: Graph | undefined; model?: string | undefined }): Promise<{ graph: Graph; model: Model | undefined }> {
