@@ -35,7 +35,12 @@ export class BufferRecycler {
   private hits = 0;
   private misses = 0;
 
-  constructor(private capBytes: number) {}
+  constructor(private cap: number) {}
+
+  /** The most bytes kept for reuse (also the most one request may hold leased: see Lease). */
+  get capBytes(): number {
+    return this.cap;
+  }
 
   /** A buffer of at least `bytes` (its size class); undefined when the allocation fails. */
   take(bytes: number): ArrayBuffer | undefined {
@@ -58,7 +63,7 @@ export class BufferRecycler {
   /** Keeps `ab` for reuse if there is room (a detached or foreign-sized buffer is dropped). */
   give(ab: ArrayBuffer): void {
     const cls = ab.byteLength;
-    if (cls === 0 || cls !== sizeClass(cls) || this.cached + cls > this.capBytes) return;
+    if (cls === 0 || cls !== sizeClass(cls) || this.cached + cls > this.cap) return;
     let list = this.free.get(cls);
     if (list === undefined) this.free.set(cls, (list = []));
     list.push(ab);
@@ -74,7 +79,7 @@ export class BufferRecycler {
   }
 
   setCap(bytes: number): void {
-    this.capBytes = bytes;
+    this.cap = bytes;
     if (this.cached > bytes) this.trim();
   }
 
@@ -86,16 +91,25 @@ export class BufferRecycler {
 /** One request's recycled buffers: given back once the response is written and every engine call has settled. */
 export class Lease {
   private readonly held: ArrayBuffer[] = [];
+  private heldBytes = 0;
   private pins = 1; // the response
   private abandoned = false;
 
-  constructor(private readonly recycler: BufferRecycler) {}
+  /**
+   * `maxBytes`: most bytes one request holds in leased buffers. Everything leased stays out of reuse until the answer
+   * is written, so a request that runs many programs (gradcheck's evaluations, a loop of batched passes) would
+   * otherwise pin every intermediate result it ever made; past the cap, results are ordinary collectable memory.
+   */
+  constructor(private readonly recycler: BufferRecycler, private readonly maxBytes = Infinity) {}
 
-  /** A buffer of at least `bytes` for this request, or undefined (small sizes, or no memory). */
+  /** A buffer of at least `bytes` for this request, or undefined (small sizes, over the cap, or no memory). */
   alloc(bytes: number): ArrayBuffer | undefined {
-    if (this.abandoned || bytes < RECYCLE_MIN_BYTES) return undefined;
+    if (this.abandoned || bytes < RECYCLE_MIN_BYTES || this.heldBytes + sizeClass(bytes) > this.maxBytes) return undefined;
     const ab = this.recycler.take(bytes);
-    if (ab !== undefined) this.held.push(ab);
+    if (ab !== undefined) {
+      this.held.push(ab);
+      this.heldBytes += ab.byteLength;
+    }
     return ab;
   }
 
@@ -119,12 +133,14 @@ export class Lease {
   abandon(): void {
     this.abandoned = true;
     this.held.length = 0;
+    this.heldBytes = 0;
   }
 
   private unpin(): void {
     if (--this.pins > 0 || this.abandoned) return;
     for (const ab of this.held) this.recycler.give(ab);
     this.held.length = 0;
+    this.heldBytes = 0;
   }
 }
 
@@ -133,7 +149,7 @@ type WithLease = FastifyRequest & { [LEASE]?: Lease };
 
 /** Gives `req` a lease that returns its buffers once `reply` is written (an onRequest hook calls this). */
 export function attachLease(req: FastifyRequest, reply: FastifyReply, recycler: BufferRecycler): Lease {
-  const lease = new Lease(recycler);
+  const lease = new Lease(recycler, recycler.capBytes);
   (req as WithLease)[LEASE] = lease;
   const raw = reply.raw;
   raw.once('finish', () => lease.responded());

@@ -69,6 +69,17 @@ describe('Lease', () => {
     expect(r.stats().cachedBytes).toBe(1 << 20);
   });
 
+  test('a lease holds at most its cap: past it, results are ordinary memory (nothing pinned until the answer)', () => {
+    const r = new BufferRecycler(1 << 30);
+    const lease = new Lease(r, 3 << 20);
+    expect(lease.alloc(1 << 20)).toBeDefined();
+    expect(lease.alloc(1 << 20)).toBeDefined();
+    expect(lease.alloc(1 << 20)).toBeDefined();
+    expect(lease.alloc(1 << 20)).toBeUndefined();
+    lease.responded();
+    expect(r.stats().cachedBytes).toBe(3 << 20);
+  });
+
   test('an abandoned lease (connection closed mid-answer) gives nothing back and hands out nothing more', () => {
     const r = new BufferRecycler(1 << 30);
     const lease = new Lease(r);
