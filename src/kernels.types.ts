@@ -326,6 +326,13 @@ export interface Kernels extends KernelFns {
   info(): KernelInfo;
   /** `[v0,v1,...]` exactly as JSON.stringify writes these values (non-finite ones as "NaN"/"Infinity" strings). */
   formatJson?(data: Float32Array | Float64Array): Buffer;
+  /** Writes the bytes of `src` as padded base64 into `dst` (at least 4 * ceil(bytes / 3) long); the characters written. */
+  encodeBase64?(src: ArrayBufferView, dst: Uint8Array): number;
+  /**
+   * Decodes base64 characters of the standard alphabet without padding (`src`) into `dst`; the bytes written, or -1
+   * when a character is outside the alphabet or the length is impossible (the caller then decodes another way).
+   */
+  decodeBase64?(src: Uint8Array, dst: Uint8Array): number;
   /** Native programs; absent in a Kernels implementation that only has the per-call kernels. */
   Program?: new () => NativeProgram;
   /** The native buffer pool of program intermediates (GRADSERVE_POOL_BYTES caps what it keeps free). */

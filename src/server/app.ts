@@ -10,6 +10,7 @@ import type { Tracer } from '@opentelemetry/api';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Engine } from '../engine.types.js';
+import { kernels } from '../kernels.js';
 import { MemoryAdmission } from './admission.js';
 import { installAuth } from './auth.js';
 import { stringifyBig } from './bigjson.js';
@@ -125,6 +126,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<GradserveApp
     maxTensorElements: config.maxTensorElements,
     maxNodes: config.maxNodes,
     timeoutMs: config.requestTimeoutMs,
+    decodeBase64: kernels.decodeBase64,
     ...bodyParsing,
   });
   installRequestDecompression(app, config.bodyLimitBytes);

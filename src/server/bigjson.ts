@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isEncodedB64 } from '../tensor/wire.js';
+import { attachTensors, B64View, liftTensors, type InlineB64 } from './json_tensors.js';
 
 /** Below this size plain JSON.parse / JSON.stringify are as fast. */
 export const BIG_BODY_BYTES = 1 << 20;
@@ -36,14 +37,11 @@ export function parseBigJson(buf: Buffer): unknown {
 }
 
 /**
- * parseBigJson, also returning the JSON text that was really parsed (the body without the cut-out strings): every
- * key of the document is in it, so key checks can scan it instead of ~90 MB of base64.
+ * The `[start, end)` byte ranges of the long, escape-free string values of `"b64"` keys in a JSON body, in order
+ * (what parseBigJsonText cuts out).
  */
-export function parseBigJsonText(buf: Buffer): { value: unknown; text: string } {
-  const lifted: string[] = [];
-  const pieces: string[] = [];
-  const tag = placeholderTag();
-  let copied = 0;
+export function b64Ranges(buf: Buffer): [number, number][] {
+  const out: [number, number][] = [];
   let at = buf.indexOf(KEY, 0);
   while (at >= 0) {
     // The key's opening quote must be a real delimiter: not escaped by an odd run of backslashes.
@@ -68,13 +66,29 @@ export function parseBigJsonText(buf: Buffer): { value: unknown; text: string } 
       }
     }
     if (lift) {
-      pieces.push(buf.toString('utf8', copied, s - 1), JSON.stringify(`${tag}${lifted.length}`));
-      lifted.push(buf.toString('latin1', s, e));
-      copied = e + 1;
-      at = buf.indexOf(KEY, copied);
+      out.push([s, e]);
+      at = buf.indexOf(KEY, e + 1);
     } else {
       at = buf.indexOf(KEY, at + 1);
     }
+  }
+  return out;
+}
+
+/**
+ * parseBigJson, also returning the JSON text that was really parsed (the body without the cut-out strings): every
+ * key of the document is in it, so key checks can scan it instead of ~90 MB of base64.
+ */
+export function parseBigJsonText(buf: Buffer, inline?: InlineB64): { value: unknown; text: string } {
+  const lifted: (string | B64View)[] = [];
+  const pieces: string[] = [];
+  const tag = placeholderTag();
+  let copied = 0;
+  for (const [s, e] of b64Ranges(buf)) {
+    pieces.push(buf.toString('utf8', copied, s - 1), JSON.stringify(`${tag}${lifted.length}`));
+    // With a decoder, the strings stay bytes of the body until liftTensors decodes those of tensors natively.
+    lifted.push(inline !== undefined ? new B64View(buf.subarray(s, e)) : buf.toString('latin1', s, e));
+    copied = e + 1;
   }
   if (lifted.length === 0) return whole(buf);
   pieces.push(buf.toString('utf8', copied));
@@ -90,6 +104,16 @@ export function parseBigJsonText(buf: Buffer): { value: unknown; text: string } 
   });
   // Every cut-out string was the value of a real "b64" key, or the document was not what it seemed: start over.
   if (restored !== lifted.length) return whole(buf);
+  if (inline !== undefined) {
+    // Tensors' base64 decoded from the bytes (as the parse worker would, into PreparsedB64); any other string (a
+    // graph constant's) becomes the string it is.
+    const { lifted: tensors } = liftTensors(root, Infinity, undefined, inline);
+    attachTensors(root, tensors);
+    walk(root, (o) => {
+      const v = o['b64'];
+      if (v instanceof B64View) o['b64'] = v.toString();
+    });
+  }
   return { value: root, text };
 }
 
@@ -114,19 +138,50 @@ export class RawJsonArray {
 }
 
 /**
- * Same bytes as `JSON.stringify(value)`, as a Buffer when long `b64` strings or natively written number arrays
- * (RawJsonArray) were spliced in directly. Only strings made by encodeTensor are spliced (they are pure base64, so
+ * The `b64` of a response tensor that stringifyBig writes straight from the tensor's bytes into the reply (native
+ * base64, no JavaScript string: a 1 MB string per answer is what drove the collector under a b64 load). Anything else
+ * that serializes it gets the base64 string.
+ */
+export class RawB64 {
+  /** Set by stringifyBig while it serializes: the placeholder this string stands for. */
+  placeholder: string | undefined;
+
+  /** `encode` writes the base64 of `src` into `dst` and returns the characters written (the native kernel). */
+  constructor(readonly bytes: ArrayBufferView, readonly encode: (src: ArrayBufferView, dst: Uint8Array) => number) {}
+
+  /** Characters of the base64 text. */
+  get length(): number {
+    return Math.ceil(this.bytes.byteLength / 3) * 4;
+  }
+
+  toString(): string {
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString('base64');
+  }
+
+  toJSON(): string {
+    return this.placeholder ?? this.toString();
+  }
+}
+
+/**
+ * Same bytes as `JSON.stringify(value)`, as a Buffer when long `b64` strings, RawB64 values or natively written
+ * number arrays (RawJsonArray) were spliced in directly. Only strings made by encodeTensor are spliced (they are pure base64, so
  * they need no escaping); any other string, such as a constant echoed back from a request, is escaped by
  * JSON.stringify as usual.
  */
 export function stringifyBig(value: unknown): string | Buffer {
-  const lifted: string[] = [];
+  const lifted: (string | RawB64)[] = [];
   const raws: RawJsonArray[] = [];
   const tag = placeholderTag();
   const undo: [Record<string, unknown>, string][] = [];
+  const rawB64s: RawB64[] = [];
   walk(value, (o) => {
     const v = o['b64'];
-    if (typeof v === 'string' && v.length >= MIN_LIFT && isEncodedB64(o)) {
+    if (v instanceof RawB64) {
+      v.placeholder = `${tag}${lifted.length}`;
+      lifted.push(v);
+      rawB64s.push(v);
+    } else if (typeof v === 'string' && v.length >= MIN_LIFT && isEncodedB64(o)) {
       undo.push([o, v]);
       o['b64'] = `${tag}${lifted.length}`;
       lifted.push(v);
@@ -144,10 +199,11 @@ export function stringifyBig(value: unknown): string | Buffer {
   } finally {
     for (const [o, v] of undo) o['b64'] = v;
     for (const r of raws) r.placeholder = undefined;
+    for (const r of rawB64s) r.placeholder = undefined;
   }
   // Cut the skeleton at the placeholders, size the reply once, and write every piece straight into it.
   const marker = JSON.stringify(tag).slice(1, -1);
-  const pieces: ({ text: string; latin1: boolean } | Buffer)[] = [];
+  const pieces: ({ text: string; latin1: boolean } | Buffer | RawB64)[] = [];
   let from = 0;
   for (let at = skeleton.indexOf(marker); at >= 0; at = skeleton.indexOf(marker, from)) {
     const end = skeleton.indexOf('"', at);
@@ -157,19 +213,22 @@ export function stringifyBig(value: unknown): string | Buffer {
       from = end + 1;
     } else {
       // A b64 string: the placeholder's closing quote stays in the output.
-      pieces.push({ text: skeleton.slice(from, at), latin1: false }, { text: lifted[Number(skeleton.slice(at + marker.length, end))]!, latin1: true });
+      const b = lifted[Number(skeleton.slice(at + marker.length, end))]!;
+      pieces.push({ text: skeleton.slice(from, at), latin1: false }, typeof b === 'string' ? { text: b, latin1: true } : b);
       from = end;
     }
   }
   pieces.push({ text: skeleton.slice(from), latin1: false });
   let size = 0;
-  for (const p of pieces) size += Buffer.isBuffer(p) ? p.length : p.latin1 ? p.text.length : Buffer.byteLength(p.text, 'utf8');
+  for (const p of pieces) size += Buffer.isBuffer(p) || p instanceof RawB64 ? p.length : p.latin1 ? p.text.length : Buffer.byteLength(p.text, 'utf8');
   const out = Buffer.allocUnsafe(size);
   let off = 0;
   for (const p of pieces) {
     if (Buffer.isBuffer(p)) {
       p.copy(out, off);
       off += p.length;
+    } else if (p instanceof RawB64) {
+      off += p.encode(p.bytes, out.subarray(off, off + p.length));
     } else {
       off += out.write(p.text, off, p.latin1 ? 'latin1' : 'utf8');
     }

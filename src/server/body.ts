@@ -19,10 +19,11 @@ import { GradserveError } from '../errors.js';
 import type { Readable } from 'node:stream';
 import { getHeapStatistics } from 'node:v8';
 import type { ResourceLimits } from 'node:worker_threads';
-import { BIG_BODY_BYTES, parseBigJsonText } from './bigjson.js';
-import { readBody } from './body_stream.js';
+import { b64Ranges, BIG_BODY_BYTES, parseBigJsonText } from './bigjson.js';
+import { readBody, type BodyBytes } from './body_stream.js';
 import { leaseOf } from './recycle.js';
 import { prescanJson, type PrescanLimits } from './json_prescan.js';
+import type { B64Decoder, InlineB64 } from './json_tensors.js';
 import { ParsePool } from './parse_pool.js';
 
 declare module 'fastify' {
@@ -40,7 +41,7 @@ export const BINARY_HEADER = 'inference-header-content-length';
  * Parses a JSON body (a string or its UTF-8 bytes); every failure is INVALID_JSON. Bytes from BIG_BODY_BYTES up are
  * first checked by json_prescan.ts with `limits` (413 for what cannot be represented); `false` when the caller did.
  */
-export function parseJsonText(body: string | Buffer, limits: Partial<PrescanLimits> | false = {}): unknown {
+export function parseJsonText(body: string | Buffer, limits: Partial<PrescanLimits> | false = {}, inline?: InlineB64): unknown {
   const buf = typeof body === 'string' ? undefined : body;
   const empty = buf !== undefined ? isBlank(buf) : (body as string).trim().length === 0;
   if (empty) throw new GradserveError('INVALID_JSON', 'the request body is empty; send a JSON object');
@@ -53,7 +54,7 @@ export function parseJsonText(body: string | Buffer, limits: Partial<PrescanLimi
   let text: string;
   try {
     if (buf === undefined) text = body as string;
-    else if (buf.length >= BIG_BODY_BYTES) ({ value, text } = parseBigJsonText(buf));
+    else if (buf.length >= BIG_BODY_BYTES) ({ value, text } = parseBigJsonText(buf, inline));
     else text = buf.toString('utf8');
     if (buf === undefined || buf.length < BIG_BODY_BYTES) value = JSON.parse(text);
   } catch (e) {
@@ -181,11 +182,13 @@ function parseFramedBody(req: FastifyRequest, buf: Buffer, header: string | stri
   return parseJsonText(req.binaryHeader);
 }
 
-function parseBody(req: FastifyRequest, buf: Buffer): unknown {
+function parseBody(req: FastifyRequest, buf: Buffer, decode: B64Decoder | undefined): unknown {
   const header = req.headers[BINARY_HEADER];
   if (header !== undefined) return parseFramedBody(req, buf, header);
   try {
-    return parseJsonText(buf);
+    // Large b64 tensors are decoded into buffers recycled for the request when its route leases them.
+    const lease = leaseOf(req);
+    return parseJsonText(buf, {}, decode === undefined ? undefined : { decode, alloc: lease === undefined ? undefined : (n) => lease.alloc(n) });
   } catch (e) {
     // A framed body without its header length is raw bytes followed by JSON: say what is missing.
     if ((e as GradserveError).code === 'INVALID_JSON' && req.headers['content-type']?.startsWith('application/octet-stream') && buf.length > 0) {
@@ -216,10 +219,32 @@ export interface BodyParsingOptions {
   /** A parse running longer is stopped (504). */
   timeoutMs: number;
   resourceLimits?: ResourceLimits | undefined;
+  /**
+   * The native base64 decoder: large `b64` tensors of bodies parsed on the event loop are decoded from the body bytes
+   * without building their strings (without it, Buffer decodes the strings).
+   */
+  decodeBase64?: B64Decoder | undefined;
 }
 
 /** JSON.parse takes ~5 ms on this much JSON of numbers: larger bodies leave the event loop. */
 export const OFF_THREAD_BYTES = 256 * 1024;
+
+/** The largest body mostlyB64 looks at: cutting out and decoding its base64 costs ~1 ms a MiB on the event loop. */
+export const INLINE_B64_MAX_BYTES = 4 << 20;
+
+/**
+ * Whether a body up to INLINE_B64_MAX_BYTES is base64 tensors with less than `rest` bytes of other JSON: such a body
+ * is parsed on the event loop. Handing it to a parse worker costs more than it saves (the body is copied to the
+ * worker and its decoded tensors back, and those fresh buffers, ~3x the body per request, are what drove the
+ * collector under a b64 load: 13 full collections a second on the MLP request, 2.7 inline).
+ */
+function mostlyB64(body: BodyBytes, rest: number): boolean {
+  if (body.length > INLINE_B64_MAX_BYTES || body.blocks.length !== 1) return false;
+  const b = body.blocks[0]!;
+  let other = body.length;
+  for (const [s, e] of b64Ranges(Buffer.from(b.buffer, b.byteOffset, b.byteLength))) other -= e - s;
+  return other < rest;
+}
 
 export function installBodyParsing(app: FastifyInstance, options: Partial<BodyParsingOptions> = {}): void {
   app.decorateRequest('binaryPayload', null);
@@ -243,7 +268,7 @@ export function installBodyParsing(app: FastifyInstance, options: Partial<BodyPa
         done(err, undefined);
         return;
       }
-      if (threads > 0 && body.length >= offThreadBytes && req.headers[BINARY_HEADER] === undefined) {
+      if (threads > 0 && body.length >= offThreadBytes && req.headers[BINARY_HEADER] === undefined && !mostlyB64(body, offThreadBytes)) {
         pool ??= new ParsePool({
           threads,
           maxTensorElements: options.maxTensorElements ?? 2 ** 28,
@@ -258,7 +283,7 @@ export function installBodyParsing(app: FastifyInstance, options: Partial<BodyPa
         return;
       }
       try {
-        done(null, parseBody(req, body.buffer()));
+        done(null, parseBody(req, body.buffer(), options.decodeBase64));
       } catch (e) {
         done(e as Error);
       }

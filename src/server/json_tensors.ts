@@ -52,6 +52,48 @@ interface Lifter {
   transfer: Set<ArrayBuffer>;
   minElements: number;
   minB64: number;
+  decode: B64Decoder | undefined;
+  alloc: ((bytes: number) => ArrayBuffer | undefined) | undefined;
+}
+
+/**
+ * Decodes base64 characters of the standard alphabet, without padding, into `dst`: the bytes written, or -1 for
+ * anything else (the native kernel `decodeBase64`).
+ */
+export type B64Decoder = (src: Uint8Array, dst: Uint8Array) => number;
+
+/**
+ * How the event loop's parse decodes B64View strings: the native decoder, and where the decoded bytes go (a buffer of
+ * at least the size asked, e.g. recycled for the request by src/server/recycle.ts; undefined: a fresh one).
+ */
+export interface InlineB64 {
+  decode: B64Decoder;
+  alloc?: ((bytes: number) => ArrayBuffer | undefined) | undefined;
+}
+
+/**
+ * A long `b64` string still as the request-body bytes it was cut from (bigjson.ts parsing on the event loop):
+ * liftTensors decodes it natively without building the string. Its bytes are a private field, so walks over the
+ * parsed request do not visit them.
+ */
+export class B64View {
+  readonly #bytes: Uint8Array;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
+
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  get length(): number {
+    return this.#bytes.length;
+  }
+
+  toString(): string {
+    return Buffer.from(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength).toString('latin1');
+  }
 }
 
 function liftArray(l: Lifter, holder: Obj | unknown[], key: string | number, arr: unknown[], at: (string | number)[], field: string, dtype: DType, exact: boolean): void {
@@ -119,14 +161,20 @@ function liftArray(l: Lifter, holder: Obj | unknown[], key: string | number, arr
   (holder as Obj)[key] = null;
 }
 
-function liftB64(l: Lifter, holder: Obj, s: string, at: (string | number)[], bool: boolean): void {
+function liftB64(l: Lifter, holder: Obj, s: string | B64View, at: (string | number)[], bool: boolean): void {
   const strLen = s.length;
-  const unpadded = s.endsWith('==') ? strLen - 2 : s.endsWith('=') ? strLen - 1 : strLen;
+  const code = (k: number): number | undefined => (typeof s === 'string' ? s.charCodeAt(k) : s.bytes[k]);
+  const EQ = 0x3d;
+  const unpadded = strLen >= 2 && code(strLen - 1) === EQ && code(strLen - 2) === EQ ? strLen - 2 : strLen >= 1 && code(strLen - 1) === EQ ? strLen - 1 : strLen;
   const decodedLen = Math.floor((unpadded * 3) / 4);
   const spec: B64Spec = { strLen, unpadded, decodedLen, written: 0, boolNormalized: false };
   if (!(unpadded % 4 === 1 || (strLen !== unpadded && strLen % 4 !== 0))) {
-    const bytes = new ArrayBuffer(decodedLen);
-    if (decodedLen > 0) spec.written = Buffer.from(bytes).write(s, 0, decodedLen, 'base64');
+    const bytes = (typeof s !== 'string' ? l.alloc?.(decodedLen) : undefined) ?? new ArrayBuffer(decodedLen);
+    if (decodedLen > 0) {
+      // Natively from the body bytes when they are plain base64; Buffer's decoder (and its leniency) otherwise.
+      const w = typeof s !== 'string' && l.decode !== undefined ? l.decode(s.bytes.subarray(0, unpadded), new Uint8Array(bytes)) : -1;
+      spec.written = w >= 0 ? w : Buffer.from(bytes).write(s.toString(), 0, decodedLen, 'base64');
+    }
     if (bool && spec.written === decodedLen) {
       const o = new Uint8Array(bytes);
       for (let i = 0; i < o.length; i++) if (o[i]! > 1) o[i] = 1;
@@ -152,15 +200,15 @@ function liftTensor(l: Lifter, holder: Obj | unknown[], key: string | number, w:
   const data = own(w, 'data');
   if (Array.isArray(data)) liftArray(l, w, 'data', data, [...at, 'data'], 'data', dtype, exact);
   const b64 = own(w, 'b64');
-  if (typeof b64 === 'string' && b64.length >= l.minB64) liftB64(l, w, b64, [...at, 'b64'], exact && dtype === 'BOOL');
+  if ((typeof b64 === 'string' || b64 instanceof B64View) && b64.length >= l.minB64) liftB64(l, w, b64, [...at, 'b64'], exact && dtype === 'BOOL');
 }
 
 /**
  * Lifts the tensor payloads out of a parsed request (in place: their places become null). Returns them with the
- * buffers to transfer.
+ * buffers to transfer. `inline` decodes B64View strings natively (the event loop's parse, bigjson.ts).
  */
-export function liftTensors(root: unknown, minElements = MIN_LIFT_ELEMENTS, minB64 = MIN_LIFT_B64): { lifted: Lifted[]; transfer: ArrayBuffer[] } {
-  const l: Lifter = { lifted: [], transfer: new Set(), minElements, minB64 };
+export function liftTensors(root: unknown, minElements = MIN_LIFT_ELEMENTS, minB64 = MIN_LIFT_B64, inline?: InlineB64): { lifted: Lifted[]; transfer: ArrayBuffer[] } {
+  const l: Lifter = { lifted: [], transfer: new Set(), minElements, minB64, decode: inline?.decode, alloc: inline?.alloc };
   if (!isPlainObject(root)) return { lifted: [], transfer: [] };
   const inputs = own(root, 'inputs');
   if (Array.isArray(inputs)) {

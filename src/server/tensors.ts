@@ -8,7 +8,7 @@ import { parseDType, type DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { decodeTensor, encodeTensor, type TensorEncoding, type UnsafeInt64, type WireTensorOut } from '../tensor/wire.js';
 import { kernels } from '../kernels.js';
-import { RawJsonArray } from './bigjson.js';
+import { RawB64, RawJsonArray } from './bigjson.js';
 import { acceptsBinary, FrameBuilder, type FramedTensor, sendFrame } from './framing.js';
 
 /** Refuses a tensor whose declared shape is over the element limit before anything is allocated. */
@@ -134,6 +134,20 @@ export function encodeJsonTensor(t: Tensor, unsafeInt64: UnsafeInt64 = 'b64'): W
   return encodeTensor(t, 'json', unsafeInt64);
 }
 
+/** Tensors of at least this many bytes get their base64 written natively into the reply. */
+const NATIVE_B64_MIN_BYTES = 1024;
+
+/**
+ * encodeTensor(t, 'b64') for a response body serialized by stringifyBig: a large tensor's base64 is written from its
+ * bytes straight into the reply (RawB64), never built as a string.
+ */
+export function encodeB64Tensor(t: Tensor): WireTensorOut {
+  if (t.data.byteLength >= NATIVE_B64_MIN_BYTES && kernels.encodeBase64 !== undefined) {
+    return { shape: [...t.shape], datatype: t.dtype, b64: new RawB64(t.data, kernels.encodeBase64) as unknown as string };
+  }
+  return encodeTensor(t, 'b64');
+}
+
 /** How a response writes its tensors: JSON `data`, `b64`, or binary framing (API.md "Binary framing"). */
 export type ResponseEncoding = TensorEncoding | 'binary';
 
@@ -155,7 +169,7 @@ export class ResponseTensors {
 
   tensor(t: Tensor): WireTensorOut | FramedTensor {
     if (this.frame !== undefined) return this.frame.tensor(t);
-    return this.encoding === 'json' ? encodeJsonTensor(t) : encodeTensor(t, this.encoding as TensorEncoding);
+    return this.encoding === 'json' ? encodeJsonTensor(t) : encodeB64Tensor(t);
   }
 
   map(tensors: Tensors): Record<string, WireTensorOut | FramedTensor> {

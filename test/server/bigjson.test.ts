@@ -1,6 +1,7 @@
 /** Large-body JSON: identical results to JSON.parse / JSON.stringify, with the big b64 strings handled as bytes. */
 import { describe, expect, it } from 'vitest';
-import { parseBigJson, stringifyBig } from '../../src/server/bigjson.js';
+import { kernels } from '../../src/kernels.js';
+import { parseBigJson, RawB64, stringifyBig } from '../../src/server/bigjson.js';
 import { encodeTensor } from '../../src/tensor/wire.js';
 import { tensor } from '../../src/tensor/tensor.js';
 
@@ -54,6 +55,23 @@ describe('stringifyBig', () => {
     expect(out.toString('utf8')).toBe(JSON.stringify(v));
     // The value is left untouched.
     expect(v.outputs.y.b64).toBe(big.b64);
+  });
+
+  it('writes RawB64 values natively, byte for byte what JSON.stringify writes for their strings', () => {
+    const enc = kernels.encodeBase64!;
+    for (const n of [0, 1, 2, 3, 1024, 4001, 60_000]) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 131 + n) & 0xff);
+      const f = new Float32Array(8).fill(0.25);
+      const raw = new RawB64(bytes, enc);
+      const v = { gradients: { w: { shape: [n], datatype: 'BOOL', b64: raw }, 'q"': { b64: new RawB64(f.subarray(2, 5), enc) } }, note: 'é' };
+      const plain = { gradients: { w: { shape: [n], datatype: 'BOOL', b64: Buffer.from(bytes).toString('base64') }, 'q"': { b64: Buffer.from(f.buffer, 8, 12).toString('base64') } }, note: 'é' };
+      const out = stringifyBig(v);
+      expect(Buffer.isBuffer(out)).toBe(true);
+      expect(out.toString()).toBe(JSON.stringify(plain));
+      // Serialized any other way, it is its string.
+      expect(JSON.stringify(v)).toBe(JSON.stringify(plain));
+      expect(raw.placeholder).toBeUndefined();
+    }
   });
 
   it('escapes b64 strings it did not make', () => {

@@ -119,6 +119,19 @@ describe('every tensor endpoint: a framed request answers as the same request in
     expect(normalize(got.json, got.section)).toEqual(want);
   });
 
+  it('a b64 body over 1 MiB (its tensors decoded natively on the event loop) answers b64 as the framed request answers', async () => {
+    const r = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+    const graph = { inputs: { x: { datatype: 'FP32' }, w: { datatype: 'FP32' } }, nodes: [{ name: 'y', op: 'matmul', inputs: ['x', 'w'] }], outputs: ['y'] };
+    const body = { graph, inputs: { x: t('FP32', [64, 784], r(64 * 784, 1)), w: t('FP32', [784, 256], r(784 * 256, 2)) }, cotangents: { y: t('FP32', [64, 256], r(64 * 256, 3)) }, wrt: ['x', 'w'] };
+    const b64Body = JSON.stringify(asB64({ ...body, encoding: 'b64' }));
+    expect(b64Body.length).toBeGreaterThan(1 << 20);
+    const viaJson = await app.inject({ method: 'POST', url: '/v1/vjp', headers: { 'content-type': 'application/json' }, payload: b64Body });
+    expect(viaJson.statusCode, viaJson.body).toBe(200);
+    const { payload, headerLength } = frame({ ...body, encoding: 'binary' });
+    const framed = unframe(await postFramed(app, '/v1/vjp', payload, headerLength));
+    expect(normalize(viaJson.json())).toEqual(normalize(framed.json, framed.section));
+  });
+
   it('every datatype, non-finite values, INT64 past 2^53 and a zero-size tensor round trip bit for bit', async () => {
     const { payload, headerLength } = frame({ graph: identityGraph, inputs: ALL, encoding: 'binary' });
     const got = unframe(await postFramed(app, '/v1/evaluate', payload, headerLength));

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/engine.types.js';
 import { GradserveError } from '../../src/errors.js';
 import type { Graph } from '../../src/graph/types.js';
+import { kernels } from '../../src/kernels.js';
 import { parseJsonText } from '../../src/server/body.js';
 import { prescanJson } from '../../src/server/json_prescan.js';
 import { attachTensors, liftLarge, liftTensors, restoreLarge } from '../../src/server/json_tensors.js';
@@ -299,5 +300,56 @@ describe('worker-side lifting gives the inline results and errors', () => {
       const cot = JSON.stringify({ graph: { inputs: { a: {} }, nodes: [{ name: 'out', op: 'neg', inputs: ['a'] }] }, inputs: {}, cotangents: { out: Array.from({ length: 3000 }, (_, i) => String(i)) } });
       expect(decodeV1(viaWorker(cot), inferred)).toStrictEqual(decodeV1(parseJsonText(cot), inferred));
     }
+  });
+});
+
+describe('the event loop decodes large b64 tensors natively, with the results and errors of the string path', () => {
+  /** Buffers of the size asked and more, full of garbage, as recycled ones are. */
+  const recycled = (n: number): ArrayBuffer => new Uint8Array(n + 64).fill(0xa5).buffer;
+  /** A body over 1 MiB (so that it is parsed by bigjson.ts), decoded natively or not. */
+  const big = (body: object): Buffer => Buffer.from(JSON.stringify({ ...body, note: 'n'.repeat(1 << 20) }));
+  const native = (buf: Buffer, alloc?: (n: number) => ArrayBuffer): unknown => parseJsonText(buf, {}, { decode: kernels.decodeBase64!, alloc });
+
+  const bytes = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 37 + seed) & 0xff));
+  const b64Of = (n: number, seed: number): string => bytes(n, seed).toString('base64');
+  const long = b64Of(6000, 1);
+  const cases: [string, unknown][] = [
+    ['FP32, padded', { shape: [1500], datatype: 'FP32', b64: long }],
+    ['FP64, two padding characters', { shape: [751], datatype: 'FP64', b64: b64Of(6008, 2) }],
+    ['INT32, one padding character', { shape: [1501], datatype: 'INT32', b64: b64Of(6004, 3) }],
+    ['unpadded', { shape: [1501], datatype: 'INT32', b64: b64Of(6004, 3).replace(/=+$/, '') }],
+    ['BOOL, bytes above 1', { shape: [6000], datatype: 'BOOL', b64: long }],
+    ['no datatype (from the graph)', { shape: [750], b64: b64Of(6000, 4) }],
+    ['a character outside the alphabet', { shape: [1500], datatype: 'FP32', b64: `${long.slice(0, 100)}!${long.slice(101)}` }],
+    ['the URL-safe alphabet', { shape: [1500], datatype: 'FP32', b64: long.replace(/\+/g, '-').replace(/\//g, '_') }],
+    ['padding in the middle', { shape: [1500], datatype: 'FP32', b64: `${long.slice(0, 100)}=${long.slice(101)}` }],
+    ['one padding character too many', { shape: [1501], datatype: 'INT32', b64: `${b64Of(6004, 3)}=` }],
+    ['a length no base64 has', { shape: [1500], datatype: 'FP32', b64: `${long}A` }],
+    ['a length the shape does not take', { shape: [1499], datatype: 'FP32', b64: long }],
+    ['an unknown datatype', { shape: [1500], datatype: 'FP16', b64: long }],
+  ];
+
+  it.each(cases)('%s', (_name, x) => {
+    const graph = { inputs: { x: { datatype: 'FP64' } }, nodes: [{ name: 'out', op: 'neg', inputs: ['x'] }] };
+    const body = { graph, inputs: { x }, cotangents: { out: { b64: b64Of(6000, 5) } } };
+    const want = decodeV1(parseJsonText(big(body)), 'FP64');
+    for (const alloc of [undefined, recycled]) {
+      const got = native(big(body), alloc) as { inputs: { x: { b64: unknown } } };
+      expect(decodeV1(got, 'FP64')).toStrictEqual(want);
+    }
+    // Strict base64 is decoded from the body bytes; the rest by Buffer's decoder, from the string.
+    expect((native(big(body)) as { inputs: { x: { b64: unknown } } }).inputs.x.b64).toBeInstanceOf(PreparsedB64);
+  });
+
+  it('strings outside tensors stay strings, and the recycled buffer is the one decoded into', () => {
+    const constant = { shape: [1500], datatype: 'FP32', b64: b64Of(6000, 9) };
+    const body = { graph: { constants: { c: constant }, nodes: [] }, inputs: { x: { shape: [1500], datatype: 'FP32', b64: long } } };
+    const given: ArrayBuffer[] = [];
+    const v = native(big(body), (n) => { const b = recycled(n); given.push(b); return b; }) as { graph: unknown; inputs: { x: unknown } };
+    expect(v.graph).toStrictEqual(body.graph);
+    const x = decodeTensor(v.inputs.x, 'inputs.x');
+    expect(given).toHaveLength(1);
+    expect(x.data.buffer).toBe(given[0]);
+    expect(Buffer.from(x.data.buffer, x.data.byteOffset, x.data.byteLength).equals(bytes(6000, 1))).toBe(true);
   });
 });
