@@ -7,7 +7,8 @@
  * A byte-level parser of numeric arrays written in JS was measured and lost to V8's JSON.parse, so large tensors are
  * best sent as `b64` (bench/http/json-parse.mjs has the figures).
  * Bodies are read into blocks (body_stream.ts); JSON bodies from OFF_THREAD_BYTES up are parsed on worker threads
- * (parse_pool.ts) with the same code and the same results and errors, so no request holds the event loop, and
+ * (parse_pool.ts) with the same code and the same results and errors, so no request holds the event loop (bodies
+ * that are mostly b64 tensors excepted, up to INLINE_B64_MAX_BYTES: their base64 is decoded natively here), and
  * bodies that cannot be represented are refused before they are built (json_prescan.ts).
  * Every content type is read as JSON so that `curl -d @body.json` (form content type) just works; the Triton binary
  * tensor extension (`Inference-Header-Content-Length`) splits the body into a JSON header and raw tensor bytes.
