@@ -112,6 +112,47 @@ describe('models', () => {
     closeTo(out['grad:w'].data, matmul(transpose(x, 2, 2), [1, 1, 1, 1, 1, 1], 2, 2, 3));
   });
 
+  it('takes parameters.of from the request too (all a stock Triton client can set), the output\'s own first', async () => {
+    const x = [1, 2, 3, 4];
+    const infer = (payload: object) => app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload });
+    const inputs = [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: x }];
+    const r = await infer({ inputs, outputs: [{ name: 'grad:x' }], parameters: { of: 'loss' } });
+    expect(r.statusCode, r.body).toBe(200);
+    closeTo(r.json().outputs[0].data, matmul([1, 1, 1, 1, 1, 1], transpose(W, 2, 3), 2, 3, 2));
+    // The output's own `of` wins over the request's (which names no value here).
+    const own = await infer({ inputs, outputs: [{ name: 'grad:x', parameters: { of: 'loss' } }], parameters: { of: 'nothing' } });
+    expect(own.statusCode, own.body).toBe(200);
+    expect(own.json().outputs[0].data).toEqual(r.json().outputs[0].data);
+    expect((await infer({ inputs, outputs: [{ name: 'grad:x' }], parameters: { of: 'nothing' } })).json().error).toMatch(/"nothing" names no input/);
+    const missing = await infer({ inputs, outputs: [{ name: 'grad:x' }] });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().error).toMatch(/needs parameters\.of \(on the output or the request\)/);
+  });
+
+  it('Accept: application/octet-stream frames every output with 64-byte aligned blobs and their offsets', async () => {
+    const x = [1, 2, 3, 4];
+    const r = await app.inject({
+      method: 'POST', url: '/v2/models/linear/infer', headers: { accept: 'application/octet-stream' },
+      payload: { inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: x }], outputs: [{ name: 'loss' }, { name: 'y' }] },
+    });
+    expect(r.statusCode, r.body).toBe(200);
+    const n = Number(r.headers['inference-header-content-length']);
+    expect(n % 64).toBe(0);
+    const head = JSON.parse(r.rawPayload.subarray(0, n).toString('utf8'));
+    const [loss, y] = head.outputs as { parameters: { binary_data_size: number; binary_data_offset: number } }[];
+    expect(loss!.parameters).toEqual({ binary_data_size: 4, binary_data_offset: 0 });
+    expect(y!.parameters).toEqual({ binary_data_size: 24, binary_data_offset: 64 });
+    const at = r.rawPayload.byteOffset + n;
+    closeTo(Array.from(new Float32Array(r.rawPayload.buffer.slice(at + 64, at + 88))), matmul(x, W, 2, 2, 3));
+    // binary_data_output: false keeps the answer in JSON whatever Accept says.
+    const json = await app.inject({
+      method: 'POST', url: '/v2/models/linear/infer', headers: { accept: 'application/octet-stream' },
+      payload: { inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: x }], parameters: { binary_data_output: false } },
+    });
+    expect(json.headers['inference-header-content-length']).toBeUndefined();
+    expect(json.json().outputs).toHaveLength(2);
+  });
+
   it('speaks the binary tensor data extension both ways', async () => {
     const x = new Float32Array([1, 2, 3, 4]);
     const header = Buffer.from(JSON.stringify({
@@ -163,7 +204,7 @@ describe('models', () => {
     expect(r.statusCode).toBe(200);
     const n = Number(r.headers['inference-header-content-length']);
     const head = JSON.parse(r.rawPayload.subarray(0, n).toString('utf8'));
-    expect(head.outputs.map((o: { name: string; parameters: { binary_data_size: number } }) => [o.name, o.parameters.binary_data_size])).toEqual([['y', 36], ['loss', 4]]);
+    expect(head.outputs.map((o: { name: string; parameters: { binary_data_size: number; binary_data_offset: number } }) => [o.name, o.parameters.binary_data_size, o.parameters.binary_data_offset])).toEqual([['y', 36, 0], ['loss', 4, 36]]);
     expect(r.rawPayload.length).toBe(n + 40);
     const y = new Float32Array(r.rawPayload.buffer.slice(r.rawPayload.byteOffset + n, r.rawPayload.byteOffset + n + 36));
     closeTo(Array.from(y), matmul(Array.from(x), W, 3, 2, 3));

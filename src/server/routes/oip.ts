@@ -13,7 +13,7 @@ import type { Graph } from '../../graph/types.js';
 import { parseDType } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { decodeTensor, encodeTensor, tensorFromBytes } from '../../tensor/wire.js';
-import { type BlobRef, FrameBuilder, layoutBlobs, sendFrame } from '../framing.js';
+import { acceptsBinary, type BlobRef, FrameBuilder, layoutBlobs, sendFrame } from '../framing.js';
 import { type Model, type ModelRepository, withParameters } from '../models.js';
 import { attachLease } from '../recycle.js';
 import { runWithLimits, type RunDeps } from '../run.js';
@@ -167,7 +167,10 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
       }
 
       const requested = body.outputs ?? (graph.outputs ?? []).map((name) => ({ name, parameters: undefined }));
-      const allBinary = body.parameters?.binary_data_output === true;
+      // Triton clients ask with binary_data_output and get the blobs back to back; `Accept: application/octet-stream`
+      // (the /v1 convention) asks for every output framed, each blob 64-byte aligned.
+      const accepted = body.parameters?.binary_data_output === undefined && acceptsBinary(req.headers.accept);
+      const allBinary = body.parameters?.binary_data_output === true || accepted;
       const plain: string[] = [];
       const grads = new Map<string, string[]>();
       for (const o of requested) {
@@ -175,10 +178,11 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
           plain.push(o.name);
           continue;
         }
-        let of = o.parameters?.of;
+        // The output's own parameters.of, else the request's (all a stock Triton client can set), else the only output.
+        let of = o.parameters?.of ?? body.parameters?.of;
         if (of === undefined && graph.outputs?.length === 1) of = graph.outputs[0];
         if (typeof of !== 'string') {
-          throw new GradserveError('INVALID_REQUEST', `output "${o.name}" needs parameters.of naming the value to differentiate`);
+          throw new GradserveError('INVALID_REQUEST', `output "${o.name}" needs parameters.of (on the output or the request) naming the value to differentiate`);
         }
         grads.set(of, [...(grads.get(of) ?? []), o.name.slice('grad:'.length)]);
       }
@@ -199,15 +203,17 @@ export async function oipRoutes(app: FastifyInstance, opts: OipOptions): Promise
         }
       }, (name) => answered.get(name));
 
-      // Binary outputs back to back (alignment 1): Triton clients find each blob by adding up the sizes before it.
-      const frame = new FrameBuilder(1);
+      // Binary outputs back to back (alignment 1): Triton clients find each blob by adding up the sizes before it. Each
+      // also carries its binary_data_offset, which they ignore.
+      const frame = new FrameBuilder(accepted ? undefined : 1);
       let framed = false;
       const outputs = requested.map((o) => {
         const t = values.get(o.name);
         if (t === undefined) throw new GradserveError('UNKNOWN_VALUE', `output "${o.name}" names no value of model "${req.params.name}"`);
         if (asBinary(o)) {
           framed = true;
-          return { name: o.name, datatype: t.dtype, shape: [...t.shape], parameters: { binary_data_size: frame.add(t).binary_data_size } };
+          const { binary_data_offset, binary_data_size } = frame.add(t);
+          return { name: o.name, datatype: t.dtype, shape: [...t.shape], parameters: { binary_data_size, binary_data_offset } };
         }
         return { name: o.name, ...encodeJsonTensor(t, 'string') };
       });
