@@ -104,7 +104,8 @@ function vjpDerived(c: CompiledGraph, inputs: Tensors, cotangents: Tensors, wrt:
       checkDifferentiable(metas, o, path, 'output');
       checkSeed(cotangents[o]!, metas.get(o)!, path, 'cotangent', o, batched);
     }
-    const forward = [...c.outputs];
+    // API.md: outputs hold graph.outputs plus the differentiated values (here: the cotangents' keys) not among them
+    const forward = unique([...c.outputs, ...outs]);
     const seeds: Seed[] = outs.map((o) => ({ kind: 'input', output: o, path: `cotangents.${o}` }));
     const b = buildVjp(c, metas, seeds, wrt, wrt.map((_, i) => `wrt[${i}]`), forward);
     d = { compiled: compileGraph(b.graph, undefined, c), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };
