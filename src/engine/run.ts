@@ -104,8 +104,7 @@ function vjpDerived(c: CompiledGraph, inputs: Tensors, cotangents: Tensors, wrt:
       checkDifferentiable(metas, o, path, 'output');
       checkSeed(cotangents[o]!, metas.get(o)!, path, 'cotangent', o, batched);
     }
-    // API.md: outputs hold graph.outputs plus the differentiated values (here: the cotangents' keys) not among them
-    const forward = unique([...c.outputs, ...outs]);
+    const forward = [...c.outputs];
     const seeds: Seed[] = outs.map((o) => ({ kind: 'input', output: o, path: `cotangents.${o}` }));
     const b = buildVjp(c, metas, seeds, wrt, wrt.map((_, i) => `wrt[${i}]`), forward);
     d = { compiled: compileGraph(b.graph, undefined, c), forward, forwardInDerived: forward.map((n) => b.rename.get(n) ?? n) };

@@ -66,23 +66,6 @@ describe('seed example: N=1, D=2, M=3 linear layer through /v1/vjp', () => {
   });
 });
 
-describe('/v1/vjp outputs', () => {
-  it('hold graph.outputs plus the cotangents\' values that are not among them', async () => {
-    const { status, body } = await post('/v1/vjp', {
-      graph: cubeGraph,
-      inputs: { x: xs },
-      cotangents: { x2: [1, 1, 1], f: 1 },
-      wrt: ['x'],
-    });
-    expect(status).toBe(200);
-    expect(Object.keys(body.outputs)).toEqual(['f', 'x2']);
-    closeTo(body.outputs.x2.data, xs.map((v) => v * v));
-    closeTo(body.outputs.f.data, [xs.reduce((a, v) => a + v ** 3, 0)]);
-    // d(sum x²)/dx + d(sum x³)/dx = 2x + 3x²
-    closeTo(body.gradients.x.data, xs.map((v) => 2 * v + 3 * v * v));
-  });
-});
-
 describe('/v1/evaluate', () => {
   it('accepts flat, nested and bare tensors alike', async () => {
     const forms = [
