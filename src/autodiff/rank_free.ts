@@ -98,7 +98,16 @@ export function transformRankFree(graph: Graph, c: CompiledGraph, unshaped: read
     const code = errors[0]!.code;
     const same = errors.length === ranks.length && errors.every((e) => e.code === code) &&
       (code !== 'SHAPE_MISMATCH' || errors.every((e) => e.message === errors[0]!.message));
-    if (same) throw errors[0]!;
+    // Not one element at any probed rank: the value's rank follows an unshaped input's, and only a declared shape
+    // (such as [] for a scalar) can settle it; "shape [None]" would name a rank the request never gave.
+    if (same && code !== 'NOT_SCALAR') throw errors[0]!;
+    if (same) {
+      const input = unshaped[0]!;
+      const first = errors[0]!;
+      const value = /^"([^"]*)"/.exec(first.message)?.[1] ?? 'the differentiated value';
+      const detail = `"${value}" takes its shape from input "${input}", which declares none, so it may have more than one element; declare the shape of "${input}" ([] for a scalar) to take a gradient`;
+      throw new GradserveError('NOT_SCALAR', detail, { errors: [...(first.errors ?? []).map((e) => ({ path: e.path, message: detail })), { path: c.inputs.get(input)!.path, message: detail }], cause: first });
+    }
     needShape(c, unshaped, errors[0]);
   }
   // Inputs whose declared shape follows the probe rank (the unshaped ones, their tangent/cotangent inputs) get none.

@@ -230,7 +230,11 @@ describe('composed transforms and transform errors', () => {
     expect(() => transform(g, { transform: 'vjp', of: ['y'], wrt: ['q'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_VALUE', errors: [expect.objectContaining({ path: 'wrt[0]' })] }));
     expect(() => transform(g, { transform: 'jvp', wrt: ['y'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_VALUE', errors: [expect.objectContaining({ path: 'wrt[0]' })] }));
     const unshaped: Graph = { inputs: { x: {} }, nodes: [{ name: 'y', op: 'exp', inputs: ['x'] }] };
-    expect(() => transform(unshaped, { transform: 'grad', of: 'y', wrt: ['x'] })).toThrow(expect.objectContaining({ code: 'NOT_SCALAR' }));
+    expect(() => transform(unshaped, { transform: 'grad', of: 'y', wrt: ['x'] })).toThrow(expect.objectContaining({
+      code: 'NOT_SCALAR',
+      message: '"y" takes its shape from input "x", which declares none, so it may have more than one element; declare the shape of "x" ([] for a scalar) to take a gradient',
+      errors: [expect.objectContaining({ path: 'of' }), expect.objectContaining({ path: 'graph.inputs.x' })],
+    }));
     expect(() => transform(g, { transform: 'hessian' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', errors: [expect.objectContaining({ path: 'transform' })] }));
   });
 });

@@ -66,6 +66,30 @@ describe('seed example: N=1, D=2, M=3 linear layer through /v1/vjp', () => {
   });
 });
 
+describe('/v1/transform', () => {
+  it('writes datatypes in the upper-case form, whatever spelling the request used', async () => {
+    const graph = {
+      inputs: { a: { shape: [null], datatype: 'float64' } },
+      constants: { two: { shape: [], datatype: 'float64', data: [2] } },
+      nodes: [{ name: 'm', op: 'mul', inputs: ['a', 'two'] }, { name: 'b', op: 'sum', inputs: ['m'] }],
+      outputs: ['b'],
+    };
+    const { status, body } = await post('/v1/transform', { graph, transform: 'grad', of: 'b', wrt: ['a'] });
+    expect(status).toBe(200);
+    expect(body.graph.inputs.a).toEqual({ shape: [null], datatype: 'FP64' });
+    expect(body.graph.constants.two.datatype).toBe('FP64');
+  });
+
+  it('a grad whose value takes its shape from an input without one asks for that shape', async () => {
+    const graph = { inputs: { a: { datatype: 'FP64' } }, nodes: [{ name: 'b', op: 'exp', inputs: ['a'] }], outputs: ['b'] };
+    const { status, body } = await post('/v1/transform', { graph, transform: 'grad', of: 'b', wrt: ['a'] });
+    expect(status).toBe(422);
+    expect(body.code).toBe('NOT_SCALAR');
+    expect(body.detail).not.toMatch(/None/);
+    expect(body.errors.map((e: { path: string }) => e.path)).toEqual(['of', 'graph.inputs.a']);
+  });
+});
+
 describe('/v1/evaluate', () => {
   it('accepts flat, nested and bare tensors alike', async () => {
     const forms = [

@@ -5,6 +5,7 @@ import type { BatchingReport, Engine, GradcheckFigures, RunOptions, Tensors } fr
 import { nameMap } from '../../graph/names.js';
 import type { Graph, ValueInfo, WireTensor } from '../../graph/types.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { parseDType } from '../../tensor/dtype.js';
 import { decodeTensor } from '../../tensor/wire.js';
 import { bindBinaryTensors } from '../binary_tensors.js';
 import { type Model, type ModelRepository, withParameters } from '../models.js';
@@ -187,7 +188,7 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
       : b.transform === 'vjp'
         ? { transform: 'vjp' as const, of: b.of, wrt: b.wrt }
         : { transform: 'jvp' as const, wrt: b.wrt, ...(b.of === undefined ? {} : { of: b.of }) };
-    const graph = engine.transform(given, spec);
+    const graph = upperCaseDatatypes(engine.transform(given, spec));
     const w = writer(req, b.encoding);
     if (w.encoding !== 'binary' || graph.constants === undefined) return w.send(reply, { graph });
     // Binary: the derivative graph's constants (the request's, and those the rules added) go in the binary section.
@@ -211,4 +212,15 @@ export async function v1Routes(app: FastifyInstance, opts: V1Options): Promise<v
   r.get('/v1/ops', {
     schema: { summary: 'The op catalogue', tags: ['v1'], response: { 200: S.OpsResponse } },
   }, async () => ({ ops: engine.ops() }));
+}
+
+/** A returned graph with its inputs' and constants' datatypes in the upper-case form responses use (`float64` -> `FP64`). */
+function upperCaseDatatypes(graph: Graph): Graph {
+  const canon = <T extends { datatype?: unknown }>(o: T): T => {
+    const d = typeof o.datatype === 'string' ? parseDType(o.datatype) : undefined;
+    return d === undefined || d === o.datatype ? o : { ...o, datatype: d };
+  };
+  const inputs = graph.inputs === undefined ? undefined : Object.fromEntries(Object.entries(graph.inputs).map(([k, v]) => [k, canon(v)]));
+  const constants = graph.constants === undefined ? undefined : Object.fromEntries(Object.entries(graph.constants).map(([k, v]) => [k, canon(v)]));
+  return { ...graph, ...(inputs === undefined ? {} : { inputs }), ...(constants === undefined ? {} : { constants }) };
 }
