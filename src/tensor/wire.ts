@@ -169,7 +169,13 @@ export function fillFlat(out: TypedArray, dtype: DType, src: ArrayLike<unknown>,
       const o = out as Float64Array;
       for (let i = 0; i < n; i++) {
         const v = src[i];
-        o[i] = typeof v === 'number' ? v : floatSlow(v, i, dtype, path, field);
+        if (typeof v === 'number') {
+          // A JSON number past the FP64 range parses as ±Infinity: not what it wrote (FP32's range check does the same).
+          if (v === Infinity || v === -Infinity) invalid(path, field, `element ${i}: a number beyond the FP64 range (max ${Number.MAX_VALUE}) is not representable; write "Infinity" or "-Infinity" for infinite values`);
+          o[i] = v;
+        } else {
+          o[i] = floatSlow(v, i, dtype, path, field);
+        }
       }
       return;
     }
