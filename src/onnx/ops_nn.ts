@@ -177,10 +177,19 @@ const instanceNorm: Handler = (cx, node) => {
   return [cx.emit('group_norm', [x, cx.input(node, 1), cx.input(node, 2)], { groups: c, epsilon: node.float('epsilon', 1e-5) }, node.outputs[0])];
 };
 
+const AUTO_PADS = new Set(['NOTSET', 'VALID', 'SAME_UPPER', 'SAME_LOWER']);
+
+/** The node's auto_pad; any value the ONNX spec does not define is unsupported (not silently NOTSET). */
+function autoPadOf(node: OnnxNode): string {
+  const a = node.string('auto_pad', 'NOTSET');
+  if (!AUTO_PADS.has(a)) unsupported(`auto_pad ${JSON.stringify(a)} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER`);
+  return a;
+}
+
 /** ONNX pads [x1_begin, x2_begin, ..., x1_end, ...] -> [[begin, end], ...]; auto_pad resolved for known sizes. */
 function poolPads(node: OnnxNode, x: Val, kernel: number[], strides: number[], dilations: number[]): [number, number][] {
   const k = kernel.length;
-  const autoPad = node.string('auto_pad', 'NOTSET');
+  const autoPad = autoPadOf(node);
   if (autoPad === 'NOTSET') {
     const p = node.ints('pads') ?? new Array<number>(2 * k).fill(0);
     return kernel.map((_, i) => [p[i]!, p[i + k]!]);
@@ -289,7 +298,7 @@ const conv: Handler = (cx, node) => {
   const strides = node.ints('strides') ?? kernel.map(() => 1);
   const dilations = node.ints('dilations') ?? kernel.map(() => 1);
   const groups = node.int('group', 1);
-  const autoPad = node.string('auto_pad', 'NOTSET');
+  const autoPad = autoPadOf(node);
   const ins = b === undefined ? [x, w] : [x, w, b];
   if (!transpose) {
     const pads = poolPads(node, x, kernel, strides, dilations);

@@ -135,6 +135,15 @@ describe('POST /v1/import/onnx', () => {
     ]);
   });
 
+  it('an auto_pad the ONNX spec does not define is unsupported, not read as NOTSET', async () => {
+    const ints2 = (name: string, v: number[]) => ({ name, type: 7, ints: v });
+    const r = await send(model([
+      node('Conv', ['x', 'w'], ['y'], [{ name: 'auto_pad', type: 3, s: Buffer.from('FOO') }, ints2('kernel_shape', [3, 3])], 'conv'),
+    ], { inputs: [vi('x', FLOAT, [1, 1, 5, 5])], outputs: [vi('y', FLOAT, [1, 1, 5, 5])], init: [floats('w', [1, 1, 3, 3], new Array(9).fill(1))] }));
+    expect(r.statusCode).toBe(422);
+    expect(r.json().errors).toEqual([{ path: 'graph.node[0]', message: 'Conv node conv: auto_pad "FOO" is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER' }]);
+  });
+
   it('refuses other content types and a framed body with 400 INVALID_REQUEST', async () => {
     expect((await send(linear(), '', 'application/json')).json()).toMatchObject({ code: 'INVALID_REQUEST' });
     const framed = await send(linear(), '', 'application/octet-stream', { 'inference-header-content-length': '4' });
