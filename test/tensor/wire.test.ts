@@ -120,7 +120,7 @@ describe('decodeTensor: json', () => {
     // A JSON number past the FP64 range (1e999) parses as Infinity: refused like FP32's 1e39, the strings still work.
     const g = invalidTensor(() => decodeTensor(JSON.parse('{"shape": [2], "datatype": "FP64", "data": [1, -1e999]}'), 'p'));
     expect(g.message).toMatch(/element 1: a number beyond the FP64 range/);
-    expect(Array.from(decodeTensor({ shape: [2], datatype: 'FP64', data: ['Infinity', '-Infinity'] }, 'p').data)).toEqual([Infinity, -Infinity]);
+    expect(Array.from(decodeTensor({ shape: [2], datatype: 'FP64', data: ['Infinity', '-Infinity'] }, 'p').data as Float64Array)).toEqual([Infinity, -Infinity]);
   });
 
   it('rejects missing or doubled payloads and non-tensors', () => {
