@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kernels.h"
+#include "parallel.h"
 
 #if GRADSERVE_CBLAS
 #include <cblas.h>
@@ -24,10 +25,14 @@ void openblas_set_num_threads(int);
 namespace gs {
 
 namespace {
-// Threads per matrix product, chosen per call: OpenBLAS's own thread count (OPENBLAS_NUM_THREADS, all cores by
-// default) for a large product that runs alone, one thread for a small one, and one thread for every product that
-// starts while another is running (two threaded products on the same cores oversubscribe them, and OpenBLAS's
-// spinning threads then slow both down). Debian's OpenBLAS has no per-call thread count, so the process-wide one
+// Threads per matrix product, chosen per call. A large product (m*n*k >= kThreadedWork) that runs alone is cut into
+// parts over rows (or columns) of C, one per thread up to OpenBLAS's thread count (OPENBLAS_NUM_THREADS, all cores
+// by default), each part a single-threaded product on a thread of our own (`product` below); a small one, and every
+// product that starts while another is running, runs on one thread (two threaded products on the same cores
+// oversubscribe them). OpenBLAS's own threading is left for the calls that cannot be cut: a product with too few
+// rows and columns, and LAPACK (BlasCallScope). Measured on the 2-core VM (transformer block, forward + backward,
+// whose linear layers are 67-268 M multiply-adds): OpenBLAS's two threads cost 105 ms of CPU a step against 82 ms on
+// one thread (its threads spin between products, and meet at barriers inside each), split products 86 ms. Debian's OpenBLAS has no per-call thread count, so the process-wide one
 // is switched, under a lock, only when the choice changes; a product already running keeps the count it started
 // with. GRADSERVE_BLAS_ADAPTIVE=0 leaves the library's own choice alone.
 // m*n*k (summed over a kernel's products, for SplitScope) below this runs on one thread. At 2^21 LeNet's products and
@@ -100,13 +105,57 @@ SplitScope::~SplitScope() {
   if (workers_ > 1) activeProducts.fetch_sub(1);
 }
 
+#if GRADSERVE_CBLAS
+namespace {
+void blasGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B,
+              int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              1.0f, A, int(lda), B, int(ldb), accumulate ? 1.0f : 0.0f, C, int(ldc));
+}
+
+void blasGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda, const double* B,
+              int64_t ldb, double* C, int64_t ldc, bool accumulate) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              1.0, A, int(lda), B, int(ldb), accumulate ? 1.0 : 0.0, C, int(ldc));
+}
+
+// Rows (or columns) of C per part, at least, when a product is split; part boundaries are multiples of kSplitAlign.
+constexpr int64_t kMinPart = 64, kSplitAlign = 16;
+
+// A large product that runs alone is cut into independent products over rows of C (columns when C has more of
+// those: each part then repacks the smaller operand), one per granted thread, each single-threaded: no barrier
+// inside the product and no spinning OpenBLAS threads after it. A product too narrow to cut keeps the per-product
+// choice (ProductScope).
+template <typename T>
+void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb,
+             T* C, int64_t ldc, bool accumulate) {
+  const bool byRows = m >= n;
+  const int64_t len = byRows ? m : n;
+  if (len >= 2 * kMinPart) {
+    const SplitScope split(double(m) * double(n) * double(k), len / kMinPart);
+    const int parts = split.workers();
+    if (parts > 1) {
+      auto edge = [&](int64_t i) { return i == parts ? len : (len * i / parts) / kSplitAlign * kSplitAlign; };
+      parallelFor(parts, parts, [&](int, int64_t i) {
+        const int64_t lo = edge(i), cnt = edge(i + 1) - lo;
+        ProductScope scope(byRows ? cnt : m, byRows ? n : cnt, k);
+        if (byRows) blasGemm(ta, tb, cnt, n, k, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc, accumulate);
+        else blasGemm(ta, tb, m, cnt, k, A, lda, tb ? B + lo * ldb : B + lo, ldb, C + lo, ldc, accumulate);
+      });
+      return;
+    }
+  }
+  ProductScope scope(m, n, k);
+  blasGemm(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, accumulate);
+}
+}  // namespace
+#endif
+
 void gemmF32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate) {
 #if GRADSERVE_CBLAS
   if (m > 0 && n > 0 && k > 0) {
-    ProductScope scope(m, n, k);
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-                1.0f, A, int(lda), B, int(ldb), accumulate ? 1.0f : 0.0f, C, int(ldc));
+    product<float>(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, accumulate);
     return;
   }
 #endif
@@ -117,9 +166,7 @@ void gemmF64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A,
              int64_t ldb, double* C, int64_t ldc, bool accumulate) {
 #if GRADSERVE_CBLAS
   if (m > 0 && n > 0 && k > 0) {
-    ProductScope scope(m, n, k);
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-                1.0, A, int(lda), B, int(ldb), accumulate ? 1.0 : 0.0, C, int(ldc));
+    product<double>(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, accumulate);
     return;
   }
 #endif

@@ -2,6 +2,7 @@
 // by every batch and a's batches are contiguous (the batch then folds into m).
 #include "gemm.h"
 #include "kernels.h"
+#include "parallel.h"
 
 namespace gs {
 
@@ -60,19 +61,19 @@ void matmul(const Arr& a, const Shape& as, const Arr& b, const Shape& bs, bool t
         gemm(A, Bp, C, B * p.m);
         return;
       }
-      std::vector<int64_t> idx(p.batch.size(), 0);
-      int64_t offA = 0, offB = 0;
-      for (int64_t i = 0; i < B; i++) {
-        gemm(A + offA * aMat, Bp + offB * bMat, C + i * cMat, p.m);
-        for (size_t d = p.batch.size(); d-- > 0;) {
-          offA += sa[d];
-          offB += sb[d];
-          if (++idx[d] < p.batch[d]) break;
-          offA -= sa[d] * p.batch[d];
-          offB -= sb[d] * p.batch[d];
-          idx[d] = 0;
+      // A batch of products large enough in all (attention's per-head products) is split across the threads a
+      // SplitScope grants, each product single-threaded, as a convolution's images are.
+      const SplitScope split(double(B) * double(p.m) * double(p.n) * double(p.k), B);
+      parallelFor(B, split.workers(), [&](int, int64_t i) {
+        int64_t offA = 0, offB = 0;
+        for (size_t d = p.batch.size(), rest = size_t(i); d-- > 0;) {
+          const int64_t at = int64_t(rest % size_t(p.batch[d]));
+          rest /= size_t(p.batch[d]);
+          offA += at * sa[d];
+          offB += at * sb[d];
         }
-      }
+        gemm(A + offA * aMat, Bp + offB * bMat, C + i * cMat, p.m);
+      });
     }
   });
 }
