@@ -10,13 +10,17 @@
 // is bounded by kColBytes whatever the batch (and, for a huge image, whatever its size). A pointwise conv (1x1,
 // stride 1, no padding) needs no columns: the image itself is the column matrix.
 //
-// Profile (3x3, 64 -> 64 channels, 32x32, one thread): the GEMM takes ~85% (its kernel ~50-60%, packing the column
-// matrix ~7%), vol2col ~12%. Computing the transposed product instead (col^T W^T, other operand packed) measured the
-// same within 5%, as did column blocks small enough for the L2 cache; what is left is OpenBLAS's sgemm speed.
+// Profile (3x3, 64 -> 64 channels, 32x32, forward): OpenBLAS's sgemm kernel ~64% of the kernel's time, packing the
+// column matrix ~11%, vol2col ~22% when it walked the output line by line (18 432 runs of 32 elements per image); the
+// size-keeping stride-1 case now copies whole planes (vol2colShifted): -7% for the forward pass. The bias is the
+// product's starting value (no pass of its own, and none of OpenBLAS's to zero C): -3%. Computing the transposed
+// product instead (col^T W^T, other operand packed) measured the same within 5%, as did column blocks small enough
+// for the L2 cache (256 or 128 positions x 576 rows, re-measured on 2026-12-07); what is left is sgemm's speed.
 #include <algorithm>
 #include <atomic>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -24,11 +28,15 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "conv_columns.h"
 #include "parallel.h"
 
 namespace gs {
 
 namespace {
+
+using conv_columns::col2vol;
+using conv_columns::vol2col;
 
 // Most bytes of a column buffer (one image, one tile of output positions).
 constexpr int64_t kColBytes = int64_t(16) << 20;
@@ -120,96 +128,6 @@ template <typename T> void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t 
   else gemmF64(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, accumulate);
 }
 
-// Positions j in [0, len) whose w-index iw0 + j*s lies inside [0, n): [lo, hi) (empty when hi <= lo).
-inline void validSpan(int64_t iw0, int64_t s, int64_t n, int64_t len, int64_t& lo, int64_t& hi) {
-  lo = iw0 >= 0 ? 0 : (-iw0 + s - 1) / s;
-  hi = iw0 >= n ? 0 : std::min(len, (n - 1 - iw0) / s + 1);
-  lo = std::min(lo, len);
-  if (hi < lo) hi = lo;
-}
-
-// Calls f(offset, len, row, iw0, lo, hi) for the runs of output positions [p0, p1) that share one output line, for
-// the kernel tap (kd, kh, kw): the run starts `offset` positions into the tile and meets the input line `row`
-// (element index of its first element, or -1 when the line is in the padding) at w-index iw0, then every s[2]
-// elements; its positions [lo, hi) meet the line, the others its padding. Whole lines all have the same iw0, lo and
-// hi, so those are worked out once per tap: this runs once per output line and kernel tap, and must stay cheap.
-template <typename F>
-void forEachRun(const ConvGeom& g, int64_t p0, int64_t p1, int64_t kd, int64_t kh, int64_t kw, F&& f) {
-  const int64_t width = g.out[2], plane = g.out[1] * width, tapW = kw * g.d[2] - g.pb[2];
-  int64_t fullLo, fullHi;
-  validSpan(tapW, g.s[2], g.in[2], width, fullLo, fullHi);
-  int64_t od = p0 / plane, oh = (p0 % plane) / width, ow = p0 % width;
-  for (int64_t p = p0; p < p1;) {
-    const int64_t len = std::min(width - ow, p1 - p);
-    const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
-    const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-    const int64_t iw0 = ow * g.s[2] + tapW;
-    const int64_t row = id >= 0 && id < g.in[0] && ih >= 0 && ih < g.in[1] ? (id * g.in[1] + ih) * g.in[2] : -1;
-    if (len == width) {
-      f(p - p0, len, row, iw0, fullLo, fullHi);
-    } else {
-      int64_t lo, hi;
-      validSpan(iw0, g.s[2], g.in[2], len, lo, hi);
-      f(p - p0, len, row, iw0, lo, hi);
-    }
-    p += len;
-    ow = 0;
-    if (++oh == g.out[1]) {
-      oh = 0;
-      od++;
-    }
-  }
-}
-
-// The column rows of `chans` channels starting at x (each of g.inSize() elements) for output positions [p0, p1).
-template <typename T> void vol2col(const T* x, int64_t chans, const ConvGeom& g, int64_t p0, int64_t p1, T* col) {
-  const int64_t ld = p1 - p0, inSz = g.inSize(), s = g.s[2];
-  T* dst = col;
-  for (int64_t c = 0; c < chans; c++) {
-    const T* xc = x + c * inSz;
-    for (int64_t kd = 0; kd < g.k[0]; kd++)
-      for (int64_t kh = 0; kh < g.k[1]; kh++)
-        for (int64_t kw = 0; kw < g.k[2]; kw++, dst += ld)
-          forEachRun(g, p0, p1, kd, kh, kw, [&](int64_t off, int64_t len, int64_t row, int64_t iw0, int64_t lo, int64_t hi) {
-            T* o = dst + off;
-            if (row < 0) {
-              for (int64_t j = 0; j < len; j++) o[j] = T(0);
-              return;
-            }
-            for (int64_t j = 0; j < lo; j++) o[j] = T(0);
-            const T* src = xc + row;
-            if (s == 1) {
-              for (int64_t j = lo; j < hi; j++) o[j] = src[iw0 + j];
-            } else {
-              for (int64_t j = lo; j < hi; j++) o[j] = src[iw0 + j * s];
-            }
-            for (int64_t j = hi; j < len; j++) o[j] = T(0);
-          });
-  }
-}
-
-// Adds the column rows back onto the `chans` channels at x: the adjoint of vol2col.
-template <typename T> void col2vol(const T* col, int64_t chans, const ConvGeom& g, int64_t p0, int64_t p1, T* x) {
-  const int64_t ld = p1 - p0, inSz = g.inSize(), s = g.s[2];
-  const T* src = col;
-  for (int64_t c = 0; c < chans; c++) {
-    T* xc = x + c * inSz;
-    for (int64_t kd = 0; kd < g.k[0]; kd++)
-      for (int64_t kh = 0; kh < g.k[1]; kh++)
-        for (int64_t kw = 0; kw < g.k[2]; kw++, src += ld)
-          forEachRun(g, p0, p1, kd, kh, kw, [&](int64_t off, int64_t len, int64_t row, int64_t iw0, int64_t lo, int64_t hi) {
-            if (row < 0) return;
-            const T* in = src + off;
-            T* o = xc + row;
-            if (s == 1) {
-              for (int64_t j = lo; j < hi; j++) o[iw0 + j] += in[j];
-            } else {
-              for (int64_t j = lo; j < hi; j++) o[iw0 + j * s] += in[j];
-            }
-          });
-  }
-}
-
 // 1x1 kernel, stride 1, no padding: the column matrix is the image itself.
 bool pointwise(const ConvGeom& g) {
   for (int i = 0; i < 3; i++)
@@ -224,6 +142,13 @@ int64_t tileOf(int64_t rows, int64_t positions, size_t es) {
   return std::max<int64_t>(1, std::min(positions, fit));
 }
 
+// One column buffer per worker, uninitialized (vol2col writes every element before the product reads it).
+template <typename T> std::vector<std::unique_ptr<T[]>> columnBuffers(int workers, int64_t elements) {
+  std::vector<std::unique_ptr<T[]>> cols;
+  for (int w = 0; w < workers; w++) cols.emplace_back(elements > 0 ? new T[size_t(elements)] : nullptr);
+  return cols;
+}
+
 // Images of a batch go to parallelFor (native/parallel.h) with the workers a SplitScope the caller holds grants, while
 // every product runs on one thread: independent single-threaded products on whole images beat threading each
 // product, which meets at a barrier several times per product (and waits there for any core the machine is busy with).
@@ -235,26 +160,24 @@ template <typename T> void convT(const T* x, const T* w, const T* b, const ConvG
   const int64_t tile = direct ? outSz : tileOf(rows, outSz, sizeof(T));
   const SplitScope split(double(g.N) * double(g.O) * double(outSz) * double(rows), g.N);
   const int workers = split.workers();
-  std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
+  const auto cols = columnBuffers<T>(workers, direct ? 0 : rows * tile);
   parallelFor(g.N, workers, [&](int worker, int64_t n) {
-    T* col = cols[size_t(worker)].data();
+    T* col = cols[size_t(worker)].get();
     for (int64_t p0 = 0; p0 < outSz; p0 += tile) {
       const int64_t p1 = std::min(outSz, p0 + tile), len = p1 - p0;
       for (int64_t grp = 0; grp < g.groups; grp++) {
         const T* xg = x + (n * g.C + grp * Cg) * inSz;
         T* yg = y + (n * g.O + grp * Og) * outSz + p0;
+        // The bias is the product's starting value (C = bias, then C += W col): no separate pass over the output
+        const bool biased = b != nullptr;
+        if (biased)
+          for (int64_t o = 0; o < Og; o++) std::fill(yg + o * outSz, yg + o * outSz + len, b[grp * Og + o]);
         if (direct) {
-          gemm<T>(false, false, Og, len, rows, w + grp * Og * rows, rows, xg + p0, inSz, yg, outSz, false);
+          gemm<T>(false, false, Og, len, rows, w + grp * Og * rows, rows, xg + p0, inSz, yg, outSz, biased);
         } else {
           vol2col(xg, Cg, g, p0, p1, col);
-          gemm<T>(false, false, Og, len, rows, w + grp * Og * rows, rows, col, len, yg, outSz, false);
+          gemm<T>(false, false, Og, len, rows, w + grp * Og * rows, rows, col, len, yg, outSz, biased);
         }
-        if (b != nullptr)
-          for (int64_t o = 0; o < Og; o++) {
-            const T bo = b[grp * Og + o];
-            T* row = yg + o * outSz;
-            for (int64_t p = 0; p < len; p++) row[p] += bo;
-          }
       }
     }
   });
@@ -310,9 +233,9 @@ template <typename T> void convTransposeT(const T* x, const T* w, const T* b, co
   const int64_t tile = direct ? outSz : tileOf(rows, outSz, sizeof(T));
   const SplitScope split(double(g.N) * double(g.O) * double(outSz) * double(rows), g.N);
   const int workers = split.workers();
-  std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
+  const auto cols = columnBuffers<T>(workers, direct ? 0 : rows * tile);
   parallelFor(g.N, workers, [&](int worker, int64_t n) {
-    T* col = cols[size_t(worker)].data();
+    T* col = cols[size_t(worker)].get();
     for (int64_t c = 0; c < g.C; c++) {
       T* yc = y + (n * g.C + c) * inSz;
       std::fill(yc, yc + inSz, b != nullptr ? b[c] : T(0));
@@ -342,11 +265,11 @@ template <typename T> void convWeightGradT(const T* x, const T* gy, const ConvGe
   const int64_t tile = direct ? outSz : tileOf(rows, outSz, sizeof(T));
   const SplitScope split(double(g.N) * double(g.O) * double(outSz) * double(rows), g.N);
   const int workers = split.workers();
-  std::vector<std::vector<T>> cols(size_t(workers), std::vector<T>(direct ? 0 : size_t(rows * tile)));
+  const auto cols = columnBuffers<T>(workers, direct ? 0 : rows * tile);
   std::vector<std::vector<T>> partial(size_t(workers - 1), std::vector<T>(size_t(size), T(0)));
   std::fill(gw, gw + size, T(0));
   parallelFor(g.N, workers, [&](int worker, int64_t n) {
-    T* col = cols[size_t(worker)].data();
+    T* col = cols[size_t(worker)].get();
     T* acc = worker == 0 ? gw : partial[size_t(worker - 1)].data();
     for (int64_t p0 = 0; p0 < outSz; p0 += tile) {
       const int64_t p1 = std::min(outSz, p0 + tile), len = p1 - p0;

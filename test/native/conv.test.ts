@@ -190,6 +190,39 @@ describe('conv kernels', () => {
     expect(mismatch(yt.data, convTransposeRef(g, ref.shape, w, ws, null, a, [1]).data, 1e-12, 1e-12)).toBeUndefined();
   });
 
+  it('matches its definition where stride 1 keeps the size (columns copied as shifted planes)', () => {
+    // Input and output lines and planes of equal size: taps reaching into the padding on either side, dilation,
+    // asymmetric pads, taps that miss the image entirely (a kernel taller than the image), 1-3-D, groups, width 1.
+    const r = rng(36);
+    const cases: Case[] = [
+      { xs: [2, 3, 5, 7], ws: [4, 3, 3, 3], bias: true, strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 },
+      { xs: [1, 4, 6, 5], ws: [4, 2, 3, 3], bias: false, strides: [1, 1], pads: [[2, 2], [2, 2]], dilations: [2, 2], groups: 2 },
+      { xs: [2, 2, 4, 6], ws: [3, 2, 3, 3], bias: true, strides: [1, 1], pads: [[2, 0], [0, 2]], dilations: [1, 1], groups: 1 },
+      { xs: [1, 2, 2, 3], ws: [2, 2, 5, 3], bias: true, strides: [1, 1], pads: [[4, 0], [1, 1]], dilations: [1, 1], groups: 1 },
+      { xs: [1, 2, 3, 4, 5], ws: [2, 2, 3, 3, 3], bias: true, strides: [1, 1, 1], pads: [[1, 1], [1, 1], [1, 1]], dilations: [1, 1, 1], groups: 1 },
+      { xs: [2, 3, 9], ws: [2, 3, 3], bias: false, strides: [1], pads: [[1, 1]], dilations: [1], groups: 1 },
+      { xs: [1, 2, 5, 1], ws: [2, 2, 3, 3], bias: true, strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 },
+    ];
+    for (const dtype of ['FP64', 'FP32'] as DType[]) {
+      const [rtol, atol] = TOL[dtype]!;
+      for (const c of cases) {
+        const label = `${dtype} ${JSON.stringify(c)}`;
+        const x = randData(r, numel(c.xs), dtype), w = randData(r, numel(c.ws), dtype);
+        const b = c.bias ? randData(r, c.ws[0]!, dtype) : null;
+        const y = kernels.conv(toTyped(dtype, x), c.xs, toTyped(dtype, w), c.ws, b && toTyped(dtype, b), c.strides, c.pads, c.dilations, c.groups);
+        const ref = convRef(x, c.xs, w, c.ws, b, c);
+        expect(y.shape, label).toEqual(c.xs.map((d, i) => (i === 1 ? c.ws[0]! : d)));
+        expect(mismatch(y.data, ref.data, rtol, atol), label).toBeUndefined();
+        const g = randData(r, numel(ref.shape), dtype);
+        const gw = kernels.convWeightGrad(toTyped(dtype, x), c.xs, toTyped(dtype, g), ref.shape, c.ws, c.strides, c.pads, c.dilations, c.groups);
+        expect(mismatch(gw, weightGradRef(x, c.xs, g, c.ws, c), rtol, atol), label).toBeUndefined();
+        const op = c.strides.map(() => 0);
+        const yt = kernels.convTranspose(toTyped(dtype, g), ref.shape, toTyped(dtype, w), c.ws, null, c.strides, c.pads, c.dilations, c.groups, op);
+        expect(mismatch(yt.data, convTransposeRef(g, ref.shape, w, c.ws, null, c, op).data, rtol, atol), label).toBeUndefined();
+      }
+    }
+  });
+
   it('splits a large batch across threads with the results of one image at a time', () => {
     // 4 images of 16 x 24 x 24, 16 output channels, 3x3 in 2 groups: 2.7M multiply-adds, enough to split the images
     const r = rng(35);
