@@ -128,6 +128,36 @@ describe('max pooling', () => {
     }
   });
 
+  it('matches the reference on 2-D windows without dilation (the select-based path), with ties, NaNs and padding', () => {
+    const r = rng(12);
+    const geometries: Geometry[] = [
+      { shape: [3, 2, 28, 28], kernel: [2, 2], strides: [2, 2], pads: [[0, 0], [0, 0]], dilations: [1, 1], ceil: false },
+      { shape: [2, 3, 7, 9], kernel: [3, 2], strides: [2, 3], pads: [[1, 1], [0, 1]], dilations: [1, 1], ceil: true },
+      { shape: [1, 2, 5, 6], kernel: [3, 3], strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], ceil: false },
+      { shape: [2, 2, 11], kernel: [4], strides: [3], pads: [[2, 1]], dilations: [1], ceil: true },
+      { shape: [1, 2, 1, 4, 5], kernel: [1, 2, 2], strides: [1, 2, 2], pads: [[0, 0], [0, 1], [1, 0]], dilations: [1, 1, 1], ceil: false },
+    ];
+    for (const g of geometries)
+      for (const dtype of ['FP64', 'FP32'] as const) {
+        // small integers: many ties; a few NaNs and -Infinity
+        const x = randData(r, numel(g.shape), dtype).map((v, i) => (i % 37 === 5 ? NaN : i % 41 === 3 ? -Infinity : Math.round(v)));
+        const xs = toTyped(dtype, x) as FloatArray;
+        const { y, picks } = maxRef(x, g);
+        const label = `${dtype} ${JSON.stringify(g)}`;
+        expect(mismatch(kernels.maxPool(xs, g.shape, ...maxArgs(g)), y), label).toBeUndefined();
+        const h = toTyped(dtype, randData(r, x.length, dtype)) as FloatArray;
+        const gathered = kernels.maxPoolGather(h, xs, g.shape, ...maxArgs(g));
+        expect(mismatch(gathered, picks.map((p) => (p < 0 ? 0 : h[p]!))), label).toBeUndefined();
+        const cot = toTyped(dtype, randData(r, y.length, dtype)) as FloatArray;
+        const scattered = fromTyped(kernels.maxPoolScatter(cot, xs, g.shape, ...maxArgs(g)));
+        const want = new Array<number>(x.length).fill(0);
+        picks.forEach((p, w) => {
+          if (p >= 0) want[p]! += cot[w]!; // picks are flat indices into x
+        });
+        expect(mismatch(Float64Array.from(scattered), want, 1e-6, 1e-6), label).toBeUndefined();
+      }
+  });
+
   it('picks the first maximum of a tie in row-major window order, lets NaN win, and gives -Infinity to a window of padding only', () => {
     const tie = kernels.maxPoolScatter(new Float64Array([1]), new Float64Array([2, 5, 5, 5]), [1, 1, 2, 2], [2, 2], [2, 2], [[0, 0], [0, 0]], [1, 1], false);
     expect(fromTyped(tie)).toEqual([0, 1, 0, 0]);
