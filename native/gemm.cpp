@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "idle_cores.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -27,17 +28,20 @@ namespace gs {
 namespace {
 // Threads per matrix product, chosen per call. A large product (m*n*k >= kThreadedWork) that runs alone is cut into
 // parts over rows (or columns) of C, one per thread up to OpenBLAS's thread count (OPENBLAS_NUM_THREADS, all cores
-// by default), each part a single-threaded product on a thread of our own (`product` below); a small one, and every
-// product that starts while another is running, runs on one thread (two threaded products on the same cores
-// oversubscribe them). OpenBLAS's own threading is left for the calls that cannot be cut: a product with too few
-// rows and columns, and LAPACK (BlasCallScope). Measured on the 2-core VM (transformer block, forward + backward,
-// whose linear layers are 67-268 M multiply-adds): OpenBLAS's two threads cost 105 ms of CPU a step against 82 ms on
-// one thread (its threads spin between products, and meet at barriers inside each), split products 86 ms. Debian's OpenBLAS has no per-call thread count, so the process-wide one
-// is switched, under a lock, only when the choice changes; a product already running keeps the count it started
-// with. GRADSERVE_BLAS_ADAPTIVE=0 leaves the library's own choice alone.
+// by default) and no more than the cores other processes leave idle (usableCores, native/idle_cores.cpp), each part a
+// single-threaded product on a thread of our own (`product` below); a small one, and every product that starts while
+// another is running, runs on one thread (two threaded products on the same cores oversubscribe them). OpenBLAS's
+// own threading is left for the calls that cannot be cut: a product with too few rows and columns, and LAPACK
+// (BlasCallScope). Measured on the 2-core VM (transformer block, forward + backward, whose linear layers are 67-268 M
+// multiply-adds, load 5): OpenBLAS's two threads cost 105 ms of CPU a step against 82 ms on one thread (its threads
+// spin between products, and meet at barriers inside each), split products 86 ms.
+// Debian's OpenBLAS has no per-call thread count, so the process-wide one is switched, under a lock, only when the
+// choice changes; a product already running keeps the count it started with. GRADSERVE_BLAS_ADAPTIVE=0 leaves the
+// library's own choice alone (no split either).
 // m*n*k (summed over a kernel's products, for SplitScope) below this runs on one thread. At 2^21 LeNet's products and
 // convolutions (2-16 M multiply-adds each) went to two threads and spent 28 ms of CPU a step against 16 ms on one,
-// under load; products of that size finish before a second thread pays for itself.
+// under load; products of that size finish before a second thread pays for itself. (Re-measured for split products
+// on 2026-12-07: 2^22 for both cost LeNet 18.4 ms of CPU a step against 16.1 at 2^24, load 5.)
 constexpr double kThreadedWork = double(1 << 24);
 std::atomic<int> activeProducts{0};
 
@@ -65,7 +69,7 @@ void enterProduct(double work) {
 #if GRADSERVE_OPENBLAS
   const int most = libraryThreads();
   if (!adaptiveThreads() || most <= 1) return;
-  const int want = (others > 0 || work < kThreadedWork) ? 1 : most;
+  const int want = (others > 0 || work < kThreadedWork) ? 1 : usableCores(most);
   std::lock_guard<std::mutex> lock(threadsMu);
   if (want != currentThreads) {
     openblas_set_num_threads(want);
@@ -91,7 +95,8 @@ SplitScope::SplitScope(double work, int64_t tasks) {
   const int others = activeProducts.fetch_add(1);
 #if GRADSERVE_OPENBLAS
   const int most = libraryThreads();
-  if (others == 0 && most > 1 && adaptiveThreads() && work >= kThreadedWork) workers_ = int(std::min<int64_t>(most, tasks));
+  if (others == 0 && most > 1 && adaptiveThreads() && work >= kThreadedWork)
+    workers_ = int(std::min<int64_t>(usableCores(most), tasks));
 #else
   (void)others; (void)work; (void)tasks;
 #endif
@@ -133,10 +138,13 @@ void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A, int6
   const int64_t len = byRows ? m : n;
   if (len >= 2 * kMinPart) {
     const SplitScope split(double(m) * double(n) * double(k), len / kMinPart);
-    const int parts = split.workers();
-    if (parts > 1) {
+    const int workers = split.workers();
+    if (workers > 1) {
+      // One part per worker: more, smaller parts (for balance when a core is shared) measured no faster, and each
+      // part packs the shared operand again.
+      const int64_t parts = std::min<int64_t>(len / kMinPart, workers);
       auto edge = [&](int64_t i) { return i == parts ? len : (len * i / parts) / kSplitAlign * kSplitAlign; };
-      parallelFor(parts, parts, [&](int, int64_t i) {
+      parallelFor(parts, workers, [&](int, int64_t i) {
         const int64_t lo = edge(i), cnt = edge(i + 1) - lo;
         ProductScope scope(byRows ? cnt : m, byRows ? n : cnt, k);
         if (byRows) blasGemm(ta, tb, cnt, n, k, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc, accumulate);

@@ -10,8 +10,10 @@ void gemmF64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A,
              int64_t ldb, double* C, int64_t ldc, bool accumulate = false);
 
 // Kernels that split their own work across threads (a convolution's images) rather than threading each product ask a
-// SplitScope how many threads the per-product policy grants them: OpenBLAS's thread count (at most `tasks`) when
-// `work` = m*n*k summed over the kernel's products is large and no other product is running, else 1. The grant and
+// SplitScope how many threads the per-product policy grants them: OpenBLAS's thread count (at most `tasks`, and at
+// most the cores other processes leave idle: native/idle_cores.h) when `work` = m*n*k summed over the kernel's
+// products is large and no other product is running, else 1. Large products themselves are split the same way
+// (native/gemm.cpp). The grant and
 // the count of running products change together, so two kernels starting at once cannot both be granted every core.
 // While a grant of more than one thread is held, every product runs on one thread: this kernel's, so its workers do
 // not oversubscribe the cores, and those of other requests, as with any running product. A grant of one thread is

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "../gemm.h"
+#include "../idle_cores.h"
 #include "../kernels.h"
 #include "check.h"
 
@@ -72,6 +73,33 @@ TEST(gemm_all_transposes_against_reference) {
     std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()), Cf(size_t(m * n));
     gemmF32(ta, tb, m, n, k, Af.data(), ta ? m : k, Bf.data(), tb ? k : n, Cf.data(), n);
     CHECK_CLOSE(Cf, want, 1e-5, 1e-5);
+  }
+}
+
+TEST(gemm_split_products_against_reference) {
+  // m*n*k over the split threshold (2^24): cut over rows (m >= n) or columns, parts aligned to 16; odd sizes
+  gst::Rng r(3);
+  const int64_t shapes[2][3] = {{517, 301, 131}, {131, 771, 263}};
+  for (const auto& s : shapes)
+    for (int t = 0; t < 4; t++) {
+      const int64_t m = s[0], n = s[1], k = s[2];
+      const bool ta = t & 1, tb = t & 2;
+      auto A = gst::randomVec<double>(r, size_t(m * k)), B = gst::randomVec<double>(r, size_t(k * n));
+      const auto want = refGemm(ta, tb, m, n, k, A, B);
+      std::vector<double> C(size_t(m * n), 5.0);
+      gemmF64(ta, tb, m, n, k, A.data(), ta ? m : k, B.data(), tb ? k : n, C.data(), n);
+      CHECK_CLOSE(C, want, 1e-10, 1e-10);
+      std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()), Cf(size_t(m * n));
+      gemmF32(ta, tb, m, n, k, Af.data(), ta ? m : k, Bf.data(), tb ? k : n, Cf.data(), n);
+      CHECK_CLOSE(Cf, want, 1e-4, 1e-4);
+    }
+}
+
+TEST(usable_cores_stay_within_one_and_most) {
+  CHECK(usableCores(1) == 1);
+  for (int i = 0; i < 3; i++) {
+    const int c = usableCores(8);
+    CHECK(c >= 1 && c <= 8);
   }
 }
 
