@@ -8,7 +8,10 @@
  *   GRADSERVE_MALLOC_TUNING=0     keep glibc's malloc defaults (by default freed output blocks are kept for reuse)
  *   GRADSERVE_HUGEPAGES=0         no transparent-huge-page advice for outputs >= 4 MiB
  *   OPENBLAS_NUM_THREADS=<n>      most gemm threads (OpenBLAS's own variable; `info().threads` reports it)
- *   GRADSERVE_BLAS_ADAPTIVE=0     a fixed gemm thread count (by default small products and concurrent ones use one)
+ *   GRADSERVE_BLAS_ADAPTIVE=0     a fixed gemm thread count (by default small products and concurrent ones use one,
+ *                                 and a large product is split over rows of its result across threads of gradserve's own)
+ *   GRADSERVE_LOAD_AWARE=0        grant threads whatever other processes run (by default no more than the cores they
+ *                                 left idle over the last ~0.2 s: native/idle_cores.cpp)
  *   OPENBLAS_THREAD_TIMEOUT=<n>   how long OpenBLAS's idle threads spin before they sleep, 2^n cycles (4-30); gradserve
  *                                 sets 4 unless given: a server between two products should not keep a core busy
  *                                 spinning (the library's default, ~0.1 s, cost ~4 ms of CPU per small MLP request on
