@@ -63,25 +63,27 @@ bool adaptiveThreads() {
 }
 #endif
 
-// Counts the call as running and sets the thread count it gets (work = m*n*k of a product).
-void enterProduct(double work) {
+// Counts the call as running and sets the thread count it gets (work = m*n*k of a product; `single`: one thread).
+void enterProduct(double work, bool single = false) {
   const int others = activeProducts.fetch_add(1);
 #if GRADSERVE_OPENBLAS
   const int most = libraryThreads();
   if (!adaptiveThreads() || most <= 1) return;
-  const int want = (others > 0 || work < kThreadedWork) ? 1 : usableCores(most);
+  const int want = (single || others > 0 || work < kThreadedWork) ? 1 : usableCores(most);
   std::lock_guard<std::mutex> lock(threadsMu);
   if (want != currentThreads) {
     openblas_set_num_threads(want);
     currentThreads = want;
   }
 #else
-  (void)others; (void)work;
+  (void)others; (void)work; (void)single;
 #endif
 }
 
 struct ProductScope {
-  explicit ProductScope(int64_t m, int64_t n, int64_t k) { enterProduct(double(m) * double(n) * double(k)); }
+  ProductScope(int64_t m, int64_t n, int64_t k, bool single = false) {
+    enterProduct(double(m) * double(n) * double(k), single);
+  }
   ~ProductScope() { activeProducts.fetch_sub(1); }
   ProductScope(const ProductScope&) = delete;
   ProductScope& operator=(const ProductScope&) = delete;
@@ -124,36 +126,38 @@ void blasGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A
               1.0, A, int(lda), B, int(ldb), accumulate ? 1.0 : 0.0, C, int(ldc));
 }
 
-// Rows (or columns) of C per part, at least, when a product is split; part boundaries are multiples of kSplitAlign.
-constexpr int64_t kMinPart = 64, kSplitAlign = 16;
+// Part boundaries are multiples of kSplitAlign rows: with OpenBLAS's Haswell/Zen sgemm kernels (this VM), a product
+// cut there gives the same bits as the whole product on one thread (measured on four shapes; cut anywhere else, or
+// by columns, 3-5% of the entries differ in their last bits), so a result does not depend on how many threads the
+// load allowed. dgemm's kernels gave the same bits at any multiple of 16. (Other kernels may need other multiples;
+// OpenBLAS's own threads do not keep the bits either.) A part is at least kMinPart rows.
+constexpr int64_t kSplitAlign = 48, kMinPart = 2 * kSplitAlign;
 
-// A large product that runs alone is cut into independent products over rows of C (columns when C has more of
-// those: each part then repacks the smaller operand), one per granted thread, each single-threaded: no barrier
-// inside the product and no spinning OpenBLAS threads after it. A product too narrow to cut keeps the per-product
-// choice (ProductScope).
+// A large product that runs alone is cut into independent products over rows of C, one per granted thread, each
+// single-threaded: no barrier inside the product and no spinning OpenBLAS threads after it. When the split is not
+// granted (another product runs, or no idle core), it runs on one thread, whose bits the split keeps. A product with
+// too few rows to cut keeps the per-product choice (ProductScope).
 template <typename T>
 void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb,
              T* C, int64_t ldc, bool accumulate) {
-  const bool byRows = m >= n;
-  const int64_t len = byRows ? m : n;
-  if (len >= 2 * kMinPart) {
-    const SplitScope split(double(m) * double(n) * double(k), len / kMinPart);
+  const bool cuttable = m >= 2 * kMinPart;
+  if (cuttable) {
+    const SplitScope split(double(m) * double(n) * double(k), m / kMinPart);
     const int workers = split.workers();
     if (workers > 1) {
       // One part per worker: more, smaller parts (for balance when a core is shared) measured no faster, and each
       // part packs the shared operand again.
-      const int64_t parts = std::min<int64_t>(len / kMinPart, workers);
-      auto edge = [&](int64_t i) { return i == parts ? len : (len * i / parts) / kSplitAlign * kSplitAlign; };
+      const int64_t parts = workers;
+      auto edge = [&](int64_t i) { return i == parts ? m : (m * i / parts + kSplitAlign / 2) / kSplitAlign * kSplitAlign; };
       parallelFor(parts, workers, [&](int, int64_t i) {
         const int64_t lo = edge(i), cnt = edge(i + 1) - lo;
-        ProductScope scope(byRows ? cnt : m, byRows ? n : cnt, k);
-        if (byRows) blasGemm(ta, tb, cnt, n, k, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc, accumulate);
-        else blasGemm(ta, tb, m, cnt, k, A, lda, tb ? B + lo * ldb : B + lo, ldb, C + lo, ldc, accumulate);
+        ProductScope scope(cnt, n, k, true);
+        blasGemm(ta, tb, cnt, n, k, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc, accumulate);
       });
       return;
     }
   }
-  ProductScope scope(m, n, k);
+  ProductScope scope(m, n, k, cuttable);
   blasGemm(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, accumulate);
 }
 }  // namespace

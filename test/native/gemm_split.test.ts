@@ -1,10 +1,11 @@
 // Products large enough to be split across threads (native/gemm.cpp: m*n*k >= 2^24 with nothing else running, cut
-// into parts over rows of C, or over columns when C is wider) and batches of products split by batch entry
-// (native/matmul.cpp), against a reference loop: odd sizes (part boundaries that are not multiples of the alignment,
-// remainders in every blocking), every transpose, FP32 and FP64.
+// into parts over rows of C at multiples of 48 rows) and batches of products split by batch entry (native/matmul.cpp),
+// against a reference loop: odd sizes (remainders in every blocking), every transpose, FP32 and FP64; and the same
+// bits as on one thread (OPENBLAS_NUM_THREADS=1, in a child process).
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
-import { kernels } from '../../src/kernels.js';
+import { ADDON_PATH, kernels } from '../../src/kernels.js';
 import { rng } from '../support/random.js';
 
 type Float = Float32Array | Float64Array;
@@ -36,7 +37,7 @@ const rand = (r: () => number, n: number, f32: boolean): Float => {
 };
 
 describe('products split across threads', () => {
-  // m*n*k ~ 20-27 M multiply-adds: over the threshold; tall (split by rows) and wide (split by columns)
+  // m*n*k ~ 20-27 M multiply-adds: over the threshold; tall (split by rows) and wide (too few rows to split)
   const shapes: [number, number, number][] = [[517, 301, 131], [131, 771, 263]];
   for (const f32 of [true, false])
     for (const [m, n, k] of shapes)
@@ -68,5 +69,32 @@ describe('products split across threads', () => {
     const got = kernels.matmul(a, [batch, k, m], b, [k, n], true, false);
     expect(got.shape).toEqual([batch, m, n]);
     expect(worst(got.data as Float, refMatmul(a, b, batch, m, n, k, true, false, true))).toBeLessThan(1e-12);
+  });
+
+  it('gives the bits of the same products on one thread', () => {
+    // A checksum of the result's bits for each product, here and in a child limited to one thread.
+    const script = `
+      const k = require(${JSON.stringify(ADDON_PATH)});
+      let s = 7;
+      const r = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 - 0.5; };
+      const out = [];
+      for (const [F, m, n, kk, ta, tb] of [[Float32Array, 1024, 256, 256, false, false], [Float32Array, 517, 301, 131, true, false],
+                                            [Float32Array, 700, 400, 97, false, true], [Float64Array, 611, 333, 129, false, false]]) {
+        const a = F.from({ length: m * kk }, r), b = F.from({ length: kk * n }, r);
+        const c = k.matmul(a, ta ? [kk, m] : [m, kk], b, tb ? [n, kk] : [kk, n], ta, tb).data;
+        const u = new Uint32Array(c.buffer, c.byteOffset, c.byteLength / 4);
+        let h = 0;
+        for (let i = 0; i < u.length; i++) h = (Math.imul(h, 31) + u[i]) | 0;
+        out.push(h);
+      }
+      console.log(JSON.stringify(out));
+    `;
+    const run = (env: Record<string, string>): number[] => {
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout.trim()) as number[];
+    };
+    // GRADSERVE_LOAD_AWARE=0: split whatever else the machine runs
+    expect(run({ GRADSERVE_LOAD_AWARE: '0' })).toEqual(run({ OPENBLAS_NUM_THREADS: '1' }));
   });
 });
