@@ -8,7 +8,7 @@
  *   - transformer: pre-norm encoder block on x[8,128,256], 4 heads, GELU MLP 256 -> 1024 -> 256, loss mean(y²).
  *
  *   npm run build && node bench/models/models.mjs [--rounds 8] [--steps 5] [--quick] [--only lenet,resblock]
- *                                                 [--no-memory] [--addon /path/to/other/gradserve.node]
+ *                                                 [--no-memory] [--addon /path/to/other/gradserve.node [--addon-defaults]]
  *
  * For each model: the inputs are written once to a temporary folder that every peer reads, so all compute the same
  * thing; the gradients are checked against PyTorch's (max |gradserve - PyTorch| over max |PyTorch|, per tensor, that
@@ -111,6 +111,8 @@ const only = argOf('only', Object.keys(MODELS).join(',')).split(',');
 const GRADSERVE = { 'gradserve': {}, 'gradserve 1 thread': { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } };
 const otherAddon = argOf('addon', undefined);
 if (otherAddon !== undefined) GRADSERVE['other addon 1 thread'] = { ...GRADSERVE['gradserve 1 thread'], GRADSERVE_ADDON: otherAddon };
+// --addon-defaults: the other build with its defaults too (thread choices compared, not only the single-thread kernels)
+if (otherAddon !== undefined && flag('addon-defaults')) GRADSERVE['other addon'] = { GRADSERVE_ADDON: otherAddon };
 const MEMORY_ENV = { MALLOC_MMAP_THRESHOLD_: '65536' };
 const GRADSERVE_MEMORY_ENV = { ...MEMORY_ENV, GRADSERVE_POOL_BYTES: '0', GRADSERVE_MALLOC_TUNING: '0' };
 const MiB = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -192,6 +194,10 @@ for (const name of only) {
   if (otherAddon !== undefined) {
     const [o, g1] = [stat('other addon 1 thread'), stat('gradserve 1 thread')];
     console.log(`other addon (${otherAddon}), 1 thread: this build / other ${ratio(g1.p50 / o.p50)} median, CPU time ${ratio(g1.cpu / o.cpu)}; other / PyTorch 1 thread ${ratio(o.p50 / stat(torchLabels[0]).p50)} median`);
+    if (GRADSERVE['other addon'] !== undefined) {
+      const od = stat('other addon');
+      console.log(`other addon, defaults: this build / other ${ratio(gs.p50 / od.p50)} median, CPU time ${ratio(gs.cpu / od.cpu)}; other / ${best} ${ratio(od.p50 / bt.p50)} median`);
+    }
   }
   table.push({ what: `${name}: time, gradserve p50 / PyTorch p50 (${best.replace('PyTorch ', '')})`, value: `${ms(gs.p50)} / ${ms(bt.p50)} ms = ${ratio(r50)}`, target: `<= ${TIME_TARGET}x`, met: r50 <= TIME_TARGET });
   table.push({ what: `${name}: time, p99 ratio`, value: `${ms(gs.p99)} / ${ms(bt.p99)} ms = ${ratio(r99)}` });
