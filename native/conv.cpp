@@ -11,11 +11,12 @@
 // stride 1, no padding) needs no columns: the image itself is the column matrix.
 //
 // Profile (3x3, 64 -> 64 channels, 32x32, forward): OpenBLAS's sgemm kernel ~64% of the kernel's time, packing the
-// column matrix ~11%, vol2col ~22% when it walked the output line by line (18 432 runs of 32 elements per image); the
-// size-keeping stride-1 case now copies whole planes (vol2colShifted): -7% for the forward pass. The bias is the
-// product's starting value (no pass of its own, and none of OpenBLAS's to zero C): -3%. Computing the transposed
-// product instead (col^T W^T, other operand packed) measured the same within 5%, as did column blocks small enough
-// for the L2 cache (256 or 128 positions x 576 rows, re-measured on 2026-12-07); what is left is sgemm's speed.
+// column matrix ~11%, vol2col ~22% when it walked the output line by line (18 432 runs of 32 elements per image);
+// the size-keeping stride-1 case now copies whole planes (vol2colShifted): -7 to -10% for the forward pass. The bias
+// is the product's starting value (no pass of its own, and none of OpenBLAS's to zero C): -2 to -5%. Computing the
+// transposed product instead (col^T W^T, other operand packed) measured the same within 5%, as did column blocks
+// small enough for the L2 cache (256 or 128 positions x 576 rows, re-measured on 2026-12-07); what is left is sgemm's
+// speed.
 #include <algorithm>
 #include <atomic>
 #include <exception>

@@ -148,7 +148,9 @@ void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A, int6
       // One part per worker: more, smaller parts (for balance when a core is shared) measured no faster, and each
       // part packs the shared operand again.
       const int64_t parts = workers;
-      auto edge = [&](int64_t i) { return i == parts ? m : (m * i / parts + kSplitAlign / 2) / kSplitAlign * kSplitAlign; };
+      auto edge = [&](int64_t i) {
+        return i == parts ? m : (m * i / parts + kSplitAlign / 2) / kSplitAlign * kSplitAlign;
+      };
       parallelFor(parts, workers, [&](int, int64_t i) {
         const int64_t lo = edge(i), cnt = edge(i + 1) - lo;
         ProductScope scope(cnt, n, k, true);
