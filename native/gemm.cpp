@@ -34,7 +34,7 @@ namespace {
 // own threading is left for the calls that cannot be cut: a product with too few rows and columns, and LAPACK
 // (BlasCallScope). Measured on the 2-core VM (transformer block, forward + backward, whose linear layers are 67-268 M
 // multiply-adds, load 5): OpenBLAS's two threads cost 105 ms of CPU a step against 82 ms on one thread (its threads
-// spin between products, and meet at barriers inside each), split products 86 ms.
+// meet at barriers inside each product, spinning while they wait), split products 86 ms.
 // Debian's OpenBLAS has no per-call thread count, so the process-wide one is switched, under a lock, only when the
 // choice changes; a product already running keeps the count it started with. GRADSERVE_BLAS_ADAPTIVE=0 leaves the
 // library's own choice alone (no split either).
