@@ -82,10 +82,31 @@ struct Sampler {
 };
 }  // namespace
 
+// CPUs /proc/stat counts (its cpuN lines): the whole host's, also inside a container limited to fewer, so other
+// processes' busy cores are taken from this count, not from `most`; 0 when unreadable.
+int statCpus() {
+  static const int n = [] {
+    FILE* f = std::fopen("/proc/stat", "r");
+    if (f == nullptr) return 0;
+    int count = 0;
+    char line[256];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, "cpu", 3) == 0 && line[3] >= '0' && line[3] <= '9') count++;
+      // A line longer than the buffer continues in the next read: skip to its end.
+      while (std::strchr(line, '\n') == nullptr && std::fgets(line, sizeof line, f) != nullptr) {}
+    }
+    std::fclose(f);
+    return count;
+  }();
+  return n;
+}
+
 int usableCores(int most) {
   if (most <= 1 || !loadAware()) return most;
   static Sampler* s = new Sampler();
-  const double left = double(most) - s->othersBusy();
+  // Cores left idle on the whole machine (a container on a large host sees every host CPU in /proc/stat).
+  const double cpus = double(std::max(statCpus(), most));
+  const double left = cpus - s->othersBusy();
   return std::max(1, std::min(most, int(std::lround(left))));
 }
 
