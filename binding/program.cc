@@ -1,6 +1,7 @@
 #include "program.h"
 
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "../native/linalg_solve.h"
@@ -125,6 +126,7 @@ Napi::Value ProgramBuilder::Call(const Napi::CallbackInfo& info) {
     for (gs::Arr* a : all)
       if (a->slot >= 0) slotted.push_back(a);
     bound_.push_back(std::move(slotted));
+    if (task->factorsLu()) luSteps_++;
     steps_.push_back(std::move(task));
     node_.push_back(currentNode_);
     return result;
@@ -181,8 +183,10 @@ Napi::Value ProgramBuilder::Finish(const Napi::CallbackInfo& info) {
 
 void ProgramBuilder::execute(std::vector<void*>& ptr, const int32_t* cancel, int32_t& failedStep) {
   BufferPool& pool = BufferPool::instance();
-  // steps of this run may reuse each other's factorizations (a solve's VJP, det's gradient); none outlive it
-  gs::FactorizationScope factorizations;
+  // steps of this run may reuse each other's factorizations (a solve's VJP, det's gradient); none outlive it. A run
+  // with one factoring step (a forward solve) would only pay for copies it never looks up.
+  std::optional<gs::FactorizationScope> factorizations;
+  if (luSteps_ >= 2) factorizations.emplace();
   size_t i = 0;
   try {
     for (; i < steps_.size(); i++) {

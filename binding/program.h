@@ -66,6 +66,7 @@ class ProgramBuilder : public Napi::ObjectWrap<ProgramBuilder> {
   std::vector<std::unique_ptr<unsigned char[]>> constants_;
   std::vector<int32_t> inputSlots_, outputSlots_;
   int32_t currentNode_ = -1;
+  int32_t luSteps_ = 0;  // steps that factor matrices (Task::factorsLu)
   bool finished_ = false;
 };
 

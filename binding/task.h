@@ -44,6 +44,9 @@ struct Task {
   virtual void arrays(ArrList& out) = 0;
   // Adds context (e.g. the failing program step) to the error a failed run() becomes.
   virtual void annotate(Napi::Object err) {}
+  // Whether run() starts from LU factorizations (a solve, inv, det): a program with two such steps keeps the ones it
+  // computes for the rest of its run (gs::FactorizationScope), one with fewer has nothing to reuse them.
+  virtual bool factorsLu() const { return false; }
 
   // Async tasks keep their input and output objects alive until result(); sync tasks need no references.
   bool async = false;

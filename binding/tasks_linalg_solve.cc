@@ -23,6 +23,7 @@ struct MatrixOpTask : Task {
     out = allocOut(*this, info.Env(), a.dt, gs::numel(outShape), res);
   }
   void run() override { gs::matrixOp(op, a, shape, out); }
+  bool factorsLu() const override { return op != gs::MatrixOp::Cholesky; }
   Napi::Value result(Napi::Env env) override { return shaped(env, res, outShape); }
   void arrays(ArrList& v) override { v = {&a, &out}; }
 };
@@ -67,6 +68,7 @@ struct SolveTask : TwoOperandTask {
     allocate(info);
   }
   void run() override { gs::solve(a, as, b, bs, transA, outShape, out); }
+  bool factorsLu() const override { return true; }
 };
 
 struct LstsqTask : TwoOperandTask {

@@ -8,10 +8,11 @@
 
 namespace gs {
 
-// Opened around each run of a native program (binding/program.cc): within it, the LU factorization a step computed is
-// reused by a later step of the same run on the same thread that factors a matrix of exactly the same contents (a
-// solve's VJP solves with the matrix its forward pass factored, det's gradient inverts the matrix det factored).
-// Matrices from n = 32 are remembered, up to 64 MiB per run; nothing outlives the run, so no request sees another's.
+// Opened around a run of a native program with two or more steps that factor (binding/program.cc): within it, the LU
+// factorizations a step computed for a batch of matrices are reused by a later step of the same run on the same
+// thread that factors a batch of exactly the same shape and contents (a solve's VJP solves with the matrices its
+// forward pass factored, det's gradient inverts the matrices det factored; native/linalg_lu.h). Batches from 256
+// elements are remembered, up to 64 MiB per run; nothing outlives the run, so no request sees another's.
 class FactorizationScope {
  public:
   FactorizationScope();

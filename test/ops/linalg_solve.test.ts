@@ -1,6 +1,7 @@
 /**
  * The solve family beyond the registry-driven checks: det's gradient at singular matrices (the cofactor matrix),
- * cholesky of a non-symmetric matrix (the factor of its symmetric part, with a symmetric gradient), the triangle
+ * cholesky of a non-symmetric matrix (the factor of its symmetric part, with a symmetric gradient; at sizes through both
+ * of the kernel's LAPACK paths), factorizations reused within a run (of one matrix and of batches), the triangle
  * triangular_solve reads, lstsq's minimum-norm solution, logabsdet of a singular matrix, and the errors found while
  * running (over HTTP: status, code, node and batch index) and before (SHAPE_MISMATCH).
  */
@@ -82,6 +83,28 @@ describe('cholesky', () => {
   });
 });
 
+describe('cholesky of larger matrices (potrf L up to n = 128, U above)', () => {
+  for (const [dtype, n, tol] of [['FP64', 70, 1e-12], ['FP32', 45, 1e-4], ['FP64', 32, 1e-12], ['FP64', 150, 1e-12]] as const) {
+    it(`${dtype}, n = ${n}, a batch of 2 non-symmetric matrices: lower triangular, L·Lᵀ = (a + aᵀ) / 2`, async () => {
+      const nn = n * n;
+      const a = Array.from({ length: 2 * nn }, (_, k) => Math.sin(0.7 * k) * 0.5 + ((k % nn) % (n + 1) === 0 ? n / 4 : 0));
+      const r = await evaluate(one('cholesky', [[2, n, n]], {}, dtype), { in0: tensor(dtype, [2, n, n], a) });
+      const l = Array.from(r.outputs.y!.data as Float64Array);
+      for (let m = 0; m < 2; m++) {
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < n; j++) {
+            if (j > i) expect(l[m * nn + i * n + j]).toBe(0);
+            let acc = 0;
+            for (let k = 0; k < n; k++) acc += l[m * nn + i * n + k]! * l[m * nn + j * n + k]!;
+            const s = (a[m * nn + i * n + j]! + a[m * nn + j * n + i]!) / 2;
+            expect(Math.abs(acc - s), `[${m}, ${i}, ${j}]`).toBeLessThanOrEqual(tol * n);
+          }
+        }
+      }
+    });
+  }
+});
+
 describe('triangular_solve reads only its triangle', () => {
   it('the other triangle (and the diagonal with unit_diagonal) changes nothing and gets zero gradient', async () => {
     const lower = [2, 0, 0, 1, 3, 0, 4, 5, 6];
@@ -141,6 +164,42 @@ describe('factorizations reused within one run (matrices from n = 32)', () => {
       const g: Graph = { ...one(op, shapes as unknown as number[][]), nodes: [...one(op, shapes as unknown as number[][]).nodes, { name: 's', op: 'sum', inputs: ['y'] }], outputs: ['s'] };
       const ins: Record<string, Tensor> = { in0: tensor('FP64', [n, n], a1) };
       if (op === 'solve') ins.in1 = tensor('FP64', [n], b);
+      const r = await gradcheck(g, ins, 's', Object.keys(ins), { eps: 1e-6, atol: 1e-6, rtol: 1e-4 });
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+    });
+  }
+});
+
+describe('factorizations of batches of small matrices reused within one run', () => {
+  const n = 6, count = 12;
+  const batch = (shift: number): number[] =>
+    Array.from({ length: count * n * n }, (_, k) => Math.sin(1.7 * k + shift) * 0.3 + ((k % (n * n)) % (n + 1) === 0 ? 3 : 0));
+  const a1 = batch(0);
+  const a2 = a1.map((v, k) => (k === n * n * 7 + 3 ? v + 1e-3 : v));
+  const b = Array.from({ length: count * n }, (_, k) => Math.cos(k));
+
+  it('two solves with batches that differ in one element of one member give each its own answer', async () => {
+    const g: Graph = {
+      inputs: { a1: { shape: [count, n, n], datatype: 'FP64' }, a2: { shape: [count, n, n], datatype: 'FP64' }, b: { shape: [count, n], datatype: 'FP64' } },
+      nodes: [{ name: 'x1', op: 'solve', inputs: ['a1', 'b'] }, { name: 'x2', op: 'solve', inputs: ['a2', 'b'] }],
+      outputs: ['x1', 'x2'],
+    };
+    const ins = { a1: tensor('FP64', [count, n, n], a1), a2: tensor('FP64', [count, n, n], a2), b: tensor('FP64', [count, n], b) };
+    const both = (await evaluate(g, ins)).outputs;
+    const alone = async (a: number[]): Promise<Tensor> =>
+      (await evaluate(one('solve', [[count, n, n], [count, n]]), { in0: tensor('FP64', [count, n, n], a), in1: tensor('FP64', [count, n], b) })).outputs.y!;
+    expect(Array.from(both.x1!.data as Float64Array)).toEqual(Array.from((await alone(a1)).data as Float64Array));
+    expect(Array.from(both.x2!.data as Float64Array)).toEqual(Array.from((await alone(a2)).data as Float64Array));
+    expect(Array.from(both.x1!.data as Float64Array).slice(0, 7 * n)).toEqual(Array.from(both.x2!.data as Float64Array).slice(0, 7 * n));
+    expect(both.x1!.data).not.toEqual(both.x2!.data);
+  });
+
+  for (const [op, shapes] of [['solve', [[count, n, n], [count, n]]], ['det', [[count, n, n]]], ['inv', [[count, n, n]]]] as const) {
+    it(`${op} of a batch of ${count} matrices ${n} x ${n}: the gradient (through the reused LUs) passes the finite-difference check`, async () => {
+      const base = one(op, shapes as unknown as number[][]);
+      const g: Graph = { ...base, nodes: [...base.nodes, { name: 's', op: 'sum', inputs: ['y'] }], outputs: ['s'] };
+      const ins: Record<string, Tensor> = { in0: tensor('FP64', [count, n, n], a1) };
+      if (op === 'solve') ins.in1 = tensor('FP64', [count, n], b);
       const r = await gradcheck(g, ins, 's', Object.keys(ins), { eps: 1e-6, atol: 1e-6, rtol: 1e-4 });
       expect(r.ok, JSON.stringify(r)).toBe(true);
     });
