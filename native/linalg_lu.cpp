@@ -61,7 +61,10 @@ template <typename T> LuBatch<T> factorBatch(int64_t count, int n, const T* a) {
       if (e->dt == dtypeOf<T>() && e->n == n && e->count == count && std::memcmp(e->a.data(), a, bytes) == 0)
         return view<T>(e);
   }
-  auto e = std::make_shared<LuEntry>();
+  // outside the memo, this thread's scratch entry (its buffers keep their capacity from one call to the next)
+  thread_local LuEntry scratch;
+  std::shared_ptr<LuEntry> owned = remember ? std::make_shared<LuEntry>() : nullptr;
+  LuEntry* e = remember ? owned.get() : &scratch;
   e->dt = dtypeOf<T>();
   e->n = n;
   e->count = count;
@@ -86,11 +89,11 @@ template <typename T> LuBatch<T> factorBatch(int64_t count, int n, const T* a) {
   if (remember) {
     std::lock_guard<std::mutex> lock(memo->mu);
     if (memo->bytes + 2 * bytes <= kMemoBytes) {
-      memo->lus.push_back(e);
+      memo->lus.push_back(owned);
       memo->bytes += 2 * bytes;
     }
   }
-  return view<T>(e);
+  return {owned, lu, e->piv.data(), e->info.data()};
 }
 
 template LuBatch<float> factorBatch(int64_t, int, const float*);
