@@ -224,6 +224,25 @@ template <typename T> int choleskyOne(int n, const T* a, T* o) {
   return info;
 }
 
+// Cholesky's VJP without five passes over the matrix: sym_tril, y = (tril(x) + tril(x, -1)^T) / 2 (the symmetric
+// matrix of x's lower triangle, halved), and its adjoint, y = (tril(x) + triu(x, 1)^T) / 2 (x's upper triangle folded
+// onto the lower one, halved; zeros above). The transposed reads walk square tiles.
+template <typename T> void symTrilOne(bool adjoint, int n, const T* x, T* y) {
+  const int64_t nn = n;
+  for (int64_t r0 = 0; r0 < nn; r0 += kTile)
+    for (int64_t c0 = 0; c0 <= r0; c0 += kTile)
+      for (int64_t r = r0; r < std::min(nn, r0 + kTile); r++)
+        for (int64_t c = c0, end = std::min(r + 1, c0 + kTile); c < end; c++) {
+          const double lo = double(x[r * nn + c]), up = double(x[c * nn + r]);
+          if (adjoint) {
+            y[r * nn + c] = T(c == r ? lo * 0.5 : (lo + up) * 0.5);
+            if (c != r) y[c * nn + r] = T(0);
+          } else {
+            y[r * nn + c] = y[c * nn + r] = T(lo * 0.5);
+          }
+        }
+}
+
 template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape, T* out) {
   const Shape batch = batchOf(shape);
   const int64_t count = numel(batch);
@@ -232,6 +251,13 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
   const double work = double(count) * n * n * n;
   if (n == 0) {
     if (op == MatrixOp::Det || op == MatrixOp::LogAbsDet) std::fill(out, out + count, op == MatrixOp::Det ? T(1) : T(0));
+    return;
+  }
+  if (op == MatrixOp::SymTril || op == MatrixOp::SymTrilAdjoint) {
+    forEachMatrix(count, 0.0, [&](int64_t i, ErrCode&) -> std::string {
+      symTrilOne(op == MatrixOp::SymTrilAdjoint, n, a + i * nn, out + i * nn);
+      return {};
+    });
     return;
   }
   if (op == MatrixOp::Cholesky) {
@@ -272,6 +298,8 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
         cofactorOne(n, a + i * nn, lu, piv, luInfo, out + i * nn, lwork);
         return {};
       case MatrixOp::Cholesky:
+      case MatrixOp::SymTril:
+      case MatrixOp::SymTrilAdjoint:
         return {};
     }
     return {};

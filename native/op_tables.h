@@ -127,7 +127,9 @@ namespace gs {
   X(Cholesky, "cholesky", true)                    \
   X(Det, "det", false)                             \
   X(LogAbsDet, "logabsdet", false)                 \
-  X(Cofactor, "cofactor", true)
+  X(Cofactor, "cofactor", true)                    \
+  X(SymTril, "sym_tril", true)                     \
+  X(SymTrilAdjoint, "sym_tril_adjoint", true)
 
 // ---- linear algebra: spectral decompositions and QR through LAPACK (native/linalg_spectral.cpp): X(Enum, "name") ----
 #define GS_SPECTRAL_OPS(X)                         \

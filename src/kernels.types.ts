@@ -58,7 +58,7 @@ export interface KernelOpNames {
   reduce: string[];
   argReduce: string[];
   cumulative: string[];
-  /** one square matrix in (native/op_tables.h GS_MATRIX_OPS): inv, cholesky, det, logabsdet, cofactor */
+  /** one square matrix in (native/op_tables.h GS_MATRIX_OPS): inv, cholesky, det, logabsdet, cofactor, sym_tril(_adjoint) */
   matrixOp: string[];
   spectral: string[];
 }
@@ -269,7 +269,8 @@ export interface KernelFns {
   // batch index of the matrix at fault.
   /**
    * One square matrix a (..., n, n) in: `inv`, `cholesky` (lower factor of (a + a^T) / 2), `cofactor` (det(a) inv(a)^T,
-   * exact at singular matrices) give (..., n, n); `det`, `logabsdet` (log |det|, -Infinity when singular) give (...).
+   * exact at singular matrices), `sym_tril` ((tril(a) + tril(a, -1)^T) / 2) and `sym_tril_adjoint` ((tril(a) +
+   * triu(a, 1)^T) / 2) give (..., n, n); `det`, `logabsdet` (log |det|, -Infinity when singular) give (...).
    */
   matrixOp(op: string, a: FloatArray, shape: number[]): Shaped<FloatArray>;
   /** x with a x = b (left; b (..., n, k)) or x a = b (b (..., k, n)), reading a's lower (or upper) triangle only. */

@@ -1,6 +1,6 @@
 /**
  * Linear algebra on one square matrix (OPS.md v3): `inv`, `cholesky`, `det`, `logabsdet`, and the internal `cofactor`
- * (det's derivative, exact at singular matrices). One native kernel family runs them all (native/op_tables.h
+ * (det's derivative, exact at singular matrices) and `sym_tril` (cholesky's VJP in one pass). One native kernel family runs them all (native/op_tables.h
  * GS_MATRIX_OPS, LAPACK). Their derivative rules are written with ops (Giles 2008): inv's with matmuls, cholesky's with
  * triangular solves, det's with the cofactor matrix, logabsdet's with the inverse.
  */
@@ -78,9 +78,9 @@ const cholesky = matrixOp({
     'a whose symmetric part has a non-positive leading minor is NOT_POSITIVE_DEFINITE (found while running), naming the batch index',
   ],
   vjp({ e, output: l, g }) {
-    // P = Φ-symmetrized tril(Lᵀ g); ga = L⁻ᵀ P L⁻¹ (symmetric), by two triangular solves
-    const m = e.op('tril', [mm(e, l, g, true, false)], { k: 0 });
-    const p = half(e, e.op('add', [m, mT(e, e.op('tril', [m], { k: -1 }))]));
+    // P = Φ-symmetrized tril(Lᵀ g) = (tril(M) + tril(M, -1)ᵀ) / 2 with M = Lᵀ g, one sym_tril pass;
+    // ga = L⁻ᵀ P L⁻¹ (symmetric), by two triangular solves
+    const p = e.op('sym_tril', [mm(e, l, g, true, false)], { adjoint: false });
     const left = e.op('triangular_solve', [mT(e, l), p], { lower: false, unit_diagonal: false, left: true });
     return [e.op('triangular_solve', [l, left], { lower: true, unit_diagonal: false, left: false })];
   },
@@ -99,6 +99,39 @@ const cholesky = matrixOp({
     { inputs: [{ shape: [1, 1], spd: true }], note: '1 x 1' },
   ],
 }, true);
+
+interface SymTrilAttrs {
+  adjoint: boolean;
+}
+
+/** Cholesky's VJP in one pass: the symmetric matrix of x's lower triangle, halved; or its adjoint. */
+const symTril: OpDef<SymTrilAttrs> = {
+  name: 'sym_tril',
+  inputs: ['a'],
+  internal: true,
+  attrs: z.strictObject({ adjoint: z.boolean().default(false).describe('the adjoint map: (tril(a) + triu(a, 1)ᵀ) / 2') }),
+  outputDatatype: 'same as a',
+  differentiable: true,
+  doc: '(tril(a) + tril(a, -1)ᵀ) / 2 for a (..., n, n): the symmetric matrix of a\'s lower triangle, halved (cholesky\'s VJP in one pass); with adjoint, (tril(a) + triu(a, 1)ᵀ) / 2: a\'s upper triangle folded onto the lower one, halved, zeros above.',
+  infer: ([a], _attrs, ctx) => squareInfer(a!, ctx, true),
+  async run([a], attrs, k) {
+    const r = await k.matrixOp(attrs.adjoint ? 'sym_tril_adjoint' : 'sym_tril', a!.data as Float64Array, [...a!.shape]);
+    return { dtype: a!.dtype, shape: r.shape, data: r.data };
+  },
+  flops: ([a]) => a!.shape.reduce<number>((p, d) => p * (d ?? 0), 1),
+  // linear: the VJP is the adjoint map, the JVP the map itself
+  vjp: ({ e, g, attrs }) => [e.op('sym_tril', [g], { adjoint: !attrs.adjoint })],
+  jvp: ({ e, tangents: [t], attrs }) => e.op('sym_tril', [t!], { adjoint: attrs.adjoint }),
+  vmap({ b, inputs: [a] }) {
+    b.same([a!.name]);
+    return true;
+  },
+  samples: [
+    { inputs: [{ shape: [3, 3] }], attrs: { adjoint: false } },
+    { inputs: [{ shape: [2, 4, 4] }], attrs: { adjoint: true }, note: 'adjoint, batched' },
+    { inputs: [{ shape: [1, 1] }], attrs: { adjoint: false }, note: '1 x 1' },
+  ],
+};
 
 const det = matrixOp({
   name: 'det',
@@ -148,4 +181,4 @@ const logabsdet = matrixOp({
   ],
 }, false);
 
-export const ops: OpDef[] = [inv, cholesky, det, logabsdet, cofactor];
+export const ops: OpDef[] = [inv, cholesky, det, logabsdet, cofactor, symTril];

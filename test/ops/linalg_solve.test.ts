@@ -1,7 +1,7 @@
 /**
  * The solve family beyond the registry-driven checks: det's gradient at singular matrices (the cofactor matrix),
  * cholesky of a non-symmetric matrix (the factor of its symmetric part, with a symmetric gradient; at sizes through both
- * of the kernel's LAPACK paths), factorizations reused within a run (of one matrix and of batches), the triangle
+ * of the kernel's LAPACK paths), sym_tril's values, factorizations reused within a run (of one matrix and of batches), the triangle
  * triangular_solve reads, lstsq's minimum-norm solution, logabsdet of a singular matrix, and the errors found while
  * running (over HTTP: status, code, node and batch index) and before (SHAPE_MISMATCH).
  */
@@ -102,6 +102,28 @@ describe('cholesky of larger matrices (potrf L up to n = 128, U above)', () => {
         }
       }
     });
+  }
+});
+
+describe('sym_tril (cholesky\'s VJP in one pass)', () => {
+  for (const n of [3, 40]) {
+    for (const adjoint of [false, true]) {
+      it(`n = ${n}, adjoint ${adjoint}: ${adjoint ? '(tril(a) + triu(a, 1)ᵀ) / 2' : '(tril(a) + tril(a, -1)ᵀ) / 2'}, written out`, async () => {
+        const a = Array.from({ length: 2 * n * n }, (_, k) => Math.sin(0.37 * k) + k / 100);
+        const r = await evaluate(one('sym_tril', [[2, n, n]], { adjoint }), { in0: tensor('FP64', [2, n, n], a) });
+        const want: number[] = [];
+        for (let m = 0; m < 2; m++) {
+          const at = (i: number, j: number): number => a[m * n * n + i * n + j]!;
+          for (let i = 0; i < n; i++) {
+            for (let j = 0; j < n; j++) {
+              if (adjoint) want.push(j > i ? 0 : j === i ? at(i, i) / 2 : (at(i, j) + at(j, i)) / 2);
+              else want.push(j <= i ? at(i, j) / 2 : at(j, i) / 2);
+            }
+          }
+        }
+        expect(Array.from(r.outputs.y!.data as Float64Array)).toEqual(want);
+      });
+    }
   }
 });
 
