@@ -23,7 +23,10 @@ struct MatrixOpTask : Task {
     out = allocOut(*this, info.Env(), a.dt, gs::numel(outShape), res);
   }
   void run() override { gs::matrixOp(op, a, shape, out); }
-  bool factorsLu() const override { return op != gs::MatrixOp::Cholesky; }
+  bool factorsLu() const override {
+    return op == gs::MatrixOp::Inv || op == gs::MatrixOp::Det || op == gs::MatrixOp::LogAbsDet ||
+           op == gs::MatrixOp::Cofactor;
+  }
   Napi::Value result(Napi::Env env) override { return shaped(env, res, outShape); }
   void arrays(ArrList& v) override { v = {&a, &out}; }
 };
