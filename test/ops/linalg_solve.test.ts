@@ -1,9 +1,10 @@
 /**
  * The solve family beyond the registry-driven checks: det's gradient at singular matrices (the cofactor matrix),
  * cholesky of a non-symmetric matrix (the factor of its symmetric part, with a symmetric gradient; at sizes through both
- * of the kernel's LAPACK paths), sym_tril's values, factorizations reused within a run (of one matrix and of batches), the triangle
- * triangular_solve reads, lstsq's minimum-norm solution, logabsdet of a singular matrix, and the errors found while
- * running (over HTTP: status, code, node and batch index) and before (SHAPE_MISMATCH).
+ * of the kernel's LAPACK paths), sym_tril's values, cofactor in FP32 when det(a) is beyond FP32, factorizations reused
+ * within a run (of one matrix and of batches), the triangle triangular_solve reads, lstsq's minimum-norm solution,
+ * logabsdet of a singular matrix, and the errors found while running (over HTTP: status, code, node and batch index)
+ * and before (SHAPE_MISMATCH).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, grad, gradcheck, vjp } from '../../src/index.js';
@@ -103,6 +104,15 @@ describe('cholesky of larger matrices (potrf L up to n = 128, U above)', () => {
       }
     });
   }
+});
+
+describe('cofactor in FP32 when det(a) is beyond FP32', () => {
+  it('1e10·I (4 x 4): det 1e40 overflows FP32, the cofactor matrix (1e30·I) does not', async () => {
+    const a = Array.from({ length: 16 }, (_, k) => (k % 5 === 0 ? 1e10 : 0));
+    const r = await evaluate(one('cofactor', [[4, 4]], {}, 'FP32'), { in0: tensor('FP32', [4, 4], a) });
+    const c = Array.from(r.outputs.y!.data as Float32Array);
+    for (let k = 0; k < 16; k++) expect(c[k]).toBe(k % 5 === 0 ? Math.fround(1e30) : 0);
+  });
 });
 
 describe('sym_tril (cholesky\'s VJP in one pass)', () => {
