@@ -55,11 +55,19 @@ inline std::string whichMatrix(const Shape& batch, int64_t i) {
   return "the matrix at batch index " + fmtShape(idx);
 }
 
+// A LAPACK call below this many flops runs on one thread (CallScope below). Inside OpenBLAS 0.3.21 the small calls do
+// not all choose one thread themselves: at its process-wide count of 2, getrs of a 16 x 16 LU with 16 right-hand
+// sides took 9-19 us instead of 3 us, potrf of n = 64 25-35 us instead of 11-19 us (measured, 2000 calls each).
+constexpr double kSmallCall = double(1 << 21);
+
 // Runs body(i) for every matrix i < count, split across the threads a SplitScope grants for `work` flops in all.
-// body returns a failure message (empty: fine) with its code; the failure of the lowest index is thrown, whatever the
-// threads (parallelFor).
+// When the calls of one matrix are small (work / count < kSmallCall), OpenBLAS is set to one thread once for the
+// whole loop (the calls' own CallScopes are then skipped). body returns a failure message (empty: fine) with its code;
+// the failure of the lowest index is thrown, whatever the threads (parallelFor).
 template <typename F> void forEachMatrix(int64_t count, double work, F&& body) {
   SplitScope split(work, count);
+  std::optional<BlasCallScope> oneThread;
+  if (count > 0 && work / double(count) < kSmallCall) oneThread.emplace(0.0);
   parallelFor(count, split.workers(), [&](int, int64_t i) {
     ErrCode code = ErrCode::InvalidArgument;
     const std::string msg = body(i, code);
@@ -124,13 +132,14 @@ template <typename T> void transposeTiled(const T* src, int64_t r, int64_t c, T*
 // The thread choice of one LAPACK call. A factorization meets at a barrier after every panel, so threads pay off only
 // for large matrices (measured on a shared 2-core machine: an LU or Cholesky of n = 256 on two threads took 5-20x
 // its one-thread time under load, PyTorch's too); below kThreadedLapack flops the call runs on one thread (set so
-// when a threaded product ran before), and a batch of small matrices split across threads skips the shared lock.
+// when a threaded product ran before). Calls below kSmallCall run inside forEachMatrix's one-thread scope instead of
+// taking the shared lock each.
 constexpr double kThreadedLapack = double(1 << 26);
 struct CallScope {
   std::optional<BlasCallScope> s;
   explicit CallScope(double work) {
     // BlasCallScope picks one thread below its own threshold, all of them above: ask with 0 work for one thread
-    if (work >= double(1 << 21)) s.emplace(work >= kThreadedLapack ? work : 0.0);
+    if (work >= kSmallCall) s.emplace(work >= kThreadedLapack ? work : 0.0);
   }
 };
 
