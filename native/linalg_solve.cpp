@@ -205,22 +205,26 @@ template <typename T> int choleskyOne(int n, const T* a, T* o) {
   if (lower) {
     for (int64_t r = 0; r < nn; r++)
       for (int64_t c = r; c < nn; c++) o[r * nn + c] = symmetricAt(a, nn, r, c);
+  } else if (n < kTiledRows) {
+    for (int64_t r = 0; r < nn; r++)
+      for (int64_t c = 0; c < nn; c++) o[r * nn + c] = c <= r ? symmetricAt(a, nn, r, c) : T(0);
   } else {
-    const int64_t tile = n >= kTiledRows ? kTile : nn;
-    for (int64_t r0 = 0; r0 < nn; r0 += tile)
-      for (int64_t c0 = 0; c0 <= r0; c0 += tile)
-        for (int64_t r = r0; r < std::min(nn, r0 + tile); r++)
-          for (int64_t c = c0, end = std::min(r + 1, c0 + tile); c < end; c++) o[r * nn + c] = symmetricAt(a, nn, r, c);
+    for (int64_t r0 = 0; r0 < nn; r0 += kTile)
+      for (int64_t c0 = 0; c0 <= r0; c0 += kTile)
+        for (int64_t r = r0; r < std::min(nn, r0 + kTile); r++)
+          for (int64_t c = c0, end = std::min(r + 1, c0 + kTile); c < end; c++) o[r * nn + c] = symmetricAt(a, nn, r, c);
+    for (int64_t r = 0; r + 1 < nn; r++) std::fill(o + r * nn + r + 1, o + (r + 1) * nn, T(0));
   }
   int info = 0;
   {
     CallScope scope(double(n) * n * n / 3);
     Lapack<T>::potrf(lower ? 'L' : 'U', n, o, &info);
   }
-  if (lower)
+  if (lower) {
     for (int64_t r = 1; r < nn; r++)
       for (int64_t c = 0; c < r; c++) o[r * nn + c] = o[c * nn + r];
-  for (int64_t r = 0; r + 1 < nn; r++) std::fill(o + r * nn + r + 1, o + (r + 1) * nn, T(0));
+    for (int64_t r = 0; r + 1 < nn; r++) std::fill(o + r * nn + r + 1, o + (r + 1) * nn, T(0));
+  }
   return info;
 }
 
