@@ -165,8 +165,8 @@ export class RawB64 {
 
 /**
  * Same bytes as `JSON.stringify(value)`, as a Buffer when long `b64` strings, RawB64 values or natively written
- * number arrays (RawJsonArray) were spliced in directly. Only strings made by encodeTensor are spliced (they are pure base64, so
- * they need no escaping); any other string, such as a constant echoed back from a request, is escaped by
+ * number arrays (RawJsonArray) were spliced in directly. Only strings made by encodeTensor are spliced (they are pure
+ * base64, so they need no escaping); any other string, such as a constant echoed back from a request, is escaped by
  * JSON.stringify as usual.
  */
 export function stringifyBig(value: unknown): string | Buffer {
