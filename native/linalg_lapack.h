@@ -145,4 +145,18 @@ struct CallScope {
 
 #endif
 
+// Trims a thread's scratch vector when the scope it serves ends: buffers up to kScratchKeepBytes keep their capacity
+// for the next call on that thread, larger ones are freed, so a worker thread does not hold on to the largest matrix
+// it ever worked on.
+constexpr size_t kScratchKeepBytes = size_t(8) << 20;
+template <typename V> struct ScratchTrim {
+  V& v;
+  explicit ScratchTrim(V& vec) : v(vec) {}
+  ~ScratchTrim() {
+    if (v.capacity() * sizeof(typename V::value_type) > kScratchKeepBytes) V().swap(v);
+  }
+  ScratchTrim(const ScratchTrim&) = delete;
+  ScratchTrim& operator=(const ScratchTrim&) = delete;
+};
+
 }  // namespace gs::la

@@ -36,6 +36,9 @@ thread_local RunMemo* currentMemo = nullptr;
 // Batches from this many elements in all are remembered, up to kMemoBytes per run (their copy and their LU).
 constexpr int64_t kMemoElements = 256;
 constexpr size_t kMemoBytes = size_t(64) << 20;
+// A thread's scratch keeps its capacity between calls only for factorizations up to this size; larger ones get
+// buffers of their own, freed with the LuBatch, so a worker thread never holds on to the largest LU it ever made.
+constexpr size_t kScratchBytes = size_t(8) << 20;
 
 template <typename T> constexpr DType dtypeOf() { return std::is_same<T, float>::value ? DType::F32 : DType::F64; }
 
@@ -61,10 +64,12 @@ template <typename T> LuBatch<T> factorBatch(int64_t count, int n, const T* a) {
       if (e->dt == dtypeOf<T>() && e->n == n && e->count == count && std::memcmp(e->a.data(), a, bytes) == 0)
         return view<T>(e);
   }
-  // outside the memo, this thread's scratch entry (its buffers keep their capacity from one call to the next)
+  // outside the memo, this thread's scratch entry (its buffers keep their capacity from one call to the next), unless
+  // the factorization is too large to keep around
   thread_local LuEntry scratch;
-  std::shared_ptr<LuEntry> owned = remember ? std::make_shared<LuEntry>() : nullptr;
-  LuEntry* e = remember ? owned.get() : &scratch;
+  const bool own = remember || bytes > kScratchBytes;
+  std::shared_ptr<LuEntry> owned = own ? std::make_shared<LuEntry>() : nullptr;
+  LuEntry* e = own ? owned.get() : &scratch;
   e->dt = dtypeOf<T>();
   e->n = n;
   e->count = count;

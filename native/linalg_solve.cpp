@@ -116,6 +116,7 @@ int inverseInto(int n, const T* lu, const int* piv, bool transposed, double scal
     return info;
   }
   thread_local std::vector<T> inv;
+  const ScratchTrim<std::vector<T>> trimInv(inv);
   T* dst = out;
   if (transposed) {
     inv.resize(size_t(nn));
@@ -282,6 +283,7 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
     const int* piv = f.piv + i * n;
     const int luInfo = f.info[i];
     thread_local std::vector<T> lwork;
+    const ScratchTrim<std::vector<T>> trimLwork(lwork);
     switch (op) {
       case MatrixOp::Inv: {
         if (luInfo) {
@@ -356,6 +358,7 @@ void solveT(const T* a, const Shape& as, const T* b, const Shape& bs, bool trans
     const T* lu = f.lu + m.a[size_t(i)] * nn;
     const int* p = f.piv + m.a[size_t(i)] * n;
     thread_local std::vector<T> rhs;
+    const ScratchTrim<std::vector<T>> trimRhs(rhs);
     int info = 0;
     CallScope scope(2.0 * n * n * k);
     if (k == 1) {
