@@ -235,19 +235,11 @@ if (phases.has('mlp')) {
   const sustained = {};
   for (const enc of ['b64', 'binary']) {
     await sleep(2000);
-    const f = lean(enc);
-    for (let i = 0; i < 20; i++) await f();
-    const times = [];
-    const w0 = performance.now();
-    for (let i = 0; i < sustainReps; i++) {
-      const t0 = performance.now();
-      await f();
-      times.push(performance.now() - t0);
-    }
-    const g = srv.gc.count(w0, performance.now());
-    const x = summary(times);
+    const p = httpPeer(`lean client, ${enc}, sustained alone`, srv, lean(enc), { warm: 20 });
+    const x = summary(await p.run(sustainReps));
+    const g = p.gcPerSecond();
     sustained[enc] = { ...x, gc: g };
-    line(`lean client, ${enc}, sustained alone`, x, `  p99/p50 ${ratio(x.p99 / x.p50)}  full GCs ${g.perSecond.toFixed(2)}/s (${g.n}, longest ${ms(g.maxPauseMs)} ms)`);
+    line(p.label, x, `  p99/p50 ${ratio(x.p99 / x.p50)}  full GCs ${g.perSecond.toFixed(2)}/s (${g.n}, longest ${ms(g.maxPause)} ms)`);
   }
   const bin = s['lean client, binary'];
   console.log(`  binary / PyTorch best: p50 ${ratio(bin.p50 / best.p50)}; binary p99/p50 ${ratio(bin.p99 / bin.p50)}`);
