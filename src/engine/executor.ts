@@ -98,7 +98,7 @@ const programHooks = (plan: Plan): ProgramRunHooks => ({
 
 /** Executes `plan` with the given input tensors; returns the requested outputs. */
 export async function execute(plan: Plan, inputs: Record<string, Tensor>, opts?: RunOptions): Promise<Map<string, Tensor>> {
-  const r = await runProgram(plan, inputs, await loadKernels(), programHooks(plan), opts);
+  const r = await runProgram(plan, inputs, loaded ?? (await loadKernels()), programHooks(plan), opts);
   return r ?? executeNodes(plan, inputs, opts);
 }
 

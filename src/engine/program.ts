@@ -190,7 +190,7 @@ export async function runProgram(
   hooks: ProgramRunHooks,
   opts?: RunOptions,
 ): Promise<Map<string, Tensor> | undefined> {
-  const set = await programSet(plan, k);
+  const set = sets.get(plan) ?? (await programSet(plan, k));
   if (set.untraceable !== undefined || set.traced === undefined) return undefined;
   const traced = set.traced;
   // Concurrent runs of one plan each need an instance; a new one is traced when none is idle.

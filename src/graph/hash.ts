@@ -35,8 +35,16 @@ export function stableStringify(v: unknown): string {
   return canonical(v);
 }
 
+/**
+ * Graphs whose canonical text is at most this long are keyed by the text itself: a Map hashes a short string in far
+ * less time than a sha256 digest takes to set up, and every call of the engine keys its graph.
+ */
+const TEXT_KEY_CHARS = 4096;
+
+/** The cache key of a graph: its canonical text (`=` first) when short, else the sha256 of that text (64 hex digits). */
 export function hashGraph(graph: unknown): string {
-  return createHash('sha256').update(stableStringify(graph)).digest('hex');
+  const text = stableStringify(graph);
+  return text.length <= TEXT_KEY_CHARS ? `=${text}` : createHash('sha256').update(text).digest('hex');
 }
 
 /** Shapes and datatypes of the given tensors, in a fixed order: the per-call part of a cache key. */

@@ -14,6 +14,18 @@ describe('graph hash', () => {
     expect(stableStringify({ b: 1, a: [1, { d: 2, c: undefined }] })).toBe('{"a":[1,{"d":2}],"b":1}');
   });
 
+  test('a small graph is keyed by its canonical text, a large one by its sha256', () => {
+    const small = { nodes: [{ name: 'y', op: 'neg', inputs: ['x'] }], inputs: { x: { shape: [2], datatype: 'FP32' } } };
+    expect(hashGraph(small)).toBe(`=${stableStringify(small)}`);
+    const big = { ...small, constants: { c: { shape: [2000], datatype: 'FP32', data: new Array<number>(2000).fill(1.5) } } };
+    const h = hashGraph(big);
+    expect(h).toMatch(/^[0-9a-f]{64}$/);
+    expect(hashGraph({ ...big, constants: { c: { ...big.constants.c, data: [...big.constants.c.data.slice(1), 2] } } })).not.toBe(h);
+    // the text form is a whole JSON value, so a key built as `${hash}|...` cannot be read two ways
+    const tricky = { nodes: [{ name: 'y|z', op: 'neg', inputs: ['x'] }], inputs: { x: { shape: [2], datatype: 'FP32' } } };
+    expect(JSON.parse(hashGraph(tricky).slice(1))).toEqual(tricky);
+  });
+
   test('input signature covers names, datatypes and shapes', () => {
     const s1 = tensorsSignature({ x: tensor('FP32', [2, 3]), w: tensor('FP64', [3]) });
     expect(tensorsSignature({ w: tensor('FP64', [3]), x: tensor('FP32', [2, 3]) })).toBe(s1);
