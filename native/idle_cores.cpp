@@ -4,6 +4,12 @@
 // slower than at 1 (the transformer block 129.6 against 109.0 ms a step at load 4.5), as PyTorch's and OpenBLAS's own
 // threads do (PyTorch at 2 threads 3-5x slower than at 1 under such load). GNU OpenMP's OMP_DYNAMIC makes the same
 // choice from the load average, which counts this process's own threads too; the tick counts separate them.
+//
+// The window looks back: a process that has been idle for a while (between requests, or between the segments of an
+// interleaved benchmark) would judge its next kernels by load that has already stopped. So when the window says other
+// processes kept cores busy, the number of threads runnable at this instant (/proc/loadavg) is the second witness:
+// the busy cores counted are at most the threads runnable now besides the calling one. A process that keeps a core
+// busy is runnable at nearly every instant, so steady load is still seen; load that has ended is not.
 #include "idle_cores.h"
 
 #include <unistd.h>
@@ -43,6 +49,18 @@ double busySeconds() {
   if (got < 4 || tick <= 0) return -1;
   // user nice system idle iowait irq softirq steal: all but idle and iowait
   return double(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / tick;
+}
+
+// Threads runnable at this instant on the whole machine, the calling one included (the numerator of /proc/loadavg's
+// fourth field), or -1.
+int runnableNow() {
+  FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return -1;
+  double l1 = 0, l5 = 0, l15 = 0;
+  int running = -1, total = 0;
+  const int got = std::fscanf(f, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &running, &total);
+  std::fclose(f);
+  return got == 5 ? running : -1;
 }
 
 double ownSeconds() {
@@ -106,7 +124,12 @@ int usableCores(int most) {
   static Sampler* s = new Sampler();
   // Cores left idle on the whole machine (a container on a large host sees every host CPU in /proc/stat).
   const double cpus = double(std::max(statCpus(), most));
-  const double left = cpus - s->othersBusy();
+  double others = s->othersBusy();
+  if (others >= 0.5) {
+    const int now = runnableNow();
+    if (now >= 1) others = std::min(others, double(now - 1));
+  }
+  const double left = cpus - others;
   return std::max(1, std::min(most, int(std::lround(left))));
 }
 

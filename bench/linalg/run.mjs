@@ -6,7 +6,8 @@
  * no_grad, then torch.autograd.grad of the same cotangent) at 1 and at 2 threads; the faster PyTorch setting is the
  * peer of each workload.
  *
- *   npm run build && node bench/linalg/run.mjs [--rounds 3] [--steps 3] [--quick] [--ops solve,inv] [--sizes 64x1,16x1024]
+ *   npm run build && node bench/linalg/run.mjs [--rounds 3] [--segment-ms 150] [--steps 3] [--quick] [--ops solve,inv]
+ *                                              [--sizes 64x1,16x1024]
  *
  * Four processes (gradserve with its defaults and with OPENBLAS_NUM_THREADS=1, PyTorch with torch.set_num_threads(1)
  * and (2) and the matching OMP/OPENBLAS thread variables) time steps on demand; for every workload they are measured in interleaved rounds (the
@@ -27,7 +28,10 @@ const SIZES = argOf('sizes', '64x1,256x1,1024x1,16x1024').split(',');
 const MODES = ['fwd', 'vjp'];
 const quick = flag('quick');
 const rounds = argOf('rounds', quick ? 1 : 3);
+/** at least this many timed steps per segment; more for fast workloads, as many as fit in --segment-ms */
 const steps = argOf('steps', quick ? 2 : 3);
+const segmentMs = argOf('segment-ms', quick ? 40 : 150);
+const MAX_STEPS = 5000;
 
 // ---- the gradserve worker: "<op>:<n>x<batch>:<fwd|vjp> N" lines, answered with the times of N steps -----------------
 async function worker() {
@@ -107,7 +111,7 @@ const peers = [
 await Promise.all(peers.map((p) => p.ready()));
 const gs = peers[0].info;
 console.log(`gradserve (${gs.blas}, LAPACK ${gs.lapack}) with its defaults (${gs.threads} BLAS threads) and with 1 thread; PyTorch ${peers[2].info.version} at ${TORCH_THREADS.join(' and ')} threads`);
-console.log(`${rounds} interleaved rounds of ${steps} steps per peer and workload (p99 of ${rounds * steps} samples is their maximum)\n`);
+console.log(`${rounds} interleaved rounds per workload; a segment is as many steps as fit in ${segmentMs} ms at the peer's own pace (at least ${steps}, at most ${MAX_STEPS}), after one unmeasured segment per peer\n`);
 
 /** Times n steps of workload wl on a peer (the line protocol with the workload named). */
 async function run(peer, wl, n) {
@@ -122,11 +126,18 @@ for (const op of OPS) {
   for (const size of SIZES) {
     for (const mode of MODES) {
       const wl = `${op}:${size}:${mode}`;
+      // Steps per segment: for each peer, as many as fit in --segment-ms at its own pace (at least --steps), so every
+      // segment lasts about as long and load from outside falls on all peers alike. One segment per peer of that size
+      // runs first, unmeasured, so each peer is timed in its steady state (JIT-compiled code, warm caches and
+      // allocator), not in its first calls of a workload.
+      const n = [];
+      for (const p of peers) n.push(Math.max(steps, Math.min(MAX_STEPS, Math.floor(segmentMs / summary(await run(p, wl, 3)).p50))));
+      for (let k = 0; k < peers.length; k++) await run(peers[k], wl, n[k]);
       const times = peers.map(() => []);
       for (let r = 0; r < rounds; r++) {
         for (let i = 0; i < peers.length; i++) {
           const k = (i + r) % peers.length;
-          times[k].push(...(await run(peers[k], wl, steps)));
+          times[k].push(...(await run(peers[k], wl, n[k])));
           await sleep(50);
         }
       }

@@ -22,7 +22,11 @@ export function perAxisSchema(dflt: number, what: string) {
     .describe(`${what}: one per spatial axis, or one int for every axis`);
 }
 
-export const padsSchema = z.union([intSchema, z.array(z.tuple([intSchema, intSchema]))]).default(0)
+export const padsSchema = z
+  .union([intSchema, z.array(z.tuple([intSchema, intSchema]))], {
+    error: 'must be one int for every side or [[before, after], ...], one pair per spatial axis (a flat list such as [1, 1, 1, 1] is refused: PyTorch and ONNX order it differently)',
+  })
+  .default(0)
   .describe('zero padding [[before, after], ...], one pair per spatial axis (>= 0), or one int for every side');
 
 /** A per-axis attr as a list of `nd` entries (no checks: for run() and rules, after infer has checked it). */

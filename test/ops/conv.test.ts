@@ -57,6 +57,8 @@ describe('conv errors name the node, the attribute or input at fault, and the sh
       const e = await shapeError('conv', x, w, { groups: 2, ...attrs });
       expect(e.code).toBe('INVALID_ATTRS');
       expect(e.errors?.[0]?.path).toMatch(/^graph\.nodes\[0\]\.attrs\.(pads|padding)/);
+      // the message says what pads takes, not only that the input is invalid
+      if ('pads' in attrs) expect(e.message).toMatch(/pads: must be one int for every side or \[\[before, after\], \.\.\.\].*flat list/);
     }
   });
 
