@@ -112,10 +112,24 @@ function attrPath(p: readonly PropertyKey[]): string {
   return p.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');
 }
 
+/**
+ * An issue's message, with the schema's own "Invalid input" for an attribute that takes one of several forms (an int or
+ * a list, a list or null) replaced by what was given and what the attribute takes (its description).
+ */
+function issueMessage(op: OpDef, raw: unknown, iss: { code: string; path: PropertyKey[]; message: string }): string {
+  if (iss.code !== 'invalid_union' || iss.message !== 'Invalid input' || iss.path.length !== 1) return iss.message;
+  const key = String(iss.path[0]);
+  const described = (op.attrs as { shape?: Record<string, { description?: string }> }).shape?.[key]?.description;
+  if (described === undefined) return iss.message;
+  let given = JSON.stringify((raw as Record<string, unknown>)[key]) ?? String((raw as Record<string, unknown>)[key]);
+  if (given.length > 80) given = `${given.slice(0, 77)}...`;
+  return `got ${given}; takes ${described}`;
+}
+
 function parseAttrs(op: OpDef, raw: unknown, node: string, path: string): unknown {
   const r = op.attrs.safeParse(raw ?? {});
   if (!r.success) {
-    const msgs = r.error.issues.map((iss) => (iss.path.length ? `${iss.path.join('.')}: ${iss.message}` : iss.message));
+    const msgs = r.error.issues.map((iss) => (iss.path.length ? `${iss.path.join('.')}: ${issueMessage(op, raw, iss)}` : iss.message));
     const detail = `node "${node}" (${op.name}): invalid attrs: ${msgs.join('; ')}`;
     // one item per issue, at the attribute itself (an unknown key is its own path)
     const errors = r.error.issues.map((iss) => {

@@ -47,6 +47,9 @@ describe('graph validation', () => {
     expect(e.code).toBe('INVALID_ATTRS');
     expect(e.errors?.[0]?.path).toBe('graph.nodes[0].attrs.axes');
     expect(e.message).toContain('node "y" (sum): invalid attrs: axes');
+    // an attribute of several forms says what it got and what it takes, not only "Invalid input"
+    expect(e.message).toMatch(/axes: got "rows"; takes .*null/);
+    expect(e.message).not.toContain('Invalid input');
     e = await failure(evaluate(g([{ name: 'y', op: 'clip', inputs: ['x'], attrs: { min: 2, max: 1 } }]), { x: x23 }));
     expect(e.code).toBe('INVALID_ATTRS');
     expect(e.errors?.[0]?.path).toBe('graph.nodes[0].attrs.min');
