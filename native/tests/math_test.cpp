@@ -6,7 +6,13 @@
 #include "../gemm.h"
 #include "../idle_cores.h"
 #include "../kernels.h"
+#include "../parallel.h"
 #include "check.h"
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
 
 using namespace gs;
 using gst::view;
@@ -93,6 +99,39 @@ TEST(gemm_split_products_against_reference) {
       gemmF32(ta, tb, m, n, k, Af.data(), ta ? m : k, Bf.data(), tb ? k : n, Cf.data(), n);
       CHECK_CLOSE(Cf, want, 1e-4, 1e-4);
     }
+}
+
+// parallelFor on the kept helper threads: every index once, loops back to back (a helper still polling from the last
+// one), two loops at once (one gets the helpers, the other threads of its own), and the lowest failing index's error.
+TEST(parallel_for_runs_every_index_once_on_helpers_and_beside_them) {
+  for (int round = 0; round < 50; round++) {
+    std::vector<std::atomic<int>> hits(97);
+    parallelFor(97, 1 + round % 4, [&](int w, int64_t i) {
+      CHECK(w >= 0 && w < 4);
+      hits[size_t(i)].fetch_add(1);
+    });
+    for (auto& h : hits) CHECK(h.load() == 1);
+  }
+  std::atomic<int64_t> sum{0};
+  auto loops = [&] {
+    for (int r = 0; r < 20; r++) parallelFor(200, 3, [&](int, int64_t i) { sum.fetch_add(i); });
+  };
+  std::thread other(loops);
+  loops();
+  other.join();
+  CHECK(sum.load() == 2 * 20 * (199 * 200 / 2));
+  for (int r = 0; r < 10; r++) {
+    bool threw = false;
+    try {
+      parallelFor(64, 2, [&](int, int64_t i) {
+        if (i == 5 || i == 40) throw std::runtime_error("index " + std::to_string(i));
+      });
+    } catch (const std::runtime_error& e) {
+      threw = true;
+      CHECK(std::string(e.what()) == "index 5");
+    }
+    CHECK(threw);
+  }
 }
 
 TEST(usable_cores_stay_within_one_and_most) {
