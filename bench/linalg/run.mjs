@@ -6,7 +6,7 @@
  * no_grad, then torch.autograd.grad of the same cotangent) at 1 and at 2 threads; the faster PyTorch setting is the
  * peer of each workload.
  *
- *   npm run build && node bench/linalg/run.mjs [--rounds 3] [--segment-ms 150] [--steps 3] [--quick] [--ops solve,inv]
+ *   npm run build && node bench/linalg/run.mjs [--rounds 5] [--segment-ms 100] [--steps 3] [--quick] [--ops solve,inv]
  *                                              [--sizes 64x1,16x1024]
  *
  * Four processes (gradserve with its defaults and with OPENBLAS_NUM_THREADS=1, PyTorch with torch.set_num_threads(1)
@@ -27,10 +27,10 @@ const OPS = argOf('ops', 'solve,cholesky,inv,det').split(',');
 const SIZES = argOf('sizes', '64x1,256x1,1024x1,16x1024').split(',');
 const MODES = ['fwd', 'vjp'];
 const quick = flag('quick');
-const rounds = argOf('rounds', quick ? 1 : 3);
+const rounds = argOf('rounds', quick ? 1 : 5);
 /** at least this many timed steps per segment; more for fast workloads, as many as fit in --segment-ms */
 const steps = argOf('steps', quick ? 2 : 3);
-const segmentMs = argOf('segment-ms', quick ? 40 : 150);
+const segmentMs = argOf('segment-ms', quick ? 40 : 100);
 const MAX_STEPS = 5000;
 
 // ---- the gradserve worker: "<op>:<n>x<batch>:<fwd|vjp> N" lines, answered with the times of N steps -----------------
