@@ -8,6 +8,9 @@ import type { Tensor } from '../tensor/tensor.js';
 // One string built by concatenation (V8 ropes) rather than an array of fragments: every request hashes its graph, and
 // this form costs a third of the fragment list on small graphs. The text is byte-for-byte the same as before.
 function canonical(v: unknown): string {
+  // a BigInt (which JSON cannot write) from a library caller's graph gets a form of its own, so hashing does not throw
+  // and validation can refuse it with a message naming the attribute
+  if (typeof v === 'bigint') return `${v}n`;
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) {
     let s = '[';

@@ -121,7 +121,14 @@ function issueMessage(op: OpDef, raw: unknown, iss: { code: string; path: Proper
   const key = String(iss.path[0]);
   const described = (op.attrs as { shape?: Record<string, { description?: string }> }).shape?.[key]?.description;
   if (described === undefined) return iss.message;
-  let given = JSON.stringify((raw as Record<string, unknown>)[key]) ?? String((raw as Record<string, unknown>)[key]);
+  const value = isRecord(raw) ? raw[key] : undefined;
+  if (value === undefined) return `required; takes ${described}`;
+  let given: string;
+  try {
+    given = JSON.stringify(value) ?? String(value);
+  } catch {
+    given = typeof value === 'bigint' ? `${value}n` : String(value); // a BigInt or a cycle, from a library caller
+  }
   if (given.length > 80) given = `${given.slice(0, 77)}...`;
   return `got ${given}; takes ${described}`;
 }

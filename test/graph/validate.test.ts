@@ -50,6 +50,13 @@ describe('graph validation', () => {
     // an attribute of several forms says what it got and what it takes, not only "Invalid input"
     expect(e.message).toMatch(/axes: got "rows"; takes .*null/);
     expect(e.message).not.toContain('Invalid input');
+    // a required attribute of several forms, missing (attrs left out), or given a value JSON cannot write
+    e = await failure(evaluate(g([{ name: 'y', op: 'roll', inputs: ['x'] }]), { x: x23 }));
+    expect(e.code).toBe('INVALID_ATTRS');
+    expect(e.message).toMatch(/shifts: required; takes /);
+    e = await failure(evaluate(g([{ name: 'y', op: 'roll', inputs: ['x'], attrs: { shifts: 1n } }]), { x: x23 }));
+    expect(e.code).toBe('INVALID_ATTRS');
+    expect(e.message).toMatch(/shifts: got 1n; takes /);
     e = await failure(evaluate(g([{ name: 'y', op: 'clip', inputs: ['x'], attrs: { min: 2, max: 1 } }]), { x: x23 }));
     expect(e.code).toBe('INVALID_ATTRS');
     expect(e.errors?.[0]?.path).toBe('graph.nodes[0].attrs.min');
