@@ -34,6 +34,18 @@ std::vector<T> refGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const 
   return C;
 }
 
+// op(A) op(B) through gemmF64 (into a C that starts non-zero: the product overwrites it) and gemmF32 (A and B
+// rounded to float), each against `want` from refGemm.
+void checkBlasGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const std::vector<double>& A,
+                   const std::vector<double>& B, const std::vector<double>& want, double tol64, double tol32) {
+  std::vector<double> C(size_t(m * n), 5.0);
+  gemmF64(ta, tb, m, n, k, A.data(), ta ? m : k, B.data(), tb ? k : n, C.data(), n);
+  CHECK_CLOSE(C, want, tol64, tol64);
+  std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()), Cf(size_t(m * n));
+  gemmF32(ta, tb, m, n, k, Af.data(), ta ? m : k, Bf.data(), tb ? k : n, Cf.data(), n);
+  CHECK_CLOSE(Cf, want, tol32, tol32);
+}
+
 // Flat index into `s` (contiguous) of the output position `idx` of a broadcast to `out`.
 int64_t broadcastIndex(const Shape& s, const Shape& out, const Shape& idx) {
   int64_t flat = 0;
@@ -65,9 +77,7 @@ TEST(gemm_all_transposes_against_reference) {
     const bool ta = t & 1, tb = t & 2;
     auto A = gst::randomVec<double>(r, size_t(m * k)), B = gst::randomVec<double>(r, size_t(k * n));
     const auto want = refGemm(ta, tb, m, n, k, A, B);
-    std::vector<double> C(size_t(m * n), 5.0);
-    gemmF64(ta, tb, m, n, k, A.data(), ta ? m : k, B.data(), tb ? k : n, C.data(), n);
-    CHECK_CLOSE(C, want, 1e-12, 1e-12);
+    checkBlasGemm(ta, tb, m, n, k, A, B, want, 1e-12, 1e-5);
     std::vector<double> P(size_t(m * n), 0.0);
     gemmPortable<double>(ta, tb, m, n, k, A.data(), ta ? m : k, B.data(), tb ? k : n, P.data(), n);
     CHECK_CLOSE(P, want, 1e-12, 1e-12);
@@ -76,9 +86,6 @@ TEST(gemm_all_transposes_against_reference) {
     std::vector<double> twice(want);
     for (auto& v : twice) v *= 2;
     CHECK_CLOSE(P, twice, 1e-12, 1e-12);
-    std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()), Cf(size_t(m * n));
-    gemmF32(ta, tb, m, n, k, Af.data(), ta ? m : k, Bf.data(), tb ? k : n, Cf.data(), n);
-    CHECK_CLOSE(Cf, want, 1e-5, 1e-5);
   }
 }
 
@@ -91,13 +98,7 @@ TEST(gemm_split_products_against_reference) {
       const int64_t m = s[0], n = s[1], k = s[2];
       const bool ta = t & 1, tb = t & 2;
       auto A = gst::randomVec<double>(r, size_t(m * k)), B = gst::randomVec<double>(r, size_t(k * n));
-      const auto want = refGemm(ta, tb, m, n, k, A, B);
-      std::vector<double> C(size_t(m * n), 5.0);
-      gemmF64(ta, tb, m, n, k, A.data(), ta ? m : k, B.data(), tb ? k : n, C.data(), n);
-      CHECK_CLOSE(C, want, 1e-10, 1e-10);
-      std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()), Cf(size_t(m * n));
-      gemmF32(ta, tb, m, n, k, Af.data(), ta ? m : k, Bf.data(), tb ? k : n, Cf.data(), n);
-      CHECK_CLOSE(Cf, want, 1e-4, 1e-4);
+      checkBlasGemm(ta, tb, m, n, k, A, B, refGemm(ta, tb, m, n, k, A, B), 1e-10, 1e-4);
     }
 }
 
