@@ -81,5 +81,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
 # Exec form: node is the process that receives SIGTERM (no shell in between) and drains in-flight requests.
 # Run with `--init` (docker/podman) so that a minimal init reaps zombies and forwards signals.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "dist/cli.js"]
+ENTRYPOINT ["node", "--initial-old-space-size=128", "dist/cli.js"]
 CMD ["serve"]

@@ -329,7 +329,7 @@ function checkImage(eng, buildSeconds) {
     assert(user !== '' && !/^(0|root)(:|$)/.test(user), `image runs as "${user || 'root'}", want a non-root user`);
     assert(ports.includes('8080/tcp'), `exposed ports ${ports}, want 8080/tcp`);
     const argv = [...JSON.parse(entry || '[]'), ...JSON.parse(cmd || '[]')];
-    assert(JSON.stringify(argv) === JSON.stringify(['node', 'dist/cli.js', 'serve']), `entrypoint+cmd ${JSON.stringify(argv)}`);
+    assert(JSON.stringify(argv) === JSON.stringify(['node', '--initial-old-space-size=128', 'dist/cli.js', 'serve']), `entrypoint+cmd ${JSON.stringify(argv)}`);
     assert(health.includes('/v2/health/ready'), `HEALTHCHECK ${health}, want one on /v2/health/ready`);
     // The image runs the Node major its Dockerfile names, and holds no package manager.
     const want = baseImage(ROOT).match(/node:(\d+)/)[1];

@@ -4,9 +4,13 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { SETTINGS, defaultConfig, loadConfig, type ServerConfig } from './server/config.js';
+import { HEAP_FLAG, SETTINGS, defaultConfig, loadConfig, type ServerConfig } from './server/config.js';
 
 const LIBUV_DEFAULT_POOL = 4;
+
+
+/** Whether node was started with an initial heap size of its own (the user's wins). */
+const heapSized = (execArgv: string[]): boolean => execArgv.some((a) => /^--initial-(old-space|heap)[-_]size(=|$)/.test(a));
 
 function usage(): string {
   const d = defaultConfig() as unknown as Record<string, unknown>;
@@ -20,12 +24,15 @@ function usage(): string {
 
 /**
  * libuv sizes its thread pool once, on first use, and the ESM loader has used it before this module runs; so a
- * different pool size needs a fresh process with UV_THREADPOOL_SIZE in its environment.
+ * different pool size needs a fresh process with UV_THREADPOOL_SIZE in its environment. V8 sizes its heap when the
+ * process starts, so the same goes for HEAP_FLAG. `npm start`, the container image and the Kubernetes manifests start
+ * node with both already right, and serve in the first process.
  */
-function reexecWithPool(workers: number): boolean {
+function reexecIfNeeded(workers: number): boolean {
   const current = Number(process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL);
-  if (current === workers) return false;
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  const heap = heapSized(process.execArgv) ? [] : [HEAP_FLAG];
+  if (current === workers && heap.length === 0) return false;
+  const child = spawn(process.execPath, [...process.execArgv, ...heap, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, UV_THREADPOOL_SIZE: String(workers) },
   });
@@ -84,7 +91,8 @@ async function serve(config: ServerConfig): Promise<void> {
     await metricsApp.listen({ host: config.host, port: config.metricsPort });
     app.log.info({ port: config.metricsPort }, 'metrics listening (GET /metrics, no API key)');
   }
-  app.log.info({ workers: config.workers, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL, blasThreads: process.env.OPENBLAS_NUM_THREADS ?? 'default' }, 'gradserve ready');
+  const heap = process.execArgv.filter((a) => heapSized([a])).join(' ') || 'default';
+  app.log.info({ workers: config.workers, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL, blasThreads: process.env.OPENBLAS_NUM_THREADS ?? 'default', heap }, 'gradserve ready');
 }
 
 function packageVersion(): string {
@@ -111,7 +119,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig(process.env, rest);
-  if (reexecWithPool(config.workers)) return;
+  if (reexecIfNeeded(config.workers)) return;
   await serve(config);
 }
 

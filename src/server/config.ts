@@ -4,6 +4,18 @@
  */
 import os from 'node:os';
 
+/**
+ * V8's initial old-generation size for the server, in MB (a flag node takes only at start). V8 sizes the old
+ * generation's limit from the live heap: about 22 MB for a warm server, so a limit near 48 MB. A server that had
+ * answered some large JSON or b64 requests then made a full collection every ~80 ms under a stream of binary MLP
+ * requests (11-13 a second, each holding the event loop several ms; `--trace-incremental-marking` showed V8's task
+ * starting each one at 22 of 48 MB), against none in a fresh server; with the old generation starting at 64 or 128 MB,
+ * none in either (bench/http README, "Full collections"). The likely cause is the ArrayBuffer memory allocated between
+ * collections (socket chunks, small results) being weighed against that headroom once the young generation has grown.
+ * This is a limit, not memory taken: the heap only grows as far as garbage accumulates before a collection.
+ */
+export const HEAP_FLAG = '--initial-old-space-size=128';
+
 export interface ServerConfig {
   host: string;
   port: number;

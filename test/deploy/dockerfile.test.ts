@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { HEAP_FLAG } from '../../src/server/config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
@@ -43,10 +44,11 @@ describe('Dockerfile', () => {
     expect(runtime.find((l) => l.startsWith('ENV '))).toMatch(/PATH=\/usr\/local\/sbin:\/usr\/local\/bin:/);
   });
 
-  it('exposes 8080, health-checks readiness and starts `node dist/cli.js serve` in exec form', () => {
+  it('exposes 8080, health-checks readiness and starts `node <heap flag> dist/cli.js serve` in exec form', () => {
     expect(runtime).toContain('EXPOSE 8080');
     expect(runtime.find((l) => l.startsWith('HEALTHCHECK'))).toMatch(/CMD \["node", "-e", .*\/v2\/health\/ready/);
-    expect(runtime).toContain('ENTRYPOINT ["node", "dist/cli.js"]');
+    // with the heap size the CLI would otherwise re-exec itself to get (src/server/config.ts HEAP_FLAG)
+    expect(runtime).toContain(`ENTRYPOINT ["node", "${HEAP_FLAG}", "dist/cli.js"]`);
     expect(runtime).toContain('CMD ["serve"]');
   });
 

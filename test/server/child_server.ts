@@ -1,6 +1,7 @@
 /** `gradserve serve` from the sources in a child process, on a free port: for signals, exit codes and the SDK setup. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { HEAP_FLAG } from '../../src/server/config.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -12,8 +13,12 @@ export interface ChildServer {
   log: () => string;
 }
 
-export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
-  const p = spawn(process.execPath, ['--import', './test/support/ts-register.mjs', 'src/cli.ts', 'serve', '--host', '127.0.0.1', '--port', '0', ...args], {
+/**
+ * `nodeFlags`: node's own flags before the script; by default HEAP_FLAG, which `npm start` and the image pass too
+ * (without it the CLI re-executes itself to get it, and the process spawned here is not the one serving).
+ */
+export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = [HEAP_FLAG]): Promise<ChildServer> {
+  const p = spawn(process.execPath, ['--import', './test/support/ts-register.mjs', ...nodeFlags, 'src/cli.ts', 'serve', '--host', '127.0.0.1', '--port', '0', ...args], {
     cwd: root,
     env: { ...process.env, UV_THREADPOOL_SIZE: '2', GRADSERVE_WORKERS: '2', GRADSERVE_BLAS_THREADS: '1', GRADSERVE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
