@@ -111,6 +111,13 @@ export async function serveSteps(step, info) {
   }
 }
 
+/**
+ * node's flags for a gradserve peer process: the initial heap size the server runs with and the docs recommend for a
+ * process that calls the engine in a loop (src/server/config.ts HEAP_FLAG; node's default heap makes full
+ * collections set the p99 of a steady loop).
+ */
+export const GRADSERVE_NODE_FLAGS = [(await import('../../dist/server/config.js')).HEAP_FLAG];
+
 export const python = process.env.PYTHON ?? '/usr/bin/python3';
 export const TORCH_THREADS = [1, 2];
 

@@ -18,7 +18,7 @@
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { argOf, flag, LinePeer, loadNow, ms, printMachine, printTargets, ratio, sleep, summary, TORCH_THREADS, torchPeer } from '../lib/measure.mjs';
+import { argOf, flag, LinePeer, loadNow, ms, printMachine, printTargets, ratio, sleep, summary, TORCH_THREADS, torchPeer, GRADSERVE_NODE_FLAGS } from '../lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -104,8 +104,8 @@ console.log('torch.linalg vs gradserve: solve (b a vector), cholesky, inv, det; 
 printMachine();
 const script = fileURLToPath(import.meta.url);
 const peers = [
-  new LinePeer('gradserve', process.execPath, [script, '--worker']),
-  new LinePeer('gradserve 1 thread', process.execPath, [script, '--worker'], { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' }),
+  new LinePeer('gradserve', process.execPath, [...GRADSERVE_NODE_FLAGS, script, '--worker']),
+  new LinePeer('gradserve 1 thread', process.execPath, [...GRADSERVE_NODE_FLAGS, script, '--worker'], { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' }),
   ...TORCH_THREADS.map((t) => torchPeer(join(here, 'torch_linalg.py'), [t, '--serve'], t)),
 ];
 await Promise.all(peers.map((p) => p.ready()));

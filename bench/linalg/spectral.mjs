@@ -17,8 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import {
-  argOf, flag, interleave, LinePeer, loadNow, ms, printMachine, printTargets, python, ratio, summary, TORCH_THREADS,
-} from '../lib/measure.mjs';
+  argOf, flag, interleave, LinePeer, loadNow, ms, printMachine, printTargets, python, ratio, summary, TORCH_THREADS, GRADSERVE_NODE_FLAGS } from '../lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -109,8 +108,8 @@ console.log('eigh_values / svd_values / qr_q + qr_r vs torch.linalg (eigvalsh / 
 printMachine();
 const script = fileURLToPath(import.meta.url);
 const peers = [
-  new WorkloadPeer('gradserve', process.execPath, [script, '--worker']),
-  new WorkloadPeer('gradserve 1 thread', process.execPath, [script, '--worker'], { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' }),
+  new WorkloadPeer('gradserve', process.execPath, [...GRADSERVE_NODE_FLAGS, script, '--worker']),
+  new WorkloadPeer('gradserve 1 thread', process.execPath, [...GRADSERVE_NODE_FLAGS, script, '--worker'], { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' }),
   // as torchPeer: torch.set_num_threads in the script, the BLAS/OpenMP variables in its environment
   ...TORCH_THREADS.map((t) => new WorkloadPeer(`PyTorch ${t} thread${t > 1 ? 's' : ''}`, python, [join(here, 'torch_spectral.py'), String(t), '--serve'], {
     OMP_NUM_THREADS: String(t), OPENBLAS_NUM_THREADS: String(t), MKL_NUM_THREADS: String(t),

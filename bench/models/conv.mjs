@@ -20,8 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   argOf, flag, interleave, LinePeer, loadNow, ms, printMachine, printTargets, quantile, ratio, serveSteps, summary,
-  TORCH_THREADS, torchPeer,
-} from '../lib/measure.mjs';
+  TORCH_THREADS, torchPeer, GRADSERVE_NODE_FLAGS } from '../lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -74,7 +73,7 @@ const script = fileURLToPath(import.meta.url);
 const GRADSERVE = { 'gradserve': {}, 'gradserve 1 thread': { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } };
 /** Every peer of every workload, labelled "<peer> <workload>" so that all of them run in one rotation. */
 const peers = Object.keys(WORKLOADS).flatMap((wl) => [
-  ...Object.entries(GRADSERVE).map(([label, env]) => new LinePeer(label, process.execPath, [script, '--worker', wl], env)),
+  ...Object.entries(GRADSERVE).map(([label, env]) => new LinePeer(label, process.execPath, [...GRADSERVE_NODE_FLAGS, script, '--worker', wl], env)),
   ...TORCH_THREADS.map((t) => torchPeer(join(here, 'torch_conv.py'), [N, C, O, H, W, K, t, wl, '--serve'], t)),
 ].map((peer) => ({ label: `${peer.label} ${wl}`, run: (n) => peer.run(n), peer })));
 await Promise.all(peers.map(({ peer }) => peer.ready()));

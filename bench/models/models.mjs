@@ -31,8 +31,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   argOf, flag, interleave, LinePeer, loadNow, ms, printMachine, printTargets, python, ratio, serveSteps, summary,
-  TORCH_THREADS, torchPeer,
-} from '../lib/measure.mjs';
+  TORCH_THREADS, torchPeer, GRADSERVE_NODE_FLAGS } from '../lib/measure.mjs';
 import { MODELS, modelInputs } from './graphs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -169,7 +168,7 @@ for (const name of only) {
   console.log(`gradients vs PyTorch (max |diff| / max |PyTorch| per tensor, floored at 1e-3 of the largest): worst ${worst[1].toExponential(2)} (${worst[0]}); loss ${errs.loss.toExponential(2)}`);
 
   const peers = [
-    ...Object.entries(GRADSERVE).map(([label, env]) => new LinePeer(label, process.execPath, [script, '--worker', name, dir], env)),
+    ...Object.entries(GRADSERVE).map(([label, env]) => new LinePeer(label, process.execPath, [...GRADSERVE_NODE_FLAGS, script, '--worker', name, dir], env)),
     ...TORCH_THREADS.map((t) => torchPeer(join(here, 'torch_models.py'), [name, dir, t, '--serve'], t)),
   ].map((peer) => ({ label: peer.label, run: (n) => peer.run(n), peer }));
   await Promise.all(peers.map(({ peer }) => peer.ready()));
