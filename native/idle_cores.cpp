@@ -8,10 +8,17 @@
 // The window looks back: a process that has been idle for a while (between requests, or between the segments of an
 // interleaved benchmark) would judge its next kernels by load that has already stopped. So when the window says other
 // processes kept cores busy, the number of threads runnable at this instant (/proc/loadavg) is the second witness:
-// the busy cores counted are at most the threads runnable now besides the calling one. A process that keeps a core
-// busy is runnable at nearly every instant, so steady load is still seen; load that has ended is not.
+// the busy cores counted are at most the threads runnable now besides this process's own. A process that keeps a
+// core busy is runnable at nearly every instant, so steady load is still seen; load that has ended is not. This
+// process's own runnable threads are counted from /proc/self/task, not assumed to be the calling one alone: a helper
+// thread still polling after the previous loop is runnable too. And a window that would reach back past an idle
+// spell longer than kStaleSeconds is not taken at all: the decisions of the first window after it count no other
+// process (a steady neighbour costs that one window at most). A 3x3 conv (64 channels, 32x32, batch 32) in segments
+// of 8 steps after a neighbour's 2-thread burst had 18 of 32 steps held at one thread (33 ms against 17) when the
+// estimate came from a window spanning the burst.
 #include "idle_cores.h"
 
+#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +35,12 @@ namespace gs {
 namespace {
 // Shortest window the estimate is taken over; a decision inside it reuses the last estimate.
 constexpr double kWindowSeconds = 0.2;
+// A previous sample older than this says nothing about now (the window would cover a neighbour's burst that has
+// ended, as between the segments of an interleaved benchmark): a new window starts, and until it is complete no other
+// process is counted. (The threads runnable at the instant are no witness on their own: with no other process busy,
+// some other thread on the machine was runnable at 4 of every 10 instants, a client reading its answer, a kernel
+// thread.)
+constexpr double kStaleSeconds = 2 * kWindowSeconds;
 
 bool loadAware() {
   static const bool on = [] {
@@ -90,7 +103,7 @@ struct Sampler {
       return others;
     }
     const double o = ownSeconds();
-    if (sampled) others = std::max(0.0, ((b - busy) - (o - own)) / (now - wall));
+    others = sampled && now - wall <= kStaleSeconds ? std::max(0.0, ((b - busy) - (o - own)) / (now - wall)) : 0.0;
     wall = now;
     busy = b;
     own = o;
@@ -119,6 +132,27 @@ int statCpus() {
   return n;
 }
 
+int ownRunnableThreads() {
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return 1;
+  int n = 0;
+  char path[64], buf[512];
+  while (const dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::snprintf(path, sizeof path, "/proc/self/task/%.32s/stat", e->d_name);
+    FILE* f = std::fopen(path, "r");
+    if (f == nullptr) continue;
+    const size_t k = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[k] = 0;
+    // "tid (comm) S ...": the state follows the last ')' (a thread name may hold parentheses)
+    const char* p = std::strrchr(buf, ')');
+    if (p != nullptr && p[1] == ' ' && p[2] == 'R') n++;
+  }
+  closedir(d);
+  return std::max(n, 1);
+}
+
 int usableCores(int most) {
   if (most <= 1 || !loadAware()) return most;
   static Sampler* s = new Sampler();
@@ -127,7 +161,7 @@ int usableCores(int most) {
   double others = s->othersBusy();
   if (others >= 0.5) {
     const int now = runnableNow();
-    if (now >= 1) others = std::min(others, double(now - 1));
+    if (now >= 1) others = std::min(others, double(std::max(0, now - ownRunnableThreads())));
   }
   const double left = cpus - others;
   return std::max(1, std::min(most, int(std::lround(left))));

@@ -1,6 +1,7 @@
 // Kernel tests: gemm and matmul, elementwise unary and binary ops, reductions, softmax, scans and sorting, each
 // against a plain reference loop.
 #include <algorithm>
+#include <atomic>
 #include <limits>
 
 #include "../gemm.h"
@@ -8,8 +9,6 @@
 #include "../kernels.h"
 #include "../parallel.h"
 #include "check.h"
-
-#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -141,6 +140,22 @@ TEST(usable_cores_stay_within_one_and_most) {
     const int c = usableCores(8);
     CHECK(c >= 1 && c <= 8);
   }
+}
+
+TEST(own_runnable_threads_count_a_spinning_thread) {
+  // The calling thread is running; a second one spinning is runnable whether or not it holds a core right now.
+  CHECK(ownRunnableThreads() >= 1);
+  std::atomic<bool> stop{false}, started{false};
+  std::thread spinner([&] {
+    started = true;
+    while (!stop.load(std::memory_order_relaxed)) {}
+  });
+  while (!started) {}
+  int most = 0;
+  for (int i = 0; i < 50 && most < 2; i++) most = std::max(most, ownRunnableThreads());
+  stop = true;
+  spinner.join();
+  CHECK(most >= 2);
 }
 
 TEST(matmul_broadcast_batches_and_integers) {
