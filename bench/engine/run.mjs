@@ -10,7 +10,8 @@
  * gradserve runs in child processes of this script: one with the defaults (a plan runs as one native program, and
  * matrix products pick their BLAS threads per call), one with node's default heap instead of the initial heap size
  * the docs recommend for a process that calls the engine in a loop (`node --initial-old-space-size=128`, which every
- * other gradserve peer gets; with the default, full collections set the p99), one with GRADSERVE_PROGRAMS=0 (node by
+ * other gradserve peer gets; with the default, full collections set the p99), one calling with `{ inline: true }`
+ * (the kernels on the calling thread, no thread-pool hand-off), one with GRADSERVE_PROGRAMS=0 (node by
  * node, for comparison) and one with OPENBLAS_NUM_THREADS=1 (for information); PyTorch runs in one python process per thread
  * setting (torch.set_num_threads and OMP/OPENBLAS_NUM_THREADS). All are measured in interleaved rounds, so load
  * from other processes falls on all of them alike. Prints median and p99 per peer, which thread setting won, and the
@@ -55,7 +56,9 @@ async function worker() {
     b2: tensor('FP32', [C], new Float32Array(C)),
   };
   const wrt = ['w1', 'b1', 'w2', 'b2'];
-  const step = () => engine.grad(graph, inputs, 'loss', wrt);
+  // GRADSERVE_BENCH_INLINE=1: the library's `inline` option (kernels on the calling thread, no thread-pool hand-off)
+  const opts = process.env.GRADSERVE_BENCH_INLINE === '1' ? { inline: true } : undefined;
+  const step = () => engine.grad(graph, inputs, 'loss', wrt, opts);
   // Peak of live tensor bytes during one step (measured over distinct buffers, and the planner's estimate) against
   // inputs + every forward activation + the gradients, what a tape-based framework holds at its peak.
   let cost;
@@ -132,11 +135,13 @@ async function main() {
     // that the server runs with, src/server/config.ts HEAP_FLAG); the same with node's default heap beside it
     const gs = new LinePeer('gradserve (programs)', process.execPath, [HEAP_FLAG, self, '--worker', ...dims], { GRADSERVE_PROGRAMS: '1' });
     const gsHeap = new LinePeer("gradserve (programs, node's default heap)", process.execPath, [self, '--worker', ...dims], { GRADSERVE_PROGRAMS: '1' });
+    // the same calls with `{ inline: true }`: the kernels on the calling thread, as PyTorch runs them
+    const gsInline = new LinePeer('gradserve (programs, inline: true)', process.execPath, [HEAP_FLAG, self, '--worker', ...dims], { GRADSERVE_PROGRAMS: '1', GRADSERVE_BENCH_INLINE: '1' });
     const gsNodes = new LinePeer('gradserve (node by node, GRADSERVE_PROGRAMS=0)', process.execPath, [HEAP_FLAG, self, '--worker', ...dims], { GRADSERVE_PROGRAMS: '0' });
     // For information: gradserve with OpenBLAS held to one thread (its default picks all cores for a large product).
     const gs1 = new LinePeer('gradserve (programs, OPENBLAS_NUM_THREADS=1)', process.execPath, [HEAP_FLAG, self, '--worker', ...dims], { GRADSERVE_PROGRAMS: '1', OPENBLAS_NUM_THREADS: '1' });
     const torch = TORCH_THREADS.map((t) => torchPeer(join(here, 'torch_peer.py'), [...dims, t, 'bias', '--serve'], t));
-    const peers = [gs, gsHeap, gsNodes, gs1, ...torch];
+    const peers = [gs, gsInline, gsHeap, gsNodes, gs1, ...torch];
     await Promise.all(peers.map((p) => p.ready()));
     if (shape === SHAPES[0]) console.log(`gradserve kernels: ${gs.info.blas}, simd ${gs.info.simd}, ${gs.info.threads} BLAS threads by default`);
     const n = B === 64 ? reps : repsLarge;
@@ -147,10 +152,12 @@ async function main() {
     const gn = summary(res.get(gsNodes.label));
     const g1 = summary(res.get(gs1.label));
     const gh = summary(res.get(gsHeap.label));
+    const gi = summary(res.get(gsInline.label));
     const { best, rows } = bestOf(new Map(torch.map((p) => [p.label, res.get(p.label)])));
     console.log(`\n## MLP x[${B},${D}] -> ${H} -> ${C}, softmax cross entropy, forward + backward, FP32 (ms per step; load ${loadNow()})`);
     const line = (label, s, extra = '') => console.log(`  ${label.padEnd(48)} p50 ${ms(s.p50).padStart(7)}  p99 ${ms(s.p99).padStart(7)}  (n ${s.n})${extra}`);
     line(gs.label, g);
+    line(gsInline.label, gi, `  vs pooled ${ratio(gi.p50 / g.p50)}`);
     line(gsHeap.label, gh, `  p99 vs ${HEAP_FLAG} ${ratio(gh.p99 / g.p99)}`);
     line(gsNodes.label, gn, `  node-by-node/programs ${ratio(gn.p50 / g.p50)}`);
     line(gs1.label, g1, `  vs default ${ratio(g1.p50 / g.p50)}`);
@@ -158,6 +165,7 @@ async function main() {
     console.log(`  gradserve / PyTorch best (${best.label.replace('PyTorch ', '')}): p50 ${ratio(g.p50 / best.p50)}, p99 ${ratio(g.p99 / best.p99)}; target p50 <= ${shape.target.toFixed(2)}x`);
     table.push({ what: `batch ${B}: gradserve p50 / PyTorch best p50 (${best.label.replace('PyTorch ', '')})`, value: `${ms(g.p50)} / ${ms(best.p50)} ms = ${ratio(g.p50 / best.p50)}`, target: `<= ${shape.target.toFixed(2)}x`, met: g.p50 / best.p50 <= shape.target });
     table.push({ what: `batch ${B}: gradserve p99 / PyTorch best p99`, value: `${ms(g.p99)} / ${ms(best.p99)} ms = ${ratio(g.p99 / best.p99)}` });
+    table.push({ what: `batch ${B}: gradserve with { inline: true } / PyTorch best, p50; p99`, value: `${ms(gi.p50)} / ${ms(best.p50)} ms = ${ratio(gi.p50 / best.p50)}; ${ms(gi.p99)} / ${ms(best.p99)} ms = ${ratio(gi.p99 / best.p99)}` });
     table.push({ what: `batch ${B}: gradserve with node's default heap / PyTorch best, p50; p99`, value: `${ms(gh.p50)} / ${ms(best.p50)} ms = ${ratio(gh.p50 / best.p50)}; ${ms(gh.p99)} / ${ms(best.p99)} ms = ${ratio(gh.p99 / best.p99)}` });
     table.push({ what: `batch ${B}: node by node / programs, p50`, value: `${ms(gn.p50)} / ${ms(g.p50)} ms = ${ratio(gn.p50 / g.p50)}` });
     table.push({ what: `batch ${B}: gradserve with 1 BLAS thread / PyTorch best, p50`, value: `${ms(g1.p50)} / ${ms(best.p50)} ms = ${ratio(g1.p50 / best.p50)}` });

@@ -17,6 +17,7 @@ import { runProgram, type ProgramRunHooks } from './program.js';
 
 let loaded: Kernels | undefined;
 let facade: OpKernels | undefined;
+let inlineFacade: OpKernels | undefined;
 
 /** Loads the addon on first use, so graph validation and transforms work without it. */
 export async function loadKernels(): Promise<Kernels> {
@@ -36,13 +37,14 @@ function workOf(args: unknown[]): number {
   return n;
 }
 
-export function makeOpKernels(k: Kernels): OpKernels {
+/** The kernels as an op sees them: big work on the thread pool, unless `inline` (every call on the calling thread). */
+export function makeOpKernels(k: Kernels, inline = false): OpKernels {
   const out: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of Object.keys(k.async) as (keyof KernelFns)[]) {
     const syncFn = (k[name] as (...a: unknown[]) => unknown).bind(k);
     const asyncFn = k.async[name] as (...a: unknown[]) => Promise<unknown>;
     out[name] = (...args: unknown[]) => {
-      if (workOf(args) >= ASYNC_THRESHOLD) return asyncFn(...args);
+      if (!inline && workOf(args) >= ASYNC_THRESHOLD) return asyncFn(...args);
       try {
         return Promise.resolve(syncFn(...args));
       } catch (e) {
@@ -53,7 +55,8 @@ export function makeOpKernels(k: Kernels): OpKernels {
   return out as unknown as OpKernels;
 }
 
-async function opKernels(): Promise<OpKernels> {
+async function opKernels(inline: boolean): Promise<OpKernels> {
+  if (inline) return (inlineFacade ??= makeOpKernels(await loadKernels(), true));
   if (facade === undefined) facade = makeOpKernels(await loadKernels());
   return facade;
 }
@@ -62,6 +65,7 @@ async function opKernels(): Promise<OpKernels> {
 export function setKernels(k: Kernels): void {
   loaded = k;
   facade = makeOpKernels(k);
+  inlineFacade = makeOpKernels(k, true);
 }
 
 export function abortError(signal: AbortSignal): GradserveError {
@@ -104,7 +108,7 @@ export async function execute(plan: Plan, inputs: Record<string, Tensor>, opts?:
 
 /** Node by node: each op's run on the kernel facade (the reference path, and the one for untraceable plans). */
 export async function executeNodes(plan: Plan, inputs: Record<string, Tensor>, opts?: RunOptions): Promise<Map<string, Tensor>> {
-  const k = await opKernels();
+  const k = await opKernels(opts?.inline === true);
   const env = new Map<string, Tensor>();
   // live bytes counted per distinct buffer, since aliasing ops (reshape, identity) share their input's
   const holders = new Map<ArrayBufferLike, number>();

@@ -181,7 +181,7 @@ export interface ProgramRunHooks {
 
 /**
  * Runs `plan` as one native program. Resolves undefined when the plan cannot be traced (the caller runs it node by
- * node). Small programs run inline, larger ones on the thread pool.
+ * node). Small programs run inline, larger ones on the thread pool (inline too with `opts.inline`).
  */
 export async function runProgram(
   plan: Plan,
@@ -210,7 +210,8 @@ export async function runProgram(
   try {
     const arrays = leaves.map((t) => t.data);
     const given = opts?.allocResult !== undefined ? resultArrays(plan, traced, opts.allocResult) : undefined;
-    outs = traced.figures.work >= ASYNC_THRESHOLD ? await program.runAsync(arrays, cancel, given) : program.run(arrays, cancel, given);
+    const pooled = traced.figures.work >= ASYNC_THRESHOLD && opts?.inline !== true;
+    outs = pooled ? await program.runAsync(arrays, cancel, given) : program.run(arrays, cancel, given);
   } catch (e) {
     if ((e as { code?: unknown })?.code === 'CANCELLED' && signal !== undefined) throw hooks.abortError(signal);
     const step = (e as { node?: unknown })?.node;
