@@ -8,7 +8,6 @@ import { HEAP_FLAG, SETTINGS, defaultConfig, loadConfig, type ServerConfig } fro
 
 const LIBUV_DEFAULT_POOL = 4;
 
-
 /** Whether node was started with an initial heap size of its own (the user's wins). */
 const heapSized = (execArgv: string[]): boolean => execArgv.some((a) => /^--initial-(old-space|heap)[-_]size(=|$)/.test(a));
 

@@ -149,6 +149,21 @@ if (['vjp', 'mlp', 'scale', 'health'].some((p) => phases.has(p))) {
 /** `req` for the floor server, asking for an answer of `answerBytes` (what gradserve answered to it). */
 const toFloor = (req, answerBytes) => ({ ...req, headers: { ...req.headers, 'x-answer-bytes': String(answerBytes) } });
 const FLOOR = 'bare node:http, same bytes, no compute (floor)';
+/**
+ * The floor as an interleavable peer (httpPeer): `req` sent to the floor server, which answers as many bytes as
+ * gradserve answered it (one call through `client` finds out how many). `close()` ends its connection.
+ */
+async function floorPeerFor(client, path, req, groups, opts) {
+  const answerBytes = (await client.call(path, req, groups)).bytes;
+  const floorClient = new LeanClient(floor.url);
+  const floorReq = toFloor(req, answerBytes);
+  const peer = httpPeer(FLOOR, floor, async () => {
+    const r = await floorClient.request('/', floorReq);
+    return { bytes: floorReq.bytes + r.body.length };
+  }, opts);
+  peer.close = () => floorClient.close();
+  return peer;
+}
 
 // ---- vjp: seed-scale VJP, b64 vs binary, vs PyTorch ---------------------------------------------------------------------
 
@@ -168,13 +183,7 @@ if (phases.has('vjp')) {
     httpPeer('lean client, binary both ways', srv, lean('binary'), { warm: 1, reps: vjpReps }),
     httpPeer('TS client (dist/client), binary default', srv, async () => { await ts.vjp({ ...seedFields, inputs: tensors.inputs, cotangents: tensors.cotangents }); }, { warm: 1, reps: vjpReps }),
   ];
-  const seedAnswer = (await client.call('/v1/vjp', seedRequest(tensors, 'binary'), groups)).bytes;
-  const floorClient = new LeanClient(floor.url);
-  const floorReq = toFloor(seedRequest(tensors, 'binary'), seedAnswer);
-  const floorPeer = httpPeer(FLOOR, floor, async () => {
-    const r = await floorClient.request('/', floorReq);
-    return { bytes: floorReq.bytes + r.body.length };
-  }, { warm: 1, reps: vjpReps });
+  const floorPeer = await floorPeerFor(client, '/v1/vjp', seedRequest(tensors, 'binary'), groups, { warm: 1, reps: vjpReps });
   const local = inProcess(tensors);
   const engineVjp = httpPeer('in-process engine.vjp (no HTTP)', srv, () => engine.vjp(seedFields.graph, local.inputs, local.cotangents, seedFields.wrt), { warm: 1, reps: vjpReps });
   const torch = TORCH_THREADS.map((t) => torchPeer(join(here, 'torch_vjp.py'), [N, D, M, t, '--serve'], t));
@@ -183,7 +192,7 @@ if (phases.has('vjp')) {
   const res = await interleave([...peers, floorPeer, engineVjp, ...torch], vjpReps, Math.min(rounds, 2));
   await Promise.all(torch.map((p) => p.close()));
   client.close();
-  floorClient.close();
+  floorPeer.close();
   const { best, rows } = bestOf(new Map(torch.map((p) => [p.label, res.get(p.label)])));
   console.log(`\n## vjp: seed-scale VJP x[${N},${D}] w[${D},${M}] FP32, wrt x and w, end to end (ms; load ${loadNow()})`);
   const s = {};
@@ -237,13 +246,7 @@ if (phases.has('mlp')) {
     httpPeer('lean client, binary', srv, lean('binary')),
     httpPeer('TS client (dist/client), binary default', srv, async () => { await ts.grad({ ...mlpFields, inputs: tensors.inputs }); }),
   ];
-  const mlpAnswer = (await client.call('/v1/grad', mlpRequest(tensors, 'binary'), groups)).bytes;
-  const floorClient = new LeanClient(floor.url);
-  const floorReq = toFloor(mlpRequest(tensors, 'binary'), mlpAnswer);
-  const floorPeer = httpPeer(FLOOR, floor, async () => {
-    const r = await floorClient.request('/', floorReq);
-    return { bytes: floorReq.bytes + r.body.length };
-  });
+  const floorPeer = await floorPeerFor(client, '/v1/grad', mlpRequest(tensors, 'binary'), groups);
   const local = inProcess(tensors);
   const engineGrad = httpPeer('in-process engine.grad (no HTTP)', srv, () => engine.grad(mlpFields.graph, local.inputs, mlpFields.of, mlpFields.wrt));
   const torch = TORCH_THREADS.map((t) => torchPeer(join(root, 'bench', 'engine', 'torch_peer.py'), [B, D, H, C, t, 'nobias', '--serve'], t));
@@ -251,7 +254,7 @@ if (phases.has('mlp')) {
   const res = await interleave([...peers, floorPeer, engineGrad, ...torch], mlpReps, rounds);
   await Promise.all(torch.map((p) => p.close()));
   client.close();
-  floorClient.close();
+  floorPeer.close();
   const { best, rows } = bestOf(new Map(torch.map((p) => [p.label, res.get(p.label)])));
   console.log(`\n## mlp: MLP ${D}-${H}-${C} batch ${B} /v1/grad (wrt w1, w2), one keep-alive connection (ms; load ${loadNow()})`);
   const s = {};

@@ -10,7 +10,7 @@ import os from 'node:os';
  * answered some large JSON or b64 requests then made a full collection every ~80 ms under a stream of binary MLP
  * requests (11-13 a second, each holding the event loop several ms; `--trace-incremental-marking` showed V8's task
  * starting each one at 22 of 48 MB), against none in a fresh server; with the old generation starting at 64 or 128 MB,
- * none in either (bench/http README, "Full collections"). The likely cause is the ArrayBuffer memory allocated between
+ * none in either (bench/http/README.md, "Latest run"). The likely cause is the ArrayBuffer memory allocated between
  * collections (socket chunks, small results) being weighed against that headroom once the young generation has grown.
  * This is a limit, not memory taken: the heap only grows as far as garbage accumulates before a collection.
  */
