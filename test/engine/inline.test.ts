@@ -42,8 +42,8 @@ describe('inline runs', () => {
   it('give the results of a pooled run, and never leave the calling thread', async () => {
     const pooled = await engine.grad(graph, xs, 'loss', ['x', 'w']);
     const inline = await engine.grad(graph, xs, 'loss', ['x', 'w'], { inline: true });
-    expect(Array.from(inline.outputs.loss!.data)).toEqual(Array.from(pooled.outputs.loss!.data));
-    for (const k of ['x', 'w']) expect(Array.from(inline.gradients[k]!.data)).toEqual(Array.from(pooled.gradients[k]!.data));
+    expect(inline.outputs.loss!.data).toEqual(pooled.outputs.loss!.data);
+    for (const k of ['x', 'w']) expect(inline.gradients[k]!.data).toEqual(pooled.gradients[k]!.data);
     // warm: the plan and its program are cached, so only the run itself can leave the thread
     expect(await settlesBeforeImmediate(() => engine.grad(graph, xs, 'loss', ['x', 'w'], { inline: true }))).toBe(true);
     expect(await settlesBeforeImmediate(() => engine.grad(graph, xs, 'loss', ['x', 'w']))).toBe(false);
@@ -54,7 +54,7 @@ describe('inline runs', () => {
     const plan = planFor(compileGraph(graph), xs, ['loss']);
     const pooled = await executeNodes(plan, xs);
     const inline = await executeNodes(plan, xs, { inline: true });
-    expect(Array.from(inline.get('loss')!.data)).toEqual(Array.from(pooled.get('loss')!.data));
+    expect(inline.get('loss')!.data).toEqual(pooled.get('loss')!.data);
     expect(await settlesBeforeImmediate(() => executeNodes(plan, xs, { inline: true }))).toBe(true);
     expect(await settlesBeforeImmediate(() => executeNodes(plan, xs))).toBe(false);
   });
