@@ -137,7 +137,7 @@ const hvpGraphs = new LruCache<HvpDerived>(32, 1 << 28, (e) => wireConstantBytes
 async function batchedHvp(core: EngineCore, graph: Graph, inputs: Tensors, vectors: Tensors, B: number, gg: GradGraph, opts: BatchOptions): Promise<HvpResult> {
   const names = Object.keys(vectors);
   const c = compileCached(gg.g);
-  const key = `${c.hash}|${tensorsSignature(inputs)}|hvp|${tensorsSignature(memberMetas(vectors))}`;
+  const key = `${c.id}|${tensorsSignature(inputs)}|hvp|${tensorsSignature(memberMetas(vectors))}`;
   let d = hvpGraphs.get(key);
   if (d === undefined) {
     const metas = inferAll(c, inputMetasFromTensors(c, inputs));

@@ -231,7 +231,7 @@ export async function perExampleGrad(core: EngineCore, c: CompiledGraph, inputs:
   // the whole batch: checks the tensors against the graph, sizes the forward pass
   const full = core.shapes(c.graph, tensorSpecs(inputs));
   const { sliced, N } = slicesOf(names, pe, inputs);
-  const key = `${c.hash}|${tensorsSignature(inputs)}|per_example|${JSON.stringify([of, wrt, pe.axis, names])}`;
+  const key = `${c.id}|${tensorsSignature(inputs)}|per_example|${JSON.stringify([of, wrt, pe.axis, names])}`;
   let p = plans.get(key);
   if (p === undefined) {
     p = buildPlan(core, c, inputs, of, wrt, sliced);

@@ -68,7 +68,7 @@ export async function grad(graph: Graph, inputs: Tensors, of: string, wrt: strin
   checkName(c, of, 'of', 'of');
   checkList(c, wrt, 'wrt', 'wrt value');
   if (opts?.per_example !== undefined) return perExampleGrad(engineCore, c, inputs, of, wrt, opts.per_example, opts);
-  const key = `${c.hash}|${tensorsSignature(inputs)}|grad|${JSON.stringify([of, wrt])}`;
+  const key = `${c.id}|${tensorsSignature(inputs)}|grad|${JSON.stringify([of, wrt])}`;
   let d = derivativeCache.get(key);
   if (d === undefined) {
     const forward = unique([...c.outputs, of]);
@@ -94,7 +94,7 @@ function checkSeed(t: Tensor, m: { dtype: Tensor['dtype']; shape: readonly (numb
 
 function vjpDerived(c: CompiledGraph, inputs: Tensors, cotangents: Tensors, wrt: string[], batched: boolean): Derived {
   const outs = Object.keys(cotangents);
-  const key = `${c.hash}|${tensorsSignature(inputs)}|vjp|${tensorsSignature(seedMetas(cotangents, batched))}|${JSON.stringify(wrt)}`;
+  const key = `${c.id}|${tensorsSignature(inputs)}|vjp|${tensorsSignature(seedMetas(cotangents, batched))}|${JSON.stringify(wrt)}`;
   let d = derivativeCache.get(key);
   if (d === undefined) {
     const metas = metasFor(c, inputs);
@@ -125,7 +125,7 @@ export async function vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wr
   for (const o of outs) seeds[cotangentName(o)] = cotangents[o]!;
   if (batched) {
     const run = await runBatched(engineCore, {
-      derived: d.compiled.graph, key: d.compiled.hash, inputs, seeds, B,
+      derived: d.compiled.graph, key: d.compiled.id, inputs, seeds, B,
       plain: d.forwardInDerived, batched: unique(wrt).map(gradName), what: 'batched vjp',
       labels: Object.fromEntries(unique(wrt).map((w) => [gradName(w), `gradients.${w}`])),
     }, opts!);
@@ -137,7 +137,7 @@ export async function vjp(graph: Graph, inputs: Tensors, cotangents: Tensors, wr
 
 function jvpDerived(c: CompiledGraph, inputs: Tensors, tangents: Tensors, outs: string[], batched: boolean): Derived {
   const wrt = Object.keys(tangents);
-  const key = `${c.hash}|${tensorsSignature(inputs)}|jvp|${tensorsSignature(seedMetas(tangents, batched))}|${JSON.stringify(outs)}`;
+  const key = `${c.id}|${tensorsSignature(inputs)}|jvp|${tensorsSignature(seedMetas(tangents, batched))}|${JSON.stringify(outs)}`;
   let d = derivativeCache.get(key);
   if (d === undefined) {
     const metas = metasFor(c, inputs);
@@ -170,7 +170,7 @@ export async function jvp(graph: Graph, inputs: Tensors, tangents: Tensors, of?:
   for (const x of wrt) seeds[tangentName(x)] = tangents[x]!;
   if (batched) {
     const run = await runBatched(engineCore, {
-      derived: d.compiled.graph, key: d.compiled.hash, inputs, seeds, B,
+      derived: d.compiled.graph, key: d.compiled.id, inputs, seeds, B,
       plain: d.forwardInDerived, batched: outs.map(tangentName), what: 'batched jvp',
       labels: Object.fromEntries(outs.map((o) => [tangentName(o), `tangents.${o}`])),
     }, opts!);

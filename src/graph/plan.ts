@@ -100,7 +100,7 @@ export function planFromMetas(c: CompiledGraph, inputMetas: Metas, outputs: read
 /** The cached plan for these input shapes/datatypes and outputs (validating and inferring on a miss). */
 export function planFor(c: CompiledGraph, inputs: Record<string, TensorLike>, outputs: readonly string[], inputsPrefix = 'inputs'): Plan {
   if (typeof inputs !== 'object' || inputs === null) return planFromMetas(c, inputMetasFromTensors(c, inputs, inputsPrefix), outputs);
-  const key = `${c.hash}|${tensorsSignature(inputs)}|${JSON.stringify(outputs)}|${inputsPrefix}`;
+  const key = `${c.id}|${tensorsSignature(inputs)}|${JSON.stringify(outputs)}|${inputsPrefix}`;
   let p = planCache.get(key);
   if (p === undefined) {
     p = planFromMetas(c, inputMetasFromTensors(c, inputs, inputsPrefix), outputs);
