@@ -8,8 +8,8 @@ import { HEAP_FLAG, SETTINGS, defaultConfig, loadConfig, type ServerConfig } fro
 
 const LIBUV_DEFAULT_POOL = 4;
 
-/** Whether node was started with an initial heap size of its own (the user's wins). */
-const heapSized = (execArgv: string[]): boolean => execArgv.some((a) => /^--initial-(old-space|heap)[-_]size(=|$)/.test(a));
+/** A node flag that sets the initial heap size (a size the user gives node wins over HEAP_FLAG). */
+const HEAP_ARG = /^--initial-(old-space|heap)[-_]size(=|$)/;
 
 function usage(): string {
   const d = defaultConfig() as unknown as Record<string, unknown>;
@@ -29,7 +29,7 @@ function usage(): string {
  */
 function reexecIfNeeded(workers: number): boolean {
   const current = Number(process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL);
-  const heap = heapSized(process.execArgv) ? [] : [HEAP_FLAG];
+  const heap = process.execArgv.some((a) => HEAP_ARG.test(a)) ? [] : [HEAP_FLAG];
   if (current === workers && heap.length === 0) return false;
   const child = spawn(process.execPath, [...process.execArgv, ...heap, ...process.argv.slice(1)], {
     stdio: 'inherit',
@@ -90,7 +90,7 @@ async function serve(config: ServerConfig): Promise<void> {
     await metricsApp.listen({ host: config.host, port: config.metricsPort });
     app.log.info({ port: config.metricsPort }, 'metrics listening (GET /metrics, no API key)');
   }
-  const heap = process.execArgv.filter((a) => heapSized([a])).join(' ') || 'default';
+  const heap = process.execArgv.filter((a) => HEAP_ARG.test(a)).join(' ') || 'default';
   app.log.info({ workers: config.workers, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? LIBUV_DEFAULT_POOL, blasThreads: process.env.OPENBLAS_NUM_THREADS ?? 'default', heap }, 'gradserve ready');
 }
 

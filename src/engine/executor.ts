@@ -57,8 +57,7 @@ export function makeOpKernels(k: Kernels, inline = false): OpKernels {
 
 async function opKernels(inline: boolean): Promise<OpKernels> {
   if (inline) return (inlineFacade ??= makeOpKernels(await loadKernels(), true));
-  if (facade === undefined) facade = makeOpKernels(await loadKernels());
-  return facade;
+  return (facade ??= makeOpKernels(await loadKernels()));
 }
 
 /** Tests and embedders may supply another Kernels implementation. */

@@ -221,12 +221,13 @@ function topoSort(nodes: Map<string, CompiledNode>, list: CompiledNode[]): Compi
   return order;
 }
 
+/** Compiled graphs made so far in this process: the source of CompiledGraph.id. */
+let compiledCount = 0;
+
 /**
  * Validates everything about a graph that does not depend on input tensors. `reuse`: a compiled graph whose decoded
  * constants may be shared when this graph carries the very same wire objects (a derivative graph built from it).
  */
-let compiledCount = 0;
-
 export function compileGraph(graph: Graph, hash?: string, reuse?: CompiledGraph): CompiledGraph {
   checkStructure(graph);
   const kinds = new Map<string, ValueKind>();
