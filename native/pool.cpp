@@ -117,25 +117,111 @@ inline int64_t windowArgmax2d(const PoolGeom& g, const T* xp, const AxisRange& r
   return idx;
 }
 
-// The value only (the forward pass): the same selects without the index.
-template <typename T>
-inline T windowMax2d(const PoolGeom& g, const T* xp, const AxisRange& r0, const AxisRange& r1, const AxisRange& r2) {
-  T best = -std::numeric_limits<T>::infinity();
-  const int64_t base = r0.start * g.in[1];
-  for (int64_t j1 = r1.jlo; j1 < r1.jhi; j1++) {
-    const T* row = xp + (base + r1.start + j1) * g.in[2] + r2.start;
-    for (int64_t j2 = r2.jlo; j2 < r2.jhi; j2++) {
-      const T v = row[j2];
-      best = selectIf((v > best) | (v != v), v, best);
-    }
-  }
-  return best;
+// Windows of a plain pooling (plainWindows) that lie wholly inside the input: every position read, so neither bounds
+// nor padding need checking. Along each axis they are one run of outputs [lo, hi) (windows move monotonically).
+struct InsideRun {
+  int64_t lo = 0, hi = 0;
+};
+
+InsideRun insideRun(const std::vector<AxisRange>& axis, int64_t k) {
+  InsideRun run;
+  int64_t o = 0;
+  const int64_t n = int64_t(axis.size());
+  while (o < n && !(axis[size_t(o)].jlo == 0 && axis[size_t(o)].jhi == k)) o++;
+  run.lo = run.hi = o;
+  while (run.hi < n && axis[size_t(run.hi)].jlo == 0 && axis[size_t(run.hi)].jhi == k) run.hi++;
+  return run;
 }
 
-template <typename T>
-inline int64_t argmaxOf(bool plain, const PoolGeom& g, const T* xp, const AxisRange& r0, const AxisRange& r1,
-                        const AxisRange& r2, T& best) {
-  return plain ? windowArgmax2d(g, xp, r0, r1, r2, best) : windowArgmax(g, xp, r0, r1, r2, best);
+// The first maximum (the order and NaN rule of windowArgmax2d) of `count` <= kBlock consecutive windows of a row,
+// all wholly inside the input, the first at w, the next s positions on: best[i] and tap[i], the offset of the picked
+// position from its window's first. Tap by tap over the whole block, so the compiler keeps windows in vector lanes;
+// KH, KW and S fixed at compile time for the common shapes (0: the runtime kh, kw, s).
+constexpr int64_t kBlock = 64;
+
+template <typename T> using TapIndex = typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type;
+
+template <typename T, int KH, int KW, int S>
+inline void insideArgmaxes(const T* w, int64_t ld, int64_t kh, int64_t kw, int64_t s, int64_t count, T* best,
+                           TapIndex<T>* tap) {
+  using I = TapIndex<T>;
+  const int64_t rows = KH > 0 ? KH : kh, cols = KW > 0 ? KW : kw, step = S > 0 ? S : s;
+  if (rows * cols == 1) {
+    for (int64_t o = 0; o < count; o++) best[o] = w[o * step], tap[o] = 0;
+    return;
+  }
+  // the first two taps in one pass (a separate pass setting tap[] to 0 becomes a memset, slow for short rows)
+  const int64_t second = cols > 1 ? 1 : ld;
+  for (int64_t o = 0; o < count; o++) {
+    const T a = w[o * step], v = w[o * step + second];
+    const bool take = (v > a) | (v != v);
+    best[o] = take ? v : a;
+    tap[o] = take ? I(second) : I(0);
+  }
+  for (int64_t i = 0; i < rows; i++) {
+    for (int64_t j = i == 0 ? 1 + (cols > 1) : i == 1 && cols == 1 ? 1 : 0; j < cols; j++) {
+      const T* src = w + i * ld + j;
+      const I t = I(i * ld + j);
+      for (int64_t o = 0; o < count; o++) {
+        const T v = src[o * step];
+        const bool take = (v > best[o]) | (v != v);
+        best[o] = take ? v : best[o];
+        tap[o] = take ? t : tap[o];
+      }
+    }
+  }
+}
+
+// f(p, o, idx, best) for every window of a plain pooling, with the first maximum's index in its plane (-1 for a
+// window of padding only) and value. The windows wholly inside the input skip every bound check and are taken in
+// blocks (insideArgmaxes): LeNet's first pool (2x2 of 64x6x28x28) went from 0.93 to 0.26 ms forward and from 1.53 to
+// 0.49 ms for the gradient's scatter (one window at a time through windowArgmax2d), its step from 12.0 to 9.9 ms.
+template <typename T, int KH, int KW, int S, typename F>
+void plainArgmaxes(const PoolGeom& g, const Ranges& r, const T* px, F& f) {
+  const InsideRun rows = insideRun(r.axis[1], g.k[1]), cols = insideRun(r.axis[2], g.k[2]);
+  const int64_t ld = g.in[2], s2 = g.s[2];
+  T best[kBlock];
+  TapIndex<T> tap[kBlock];
+  for (int64_t p = 0; p < g.planes; p++) {
+    const T* xp = px + p * g.inPlane;
+    int64_t o = 0;
+    for (const AxisRange& r0 : r.axis[0]) {
+      for (int64_t o1 = 0; o1 < g.out[1]; o1++) {
+        const AxisRange& r1 = r.axis[1][size_t(o1)];
+        const bool inside = r0.jlo < r0.jhi && o1 >= rows.lo && o1 < rows.hi;
+        const int64_t lo = inside ? cols.lo : g.out[2], hi = inside ? cols.hi : g.out[2];
+        auto edge = [&](int64_t o2) {
+          T v;
+          const int64_t idx = windowArgmax2d(g, xp, r0, r1, r.axis[2][size_t(o2)], v);
+          f(p, o + o2, idx, v);
+        };
+        for (int64_t o2 = 0; o2 < lo; o2++) edge(o2);
+        const int64_t row = (r0.start * g.in[1] + r1.start) * ld;
+        for (int64_t o2 = lo; o2 < hi; o2 += kBlock) {
+          const int64_t count = std::min(kBlock, hi - o2), at = row + r.axis[2][size_t(o2)].start;
+          insideArgmaxes<T, KH, KW, S>(xp + at, ld, g.k[1], g.k[2], s2, count, best, tap);
+          for (int64_t i = 0; i < count; i++) f(p, o + o2 + i, at + i * s2 + int64_t(tap[i]), best[i]);
+        }
+        for (int64_t o2 = hi; o2 < g.out[2]; o2++) edge(o2);
+        o += g.out[2];
+      }
+    }
+  }
+}
+
+// f(p, o, idx, best) for every window: the fast path of plain windows (2x2 and 3x3 fixed), else windowArgmax.
+template <typename T, typename F> void forEachArgmax(const PoolGeom& g, const Ranges& r, const T* px, F&& f) {
+  if (plainWindows(g)) {
+    if (g.k[1] == 2 && g.k[2] == 2 && g.s[2] == 2) return plainArgmaxes<T, 2, 2, 2>(g, r, px, f);
+    if (g.k[1] == 3 && g.k[2] == 3 && g.s[2] == 2) return plainArgmaxes<T, 3, 3, 2>(g, r, px, f);
+    if (g.k[1] == 3 && g.k[2] == 3 && g.s[2] == 1) return plainArgmaxes<T, 3, 3, 1>(g, r, px, f);
+    return plainArgmaxes<T, 0, 0, 0>(g, r, px, f);
+  }
+  forEachWindow(g, r, [&](int64_t p, int64_t o, const AxisRange& r0, const AxisRange& r1, const AxisRange& r2) {
+    T best;
+    const int64_t idx = windowArgmax(g, px + p * g.inPlane, r0, r1, r2, best);
+    f(p, o, idx, best);
+  });
 }
 
 double avgDivisor(const AxisRange& r0, const AxisRange& r1, const AxisRange& r2, bool countIncludePad) {
@@ -204,34 +290,23 @@ void checkPoolDtype(DType dt) { checkFloat(dt, "pooling"); }
 
 void maxPool(const Arr& x, const PoolGeom& g, const Arr& out) {
   const Ranges r = windowRanges(g);
-  const bool plain = plainWindows(g);
   dispatch(x.dt, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (kIsFloat<T>) {
-      const T* px = x.as<T>();
       T* po = out.as<T>();
-      forEachWindow(g, r, [&](int64_t p, int64_t o, const AxisRange& r0, const AxisRange& r1, const AxisRange& r2) {
-        T best;
-        if (plain && r0.jlo < r0.jhi) best = windowMax2d(g, px + p * g.inPlane, r0, r1, r2);
-        else windowArgmax(g, px + p * g.inPlane, r0, r1, r2, best);
-        po[p * g.outPlane + o] = best;
-      });
+      forEachArgmax(g, r, x.as<T>(), [&](int64_t p, int64_t o, int64_t, T best) { po[p * g.outPlane + o] = best; });
     }
   });
 }
 
 void maxPoolGather(const Arr& h, const Arr& x, const PoolGeom& g, const Arr& out) {
   const Ranges r = windowRanges(g);
-  const bool plain = plainWindows(g);
   dispatch(x.dt, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (kIsFloat<T>) {
-      const T* px = x.as<T>();
       const T* ph = h.as<T>();
       T* po = out.as<T>();
-      forEachWindow(g, r, [&](int64_t p, int64_t o, const AxisRange& r0, const AxisRange& r1, const AxisRange& r2) {
-        T best;
-        const int64_t idx = argmaxOf(plain, g, px + p * g.inPlane, r0, r1, r2, best);
+      forEachArgmax(g, r, x.as<T>(), [&](int64_t p, int64_t o, int64_t idx, T) {
         po[p * g.outPlane + o] = idx < 0 ? T(0) : ph[p * g.inPlane + idx];
       });
     }
@@ -240,17 +315,13 @@ void maxPoolGather(const Arr& h, const Arr& x, const PoolGeom& g, const Arr& out
 
 void maxPoolScatter(const Arr& gr, const Arr& x, const PoolGeom& g, const Arr& out) {
   const Ranges r = windowRanges(g);
-  const bool plain = plainWindows(g);
   dispatch(x.dt, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (kIsFloat<T>) {
-      const T* px = x.as<T>();
       const T* pg = gr.as<T>();
       T* po = out.as<T>();
       std::fill(po, po + out.n, T(0));
-      forEachWindow(g, r, [&](int64_t p, int64_t o, const AxisRange& r0, const AxisRange& r1, const AxisRange& r2) {
-        T best;
-        const int64_t idx = argmaxOf(plain, g, px + p * g.inPlane, r0, r1, r2, best);
+      forEachArgmax(g, r, x.as<T>(), [&](int64_t p, int64_t o, int64_t idx, T) {
         if (idx >= 0) po[p * g.inPlane + idx] += pg[p * g.outPlane + o];
       });
     }
