@@ -28,11 +28,13 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "gemm.h"
 #include "kernels.h"
 #include "conv_columns.h"
+#include "conv_direct.h"
 #include "parallel.h"
 
 namespace gs {
@@ -158,6 +160,8 @@ template <typename T> std::vector<std::unique_ptr<T[]>> columnBuffers(int worker
 // product, which meets at a barrier several times per product (and waits there for any core the machine is busy with).
 
 template <typename T> void convT(const T* x, const T* w, const T* b, const ConvGeom& g, T* y) {
+  if constexpr (std::is_same<T, float>::value)
+    if (directConvFits(g)) return directConv(x, w, b, g, y);
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, rows = Cg * g.kSize();
   const int64_t inSz = g.inSize(), outSz = g.outSize();
   const bool direct = pointwise(g);
@@ -226,6 +230,8 @@ template <typename T> void convTransposeT(const T* x, const T* w, const T* b, co
   const int64_t inSz = g.inSize(), outSz = g.outSize();
   const bool direct = pointwise(g);
   ConvGeom f;
+  if constexpr (std::is_same<T, float>::value)
+    if (transposeAsConv(g, f) && directConvFits(f)) return directConv(x, flippedKernel(w, g).data(), b, f, y);
   // The flipped form's column matrix is Og * K by the input side's positions, GEMM + col2vol's Cg * K by the output
   // side's: take the flipped form only when its matrix is no larger. Where the input side has fewer channels or more
   // positions (LeNet's 5x5 convolutions: 1 -> 6 channels at 28x28, 6 -> 16 at 14x14 -> 10x10), GEMM + col2vol
@@ -263,6 +269,8 @@ template <typename T> void convTransposeT(const T* x, const T* w, const T* b, co
 // Each worker sums its images' products into its own copy of the gradient (worker 0 into gw); the copies are added
 // at the end.
 template <typename T> void convWeightGradT(const T* x, const T* gy, const ConvGeom& g, T* gw) {
+  if constexpr (std::is_same<T, float>::value)
+    if (directConvFits(g)) return directConvWeightGrad(x, gy, g, gw);
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, rows = Cg * g.kSize();
   const int64_t inSz = g.inSize(), outSz = g.outSize(), size = g.O * rows;
   const bool direct = pointwise(g);

@@ -223,6 +223,42 @@ describe('conv kernels', () => {
     }
   });
 
+  it('matches its definition on the direct FP32 path (few channels, stride 1, 1-D and 2-D)', () => {
+    // native/conv_direct.cpp: every output channel block (1-6 channels, 1-16 in all), tap counts that leave 0-3 taps
+    // over the weight gradient's blocks of 4, outputs narrower than a vector, pads larger than the kernel, asymmetric
+    // pads, and the input gradient through the flipped kernel (convTranspose with stride 1). Also in sizes whose
+    // output grid passes a block boundary by one.
+    const r = rng(37);
+    const sizes: [number[], number[], [number, number][]][] = [
+      [[3, 1, 28, 28], [6, 1, 5, 5], [[2, 2], [2, 2]]],
+      [[2, 6, 14, 14], [16, 6, 5, 5], [[0, 0], [0, 0]]],
+      [[2, 16, 10, 10], [6, 16, 5, 5], [[4, 4], [4, 4]]],
+      [[1, 5, 7, 9], [11, 5, 3, 2], [[1, 0], [0, 3]]],
+      [[2, 2, 3, 4], [13, 2, 3, 3], [[4, 2], [1, 5]]],
+      [[1, 3, 1, 17], [4, 3, 1, 3], [[0, 0], [2, 1]]],
+      [[2, 4, 33], [7, 4, 5], [[2, 2]]],
+      [[1, 1, 6, 5], [1, 1, 2, 2], [[0, 0], [0, 0]]],
+      [[1, 16, 5, 6], [16, 16, 3, 3], [[1, 1], [1, 1]]],
+    ];
+    for (const [xs, ws, pads] of sizes) {
+      const nd = xs.length - 2;
+      const c: Case = { xs, ws, bias: true, strides: new Array(nd).fill(1), pads, dilations: new Array(nd).fill(1), groups: 1 };
+      const label = JSON.stringify(c);
+      const x = randData(r, numel(xs), 'FP32'), w = randData(r, numel(ws), 'FP32'), b = randData(r, ws[0]!, 'FP32');
+      const y = kernels.conv(toTyped('FP32', x), xs, toTyped('FP32', w), ws, toTyped('FP32', b), c.strides, pads, c.dilations, 1);
+      const ref = convRef(x, xs, w, ws, b, c);
+      expect(y.shape, label).toEqual(ref.shape);
+      // sums of up to 400 products of numbers up to 3 in FP32
+      expect(mismatch(y.data, ref.data, 1e-5, 1e-4), label).toBeUndefined();
+      const g = randData(r, numel(ref.shape), 'FP32');
+      const gw = kernels.convWeightGrad(toTyped('FP32', x), xs, toTyped('FP32', g), ref.shape, ws, c.strides, pads, c.dilations, 1);
+      expect(mismatch(gw, weightGradRef(x, xs, g, ws, c), 1e-5, 1e-3), label).toBeUndefined();
+      const bt = randData(r, xs[1]!, 'FP32');
+      const yt = kernels.convTranspose(toTyped('FP32', g), ref.shape, toTyped('FP32', w), ws, toTyped('FP32', bt), c.strides, pads, c.dilations, 1, new Array(nd).fill(0));
+      expect(mismatch(yt.data, convTransposeRef(g, ref.shape, w, ws, bt, c, new Array(nd).fill(0)).data, 1e-5, 1e-4), label).toBeUndefined();
+    }
+  });
+
   it('splits a large batch across threads with the results of one image at a time', () => {
     // 4 images of 16 x 24 x 24, 16 output channels, 3x3 in 2 groups: 2.7M multiply-adds, enough to split the images
     const r = rng(35);
