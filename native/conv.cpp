@@ -270,7 +270,7 @@ template <typename T> void convTransposeT(const T* x, const T* w, const T* b, co
 // at the end.
 template <typename T> void convWeightGradT(const T* x, const T* gy, const ConvGeom& g, T* gw) {
   if constexpr (std::is_same<T, float>::value)
-    if (directConvFits(g)) return directConvWeightGrad(x, gy, g, gw);
+    if (directConvFits(g, true)) return directConvWeightGrad(x, gy, g, gw);
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, rows = Cg * g.kSize();
   const int64_t inSz = g.inSize(), outSz = g.outSize(), size = g.O * rows;
   const bool direct = pointwise(g);

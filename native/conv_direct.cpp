@@ -1,4 +1,4 @@
-// Direct FP32 convolution for few channels (conv_direct.h), with AVX2 and FMA chosen at run time like vecmath.cpp.
+// Direct FP32 convolution for up to 64 channels (conv_direct.h), with AVX2 and FMA chosen at run time like vecmath.cpp.
 //
 // The column path (conv.cpp) writes a column matrix as large as the work itself and multiplies it by a weight matrix
 // of a few rows: for LeNet's layers (1 -> 6 and 6 -> 16 channels, 5x5) writing and packing the columns and the
@@ -32,13 +32,23 @@ namespace gs {
 namespace {
 #define GS_DIRECT __attribute__((target("avx2,fma")))
 
-// The channel counts up to which the direct kernels beat the column path, and the most bytes of one worker's buffers (the padded image and the output grid); larger images take the column
-// path, which tiles.
-// Measured on this VM, one thread, batch 32-64, direct against columns (forward / input gradient / weight gradient):
-// 6 -> 16 channels 5x5 at 14x14: 0.89 / 0.87 / 1.20 against 1.46 / 2.63 / 1.65 ms; 16 -> 16 3x3 at 32x32: 1.95 /
-// 1.98 / 2.01 against 3.36 / 3.54 / 3.72 ms; 16 -> 32 and 32 -> 32 channels: the same within 3%.
-constexpr int64_t kMaxChannels = 16;
+// The channel counts up to which the direct kernels beat the column path, and the most bytes of one worker's buffers
+// (the padded image and the output grid); larger images take the column path, which tiles. Measured on this VM, one
+// thread, interleaved in one process, direct against columns (forward / input gradient / weight gradient, ms):
+//   6 -> 16 channels 5x5 at 14x14, batch 64:   0.89 / 0.87 / 1.20  against  1.46 / 2.63 / 1.65
+//   16 -> 16 3x3 at 32x32, batch 32:           2.72 / 2.86 / 2.77  against  4.62 / 5.01 / 8.85
+//   64 -> 64 3x3 at 32x32, batch 32:           38.5 / 38.6 / 36.6  against  42.5 / 42.2 / 44.5
+//   64 -> 64 3x3 at 16x16, batch 32:           7.78 / 7.76 / 9.38  against  8.96 / 9.01 / 9.55
+//   64 -> 64 3x3 at 4x4, batch 256:            13.8 / 13.7 / 20.3  against  13.6 / 13.5 / 7.91
+//   128 -> 128 3x3 at 16x16, batch 32:         37.0 / 31.2 / 40.0  against  34.9 / 31.1 / 33.2
+// The weight gradient sums over one image's positions per block of channels and taps, so with many channels it
+// needs enough positions (kMinGradPositions on the output grid) to pay for its blocks' horizontal sums.
+constexpr int64_t kMaxChannels = 64, kFewChannels = 16, kMinGradPositions = 512;
 constexpr int64_t kMaxBufferBytes = int64_t(16) << 20;
+// The forward kernel runs over tiles of kTile positions and chunks of kChunkChannels input channels' taps, so that the
+// image rows and weights one tile reads stay in the L1 cache (64 -> 64 channels at 32x32: 30 against 35 ms a batch of
+// 32 untiled; tiles of 48-192 and chunks of 8-32 channels within 5% of this).
+constexpr int64_t kTile = 96, kChunkChannels = 16;
 // Rows of the output grid are padded to a multiple of every block's step (8 * SW for SW = 2, 3, 6; 8 for the weight
 // gradient).
 constexpr int64_t kQAlign = 48;
@@ -98,14 +108,15 @@ GS_DIRECT inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// out[o][q] = sum over taps of wp[t][o] * xp[off[t] + q], for OB channels and q < end (a multiple of 8 * SW).
+// out[o][q] (+)= sum over taps of wp[t][o] * xp[off[t] + q], for OB channels and q in [begin, end) (multiples of
+// 8 * SW); `add`: onto what out holds (a later chunk of taps).
 template <int OB, int SW>
 GS_DIRECT void forwardBlock(const float* xp, const int64_t* off, int64_t taps, const float* wp, float* out,
-                            int64_t ldq, int64_t end) {
-  for (int64_t q = 0; q < end; q += 8 * SW) {
+                            int64_t ldq, int64_t begin, int64_t end, bool add) {
+  for (int64_t q = begin; q < end; q += 8 * SW) {
     __m256 acc[OB][SW];
     for (int o = 0; o < OB; o++)
-      for (int s = 0; s < SW; s++) acc[o][s] = _mm256_setzero_ps();
+      for (int s = 0; s < SW; s++) acc[o][s] = add ? _mm256_loadu_ps(out + o * ldq + q + 8 * s) : _mm256_setzero_ps();
     const float* wt = wp;
     for (int64_t t = 0; t < taps; t++, wt += OB) {
       const float* src = xp + off[t] + q;
@@ -158,14 +169,14 @@ std::vector<Block> channelBlocks(int64_t O) {
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 void runForwardBlock(int64_t ob, const float* xp, const int64_t* off, int64_t taps, const float* wp, float* out,
-                     int64_t ldq, int64_t Q) {
+                     int64_t ldq, int64_t begin, int64_t end, bool add) {
   switch (ob) {
-    case 6: return forwardBlock<6, 2>(xp, off, taps, wp, out, ldq, roundUp(Q, 16));
-    case 5: return forwardBlock<5, 2>(xp, off, taps, wp, out, ldq, roundUp(Q, 16));
-    case 4: return forwardBlock<4, 3>(xp, off, taps, wp, out, ldq, roundUp(Q, 24));
-    case 3: return forwardBlock<3, 3>(xp, off, taps, wp, out, ldq, roundUp(Q, 24));
-    case 2: return forwardBlock<2, 6>(xp, off, taps, wp, out, ldq, roundUp(Q, 48));
-    default: return forwardBlock<1, 6>(xp, off, taps, wp, out, ldq, roundUp(Q, 48));
+    case 6: return forwardBlock<6, 2>(xp, off, taps, wp, out, ldq, begin, end, add);
+    case 5: return forwardBlock<5, 2>(xp, off, taps, wp, out, ldq, begin, end, add);
+    case 4: return forwardBlock<4, 3>(xp, off, taps, wp, out, ldq, begin, end, add);
+    case 3: return forwardBlock<3, 3>(xp, off, taps, wp, out, ldq, begin, end, add);
+    case 2: return forwardBlock<2, 6>(xp, off, taps, wp, out, ldq, begin, end, add);
+    default: return forwardBlock<1, 6>(xp, off, taps, wp, out, ldq, begin, end, add);
   }
 }
 
@@ -198,7 +209,7 @@ std::vector<std::unique_ptr<float[]>> zeroedBuffers(int workers, int64_t floats)
 }
 }  // namespace
 
-bool directConvFits(const ConvGeom& g) {
+bool directConvFits(const ConvGeom& g, bool weightGrad) {
   if (!simdAllowed() || g.groups != 1 || g.C > kMaxChannels || g.O > kMaxChannels || g.C < 1 || g.O < 1) return false;
   if (g.in[0] != 1 || g.out[0] != 1 || g.k[0] != 1 || g.pb[0] != 0) return false;
   for (int i = 1; i < 3; i++)
@@ -207,6 +218,7 @@ bool directConvFits(const ConvGeom& g) {
   // a 1x1 kernel without padding multiplies the image itself (conv.cpp's pointwise path, faster than this)
   if (g.k[1] * g.k[2] == 1 && g.pb[1] == 0 && g.pb[2] == 0) return false;
   const Grid d = gridOf(g);
+  if (weightGrad && (g.C > kFewChannels || g.O > kFewChannels) && d.Q < kMinGradPositions) return false;
   return (d.xpSize + g.O * d.ldq) * int64_t(sizeof(float)) <= kMaxBufferBytes;
 }
 
@@ -220,6 +232,7 @@ void directConv(const float* x, const float* w, const float* b, const ConvGeom& 
     for (int64_t t = 0; t < d.taps; t++)
       for (int64_t o = 0; o < bl.ob; o++) wp[size_t(bl.o0 * d.taps + t * bl.ob + o)] = w[(bl.o0 + o) * d.taps + t];
   const int64_t outSz = d.OH * d.OW;
+  const int64_t tapChunk = kChunkChannels * g.k[1] * g.k[2];
   const SplitScope split(double(g.N) * double(g.O) * double(outSz) * double(d.taps), g.N);
   const int workers = split.workers();
   const auto xps = zeroedBuffers(workers, d.xpSize), outs = zeroedBuffers(workers, g.O * d.ldq);
@@ -227,8 +240,16 @@ void directConv(const float* x, const float* w, const float* b, const ConvGeom& 
     float* xp = xps[size_t(worker)].get();
     float* grid = outs[size_t(worker)].get();
     padImage(x + n * g.C * d.H * d.W, g.C, d, xp);
-    for (const Block& bl : blocks)
-      runForwardBlock(bl.ob, xp, off.data(), d.taps, wp.data() + bl.o0 * d.taps, grid + bl.o0 * d.ldq, d.ldq, d.Q);
+    // tiles of positions x chunks of taps, so that the image rows and weights a tile reads stay in the L1 cache
+    for (int64_t q0 = 0; q0 < d.Q; q0 += kTile) {
+      const int64_t q1 = std::min(d.ldq, q0 + kTile);
+      for (int64_t t0 = 0; t0 < d.taps; t0 += tapChunk) {
+        const int64_t nt = std::min(tapChunk, d.taps - t0);
+        for (const Block& bl : blocks)
+          runForwardBlock(bl.ob, xp, off.data() + t0, nt, wp.data() + bl.o0 * d.taps + t0 * bl.ob,
+                          grid + bl.o0 * d.ldq, d.ldq, q0, q1, t0 > 0);
+      }
+    }
     for (int64_t o = 0; o < g.O; o++) {
       const float bias = b != nullptr ? b[o] : 0.0f;
       float* yo = y + (n * g.O + o) * outSz;

@@ -223,7 +223,7 @@ describe('conv kernels', () => {
     }
   });
 
-  it('matches its definition on the direct FP32 path (few channels, stride 1, 1-D and 2-D)', () => {
+  it('matches its definition on the direct FP32 path (up to 64 channels, stride 1, 1-D and 2-D)', () => {
     // native/conv_direct.cpp: every output channel block (1-6 channels, 1-16 in all), tap counts that leave 0-3 taps
     // over the weight gradient's blocks of 4, outputs narrower than a vector, pads larger than the kernel, asymmetric
     // pads, and the input gradient through the flipped kernel (convTranspose with stride 1). Also in sizes whose
@@ -239,6 +239,9 @@ describe('conv kernels', () => {
       [[2, 4, 33], [7, 4, 5], [[2, 2]]],
       [[1, 1, 6, 5], [1, 1, 2, 2], [[0, 0], [0, 0]]],
       [[1, 16, 5, 6], [16, 16, 3, 3], [[1, 1], [1, 1]]],
+      // past 16 channels: taps in chunks of 16 channels (the last one short), the weight gradient on a large image
+      [[1, 40, 9, 11], [21, 40, 3, 3], [[1, 1], [1, 1]]],
+      [[1, 20, 24, 24], [18, 20, 3, 3], [[1, 1], [1, 1]]],
     ];
     for (const [xs, ws, pads] of sizes) {
       const nd = xs.length - 2;
@@ -248,7 +251,7 @@ describe('conv kernels', () => {
       const y = kernels.conv(toTyped('FP32', x), xs, toTyped('FP32', w), ws, toTyped('FP32', b), c.strides, pads, c.dilations, 1);
       const ref = convRef(x, xs, w, ws, b, c);
       expect(y.shape, label).toEqual(ref.shape);
-      // sums of up to 400 products of numbers up to 3 in FP32
+      // sums of up to 400 products of numbers up to 3 in FP32 (360 in the 40-channel case)
       expect(mismatch(y.data, ref.data, 1e-5, 1e-4), label).toBeUndefined();
       const g = randData(r, numel(ref.shape), 'FP32');
       const gw = kernels.convWeightGrad(toTyped('FP32', x), xs, toTyped('FP32', g), ref.shape, ws, c.strides, pads, c.dilations, 1);
