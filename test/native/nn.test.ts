@@ -128,10 +128,21 @@ describe('max pooling', () => {
     }
   });
 
-  it('matches the reference on 2-D windows without dilation (the select-based path), with ties, NaNs and padding', () => {
+  it('matches the reference on 2-D windows without dilation (blocks of whole windows, edges beside them), with ties, NaNs and padding', () => {
+    // native/pool.cpp takes windows wholly inside the input in blocks of 64 (2x2/2, 3x3/1, 3x3/2 fixed at compile time,
+    // other sizes at run time) and the windows that reach the padding one at a time
     const r = rng(12);
     const geometries: Geometry[] = [
       { shape: [3, 2, 28, 28], kernel: [2, 2], strides: [2, 2], pads: [[0, 0], [0, 0]], dilations: [1, 1], ceil: false },
+      { shape: [3, 2, 10, 9], kernel: [2, 2], strides: [2, 2], pads: [[1, 0], [0, 1]], dilations: [1, 1], ceil: true },
+      { shape: [1, 2, 6, 150], kernel: [2, 2], strides: [2, 2], pads: [[0, 0], [0, 0]], dilations: [1, 1], ceil: false },
+      { shape: [2, 2, 7, 131], kernel: [2, 2], strides: [2, 2], pads: [[0, 0], [1, 1]], dilations: [1, 1], ceil: true },
+      { shape: [2, 3, 9, 11], kernel: [3, 3], strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], ceil: false },
+      { shape: [2, 3, 12, 13], kernel: [3, 3], strides: [2, 2], pads: [[1, 1], [1, 1]], dilations: [1, 1], ceil: false },
+      { shape: [1, 2, 8, 9], kernel: [2, 3], strides: [1, 2], pads: [[0, 1], [2, 0]], dilations: [1, 1], ceil: true },
+      { shape: [1, 1, 5, 5], kernel: [1, 1], strides: [2, 2], pads: [[0, 0], [0, 0]], dilations: [1, 1], ceil: false },
+      { shape: [1, 2, 6, 6], kernel: [3, 1], strides: [1, 1], pads: [[1, 1], [0, 0]], dilations: [1, 1], ceil: false },
+      { shape: [1, 1, 2, 2], kernel: [2, 2], strides: [3, 3], pads: [[2, 1], [0, 0]], dilations: [1, 1], ceil: false },
       { shape: [2, 3, 7, 9], kernel: [3, 2], strides: [2, 3], pads: [[1, 1], [0, 1]], dilations: [1, 1], ceil: true },
       { shape: [1, 2, 5, 6], kernel: [3, 3], strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], ceil: false },
       { shape: [2, 2, 11], kernel: [4], strides: [3], pads: [[2, 1]], dilations: [1], ceil: true },
