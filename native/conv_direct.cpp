@@ -9,8 +9,9 @@
 //   of tap (c, ky, kx) reads plane c at (oy + ky, ox + kx).
 // - Outputs are computed on the same Wp-wide grid, q = oy * Wp + ox, the last kw - 1 columns of each row thrown away:
 //   every tap is then one shift of one contiguous run, out[q] += w[o, tap] * xp[q + offset(tap)].
-// - Forward: blocks of OB output channels x 8*SW positions live in vector registers across all taps (one load of the
-//   image and OB broadcasts of weights for OB*SW multiply-adds).
+// - Forward: blocks of OB output channels x 8*SW positions live in vector registers across the taps (one load of the
+//   image and OB broadcasts of weights for OB*SW multiply-adds), in tiles of positions x chunks of taps that keep
+//   what they read in the L1 cache.
 // - Weight gradient: dot products of the cotangent (on the same grid, zero in the thrown-away columns) with shifted
 //   images, OB channels x TB taps at a time, summed over positions and images.
 // - The input gradient is the forward kernel on the cotangent with the kernel flipped (conv.cpp's transposeAsConv).
@@ -76,7 +77,7 @@ Grid gridOf(const ConvGeom& g) {
   d.Q = d.OH * d.Wp;
   d.ldq = (d.Q + kQAlign - 1) / kQAlign * kQAlign;
   d.taps = g.C * g.k[1] * g.k[2];
-  // the last tap starts at C * plane - Wp * (OH - 1) - OW at most, and a block reads up to ldq past it
+  // the last tap starts at C * plane - Q + kw - 1, and a block reads up to ldq past a tap's start
   d.xpSize = g.C * d.plane + d.ldq + 8;
   return d;
 }
