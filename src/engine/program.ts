@@ -10,7 +10,7 @@
  */
 import { GradserveError } from '../errors.js';
 import type { ExecStats, RunOptions } from '../engine.types.js';
-import { ASYNC_THRESHOLD, type KernelFns, type Kernels, type NativeProgram, type ProgramFigures, type SlotRef } from '../kernels.types.js';
+import { ASYNC_THRESHOLD, INLINE_PROGRAM_FLOPS, INLINE_PROGRAM_WORK, type KernelFns, type Kernels, type NativeProgram, type ProgramFigures, type SlotRef } from '../kernels.types.js';
 import type { OpKernels } from '../ops/types.js';
 import { arrayOver, BYTES_PER_ELEMENT, type TypedArray } from '../tensor/dtype.js';
 import { sameShape } from '../tensor/shape.js';
@@ -181,8 +181,17 @@ export interface ProgramRunHooks {
 
 /**
  * Runs `plan` as one native program. Resolves undefined when the plan cannot be traced (the caller runs it node by
- * node). Small programs run inline, larger ones on the thread pool (inline too with `opts.inline`).
+ * node). Small programs run inline, larger ones on the thread pool (runsPooled; inline too with `opts.inline`).
  */
+/**
+ * Whether a program goes to the thread pool: from ASYNC_THRESHOLD elements of work, unless it is both under
+ * INLINE_PROGRAM_WORK elements and INLINE_PROGRAM_FLOPS estimated flops (then its run is shorter than the hops).
+ */
+export function runsPooled(work: number, flops: number): boolean {
+  if (work < ASYNC_THRESHOLD) return false;
+  return work >= INLINE_PROGRAM_WORK || flops >= INLINE_PROGRAM_FLOPS;
+}
+
 export async function runProgram(
   plan: Plan,
   inputs: Record<string, Tensor>,
@@ -210,7 +219,7 @@ export async function runProgram(
   try {
     const arrays = leaves.map((t) => t.data);
     const given = opts?.allocResult !== undefined ? resultArrays(plan, traced, opts.allocResult) : undefined;
-    const pooled = traced.figures.work >= ASYNC_THRESHOLD && opts?.inline !== true;
+    const pooled = opts?.inline !== true && runsPooled(traced.figures.work, plan.cost.flops);
     outs = pooled ? await program.runAsync(arrays, cancel, given) : program.run(arrays, cancel, given);
   } catch (e) {
     if ((e as { code?: unknown })?.code === 'CANCELLED' && signal !== undefined) throw hooks.abortError(signal);

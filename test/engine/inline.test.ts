@@ -4,9 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { executeNodes } from '../../src/engine/executor.js';
+import { runsPooled } from '../../src/engine/program.js';
 import { planFor } from '../../src/graph/plan.js';
 import { compileGraph } from '../../src/graph/validate.js';
 import { engine, GraphBuilder, tensor } from '../../src/index.js';
+import { ASYNC_THRESHOLD, INLINE_PROGRAM_FLOPS, INLINE_PROGRAM_WORK } from '../../src/kernels.types.js';
 import { rng } from '../support/random.js';
 
 const N = 256;
@@ -57,5 +59,23 @@ describe('inline runs', () => {
     expect(inline.get('loss')!.data).toEqual(pooled.get('loss')!.data);
     expect(await settlesBeforeImmediate(() => executeNodes(plan, xs, { inline: true }))).toBe(true);
     expect(await settlesBeforeImmediate(() => executeNodes(plan, xs))).toBe(false);
+  });
+
+  it('by default for programs of little work and few flops, which a thread hop would cost more than', async () => {
+    expect(runsPooled(ASYNC_THRESHOLD - 1, 1e12)).toBe(false);
+    expect(runsPooled(ASYNC_THRESHOLD, INLINE_PROGRAM_FLOPS - 1)).toBe(false);
+    expect(runsPooled(ASYNC_THRESHOLD, INLINE_PROGRAM_FLOPS)).toBe(true);
+    expect(runsPooled(INLINE_PROGRAM_WORK, 0)).toBe(true);
+    // 96 x 128 elements through three elementwise steps: 8 x 12 288 elements of work (above ASYNC_THRESHOLD, under
+    // INLINE_PROGRAM_WORK), ~37 000 flops
+    const b = new GraphBuilder();
+    const x = b.input('x', [96, 128]);
+    const g = b.output(x.tanh().mul(x).add(x).as('y')).build();
+    const r = rng(6);
+    const xs = { x: tensor('FP32', [96, 128], Float32Array.from({ length: 96 * 128 }, () => r() - 0.5)) };
+    const first = await engine.evaluate(g, xs);
+    expect(await settlesBeforeImmediate(() => engine.evaluate(g, xs))).toBe(true);
+    const again = await engine.evaluate(g, xs);
+    expect(again.outputs.y!.data).toEqual(first.outputs.y!.data);
   });
 });
