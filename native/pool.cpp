@@ -211,7 +211,9 @@ void plainArgmaxes(const PoolGeom& g, const Ranges& r, const T* px, F& f) {
 
 // f(p, o, idx, best) for every window: the fast path of plain windows (2x2 and 3x3 fixed), else windowArgmax.
 template <typename T, typename F> void forEachArgmax(const PoolGeom& g, const Ranges& r, const T* px, F&& f) {
-  if (plainWindows(g)) {
+  // (a tap's offset in its window, k rows of the input at most, must fit the index lanes: 32 bits for FP32)
+  const bool fits = g.k[1] * g.in[2] < (int64_t(1) << 31);
+  if (plainWindows(g) && fits) {
     if (g.k[1] == 2 && g.k[2] == 2 && g.s[2] == 2) return plainArgmaxes<T, 2, 2, 2>(g, r, px, f);
     if (g.k[1] == 3 && g.k[2] == 3 && g.s[2] == 2) return plainArgmaxes<T, 3, 3, 2>(g, r, px, f);
     if (g.k[1] == 3 && g.k[2] == 3 && g.s[2] == 1) return plainArgmaxes<T, 3, 3, 1>(g, r, px, f);

@@ -350,8 +350,9 @@ export const ASYNC_THRESHOLD = 1 << 15;
 
 /**
  * A native program with fewer elements of work than this and fewer estimated flops than INLINE_PROGRAM_FLOPS runs on
- * the calling thread even above ASYNC_THRESHOLD: it takes ~0.1-0.2 ms, about what the two thread hops of a pooled run
- * cost on a busy 2-core VM (inv n = 64 forward + backward, 4096-element matrices: 0.31 ms pooled, 0.20 ms inline).
+ * the calling thread even above ASYNC_THRESHOLD: such a run takes up to ~0.2 ms, about what the two thread hops of a
+ * pooled run cost on a busy 2-core VM (inv n = 64 forward + backward, 4096-element matrices: 0.29-0.37 ms pooled,
+ * 0.14-0.22 ms inline).
  */
 export const INLINE_PROGRAM_WORK = 1 << 17;
 export const INLINE_PROGRAM_FLOPS = 1 << 21;

@@ -180,10 +180,6 @@ export interface ProgramRunHooks {
 }
 
 /**
- * Runs `plan` as one native program. Resolves undefined when the plan cannot be traced (the caller runs it node by
- * node). Small programs run inline, larger ones on the thread pool (runsPooled; inline too with `opts.inline`).
- */
-/**
  * Whether a program goes to the thread pool: from ASYNC_THRESHOLD elements of work, unless it is both under
  * INLINE_PROGRAM_WORK elements and INLINE_PROGRAM_FLOPS estimated flops (then its run is shorter than the hops).
  */
@@ -192,6 +188,10 @@ export function runsPooled(work: number, flops: number): boolean {
   return work >= INLINE_PROGRAM_WORK || flops >= INLINE_PROGRAM_FLOPS;
 }
 
+/**
+ * Runs `plan` as one native program. Resolves undefined when the plan cannot be traced (the caller runs it node by
+ * node). Small programs run inline, larger ones on the thread pool (runsPooled; inline too with `opts.inline`).
+ */
 export async function runProgram(
   plan: Plan,
   inputs: Record<string, Tensor>,
