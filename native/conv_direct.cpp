@@ -1,4 +1,4 @@
-// Direct FP32 convolution for up to 64 channels (conv_direct.h), with AVX2 and FMA chosen at run time like vecmath.cpp.
+// Direct FP32 convolution for up to 64 channels (conv_direct.h), on the AVX2 + FMA tier vecmath.cpp detects.
 //
 // The column path (conv.cpp) writes a column matrix as large as the work itself and multiplies it by a weight matrix
 // of a few rows: for LeNet's layers (1 -> 6 and 6 -> 16 channels, 5x5) writing and packing the columns and the
@@ -20,13 +20,13 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "gemm.h"
 #include "parallel.h"
+#include "vecmath.h"
 
 namespace gs {
 
@@ -194,15 +194,6 @@ void runWeightGradTaps(const float* gy, int64_t ldq, int64_t end, const float* x
   }
 }
 
-bool simdAllowed() {
-  static const bool ok = [] {
-    const char* env = std::getenv("GRADSERVE_SIMD");
-    if (env && std::strcmp(env, "off") == 0) return false;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return ok;
-}
-
 std::vector<std::unique_ptr<float[]>> zeroedBuffers(int workers, int64_t floats) {
   std::vector<std::unique_ptr<float[]>> b;
   for (int w = 0; w < workers; w++) b.emplace_back(new float[size_t(floats)]());
@@ -211,7 +202,7 @@ std::vector<std::unique_ptr<float[]>> zeroedBuffers(int workers, int64_t floats)
 }  // namespace
 
 bool directConvFits(const ConvGeom& g, bool weightGrad) {
-  if (!simdAllowed() || g.groups != 1 || g.C > kMaxChannels || g.O > kMaxChannels || g.C < 1 || g.O < 1) return false;
+  if (!haveAvx2Fma() || g.groups != 1 || g.C > kMaxChannels || g.O > kMaxChannels || g.C < 1 || g.O < 1) return false;
   if (g.in[0] != 1 || g.out[0] != 1 || g.k[0] != 1 || g.pb[0] != 0) return false;
   for (int i = 1; i < 3; i++)
     if (g.s[i] != 1 || g.d[i] != 1) return false;

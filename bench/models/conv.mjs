@@ -20,7 +20,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   argOf, flag, interleave, LinePeer, loadNow, ms, printMachine, printTargets, quantile, ratio, serveSteps, summary,
-  TORCH_THREADS, torchPeer, GRADSERVE_NODE_FLAGS } from '../lib/measure.mjs';
+  TORCH_THREADS, torchPeer, GRADSERVE_NODE_FLAGS,
+} from '../lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');

@@ -31,7 +31,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   argOf, flag, interleave, LinePeer, loadNow, ms, printMachine, printTargets, python, ratio, serveSteps, summary,
-  TORCH_THREADS, torchPeer, GRADSERVE_NODE_FLAGS } from '../lib/measure.mjs';
+  TORCH_THREADS, torchPeer, GRADSERVE_NODE_FLAGS,
+} from '../lib/measure.mjs';
 import { MODELS, modelInputs } from './graphs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
