@@ -134,18 +134,66 @@ export function torchPeer(script, args, threads) {
 }
 
 /**
- * Interleaved measurement: `reps` steps of every peer (or the peer's own `reps`) in `rounds` rounds, the order
- * rotating each round, with a pause between segments (spinning BLAS threads of the last peer settle), so drifting
- * load from other processes on a shared machine falls on every peer alike. A peer is {label, run(n) -> Promise<ms[]>,
- * reps?}. Returns label -> times.
+ * The order of n peers in round r: a balanced (Williams) Latin square, 0, 1, n-1, 2, n-2, ... shifted by r. Over n
+ * rounds every peer runs in every position and, for even n, right after every other peer exactly once. A plain
+ * rotation (0 1 2 3, 1 2 3 0, ...) keeps each peer behind the same neighbour in every round, so whatever one peer
+ * leaves behind (BLAS threads still spinning, a cold cache) always lands on the same next one.
  */
-export async function interleave(peers, reps, rounds, pauseMs = 150) {
+export function roundOrder(n, r) {
+  const base = [0];
+  for (let lo = 1, hi = n - 1; base.length < n; lo++, hi--) {
+    base.push(lo);
+    if (base.length < n) base.push(hi);
+  }
+  return base.map((i) => (i + r) % n);
+}
+
+/** Busy and total jiffies of the whole machine so far (/proc/stat), or undefined off Linux. */
+function cpuJiffies() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] ?? 0);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Pauses between two segments until the machine is quiet: at least `minMs`, then until a 50 ms window in which all
+ * cores together were busy for less than a quarter of a core, at most `maxMs`. A peer's BLAS threads keep spinning
+ * after its last step (OpenBLAS's default is ~0.1 s: PyTorch at 2 threads holds a core for 100-110 ms after every
+ * segment here), and a fixed short pause hands that spinning core to whichever peer runs next.
+ */
+export async function settle(minMs = 50, maxMs = 1000) {
+  const t0 = performance.now();
+  await sleep(minMs);
+  let last = cpuJiffies();
+  if (last === undefined) return;
+  const cores = os.cpus().length;
+  while (performance.now() - t0 < maxMs) {
+    await sleep(50);
+    const now = cpuJiffies();
+    const busy = (now.busy - last.busy) / Math.max(1, now.total - last.total) * cores;
+    last = now;
+    if (busy < 0.25) return;
+  }
+}
+
+/**
+ * Interleaved measurement: `reps` steps of every peer (or the peer's own `reps`) in `rounds` rounds, in a balanced
+ * order (`roundOrder`), settling between segments (`settle`: the spinning BLAS threads of the last peer go idle), so
+ * drifting load from other processes on a shared machine falls on every peer alike. A peer is {label, run(n) ->
+ * Promise<ms[]>, reps?}. Returns label -> times.
+ */
+export async function interleave(peers, reps, rounds, pauseMs = 50) {
   const out = new Map(peers.map((p) => [p.label, []]));
   for (let r = 0; r < rounds; r++) {
-    const order = peers.map((_, i) => peers[(i + r) % peers.length]);
-    for (const p of order) {
+    for (const i of roundOrder(peers.length, r)) {
+      const p = peers[i];
       out.get(p.label).push(...(await p.run(Math.max(1, Math.ceil((p.reps ?? reps) / rounds)))));
-      await sleep(pauseMs);
+      await settle(pauseMs);
     }
   }
   return out;

@@ -10,15 +10,16 @@
  *                                              [--sizes 64x1,16x1024]
  *
  * Four processes (gradserve with its defaults and with OPENBLAS_NUM_THREADS=1, PyTorch with torch.set_num_threads(1)
- * and (2) and the matching OMP/OPENBLAS thread variables) time steps on demand; for every workload they are measured in interleaved rounds (the
- * order rotating each round), so load from other processes falls on all of them alike. Prints median and p99 per
- * peer, which PyTorch setting won and gradserve / PyTorch (target <= 1.2x) for medians and p99s.
+ * and (2) and the matching OMP/OPENBLAS thread variables) time steps on demand; for every workload they are measured
+ * in interleaved rounds (the order balanced across rounds, the machine settling between segments: bench/lib/measure.mjs
+ * roundOrder and settle), so load from other processes falls on all of them alike. Prints median and p99 per peer,
+ * which PyTorch setting won and gradserve / PyTorch (target <= 1.2x) for medians and p99s.
  * `PYTHON=/path/to/python3` selects the interpreter with torch (default /usr/bin/python3).
  */
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { argOf, flag, LinePeer, loadNow, ms, printMachine, printTargets, ratio, sleep, summary, TORCH_THREADS, torchPeer, GRADSERVE_NODE_FLAGS } from '../lib/measure.mjs';
+import { argOf, flag, LinePeer, loadNow, ms, printMachine, printTargets, ratio, roundOrder, settle, summary, TORCH_THREADS, torchPeer, GRADSERVE_NODE_FLAGS } from '../lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -132,13 +133,15 @@ for (const op of OPS) {
       // allocator), not in its first calls of a workload.
       const n = [];
       for (const p of peers) n.push(Math.max(steps, Math.min(MAX_STEPS, Math.floor(segmentMs / summary(await run(p, wl, 3)).p50))));
-      for (let k = 0; k < peers.length; k++) await run(peers[k], wl, n[k]);
+      for (let k = 0; k < peers.length; k++) {
+        await run(peers[k], wl, n[k]);
+        await settle();
+      }
       const times = peers.map(() => []);
       for (let r = 0; r < rounds; r++) {
-        for (let i = 0; i < peers.length; i++) {
-          const k = (i + r) % peers.length;
+        for (const k of roundOrder(peers.length, r)) {
           times[k].push(...(await run(peers[k], wl, n[k])));
-          await sleep(50);
+          await settle();
         }
       }
       const s = times.map(summary);

@@ -9,7 +9,7 @@
  * Four peer processes, each serving every workload on demand ("<workload> N" lines, answered with the times of N
  * steps after 2 unmeasured ones): gradserve with its defaults (OpenBLAS's thread count: all cores) and with one thread
  * (OPENBLAS_NUM_THREADS=1), PyTorch with torch.set_num_threads(1) and (2). Workload by workload they are measured in
- * interleaved rounds (rotating order), so load from other processes falls on all of them alike. Prints median and p99
+ * interleaved rounds (balanced order), so load from other processes falls on all of them alike. Prints median and p99
  * per peer and workload, and gradserve (defaults) / the faster PyTorch setting. Results: bench/linalg/SPECTRAL.md.
  * `PYTHON=/path/to/python3` selects the interpreter with torch (default /usr/bin/python3).
  */

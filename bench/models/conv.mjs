@@ -10,7 +10,7 @@
  * Every peer runs in its own process, one per workload, and times steps on demand (the line protocol of
  * bench/lib/measure.mjs, with the CPU time of the steps): gradserve with its defaults (OpenBLAS's thread count: all
  * cores) and with one thread (OPENBLAS_NUM_THREADS=1), PyTorch with torch.set_num_threads(1) and (2). They are
- * measured in interleaved rounds (each round runs every peer, in a rotating order), so load from other processes falls
+ * measured in interleaved rounds (each round runs every peer, in a balanced order), so load from other processes falls
  * on all of them alike. Prints median and p99 per peer, which PyTorch setting won, and gradserve / PyTorch (target
  * <= 1.1) for gradserve's defaults and at equal thread counts. Then, unless --no-kernels, the native kernels alone in this
  * process (conv, and the two halves of its backward pass: convTranspose for dx and convWeightGrad for dw).
@@ -72,7 +72,7 @@ printMachine();
 
 const script = fileURLToPath(import.meta.url);
 const GRADSERVE = { 'gradserve': {}, 'gradserve 1 thread': { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } };
-/** Every peer of every workload, labelled "<peer> <workload>" so that all of them run in one rotation. */
+/** Every peer of every workload, labelled "<peer> <workload>" so that all of them run in one interleaving. */
 const peers = Object.keys(WORKLOADS).flatMap((wl) => [
   ...Object.entries(GRADSERVE).map(([label, env]) => new LinePeer(label, process.execPath, [...GRADSERVE_NODE_FLAGS, script, '--worker', wl], env)),
   ...TORCH_THREADS.map((t) => torchPeer(join(here, 'torch_conv.py'), [N, C, O, H, W, K, t, wl, '--serve'], t)),

@@ -12,7 +12,7 @@
  *
  * For each model: the inputs are written once to a temporary folder that every peer reads, so all compute the same
  * thing; the gradients are checked against PyTorch's (max |gradserve - PyTorch| over max |PyTorch|, per tensor, that
- * floored at 1e-3 of the largest gradient entry; the worst is printed); then four peers, each in its own process, are timed in interleaved rounds (rotating order):
+ * floored at 1e-3 of the largest gradient entry; the worst is printed); then four peers, each in its own process, are timed in interleaved rounds (balanced order):
  * gradserve with its defaults and with one thread (OPENBLAS_NUM_THREADS=1), PyTorch with torch.set_num_threads(1)
  * and (2) plus OMP/OPENBLAS_NUM_THREADS. The peer is the faster PyTorch setting by median. Then the memory of one
  * backward step (unless --no-memory), measured the same way for both in fresh processes: the peak RSS during one step
