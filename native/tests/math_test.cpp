@@ -2,6 +2,7 @@
 // against a plain reference loop.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <limits>
 
 #include "../gemm.h"
@@ -102,7 +103,8 @@ TEST(gemm_split_products_against_reference) {
 }
 
 // parallelFor on the kept helper threads: every index once, loops back to back (a helper still polling from the last
-// one), two loops at once (one gets the helpers, the other threads of its own), and the lowest failing index's error.
+// one), loops a few ms apart, two loops at once (one gets the helpers, the other threads of its own), and the lowest
+// failing index's error.
 TEST(parallel_for_runs_every_index_once_on_helpers_and_beside_them) {
   for (int round = 0; round < 50; round++) {
     std::vector<std::atomic<int>> hits(97);
@@ -120,6 +122,13 @@ TEST(parallel_for_runs_every_index_once_on_helpers_and_beside_them) {
   loops();
   other.join();
   CHECK(sum.load() == 2 * 20 * (199 * 200 / 2));
+  // loops a few ms apart: helpers polling between yields (gaps under 5 ms), then asleep after a longer gap
+  sum = 0;
+  for (int r = 0; r < 12; r++) {
+    std::this_thread::sleep_for(std::chrono::microseconds(r < 8 ? 500 + 500 * (r % 4) : 8000));
+    parallelFor(50, 2, [&](int, int64_t i) { sum.fetch_add(i); });
+  }
+  CHECK(sum.load() == 12 * (49 * 50 / 2));
   for (int r = 0; r < 10; r++) {
     bool threw = false;
     try {
