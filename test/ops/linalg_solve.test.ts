@@ -1,10 +1,10 @@
 /**
  * The solve family beyond the registry-driven checks: det's gradient at singular matrices (the cofactor matrix),
- * cholesky of a non-symmetric matrix (the factor of its symmetric part, with a symmetric gradient; at sizes through both
- * of the kernel's LAPACK paths), sym_tril's values, cofactor in FP32 when det(a) is beyond FP32, factorizations reused
- * within a run (of one matrix and of batches), the triangle triangular_solve reads, lstsq's minimum-norm solution,
- * logabsdet of a singular matrix, and the errors found while running (over HTTP: status, code, node and batch index)
- * and before (SHAPE_MISMATCH).
+ * cholesky of a non-symmetric matrix (the factor of its symmetric part, with a symmetric gradient; at sizes that fill
+ * the kernel's tiles wholly and partly), sym_tril's values, cofactor in FP32 when det(a) is beyond FP32,
+ * factorizations reused within a run (of one matrix and of batches), the triangle triangular_solve reads, lstsq's
+ * minimum-norm solution, logabsdet of a singular matrix, and the errors found while running (over HTTP: status, code,
+ * node and batch index) and before (SHAPE_MISMATCH).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, grad, gradcheck, vjp } from '../../src/index.js';
@@ -84,8 +84,8 @@ describe('cholesky', () => {
   });
 });
 
-describe('cholesky of larger matrices (potrf L up to n = 128, U above)', () => {
-  for (const [dtype, n, tol] of [['FP64', 70, 1e-12], ['FP32', 45, 1e-4], ['FP64', 32, 1e-12], ['FP64', 150, 1e-12]] as const) {
+describe('cholesky of larger matrices (the kernel\'s passes in tiles of 32: whole, partial and several)', () => {
+  for (const [dtype, n, tol] of [['FP64', 70, 1e-12], ['FP32', 45, 1e-4], ['FP64', 32, 1e-12], ['FP64', 33, 1e-12], ['FP64', 150, 1e-12], ['FP64', 1, 1e-12]] as const) {
     it(`${dtype}, n = ${n}, a batch of 2 non-symmetric matrices: lower triangular, L·Lᵀ = (a + aᵀ) / 2`, async () => {
       const nn = n * n;
       const a = Array.from({ length: 2 * nn }, (_, k) => Math.sin(0.7 * k) * 0.5 + ((k % nn) % (n + 1) === 0 ? n / 4 : 0));
