@@ -60,6 +60,13 @@ inline std::string whichMatrix(const Shape& batch, int64_t i) {
 // sides took 9-19 us instead of 3 us, potrf of n = 64 25-35 us instead of 11-19 us (measured, 2000 calls each).
 constexpr double kSmallCall = double(1 << 21);
 
+// What a LAPACK call on a small matrix costs besides its flops (argument checks, workspace, and the per-column BLAS
+// calls of the unblocked kernels small matrices go to), counted as flops of a large product for the split decision:
+// 1024 potrf of n = 16 (1.4 M flops in all) take 1.1-2.0 ms on one thread here, as long as a product of 2^24
+// multiply-adds, the size from which a product is split. A batch's work for forEachMatrix is lapackWork of its flops.
+constexpr double kCallWork = double(1 << 14);
+inline double lapackWork(int64_t count, double flops) { return flops + double(count) * kCallWork; }
+
 // Runs body(i) for every matrix i < count, split across the threads a SplitScope grants for `work` flops in all.
 // When the calls of one matrix are small (work / count < kSmallCall), OpenBLAS is set to one thread once for the
 // whole loop (the calls' own CallScopes are then skipped). body returns a failure message (empty: fine) with its code;

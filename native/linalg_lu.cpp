@@ -80,7 +80,7 @@ template <typename T> LuBatch<T> factorBatch(int64_t count, int n, const T* a) {
   e->info.assign(size_t(count), 0);
   T* lu = reinterpret_cast<T*>(e->lu.data());
   if (n > 0) {
-    forEachMatrix(count, double(count) * nn * n / 1.5, [&](int64_t i, ErrCode&) -> std::string {
+    forEachMatrix(count, lapackWork(count, double(count) * nn * n / 1.5), [&](int64_t i, ErrCode&) -> std::string {
       int info = 0;
       {
         CallScope scope(double(n) * n * n);

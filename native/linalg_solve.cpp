@@ -256,7 +256,7 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
     return;
   }
   if (op == MatrixOp::Cholesky) {
-    forEachMatrix(count, work / 3, [&](int64_t i, ErrCode& code) -> std::string {
+    forEachMatrix(count, lapackWork(count, work / 3), [&](int64_t i, ErrCode& code) -> std::string {
       if (int info = choleskyOne(n, a + i * nn, out + i * nn)) {
         code = ErrCode::NotPositiveDefinite;
         return whichMatrix(batch, i) + " is not positive definite (its leading minor of order " + std::to_string(info) +
@@ -268,7 +268,8 @@ template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape
   }
   // the others start from the LU of every matrix (shared with the other steps of a program run that factor them)
   const LuBatch<T> f = factorBatch(count, n, a);
-  forEachMatrix(count, op == MatrixOp::Det || op == MatrixOp::LogAbsDet ? 0.0 : work, [&](int64_t i, ErrCode& code) -> std::string {
+  const bool fromLu = op == MatrixOp::Det || op == MatrixOp::LogAbsDet;  // no LAPACK call past the LU
+  forEachMatrix(count, fromLu ? 0.0 : lapackWork(count, work), [&](int64_t i, ErrCode& code) -> std::string {
     const T* lu = f.lu + i * nn;
     const int* piv = f.piv + i * n;
     const int luInfo = f.info[i];
@@ -310,7 +311,7 @@ void triangularSolveT(const T* a, const Shape& as, const T* b, const Shape& bs, 
   const int rows = int(bs[bs.size() - 2]), cols = int(bs.back());
   const int64_t nn = int64_t(n) * n, bsz = int64_t(rows) * cols;
   const double work = double(m.count) * n * n * (left ? cols : rows);
-  forEachMatrix(m.count, work, [&](int64_t i, ErrCode&) -> std::string {
+  forEachMatrix(m.count, lapackWork(m.count, work), [&](int64_t i, ErrCode&) -> std::string {
     T* o = out + i * bsz;
     const T* bi = b + m.b[size_t(i)] * bsz;
     std::copy(bi, bi + bsz, o);
@@ -342,7 +343,8 @@ void solveT(const T* a, const Shape& as, const T* b, const Shape& bs, bool trans
     }
   // the LU is of a^T (the buffer read column-major): a x = b is the transposed solve
   const char trans = transA ? 'N' : 'T';
-  forEachMatrix(m.count, double(m.count) * n * 2.0 * n * k, [&](int64_t i, ErrCode&) -> std::string {
+  const double work = double(m.count) * n * 2.0 * n * k;
+  forEachMatrix(m.count, lapackWork(m.count, work), [&](int64_t i, ErrCode&) -> std::string {
     T* o = out + i * bsz;
     const T* bi = b + m.b[size_t(i)] * bsz;
     const T* lu = f.lu + m.a[size_t(i)] * nn;
@@ -371,7 +373,7 @@ template <typename T> void lstsqT(const T* a, const Shape& as, const T* b, const
   const int64_t asz = int64_t(rows) * n, bsz = int64_t(rows) * k, osz = int64_t(n) * k;
   const double work = double(m.count) * rows * n * std::max(rows, n) * 4;
   const T rcond = std::numeric_limits<T>::epsilon() * T(std::max(rows, n));
-  forEachMatrix(m.count, work, [&](int64_t i, ErrCode&) -> std::string {
+  forEachMatrix(m.count, lapackWork(m.count, work), [&](int64_t i, ErrCode&) -> std::string {
     T* o = out + i * osz;
     if (osz == 0) return {};
     if (rows == 0) {

@@ -3,8 +3,8 @@
  * cholesky of a non-symmetric matrix (the factor of its symmetric part, with a symmetric gradient; at sizes that fill
  * the kernel's tiles wholly and partly), sym_tril's values, cofactor in FP32 when det(a) is beyond FP32,
  * factorizations reused within a run (of one matrix and of batches), the triangle triangular_solve reads, lstsq's
- * minimum-norm solution, logabsdet of a singular matrix, and the errors found while running (over HTTP: status, code,
- * node and batch index) and before (SHAPE_MISMATCH).
+ * minimum-norm solution, logabsdet of a singular matrix, batches of 1100 small matrices (split across threads), and
+ * the errors found while running (over HTTP: status, code, node and batch index) and before (SHAPE_MISMATCH).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, grad, gradcheck, vjp } from '../../src/index.js';
@@ -236,6 +236,51 @@ describe('factorizations of batches of small matrices reused within one run', ()
       expect(r.ok, JSON.stringify(r)).toBe(true);
     });
   }
+});
+
+describe('batches of 1100 small matrices (split across threads when a core is idle)', () => {
+  const count = 1100, n = 3, nn = n * n;
+  const member = (k: number): number[] => Array.from({ length: nn }, (_, e) => Math.sin(0.9 * (k * nn + e)) * 0.4 + (e % (n + 1) === 0 ? 2 : 0));
+  const a = Array.from({ length: count }, (_, k) => member(k)).flat();
+
+  it('solve: every member satisfies a·x = b; inv: every member times a is I; cholesky: L·Lᵀ of every member', async () => {
+    const b = Array.from({ length: count * n }, (_, k) => Math.cos(k));
+    const x = (await evaluate(one('solve', [[count, n, n], [count, n]]), { in0: tensor('FP64', [count, n, n], a), in1: tensor('FP64', [count, n], b) })).outputs.y!.data as Float64Array;
+    const inv = (await evaluate(one('inv', [[count, n, n]]), { in0: tensor('FP64', [count, n, n], a) })).outputs.y!.data as Float64Array;
+    const spd = Array.from({ length: count }, (_, k) => {
+      const m = member(k);
+      return Array.from({ length: nn }, (_, e) => [0, 1, 2].reduce((acc, j) => acc + m[Math.floor(e / n) * n + j]! * m[(e % n) * n + j]!, 0));
+    }).flat();
+    const l = (await evaluate(one('cholesky', [[count, n, n]]), { in0: tensor('FP64', [count, n, n], spd) })).outputs.y!.data as Float64Array;
+    for (let k = 0; k < count; k++) {
+      const o = k * nn;
+      for (let i = 0; i < n; i++) {
+        let ax = 0;
+        for (let j = 0; j < n; j++) ax += a[o + i * n + j]! * x[k * n + j]!;
+        expect(Math.abs(ax - b[k * n + i]!), `solve, member ${k}, row ${i}`).toBeLessThan(1e-12);
+        for (let j = 0; j < n; j++) {
+          let ia = 0, llt = 0;
+          for (let m = 0; m < n; m++) {
+            ia += inv[o + i * n + m]! * a[o + m * n + j]!;
+            llt += l[o + i * n + m]! * l[o + j * n + m]!;
+          }
+          expect(Math.abs(ia - (i === j ? 1 : 0)), `inv, member ${k}, [${i}, ${j}]`).toBeLessThan(1e-12);
+          expect(Math.abs(llt - spd[o + i * n + j]!), `cholesky, member ${k}, [${i}, ${j}]`).toBeLessThan(1e-12);
+          if (j > i) expect(l[o + i * n + j]).toBe(0);
+        }
+      }
+    }
+  });
+
+  it('SINGULAR_MATRIX names the lowest singular member (700, not 1050), whichever thread met either', async () => {
+    const bad = [...a];
+    for (const k of [1050, 700]) bad.splice(k * nn, nn, ...Array.from({ length: nn }, () => 1));
+    for (let round = 0; round < 5; round++) {
+      const e = await failure(evaluate(one('inv', [[count, n, n]]), { in0: tensor('FP64', [count, n, n], bad) }));
+      expect(e.code).toBe('SINGULAR_MATRIX');
+      expect(e.message).toMatch(/node "y" \(inv\): the matrix at batch index \[700\] is singular/);
+    }
+  });
 });
 
 describe('SHAPE_MISMATCH before anything runs, naming the node and the shapes', () => {
