@@ -200,10 +200,15 @@ const solveFlops = ([a]: ValueMeta[], out: ValueMeta): number => {
 
 /** The rules of x = op(a)⁻¹ b with b a matrix (solve_t; solve and lstsq route their matrix form through them). */
 function solveMatrixVjp(e: Emitter, a: Ref, b: Ref, x: Ref, g: Ref, trans: boolean): [Ref, Ref] {
-  // gb = op(a)⁻ᵀ g; ga = -gb xᵀ (a x = b) or -x gbᵀ (aᵀ x = b)
+  // gb = op(a)⁻ᵀ g; ga = -gb xᵀ (a x = b) or -x gbᵀ (aᵀ x = b). gb is (…, n, k) and ga (…, n, n): the sign goes on
+  // gb when that is smaller (k < n: a vector b negates n elements instead of n²); negation is exact, so ga's values
+  // are the same either way.
   const gb = e.op('solve_t', [a, g], { trans: !trans });
-  const ga = neg(e, trans ? mm(e, x, gb, false, true) : mm(e, gb, x, false, true));
-  return [unbroadcast(e, ga, a), unbroadcast(e, gb, b)];
+  const [n, k] = gb.shape.slice(-2);
+  const signOnGb = typeof n === 'number' && typeof k === 'number' && k < n;
+  const u = signOnGb ? neg(e, gb) : gb;
+  const p = trans ? mm(e, x, u, false, true) : mm(e, u, x, false, true);
+  return [unbroadcast(e, signOnGb ? p : neg(e, p), a), unbroadcast(e, gb, b)];
 }
 
 function solveMatrixJvp(e: Emitter, a: Ref, x: Ref, ta: Ref | null, tb: Ref | null, trans: boolean): Ref {
