@@ -175,6 +175,7 @@ export async function settle(minMs = 50, maxMs = 1000) {
   while (performance.now() - t0 < maxMs) {
     await sleep(50);
     const now = cpuJiffies();
+    if (now === undefined) return;
     const busy = (now.busy - last.busy) / Math.max(1, now.total - last.total) * cores;
     last = now;
     if (busy < 0.25) return;
