@@ -186,6 +186,21 @@ void cofactorOne(int n, const T* a, const T* lu, const int* piv, int luInfo, T* 
     }
 }
 
+constexpr int64_t kTile = 32;
+
+// f(r, c) for every c < r (and c == r with `diagonal`) of an n x n matrix, in kTile x kTile tiles: a pass that touches
+// both (r, c) and (c, r) then walks neither a whole row nor a whole column of a large matrix at a time.
+template <typename F> void forLowerInTiles(int64_t n, bool diagonal, F&& f) {
+  for (int64_t r0 = 0; r0 < n; r0 += kTile)
+    for (int64_t c0 = 0; c0 <= r0; c0 += kTile)
+      for (int64_t r = r0; r < std::min(n, r0 + kTile); r++)
+        for (int64_t c = c0, end = std::min(diagonal ? r + 1 : r, c0 + kTile); c < end; c++) f(r, c);
+}
+
+template <typename T> T symmetricAt(const T* a, int64_t n, int64_t r, int64_t c) {
+  return T((double(a[r * n + c]) + double(a[c * n + r])) * 0.5);
+}
+
 // The lower Cholesky factor of (a + a^T) / 2 into o (row-major), by dpotrf 'L': the symmetric part goes into o's
 // upper triangle, which read column-major is the lower triangle potrf reads and overwrites with L column-major (L^T
 // row-major); L is then moved below the diagonal and zeros written above it. Both passes that read a transpose walk
@@ -193,28 +208,15 @@ void cofactorOne(int n, const T* a, const T* lu, const int* piv, int luInfo, T* 
 // than 'U' in OpenBLAS at every size measured (one thread, potrf alone: 179 against 219 us at n = 256); with the
 // tiled passes the whole call took 45 / 271 / 2150 us at n = 128 / 256 / 512 against 54 / 298 / 2080 us for 'U' above
 // n = 128 with a pass that read a^T a column at a time (interleaved in one process; the same within 5% up to n = 64).
-constexpr int64_t kTile = 32;
-
-template <typename T> T symmetricAt(const T* a, int64_t n, int64_t r, int64_t c) {
-  return T((double(a[r * n + c]) + double(a[c * n + r])) * 0.5);
-}
-
 template <typename T> int choleskyOne(int n, const T* a, T* o) {
   const int64_t nn = n;
-  for (int64_t r0 = 0; r0 < nn; r0 += kTile)
-    for (int64_t c0 = r0; c0 < nn; c0 += kTile)
-      for (int64_t r = r0; r < std::min(nn, r0 + kTile); r++)
-        for (int64_t c = std::max(r, c0), end = std::min(nn, c0 + kTile); c < end; c++)
-          o[r * nn + c] = symmetricAt(a, nn, r, c);
+  forLowerInTiles(nn, true, [&](int64_t r, int64_t c) { o[c * nn + r] = symmetricAt(a, nn, c, r); });
   int info = 0;
   {
     CallScope scope(double(n) * n * n / 3);
     Lapack<T>::potrf('L', n, o, &info);
   }
-  for (int64_t r0 = 0; r0 < nn; r0 += kTile)
-    for (int64_t c0 = 0; c0 <= r0; c0 += kTile)
-      for (int64_t r = r0; r < std::min(nn, r0 + kTile); r++)
-        for (int64_t c = c0, end = std::min(r, c0 + kTile); c < end; c++) o[r * nn + c] = o[c * nn + r];
+  forLowerInTiles(nn, false, [&](int64_t r, int64_t c) { o[r * nn + c] = o[c * nn + r]; });
   for (int64_t r = 0; r + 1 < nn; r++) std::fill(o + r * nn + r + 1, o + (r + 1) * nn, T(0));
   return info;
 }
@@ -224,18 +226,15 @@ template <typename T> int choleskyOne(int n, const T* a, T* o) {
 // onto the lower one, halved; zeros above). The transposed reads walk square tiles.
 template <typename T> void symTrilOne(bool adjoint, int n, const T* x, T* y) {
   const int64_t nn = n;
-  for (int64_t r0 = 0; r0 < nn; r0 += kTile)
-    for (int64_t c0 = 0; c0 <= r0; c0 += kTile)
-      for (int64_t r = r0; r < std::min(nn, r0 + kTile); r++)
-        for (int64_t c = c0, end = std::min(r + 1, c0 + kTile); c < end; c++) {
-          const double lo = double(x[r * nn + c]), up = double(x[c * nn + r]);
-          if (adjoint) {
-            y[r * nn + c] = T(c == r ? lo * 0.5 : (lo + up) * 0.5);
-            if (c != r) y[c * nn + r] = T(0);
-          } else {
-            y[r * nn + c] = y[c * nn + r] = T(lo * 0.5);
-          }
-        }
+  forLowerInTiles(nn, true, [&](int64_t r, int64_t c) {
+    const double lo = double(x[r * nn + c]), up = double(x[c * nn + r]);
+    if (adjoint) {
+      y[r * nn + c] = T(c == r ? lo * 0.5 : (lo + up) * 0.5);
+      if (c != r) y[c * nn + r] = T(0);
+    } else {
+      y[r * nn + c] = y[c * nn + r] = T(lo * 0.5);
+    }
+  });
 }
 
 template <typename T> void matrixOpT(MatrixOp op, const T* a, const Shape& shape, T* out) {
